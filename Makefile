@@ -1,0 +1,150 @@
+# Ward - GNU make + pkg-config.  `make help` lists the targets.
+#
+# Build output goes to $(B) (default build/).  `make check` runs every test
+# suite, then runs them all again built with ASan+UBSan in build/asan.
+
+B        ?= build
+PREFIX   ?= /usr
+SBINDIR  ?= $(PREFIX)/sbin
+MANDIR   ?= $(PREFIX)/share/man
+INCDIR   ?= $(PREFIX)/include
+SYSCONFDIR ?= /etc
+PAMDIR   ?= $(shell pkg-config --variable=libdir pam 2>/dev/null || echo /lib/x86_64-linux-gnu)/security
+DESTDIR  ?=
+
+CC       ?= cc
+PKGS     := libconfig liboath lmdb libqrencode openssl ldap
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llber
+
+WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wnull-dereference -Wwrite-strings
+HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIC
+ifdef CI
+WARN     += -Werror
+endif
+OPT      ?= -O2 -g
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) \
+              -Ilib -Ipolicy $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS_ALL := -Wl,-z,relro,-z,now,-z,noexecstack $(EXTRA_LDFLAGS)
+
+ifdef SAN
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS_ALL := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS_ALL)) -O1 $(SANFLAGS)
+LDFLAGS_ALL += $(SANFLAGS)
+endif
+
+LIB_SRC    := $(wildcard lib/*.c)
+POLICY_SRC := $(wildcard policy/*.c)
+ADMIN_SRC  := $(wildcard admin/*.c)
+MOD_SRC    := $(filter-out pam_module/ward_verify.c,$(wildcard pam_module/*.c))
+TESTCOMMON_SRC := $(wildcard tests/common/*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIBWARD    := $(B)/libward.a
+LIBPOLICY  := $(B)/libwardpolicy.a
+MODULE     := $(B)/pam_ward.so
+HELPER     := $(B)/ward_verify
+WARDCTL    := $(B)/wardctl
+TESTCOMMON := $(B)/libwardtest.a
+
+UNIT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+PAM_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/pam/test_*.c))
+DIR_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/dir/test_*.c))
+TOOLS      := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
+BENCHES    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS)
+
+.PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests
+
+all: $(LIBWARD) $(LIBPOLICY) $(MODULE) $(HELPER) $(WARDCTL)
+
+help:
+	@echo "make            build pam_ward.so, ward_verify, wardctl into $(B)/"
+	@echo "make check      install missing Debian packages, run every test suite,"
+	@echo "                then again under ASan+UBSan"
+	@echo "make demo       the main job, as a story (installs packages first)"
+	@echo "make bench      benchmarks against pam_oath, pam_google_authenticator, pam_access"
+	@echo "make fuzz       build and run the libFuzzer targets (clang)"
+	@echo "make install    DESTDIR=... PREFIX=/usr"
+	@echo "make clean"
+
+deps:
+	@contrib/install-deps.sh --check 2>/dev/null || { \
+	  echo "Some Debian packages are missing; running contrib/install-deps.sh:"; \
+	  echo "----"; cat contrib/install-deps.sh | sed -n '/^PKGS=/,/^$$/p'; echo "----"; \
+	  contrib/install-deps.sh; }
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(LIBWARD): $(call obj,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBPOLICY): $(call obj,$(POLICY_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# The module exports only pam_sm_* (version script); everything else hidden.
+$(call obj,$(MOD_SRC)): CFLAGS_ALL += -fvisibility=hidden
+$(MODULE): $(call obj,$(MOD_SRC)) $(LIBWARD) $(LIBPOLICY) pam_module/pam_ward.map
+	$(CC) -shared -o $@ $(call obj,$(MOD_SRC)) $(LIBPOLICY) $(LIBWARD) \
+	  -Wl,--version-script=pam_module/pam_ward.map $(LDFLAGS_ALL) $(PKG_LIBS) -lpam
+
+$(HELPER): $(call obj,pam_module/ward_verify.c) $(LIBWARD) $(LIBPOLICY)
+	$(CC) -pie -o $@ $< $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
+
+$(WARDCTL): $(call obj,$(ADMIN_SRC)) $(LIBWARD) $(LIBPOLICY)
+	$(CC) -pie -o $@ $(call obj,$(ADMIN_SRC)) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
+
+$(TESTCOMMON): $(call obj,$(TESTCOMMON_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/tests/%: $(B)/obj/tests/%.o $(TESTCOMMON) $(LIBWARD) $(LIBPOLICY)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm
+
+$(B)/bench/%: $(B)/obj/bench/%.o $(LIBWARD) $(LIBPOLICY)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lpam -lm
+
+tests: all $(ALL_TESTS) $(TOOLS)
+
+# One pass over every suite with the build in $(B).  Each suite is a program
+# that exits non-zero on failure; tests/run-suites.sh prints the totals.
+check-one: tests
+	@WARD_BUILD=$(abspath $(B)) WARD_SRC=$(CURDIR) tests/run-suites.sh $(ALL_TESTS)
+
+check: deps
+	@$(MAKE) --no-print-directory check-one
+	@echo "==== again under ASan+UBSan (build/asan) ===="
+	@$(MAKE) --no-print-directory check-one B=build/asan SAN=1
+
+demo: deps all
+	@contrib/demo.sh $(abspath $(B))
+
+bench: deps all $(BENCHES) $(TOOLS)
+	@WARD_BUILD=$(abspath $(B)) bench/run.sh
+
+fuzz: deps
+	@tests/fuzz/run.sh $(abspath build/fuzz)
+
+install: all
+	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(INCDIR)/ward \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/ward
+	install -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_ward.so
+	install -m 4755 $(HELPER) $(DESTDIR)$(SBINDIR)/ward_verify
+	install -m 0755 $(WARDCTL) $(DESTDIR)$(SBINDIR)/wardctl
+	install -m 0644 policy/ward_policy.h $(DESTDIR)$(INCDIR)/ward/ward_policy.h
+	install -m 0644 $(LIBPOLICY) $(DESTDIR)$(PREFIX)/lib/libwardpolicy.a
+	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/ || true; done
+	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

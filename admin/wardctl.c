@@ -1,0 +1,282 @@
+/*
+ * wardctl.c - the admin tool's entry point: option parsing and dispatch.
+ * Options may stand anywhere on the line; everything else is a word.
+ */
+#include "wardctl.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char usage_text[] =
+    "usage: wardctl [--config FILE] [--json] COMMAND ...\n"
+    "\n"
+    "  init                                 create folders and keys with safe modes\n"
+    "  enroll USER [--secret BASE32] [--digits N] [--algorithm sha1|sha256|sha512]\n"
+    "              [--qr ansi|utf8|none] [--force]\n"
+    "  reset USER | unlock USER | status USER\n"
+    "  recovery-codes USER                  a new set; old ones stop working\n"
+    "  policy check [FILE]                  report every problem with file:line\n"
+    "  policy test --user U --service S [--host H] [--at T] [--roles a,b]\n"
+    "  policy show USER                     effective roles and permissions\n"
+    "  policy who --service S [--host H] [--at T]\n"
+    "  policy diff OLD NEW                  who gains or loses what\n"
+    "  policy compile [FILE] [--output SNAP]\n"
+    "  can USER PERMISSION [--host H]       exit 0 or 1\n"
+    "  directory test [USER]                connect, bind, look up, show roles\n"
+    "  audit verify [FILE]                  check the chain\n"
+    "  audit query [--user U] [--since T] [--until T] [--event E] [--result R] [--csv]\n"
+    "  audit report [--since T]\n"
+    "  audit export --user U                everything about one person\n"
+    "\n"
+    "Every policy command and can also take --policy FILE (no ward.conf needed).\n"
+    "Exit: 0 success, 1 negative answer, 2 error.\n";
+
+struct optdef {
+	const char *name;
+	size_t off;      /* offset of the const char * or int in struct wopts */
+	int takes_value;
+};
+
+#define OPT_S(n, f) { n, offsetof(struct wopts, f), 1 }
+#define OPT_F(n, f) { n, offsetof(struct wopts, f), 0 }
+
+static const struct optdef optdefs[] = {
+	OPT_S("config", config), OPT_S("policy", policy), OPT_F("json", json),
+	OPT_F("csv", csv), OPT_F("force", force), OPT_S("user", user),
+	OPT_S("service", service), OPT_S("host", host), OPT_S("at", at),
+	OPT_S("roles", roles), OPT_S("secret", secret), OPT_S("digits", digits),
+	OPT_S("algorithm", algorithm), OPT_S("qr", qr), OPT_S("since", since),
+	OPT_S("until", until), OPT_S("event", event), OPT_S("result", result),
+	OPT_S("output", output),
+};
+
+static int
+parse_opts(int argc, char **argv, struct wopts *o, char **words, int *nwords)
+{
+	int n = 0, only_words = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const struct optdef *d = NULL;
+		const char *val = NULL;
+		size_t len;
+
+		if (only_words || a[0] != '-' || a[1] != '-' || a[2] == '\0') {
+			if (strcmp(a, "--") == 0 && !only_words) {
+				only_words = 1;
+				continue;
+			}
+			words[n++] = argv[i];
+			continue;
+		}
+		a += 2;
+		len = strcspn(a, "=");
+		for (size_t k = 0; k < sizeof(optdefs) / sizeof(optdefs[0]); k++) {
+			if (strlen(optdefs[k].name) == len &&
+			    strncmp(optdefs[k].name, a, len) == 0) {
+				d = &optdefs[k];
+				break;
+			}
+		}
+		if (d == NULL) {
+			if (strcmp(a, "help") == 0) {
+				fputs(usage_text, stdout);
+				exit(WEXIT_OK);
+			}
+			if (strcmp(a, "version") == 0) {
+				printf("wardctl %s\n", WARD_VERSION);
+				exit(WEXIT_OK);
+			}
+			fprintf(stderr, "wardctl: unknown option --%.*s\n", (int)len, a);
+			return -1;
+		}
+		if (d->takes_value) {
+			if (a[len] == '=')
+				val = a + len + 1;
+			else if (i + 1 < argc)
+				val = argv[++i];
+			else {
+				fprintf(stderr, "wardctl: --%s needs a value\n", d->name);
+				return -1;
+			}
+			*(const char **)(void *)((char *)o + d->off) = val;
+		} else {
+			if (a[len] == '=') {
+				fprintf(stderr, "wardctl: --%s takes no value\n", d->name);
+				return -1;
+			}
+			*(int *)(void *)((char *)o + d->off) = 1;
+		}
+	}
+	*nwords = n;
+	return 0;
+}
+
+int
+wardctl_load_conf(const struct wopts *o, struct ward_conf *conf)
+{
+	char err[512];
+	int r;
+
+	r = conf_load(conf, o->config, err, sizeof(err));
+	if (r != 0)
+		fprintf(stderr, "wardctl: %s\n", err);
+	return r;
+}
+
+void
+json_str(FILE *f, const char *s)
+{
+	if (s == NULL) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void
+csv_field(FILE *f, const char *s)
+{
+	if (s == NULL)
+		return;
+	if (strpbrk(s, ",\"\r\n") == NULL && s[0] != '=' && s[0] != '+' &&
+	    s[0] != '-' && s[0] != '@') {
+		fputs(s, f);
+		return;
+	}
+	/* Quote, and defuse spreadsheet formulas with a leading quote. */
+	fputc('"', f);
+	if (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')
+		fputc('\'', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+int
+wardctl_parse_time(const char *s, time_t *t)
+{
+	struct tm tm;
+	const char *end;
+	char *e;
+	long v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	if (strcmp(s, "now") == 0) {
+		*t = time(NULL);
+		return 0;
+	}
+	if (s[0] == '-') {
+		errno = 0;
+		v = strtol(s + 1, &e, 10);
+		if (errno != 0 || e == s + 1 || v < 0 || v > 100000 || e[1] != '\0')
+			return -1;
+		switch (*e) {
+		case 'd': v *= 86400; break;
+		case 'h': v *= 3600; break;
+		case 'm': v *= 60; break;
+		default: return -1;
+		}
+		*t = time(NULL) - v;
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL || *end != '\0') {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+	}
+	if (end == NULL || *end != '\0') {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d %H:%M", &tm);
+	}
+	if (end == NULL || *end != '\0') {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+	}
+	if (end == NULL || *end != '\0')
+		return -1;
+	tm.tm_isdst = -1;
+	*t = mktime(&tm);
+	return *t == (time_t)-1 ? -1 : 0;
+}
+
+struct command {
+	const char *name;
+	int (*fn)(struct wopts *);
+};
+
+static const struct command commands[] = {
+	{ "init", cmd_init },
+	{ "enroll", cmd_enroll },
+	{ "reset", cmd_reset },
+	{ "unlock", cmd_unlock },
+	{ "status", cmd_status },
+	{ "recovery-codes", cmd_recovery_codes },
+	{ "policy", cmd_policy },
+	{ "can", cmd_can },
+	{ "directory", cmd_directory },
+	{ "audit", cmd_audit },
+};
+
+int
+main(int argc, char **argv)
+{
+	struct wopts o;
+	char **words;
+	int nwords = 0;
+
+	memset(&o, 0, sizeof(o));
+	words = calloc((size_t)argc + 1, sizeof(*words));
+	if (words == NULL) {
+		fprintf(stderr, "wardctl: out of memory\n");
+		return WEXIT_ERR;
+	}
+	if (parse_opts(argc, argv, &o, words, &nwords) != 0) {
+		fputs(usage_text, stderr);
+		free(words);
+		return WEXIT_ERR;
+	}
+	if (nwords == 0) {
+		fputs(usage_text, stderr);
+		free(words);
+		return WEXIT_ERR;
+	}
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+		if (strcmp(words[0], commands[k].name) == 0) {
+			int r;
+
+			o.args = words + 1;
+			o.nargs = nwords - 1;
+			r = commands[k].fn(&o);
+			free(words);
+			return r;
+		}
+	}
+	fprintf(stderr, "wardctl: unknown command '%s'\n", words[0]);
+	fputs(usage_text, stderr);
+	free(words);
+	return WEXIT_ERR;
+}

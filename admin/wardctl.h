@@ -1,0 +1,62 @@
+/*
+ * wardctl.h - what the command files of wardctl share: the parsed command
+ * line, exit codes, and small output helpers.
+ *
+ * Exit codes (DESIGN.md "wardctl"): 0 success, 1 negative answer (deny,
+ * verification failed, findings), 2 error.
+ */
+#ifndef WARDCTL_H
+#define WARDCTL_H
+
+#include <stdio.h>
+#include <time.h>
+
+#include "conf.h"
+#include "ward.h"
+
+#define WEXIT_OK 0
+#define WEXIT_NO 1
+#define WEXIT_ERR 2
+
+/* Options may stand before or after the command words. */
+struct wopts {
+	const char *config;     /* --config FILE */
+	const char *policy;     /* --policy FILE */
+	int json;               /* --json */
+	int csv;                /* --csv */
+	int force;              /* --force */
+	const char *user, *service, *host, *at, *roles;
+	const char *secret, *digits, *algorithm, *qr;
+	const char *since, *until, *event, *result;
+	const char *output;     /* --output FILE */
+	char **args;            /* positional words after the command words */
+	int nargs;
+};
+
+/* Load ward.conf (--config or the default).  Prints the error and returns
+ * WARD_ERR_* on failure. */
+int wardctl_load_conf(const struct wopts *o, struct ward_conf *conf);
+
+/* JSON string literal of S (with quotes) to F; NULL prints null. */
+void json_str(FILE *f, const char *s);
+/* CSV field (quoted when needed). */
+void csv_field(FILE *f, const char *s);
+
+/* Parse "2026-11-23T14:05" (local time) or "2026-11-23" or "now" into T.
+ * Also accepts "-7d", "-12h", "-30m" relative to now.  0 or -1. */
+int wardctl_parse_time(const char *s, time_t *t);
+
+/* Command entry points: each returns an exit code.  ARGS are the command
+ * words after the command itself (e.g. for "policy test", after "test"). */
+int cmd_init(struct wopts *o);
+int cmd_enroll(struct wopts *o);
+int cmd_reset(struct wopts *o);
+int cmd_unlock(struct wopts *o);
+int cmd_status(struct wopts *o);
+int cmd_recovery_codes(struct wopts *o);
+int cmd_policy(struct wopts *o);       /* check|test|show|who|diff|compile */
+int cmd_can(struct wopts *o);
+int cmd_directory(struct wopts *o);    /* test */
+int cmd_audit(struct wopts *o);        /* verify|query|report|export */
+
+#endif

@@ -1,0 +1,48 @@
+#!/bin/sh
+# install-deps.sh - install the Debian 12 packages Ward needs to build, test,
+# run the demo and the benchmarks.  Prints what it installs before it does.
+#   contrib/install-deps.sh          install what is missing (needs root)
+#   contrib/install-deps.sh --check  exit 0 if nothing is missing, 1 otherwise
+set -eu
+
+# library headers (see README "Dependencies")
+PKGS="build-essential pkg-config libpam0g-dev liboath-dev libldap-dev libconfig-dev
+libcunit1-dev libssl-dev liblmdb-dev libqrencode-dev"
+# tests: directory server, PAM harness, independent TOTP, man page rendering, fuzzing
+PKGS="$PKGS slapd ldap-utils libpam-wrapper pamtester oathtool man-db groff-base
+clang libclang-rt-14-dev openssl lmdb-utils"
+# benchmark anchors
+PKGS="$PKGS libpam-oath libpam-google-authenticator libpam-modules"
+
+missing=""
+for p in $PKGS; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$st" in
+	*"install ok installed"*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+
+if [ "${1:-}" = "--check" ]; then
+	[ -z "$missing" ] && exit 0
+	echo "missing Debian packages:$missing" >&2
+	exit 1
+fi
+
+if [ -z "$missing" ]; then
+	echo "install-deps: all Debian packages present"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: these packages are missing:$missing" >&2
+	echo "install-deps: run as root: apt-get install$missing" >&2
+	exit 1
+fi
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# slapd: no interactive questions; the tests run their own throwaway servers
+echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing
+echo "install-deps: done"

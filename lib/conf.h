@@ -1,0 +1,91 @@
+/*
+ * conf.h - ward.conf, read with libconfig (DESIGN.md "ward.conf").
+ *
+ * The file is opened through the trusted opener (root-owned, not group or
+ * world writable) and parsed once into this plain struct.  Any problem is
+ * fatal and reported as "FILE:LINE: what is wrong" (or "FILE: key: ...").
+ * Unknown keys are errors too: a typo must not silently drop a setting.
+ */
+#ifndef WARD_CONF_H
+#define WARD_CONF_H
+
+#include <stddef.h>
+
+#include "ward.h"
+
+#define CONF_DEFAULT_PATH "/etc/ward/ward.conf"
+#define CONF_MAX_URIS 8
+
+enum conf_algo { CONF_ALGO_SHA1 = 0, CONF_ALGO_SHA256 = 1, CONF_ALGO_SHA512 = 2 };
+
+struct conf_directory {
+	int enabled;                 /* 0 when the directory group is absent */
+	char *uri[CONF_MAX_URIS];    /* failover order */
+	size_t nuri;
+	char *base;
+	char *bind_dn;               /* NULL: anonymous or SASL EXTERNAL */
+	char *bind_password_file;    /* 0600 root file with the password */
+	char *sasl_mech;             /* "EXTERNAL" or NULL (simple bind) */
+	char *client_cert;           /* for SASL EXTERNAL */
+	char *client_key;
+	char *ca_file;               /* required unless every URI is ldapi:// */
+	int starttls;
+	int allow_plaintext;
+	char *user_filter;           /* "%u" = escaped user name */
+	char *group_filter;          /* "%d" = escaped user DN; NULL = memberOf only */
+	char *member_of_attr;        /* default "memberOf" */
+	int nested_depth;            /* nested group depth, default 3, 0..10 */
+	long timeout_ms;             /* connect and each operation; default 2000 */
+	long cache_seconds;          /* default 300 */
+	long offline_max_age;        /* default 43200; 0 = fail closed */
+	long max_entries;            /* bounds on answers; default 1000 */
+	long max_values;             /* default 10000 */
+};
+
+struct conf_mfa {
+	int digits;                  /* 6..8, default 6 */
+	int period;                  /* seconds, default 30 */
+	enum conf_algo algorithm;    /* default sha1 */
+	int window;                  /* steps either side, 0..10, default 1 */
+	int max_failures;            /* default 5 */
+	long lockout_seconds;        /* default 900 */
+	char *issuer;                /* default "Ward" */
+	int recovery_codes;          /* how many codes per set, default 10 */
+};
+
+struct conf_audit {
+	char *path;                  /* default /var/log/ward/audit.log */
+	char *key_file;              /* default /etc/ward/audit.key */
+	int syslog;                  /* default 1 */
+	int fsync;                   /* default 1 */
+	int group_adm;               /* log mode 0640 group adm instead of 0600 */
+};
+
+struct ward_conf {
+	char *path;                  /* the file this came from */
+	char *policy_file;           /* default /etc/ward/policy.conf */
+	char *snapshot_file;         /* default policy_file + ".snap" */
+	char *state_dir;             /* default /var/lib/ward */
+	char *helper_path;           /* setuid helper, default /usr/sbin/ward_verify */
+	int check_owner;             /* refuse non-root files; default 1 (tests: see conf_load) */
+	struct conf_directory directory;
+	struct conf_mfa mfa;
+	char *key_file;              /* secrets.key_file, default /etc/ward/master.key */
+	struct conf_audit audit;
+};
+
+/* Fill CONF with every default (no file read).  Returns 0 or WARD_ERR_NOMEM. */
+int conf_defaults(struct ward_conf *conf) WARD_WUR;
+
+/*
+ * Load PATH (NULL: CONF_DEFAULT_PATH) into *CONF.  Returns 0, or a negative
+ * WARD_ERR_* with a message "PATH:LINE: ..." in ERRBUF.  On error *CONF is
+ * left freed (conf_free is still safe to call).
+ */
+int conf_load(struct ward_conf *conf, const char *path, char *errbuf,
+    size_t errlen) WARD_WUR;
+
+/* Free every string; CONF itself is the caller's.  Safe on a zeroed struct. */
+void conf_free(struct ward_conf *conf);
+
+#endif

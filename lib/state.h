@@ -1,0 +1,103 @@
+/*
+ * state.h - the state store: LMDB in conf->state_dir (DESIGN.md "Files").
+ *
+ * Rules it keeps:
+ *  - Every check-and-update is one LMDB write transaction, so two processes
+ *    racing one TOTP code cannot both win (the write lock serialises them).
+ *  - Records are versioned binary with a length check; a record that fails
+ *    to decode is WARD_ERR_CORRUPT and the caller denies.
+ *  - The TOTP secret inside a user record is the secret store's ciphertext
+ *    (lib/secret.h); the state store never sees it in clear.
+ *  - The folder must be owned by root (when conf->check_owner) and mode 0700;
+ *    stale reader slots of killed processes are cleared at open.
+ */
+#ifndef WARD_STATE_H
+#define WARD_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "ward.h"
+
+struct state;   /* opaque: an open environment */
+
+#define STATE_MAX_RECOVERY 16
+#define STATE_RECOVERY_HASH_LEN 32
+
+/* One user's MFA record. */
+struct state_user {
+	unsigned char *secret_ct;    /* secret store ciphertext (owned) */
+	size_t secret_ct_len;
+	int algorithm;               /* enum conf_algo */
+	int digits;
+	int period;
+	int64_t last_step;           /* last accepted TOTP step, -1 = none */
+	int failures;                /* consecutive failures */
+	int64_t locked_until;        /* unix time, 0 = not locked */
+	int64_t enrolled_at;
+	size_t nrecovery;
+	/* salted SHA-256 (or better) hashes of unused recovery codes */
+	unsigned char recovery_salt[16];
+	unsigned char recovery[STATE_MAX_RECOVERY][STATE_RECOVERY_HASH_LEN];
+	unsigned char recovery_used[STATE_MAX_RECOVERY];
+};
+
+/* Open (creating if CREATE) the store in DIR.  CHECK_OWNER: refuse a folder
+ * not owned by root or open to group/other.  Returns 0 or WARD_ERR_*. */
+int state_open(struct state **st, const char *dir, int create, int check_owner) WARD_WUR;
+void state_close(struct state *st);
+
+/* Read a user record.  WARD_ERR_NOTFOUND when not enrolled. Caller frees
+ * with state_user_clear(). */
+int state_user_get(struct state *st, const char *user, struct state_user *out) WARD_WUR;
+/* Create or replace a user record (enroll, reset of counters). */
+int state_user_put(struct state *st, const char *user, const struct state_user *u) WARD_WUR;
+int state_user_delete(struct state *st, const char *user) WARD_WUR;
+void state_user_clear(struct state_user *u);
+/* Names of all enrolled users (for status/report); caller frees each + array. */
+int state_user_list(struct state *st, char ***names, size_t *n) WARD_WUR;
+
+/*
+ * The atomic check-and-update for a login attempt.  Inside ONE write txn:
+ * read the record, call CHECK(ctx, record, now) which returns
+ *   0 (accepted; it may set record->last_step / mark a recovery code used),
+ *   WARD_ERR_BADCODE, WARD_ERR_REPLAY, or another error;
+ * then apply the outcome: on 0 reset failures; on BADCODE/REPLAY count a
+ * failure and set locked_until = now + lockout_seconds once failures reach
+ * max_failures; commit.  A user already locked (locked_until > now) is
+ * WARD_ERR_LOCKED without calling CHECK.  *LOCKED_NOW is set to 1 when this
+ * attempt caused the lockout.  Returns CHECK's result or a store error.
+ */
+typedef int (*state_check_fn)(void *ctx, struct state_user *rec, int64_t now);
+int state_user_attempt(struct state *st, const char *user, int64_t now,
+    int max_failures, long lockout_seconds, state_check_fn check, void *ctx,
+    int *locked_now) WARD_WUR;
+
+/* Clear failures and lockout (wardctl unlock). */
+int state_user_unlock(struct state *st, const char *user) WARD_WUR;
+
+/* Grace: (user, host, app) -> until (unix time).  get returns 0 and sets
+ * *until (0 when none). */
+int state_grace_get(struct state *st, const char *user, const char *host,
+    const char *app, int64_t *until) WARD_WUR;
+int state_grace_put(struct state *st, const char *user, const char *host,
+    const char *app, int64_t until) WARD_WUR;
+/* Drop every grace entry of USER (reset, lockout). */
+int state_grace_clear_user(struct state *st, const char *user) WARD_WUR;
+
+/* Role cache for the directory: roles as one string "a,b,c", fetched_at. */
+int state_roles_get(struct state *st, const char *user, char **roles,
+    int64_t *fetched_at) WARD_WUR;
+int state_roles_put(struct state *st, const char *user, const char *roles,
+    int64_t fetched_at) WARD_WUR;
+
+/* Audit chain head: last seq and mac (hex, 64 chars + NUL) and file id. */
+struct state_audit_head {
+	uint64_t seq;
+	char mac[65];
+};
+int state_audit_head_get(struct state *st, struct state_audit_head *h) WARD_WUR;
+int state_audit_head_put(struct state *st, const struct state_audit_head *h) WARD_WUR;
+
+#endif

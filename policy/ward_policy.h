@@ -1,0 +1,187 @@
+/*
+ * ward_policy.h - Ward's RBAC policy engine, the public C API for apps.
+ *
+ * A policy is loaded once (text through libconfig, or a compiled snapshot
+ * mapped read-only) into an immutable struct policy.  Deciding is a pure
+ * function of (policy, request): thread-safe, no I/O, no allocation.
+ * Strings returned by the API point into the policy and live as long as it.
+ *
+ *   char err[512];
+ *   struct policy *p = policy_load("/etc/ward/policy.conf", NULL, err, sizeof err);
+ *   if (p == NULL) { fprintf(stderr, "%s\n", err); exit(2); }   // "FILE:LINE: ..."
+ *   struct policy_request rq = { .user = "alice", .service = "ehr-login",
+ *                                .host = "icu-ws-03" };
+ *   policy_request_set_time(&rq, time(NULL));
+ *   struct policy_decision d;
+ *   policy_decide(p, &rq, &d);          // d.allow, d.rule, d.reason, obligations
+ *   if (policy_permitted(p, &rq, "ehr:prescribe")) ...
+ *   policy_free(p);
+ *
+ * Semantics: DESIGN.md "policy.conf" and man ward-policy(5).
+ */
+#ifndef WARD_POLICY_H
+#define WARD_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct policy;   /* opaque, immutable once loaded */
+
+/* Obligation value meaning "no limit" (idle_logoff, session_max). */
+#define POLICY_NO_LIMIT (-1L)
+
+struct policy_request {
+	const char *user;            /* login name (used for `users` lookup) */
+	/* Assigned roles (before inheritance).  When ROLES is NULL the
+	 * policy's local `users` assignments for USER are used; otherwise
+	 * these names are used as they are (unknown names are ignored). */
+	const char *const *roles;
+	size_t nroles;
+	const char *service;         /* PAM service name */
+	const char *host;            /* short host name; NULL or "" = unknown */
+	int wday;                    /* local day of week, 0 = Sunday .. 6 */
+	int minute;                  /* local minute of day, 0 .. 1439 */
+};
+
+/* Fill wday/minute from T in local time (localtime_r; outside decide). */
+void policy_request_set_time(struct policy_request *rq, time_t t);
+
+struct policy_decision {
+	int allow;                   /* 1 allow, 0 deny */
+	const char *rule;            /* deciding rule id, "default-deny", or the
+	                                SoD constraint ("sod:N") */
+	const char *reason;          /* text a clinician can read; never NULL */
+	const char *app;             /* the app the service maps to */
+	/* obligations (meaningful when allow) */
+	int mfa_required;            /* 1 required (default), 0 not_required */
+	long mfa_grace;              /* seconds, 0 = ask every time */
+	long idle_logoff;            /* seconds or POLICY_NO_LIMIT */
+	long session_max;            /* seconds or POLICY_NO_LIMIT */
+	/* break-glass (meaningful when deny) */
+	int break_glass;             /* 1 when the user may claim emergency access */
+};
+
+struct policy_break_glass {
+	int defined;                 /* 0: the policy has no break_glass */
+	long max_minutes;
+	long min_reason_chars;
+	int mfa_required;
+};
+
+/*
+ * Load a policy.  PATH is the text file.  SNAPSHOT (may be NULL) is a
+ * compiled snapshot: it is mapped when it is newer than PATH, intact
+ * (checksum) and of this version; otherwise the text is parsed.  Returns
+ * NULL on any problem with "FILE:LINE: message" in ERRBUF.
+ */
+struct policy *policy_load(const char *path, const char *snapshot,
+    char *errbuf, size_t errlen);
+/* Parse policy text from memory (NAME used in messages).  For fuzzing/tests. */
+struct policy *policy_load_buffer(const char *name, const char *text,
+    char *errbuf, size_t errlen);
+/* Write a checksummed snapshot of P to PATH atomically (temp + rename).
+ * Returns 0 or -1 with a message in ERRBUF. */
+int policy_compile(const struct policy *p, const char *path, char *errbuf,
+    size_t errlen);
+/* Map a snapshot only (no text).  NULL with a message when truncated,
+ * corrupt, or of another version. */
+struct policy *policy_load_snapshot(const char *path, char *errbuf, size_t errlen);
+/* 1 when P came from a snapshot, 0 when from text. */
+int policy_from_snapshot(const struct policy *p);
+void policy_free(struct policy *p);
+
+/* A hash of the policy's content, hex (stable across text and snapshot). */
+const char *policy_version(const struct policy *p);
+
+/* The decision.  Pure; never fails (a NULL policy or request denies). */
+void policy_decide(const struct policy *p, const struct policy_request *rq,
+    struct policy_decision *d);
+
+/* 1 when the request's effective roles grant PERMISSION ("app:action",
+ * '*' on either side in the role's permission), else 0.  Pure. */
+int policy_permitted(const struct policy *p, const struct policy_request *rq,
+    const char *permission);
+
+/* Break-glass settings (all zero when undefined). */
+void policy_break_glass(const struct policy *p, struct policy_break_glass *bg);
+
+/*
+ * Effective roles of a request (assigned + inherited), names written to
+ * OUT up to MAX entries, sorted by name.  Returns the total count (may be
+ * more than MAX).  Allocation-free.
+ */
+size_t policy_effective_roles(const struct policy *p,
+    const struct policy_request *rq, const char **out, size_t max);
+
+/* Local `users` assignments: roles assigned to USER (not inherited). */
+size_t policy_user_roles(const struct policy *p, const char *user,
+    const char **out, size_t max);
+
+/* The app a service maps to (the service itself when no app lists it). */
+const char *policy_app_for_service(const struct policy *p, const char *service);
+
+/* Iteration, for tools: role names, role_sources, local users, apps,
+ * services, rules.  Index from 0 to the count. */
+size_t policy_nroles(const struct policy *p);
+const char *policy_role_name(const struct policy *p, size_t i);
+size_t policy_nrole_sources(const struct policy *p);
+/* group DN (as written) and role name of role_sources entry I */
+void policy_role_source(const struct policy *p, size_t i, const char **group,
+    const char **role);
+size_t policy_nusers(const struct policy *p);
+const char *policy_user_name(const struct policy *p, size_t i);
+size_t policy_napps(const struct policy *p);
+const char *policy_app_name(const struct policy *p, size_t i);
+/* services of app I */
+size_t policy_app_services(const struct policy *p, size_t i, const char **out,
+    size_t max);
+/* permissions of role I (own, not inherited) */
+size_t policy_role_permissions(const struct policy *p, size_t i,
+    const char **out, size_t max);
+
+/*
+ * Explanation, from the reference evaluator (slow, allocates).  Each entry
+ * is one rule considered with what matched or failed.  The decision it
+ * computes must equal policy_decide's; tests check it.
+ */
+enum policy_elem { POLICY_ELEM_ROLE, POLICY_ELEM_APP, POLICY_ELEM_HOST,
+	POLICY_ELEM_TIME, POLICY_ELEM_SOD, POLICY_ELEM_NONE };
+struct policy_trace_entry {
+	const char *rule;            /* rule id */
+	const char *effect;          /* "allow" or "deny" */
+	int matched;                 /* 1 matched, 0 failed */
+	enum policy_elem failed;     /* first element that failed, or NONE */
+	char detail[160];            /* e.g. "role: holds nurse", "host: icu-ws-03 not in pharmacy" */
+};
+struct policy_explanation {
+	struct policy_decision decision;
+	struct policy_trace_entry *trace;   /* owned */
+	size_t ntrace;
+};
+/* 0 or -1 (out of memory).  Free with policy_explanation_free. */
+int policy_explain(const struct policy *p, const struct policy_request *rq,
+    struct policy_explanation *ex);
+void policy_explanation_free(struct policy_explanation *ex);
+/* The reference evaluator's decision alone (used by the differential test). */
+int policy_decide_reference(const struct policy *p,
+    const struct policy_request *rq, struct policy_decision *d);
+const char *policy_elem_name(enum policy_elem e);
+
+/*
+ * Lint (wardctl policy check): problems that still let the policy load.
+ * Each finding is "FILE:LINE: message".  Returns the number of findings
+ * written through CB.
+ */
+typedef void (*policy_finding_fn)(void *ctx, const char *finding);
+size_t policy_lint(const struct policy *p, policy_finding_fn cb, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,29 @@
+#!/bin/bash
+# run-suites.sh SUITE... - run each test program, print its output, and
+# close with one line "N passed, N failed" counting suites' CUnit tests.
+# A suite passes when it exits 0.  WARD_BUILD and WARD_SRC are exported by
+# the Makefile so suites find the built module and the sources.
+set -u
+pass=0 fail=0 failed_suites=""
+for t in "$@"; do
+	name=${t#"$WARD_BUILD"/tests/}
+	echo "---- $name"
+	out=$(mktemp)
+	"$t" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	# CUnit basic interface summary: "tests  N  N  N  N  0"
+	read -r ran failed < <(awk '$1=="tests"{print $3, $5}' "$out" | tail -1)
+	rm -f "$out"
+	ran=${ran:-0} failed=${failed:-0}
+	if [ "$rc" -ne 0 ]; then
+		failed_suites="$failed_suites $name"
+		[ "$failed" -eq 0 ] && failed=1
+	fi
+	pass=$((pass + ran - failed))
+	fail=$((fail + failed))
+done
+echo "===="
+[ -n "$failed_suites" ] && echo "failing suites:$failed_suites"
+echo "tests: $pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ -z "$failed_suites" ]
