@@ -39,6 +39,8 @@ POLICY_SRC := $(wildcard policy/*.c)
 ADMIN_SRC  := $(wildcard admin/*.c)
 MOD_SRC    := $(filter-out pam_module/ward_verify.c,$(wildcard pam_module/*.c))
 TESTCOMMON_SRC := $(wildcard tests/common/*.c)
+# tests/common may be empty: keep the archive valid with one object.
+TESTCOMMON_SRC += tests/fuzz/empty.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -54,7 +56,8 @@ PAM_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/pam/test_*.c))
 DIR_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/dir/test_*.c))
 TOOLS      := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
 BENCHES    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
-ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS)
+FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
+ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(FUZZ_REPLAY)
 
 .PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests
 
@@ -107,6 +110,11 @@ $(TESTCOMMON): $(call obj,$(TESTCOMMON_SRC))
 $(B)/tests/%: $(B)/obj/tests/%.o $(TESTCOMMON) $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm
+
+# Fuzz targets replayed over their corpus (gcc build, no libFuzzer needed).
+$(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(TESTCOMMON) $(LIBWARD) $(LIBPOLICY)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(B)/obj/tests/fuzz/replay_main.o $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
