@@ -67,7 +67,6 @@ struct ward_conf {
 	char *snapshot_file;         /* default policy_file + ".snap" */
 	char *state_dir;             /* default /var/lib/ward */
 	char *helper_path;           /* setuid helper, default /usr/sbin/ward_verify */
-	int check_owner;             /* refuse non-root files; default 1 (tests: see conf_load) */
 	struct conf_directory directory;
 	struct conf_mfa mfa;
 	char *key_file;              /* secrets.key_file, default /etc/ward/master.key */

@@ -8,8 +8,9 @@
  *    to decode is WARD_ERR_CORRUPT and the caller denies.
  *  - The TOTP secret inside a user record is the secret store's ciphertext
  *    (lib/secret.h); the state store never sees it in clear.
- *  - The folder must be owned by root (when conf->check_owner) and mode 0700;
- *    stale reader slots of killed processes are cleared at open.
+ *  - The folder must be a real directory (not a symlink) owned by root and
+ *    not open to group/other; stale reader slots of killed processes are
+ *    cleared at open.
  */
 #ifndef WARD_STATE_H
 #define WARD_STATE_H
@@ -43,9 +44,10 @@ struct state_user {
 	unsigned char recovery_used[STATE_MAX_RECOVERY];
 };
 
-/* Open (creating if CREATE) the store in DIR.  CHECK_OWNER: refuse a folder
- * not owned by root or open to group/other.  Returns 0 or WARD_ERR_*. */
-int state_open(struct state **st, const char *dir, int create, int check_owner) WARD_WUR;
+/* Open (creating if CREATE: mode 0700) the store in DIR.  Refuses a folder
+ * not owned by root or open to group/other, or a symlink (WARD_ERR_UNSAFE,
+ * logged with the path).  Returns 0 or WARD_ERR_*. */
+int state_open(struct state **st, const char *dir, int create) WARD_WUR;
 void state_close(struct state *st);
 
 /* Read a user record.  WARD_ERR_NOTFOUND when not enrolled. Caller frees
@@ -86,10 +88,13 @@ int state_grace_put(struct state *st, const char *user, const char *host,
 /* Drop every grace entry of USER (reset, lockout). */
 int state_grace_clear_user(struct state *st, const char *user) WARD_WUR;
 
-/* Role cache for the directory: roles as one string "a,b,c", fetched_at. */
-int state_roles_get(struct state *st, const char *user, char **roles,
+/* Directory cache: the directory's answer for USER (an opaque string the
+ * directory client encodes, e.g. the user's group DNs one per line) and
+ * when it was fetched.  get: WARD_ERR_NOTFOUND when nothing is cached;
+ * *blob is the caller's to free. */
+int state_dircache_get(struct state *st, const char *user, char **blob,
     int64_t *fetched_at) WARD_WUR;
-int state_roles_put(struct state *st, const char *user, const char *roles,
+int state_dircache_put(struct state *st, const char *user, const char *blob,
     int64_t fetched_at) WARD_WUR;
 
 /* Audit chain head: last seq and mac (hex, 64 chars + NUL) and file id. */
