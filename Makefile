@@ -61,7 +61,9 @@ ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(FUZZ_REPLAY)
 
 .PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests
 
-all: $(LIBWARD) $(LIBPOLICY) $(MODULE) $(HELPER) $(WARDCTL)
+SAMPLE     := $(B)/ehr-sample
+
+all: $(LIBWARD) $(LIBPOLICY) $(MODULE) $(HELPER) $(WARDCTL) $(SAMPLE)
 
 help:
 	@echo "make            build pam_ward.so, ward_verify, wardctl into $(B)/"
@@ -102,6 +104,10 @@ $(HELPER): $(call obj,pam_module/ward_verify.c) $(LIBWARD) $(LIBPOLICY)
 
 $(WARDCTL): $(call obj,$(ADMIN_SRC)) $(LIBWARD) $(LIBPOLICY)
 	$(CC) -pie -o $@ $(call obj,$(ADMIN_SRC)) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
+
+# The sample clinical app links only the policy engine (and libpam).
+$(SAMPLE): $(call obj,contrib/sample-app/ehr_sample.c) $(LIBPOLICY)
+	$(CC) -pie -o $@ $< $(LIBPOLICY) $(LDFLAGS_ALL) $(PKG_LIBS) -lpam -lpam_misc
 
 $(TESTCOMMON): $(call obj,$(TESTCOMMON_SRC))
 	@mkdir -p $(dir $@)
