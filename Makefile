@@ -131,7 +131,7 @@ tests: all $(ALL_TESTS) $(TOOLS)
 # One pass over every suite with the build in $(B).  Each suite is a program
 # that exits non-zero on failure; tests/run-suites.sh prints the totals.
 check-one: tests
-	@WARD_BUILD=$(abspath $(B)) WARD_SRC=$(CURDIR) tests/run-suites.sh $(ALL_TESTS)
+	@WARD_BUILD=$(abspath $(B)) WARD_SRC=$(CURDIR) WARD_SAN=$(SAN) tests/run-suites.sh $(ALL_TESTS)
 
 check: deps
 	@$(MAKE) --no-print-directory check-one
@@ -147,16 +147,25 @@ bench: deps all $(BENCHES) $(TOOLS)
 fuzz: deps
 	@tests/fuzz/run.sh $(abspath build/fuzz)
 
+# Modes are part of the contract: the helper is setuid root, keys and state
+# are private; existing configuration is never overwritten.
 install: all
-	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(INCDIR)/ward \
-	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/ward
+	install -d -m 0755 $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(INCDIR)/ward \
+	  $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(SYSCONFDIR)/ward $(DESTDIR)$(PREFIX)/share/doc/ward/examples/pam.d
+	install -d -m 0700 $(DESTDIR)/var/lib/ward
+	install -d -m 0750 $(DESTDIR)/var/log/ward
 	install -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_ward.so
 	install -m 4755 $(HELPER) $(DESTDIR)$(SBINDIR)/ward_verify
 	install -m 0755 $(WARDCTL) $(DESTDIR)$(SBINDIR)/wardctl
 	install -m 0644 policy/ward_policy.h $(DESTDIR)$(INCDIR)/ward/ward_policy.h
 	install -m 0644 $(LIBPOLICY) $(DESTDIR)$(PREFIX)/lib/libwardpolicy.a
-	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/ || true; done
-	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/ward/ward.conf ] || \
+	  install -m 0644 contrib/ward.conf $(DESTDIR)$(SYSCONFDIR)/ward/ward.conf
+	install -m 0644 contrib/ward.conf contrib/policy.conf $(DESTDIR)$(PREFIX)/share/doc/ward/examples/
+	install -m 0644 contrib/pam.d/* $(DESTDIR)$(PREFIX)/share/doc/ward/examples/pam.d/
 
 clean:
 	rm -rf build
