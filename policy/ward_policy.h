@@ -1,13 +1,13 @@
 /*
  * ward_policy.h - Ward's RBAC policy engine, the public C API for apps.
  *
- * A policy is loaded once (text through libconfig, or a compiled snapshot
- * mapped read-only) into an immutable struct policy.  Deciding is a pure
+ * A policy is loaded once (text through libconfig) into an immutable
+ * struct policy.  Deciding is a pure
  * function of (policy, request): thread-safe, no I/O, no allocation.
  * Strings returned by the API point into the policy and live as long as it.
  *
  *   char err[512];
- *   struct policy *p = policy_load("/etc/ward/policy.conf", NULL, err, sizeof err);
+ *   struct policy *p = policy_load("/etc/ward/policy.conf", err, sizeof err);
  *   if (p == NULL) { fprintf(stderr, "%s\n", err); exit(2); }   // "FILE:LINE: ..."
  *   struct policy_request rq = { .user = "alice", .service = "ehr-login",
  *                                .host = "icu-ws-03" };
@@ -74,28 +74,18 @@ struct policy_break_glass {
 };
 
 /*
- * Load a policy.  PATH is the text file.  SNAPSHOT (may be NULL) is a
- * compiled snapshot: it is mapped when it is newer than PATH, intact
- * (checksum) and of this version; otherwise the text is parsed.  Returns
- * NULL on any problem with "FILE:LINE: message" in ERRBUF.
+ * Load a policy from the text file PATH (opened O_NOFOLLOW; refused when it
+ * is not a regular file or is writable by group or others).  Returns NULL on
+ * any problem with every problem found, one per line, as "FILE:LINE:
+ * message" in ERRBUF.  A half-loaded policy never exists.
  */
-struct policy *policy_load(const char *path, const char *snapshot,
-    char *errbuf, size_t errlen);
+struct policy *policy_load(const char *path, char *errbuf, size_t errlen);
 /* Parse policy text from memory (NAME used in messages).  For fuzzing/tests. */
 struct policy *policy_load_buffer(const char *name, const char *text,
     char *errbuf, size_t errlen);
-/* Write a checksummed snapshot of P to PATH atomically (temp + rename).
- * Returns 0 or -1 with a message in ERRBUF. */
-int policy_compile(const struct policy *p, const char *path, char *errbuf,
-    size_t errlen);
-/* Map a snapshot only (no text).  NULL with a message when truncated,
- * corrupt, or of another version. */
-struct policy *policy_load_snapshot(const char *path, char *errbuf, size_t errlen);
-/* 1 when P came from a snapshot, 0 when from text. */
-int policy_from_snapshot(const struct policy *p);
 void policy_free(struct policy *p);
 
-/* A hash of the policy's content, hex (stable across text and snapshot). */
+/* SHA-256 of the policy text, hex. */
 const char *policy_version(const struct policy *p);
 
 /* The decision.  Pure; never fails (a NULL policy or request denies). */

@@ -1,0 +1,444 @@
+/*
+ * decide.c - the fast decision path and the query API.
+ *
+ * Rules it keeps (DESIGN.md "policy.conf"):
+ *  - Pure: no I/O, no allocation, no global state; safe from any thread.
+ *  - Effective roles = assigned roles and everything they inherit (the
+ *    loader precomputed each role's closure).
+ *  - Separation of duty denies first, and is not break-glass overridable.
+ *  - Only rules indexed under the request's app (plus rules for any app) are
+ *    looked at, in file order; deny overrides allow; nothing matching denies.
+ *  - Obligations combine over all matching allow rules, strictest first.
+ *  - Unknown or NULL inputs deny.
+ */
+#include <fnmatch.h>
+#include <string.h>
+
+#include "policy_internal.h"
+
+#define BITSET_WORDS (POL_MAX_ROLES / 64)
+
+static const char default_reason[] =
+    "No rule allows you to use this application on this workstation at this time";
+
+const char *
+pol_default_deny_reason(void)
+{
+	return default_reason;
+}
+
+void
+policy_request_set_time(struct policy_request *rq, time_t t)
+{
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL) {
+		rq->wday = -1;     /* matches no schedule */
+		rq->minute = -1;
+		return;
+	}
+	rq->wday = tm.tm_wday;
+	rq->minute = tm.tm_hour * 60 + tm.tm_min;
+}
+
+int
+pol_schedule_contains(const struct pol_schedule *s, int wday, int minute)
+{
+	int w;
+
+	if (wday < 0 || wday > 6 || minute < 0 || minute >= 1440)
+		return 0;
+	w = wday * 1440 + minute;
+	return (s->bits[w / 8] >> (w % 8)) & 1;
+}
+
+int
+pol_app_of_service(const struct policy *p, const char *service)
+{
+	return pol_map_get(&p->service_map, service);
+}
+
+int
+pol_host_match(char *const *patterns, size_t n, const char *host)
+{
+	if (host == NULL || host[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(patterns[i], host, 0) == 0)
+			return 1;
+	return 0;
+}
+
+struct eff {
+	uint64_t bits[BITSET_WORDS];
+	size_t nroles;
+};
+
+static void
+eff_add(const struct policy *p, struct eff *e, int32_t r)
+{
+	const struct pol_role *role = &p->roles[r];
+
+	for (size_t k = 0; k < role->nclosure; k++) {
+		int32_t x = role->closure[k];
+		uint64_t bit = 1ULL << (x % 64);
+
+		if (!(e->bits[x / 64] & bit)) {
+			e->bits[x / 64] |= bit;
+			e->nroles++;
+		}
+	}
+}
+
+static int
+eff_has(const struct eff *e, int32_t r)
+{
+	return (e->bits[r / 64] >> (r % 64)) & 1;
+}
+
+static void
+eff_build(const struct policy *p, const struct policy_request *rq, struct eff *e)
+{
+	size_t words = (p->nroles + 63) / 64;
+
+	memset(e->bits, 0, words * sizeof(uint64_t));
+	e->nroles = 0;
+	if (rq->roles != NULL) {
+		for (size_t i = 0; i < rq->nroles; i++) {
+			int r = pol_map_get(&p->role_map, rq->roles[i]);
+			if (r >= 0)
+				eff_add(p, e, r);
+		}
+	} else if (rq->user != NULL) {
+		int u = pol_map_get(&p->user_map, rq->user);
+		if (u >= 0)
+			for (size_t i = 0; i < p->users[u].nroles; i++)
+				eff_add(p, e, p->users[u].roles[i]);
+	}
+}
+
+static int
+any_role(const struct eff *e, const int32_t *roles, size_t n)
+{
+	if (roles == NULL)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (eff_has(e, roles[i]))
+			return 1;
+	return 0;
+}
+
+static int
+app_in(const int32_t *apps, size_t n, int app)
+{
+	if (apps == NULL)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (apps[i] == app)
+			return 1;
+	return 0;
+}
+
+static int
+rule_matches(const struct policy *p, const struct pol_rule *r, const struct eff *e,
+    const struct policy_request *rq)
+{
+	if (!any_role(e, r->roles, r->nroles))
+		return 0;
+	if (r->hosts != NULL && !pol_host_match(r->host_patterns, r->nhost_patterns, rq->host))
+		return 0;
+	if (r->when >= 0 && !pol_schedule_contains(&p->schedules[r->when], rq->wday, rq->minute))
+		return 0;
+	return 1;
+}
+
+static long
+min_limit(long cur, long v)
+{
+	if (v < 0)
+		return cur;
+	if (cur == POLICY_NO_LIMIT || v < cur)
+		return v;
+	return cur;
+}
+
+static void
+deny_init(struct policy_decision *d, const char *app)
+{
+	memset(d, 0, sizeof(*d));
+	d->allow = 0;
+	d->rule = "default-deny";
+	d->reason = default_reason;
+	d->app = app ? app : "";
+	d->mfa_required = 1;
+	d->mfa_grace = 0;
+	d->idle_logoff = POLICY_NO_LIMIT;
+	d->session_max = POLICY_NO_LIMIT;
+}
+
+static int
+bg_covers(const struct policy *p, const struct eff *e, int app, const char *host)
+{
+	const struct pol_bg *b = &p->bg;
+
+	if (!b->defined)
+		return 0;
+	if (b->roles != NULL && !any_role(e, b->roles, b->nroles))
+		return 0;
+	if (b->apps != NULL && (app < 0 || !app_in(b->apps, b->napps, app)))
+		return 0;
+	if (b->hosts != NULL && !pol_host_match(b->host_patterns, b->nhost_patterns, host))
+		return 0;
+	return 1;
+}
+
+void
+policy_decide(const struct policy *p, const struct policy_request *rq,
+    struct policy_decision *d)
+{
+	struct eff e;
+	const struct pol_rule *first_allow = NULL, *first_deny = NULL;
+	int app, no_bg = 0;
+	const int32_t *lists[2];
+	size_t lens[2], pos[2] = { 0, 0 };
+
+	deny_init(d, rq && rq->service ? rq->service : "");
+	if (p == NULL || rq == NULL || rq->service == NULL)
+		return;
+	app = pol_app_of_service(p, rq->service);
+	d->app = app >= 0 ? p->apps[app].name : rq->service;
+	eff_build(p, rq, &e);
+
+	for (size_t i = 0; i < p->nsods; i++) {
+		const struct pol_sod *c = &p->sods[i];
+		size_t k = 0;
+
+		while (k < c->nroles && eff_has(&e, c->roles[k]))
+			k++;
+		if (k == c->nroles) {
+			d->rule = c->id;
+			d->reason = c->reason ? c->reason :
+			    "Your roles may not be held together (separation of duty)";
+			return;
+		}
+	}
+
+	/* Merge the app's rules and the any-app rules, in file order. */
+	lists[0] = app >= 0 ? p->app_rules[app] : NULL;
+	lens[0] = app >= 0 ? p->napp_rules[app] : 0;
+	lists[1] = p->any_app_rules;
+	lens[1] = p->nany_app_rules;
+	for (;;) {
+		int which;
+		const struct pol_rule *r;
+
+		if (pos[0] < lens[0] && (pos[1] >= lens[1] || lists[0][pos[0]] < lists[1][pos[1]]))
+			which = 0;
+		else if (pos[1] < lens[1])
+			which = 1;
+		else
+			break;
+		r = &p->rules[lists[which][pos[which]++]];
+		if (!rule_matches(p, r, &e, rq))
+			continue;
+		if (r->deny) {
+			if (first_deny == NULL)
+				first_deny = r;
+			if (!r->bg_overridable)
+				no_bg = 1;
+			continue;
+		}
+		if (first_allow == NULL) {
+			first_allow = r;
+			d->mfa_required = 0;
+			d->mfa_grace = -1;
+		}
+		if (r->mfa_required)
+			d->mfa_required = 1;
+		{
+			long g = r->mfa_grace < 0 ? 0 : r->mfa_grace;
+			if (d->mfa_grace < 0 || g < d->mfa_grace)
+				d->mfa_grace = g;
+		}
+		d->idle_logoff = min_limit(d->idle_logoff, r->idle_logoff);
+		d->session_max = min_limit(d->session_max, r->session_max);
+	}
+
+	if (first_deny != NULL) {
+		deny_init(d, d->app);
+		d->rule = first_deny->id;
+		d->reason = first_deny->reason ? first_deny->reason :
+		    "Access is denied by the hospital's policy";
+	} else if (first_allow != NULL) {
+		d->allow = 1;
+		d->rule = first_allow->id;
+		d->reason = first_allow->reason ? first_allow->reason : "Allowed";
+		return;
+	} else {
+		deny_init(d, d->app);
+	}
+	d->break_glass = !no_bg && bg_covers(p, &e, app, rq->host);
+}
+
+int
+policy_permitted(const struct policy *p, const struct policy_request *rq,
+    const char *permission)
+{
+	struct eff e;
+	const char *colon;
+	size_t alen;
+
+	if (p == NULL || rq == NULL || permission == NULL)
+		return 0;
+	colon = strchr(permission, ':');
+	if (colon == NULL || colon == permission || colon[1] == '\0')
+		return 0;
+	alen = (size_t)(colon - permission);
+	eff_build(p, rq, &e);
+	for (size_t i = 0; i < p->nsods; i++) {
+		size_t k = 0;
+		while (k < p->sods[i].nroles && eff_has(&e, p->sods[i].roles[k]))
+			k++;
+		if (k == p->sods[i].nroles)
+			return 0;
+	}
+	for (size_t r = 0; r < p->nroles; r++) {
+		if (!eff_has(&e, (int32_t)r))
+			continue;
+		for (size_t k = 0; k < p->roles[r].nperms; k++) {
+			const char *g = p->roles[r].perms[k], *gc = strchr(g, ':');
+			size_t glen = (size_t)(gc - g);
+			int app_ok = (glen == 1 && g[0] == '*') ||
+			    (glen == alen && strncmp(g, permission, alen) == 0);
+			int act_ok = strcmp(gc + 1, "*") == 0 || strcmp(gc + 1, colon + 1) == 0;
+
+			if (app_ok && act_ok)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+void
+policy_break_glass(const struct policy *p, struct policy_break_glass *bg)
+{
+	memset(bg, 0, sizeof(*bg));
+	if (p == NULL || !p->bg.defined)
+		return;
+	bg->defined = 1;
+	bg->max_minutes = p->bg.max_minutes;
+	bg->min_reason_chars = p->bg.min_reason_chars;
+	bg->mfa_required = p->bg.mfa_required;
+}
+
+size_t
+policy_effective_roles(const struct policy *p, const struct policy_request *rq,
+    const char **out, size_t max)
+{
+	struct eff e;
+	size_t n = 0;
+
+	if (p == NULL || rq == NULL)
+		return 0;
+	eff_build(p, rq, &e);
+	/* roles are stored in file order; output sorted by name */
+	for (size_t r = 0; r < p->nroles; r++) {
+		if (!eff_has(&e, (int32_t)r))
+			continue;
+		if (n < max) {
+			size_t j = n;
+			while (j > 0 && strcmp(out[j - 1], p->roles[r].name) > 0) {
+				out[j] = out[j - 1];
+				j--;
+			}
+			out[j] = p->roles[r].name;
+		}
+		n++;
+	}
+	return n;
+}
+
+size_t
+policy_user_roles(const struct policy *p, const char *user, const char **out, size_t max)
+{
+	int u;
+
+	if (p == NULL || (u = pol_map_get(&p->user_map, user)) < 0)
+		return 0;
+	for (size_t i = 0; i < p->users[u].nroles && i < max; i++)
+		out[i] = p->roles[p->users[u].roles[i]].name;
+	return p->users[u].nroles;
+}
+
+const char *
+policy_app_for_service(const struct policy *p, const char *service)
+{
+	int a;
+
+	if (p == NULL || service == NULL)
+		return NULL;
+	a = pol_app_of_service(p, service);
+	return a >= 0 ? p->apps[a].name : service;
+}
+
+const char *
+policy_version(const struct policy *p)
+{
+	return p ? p->version : "";
+}
+
+size_t policy_nroles(const struct policy *p) { return p ? p->nroles : 0; }
+
+const char *
+policy_role_name(const struct policy *p, size_t i)
+{
+	return p && i < p->nroles ? p->roles[i].name : NULL;
+}
+
+size_t policy_nrole_sources(const struct policy *p) { return p ? p->nsources : 0; }
+
+void
+policy_role_source(const struct policy *p, size_t i, const char **group, const char **role)
+{
+	*group = *role = NULL;
+	if (p == NULL || i >= p->nsources)
+		return;
+	*group = p->sources[i].group;
+	*role = p->roles[p->sources[i].role].name;
+}
+
+size_t policy_nusers(const struct policy *p) { return p ? p->nusers : 0; }
+
+const char *
+policy_user_name(const struct policy *p, size_t i)
+{
+	return p && i < p->nusers ? p->users[i].name : NULL;
+}
+
+size_t policy_napps(const struct policy *p) { return p ? p->napps : 0; }
+
+const char *
+policy_app_name(const struct policy *p, size_t i)
+{
+	return p && i < p->napps ? p->apps[i].name : NULL;
+}
+
+size_t
+policy_app_services(const struct policy *p, size_t i, const char **out, size_t max)
+{
+	if (p == NULL || i >= p->napps)
+		return 0;
+	for (size_t k = 0; k < p->apps[i].nservices && k < max; k++)
+		out[k] = p->apps[i].services[k];
+	return p->apps[i].nservices;
+}
+
+size_t
+policy_role_permissions(const struct policy *p, size_t i, const char **out, size_t max)
+{
+	if (p == NULL || i >= p->nroles)
+		return 0;
+	for (size_t k = 0; k < p->roles[i].nperms && k < max; k++)
+		out[k] = p->roles[i].perms[k];
+	return p->roles[i].nperms;
+}

@@ -1,0 +1,537 @@
+/*
+ * test_policy.c - the policy engine: loader errors with file:line, the
+ * decision table, lint findings, and a differential test of the fast path
+ * against the reference evaluator over thousands of random policies.
+ */
+#include <CUnit/Basic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ward_policy.h"
+
+static const char base_policy[] =
+    "roles = {\n"                                                     /* 1 */
+    "  clinician = { };\n"                                            /* 2 */
+    "  nurse = { inherits = [\"clinician\"]; permissions = [\"ehr:read\", \"ehr:chart\"]; };\n"
+    "  icu_nurse = { inherits = [\"nurse\"]; };\n"                     /* 4 */
+    "  physician = { inherits = [\"clinician\"]; permissions = [\"ehr:*\"]; };\n"
+    "  pharmacist = { inherits = [\"clinician\"]; permissions = [\"pharmacy:dispense\"]; };\n"
+    "  clerk = { };\n"                                                /* 7 */
+    "  it = { permissions = [\"*:admin\"]; };\n"                       /* 8 */
+    "};\n"
+    "users = ( { user = \"alice\"; roles = [\"icu_nurse\"]; },\n"
+    "          { user = \"bob\"; roles = [\"physician\"]; },\n"
+    "          { user = \"zed\"; roles = [\"physician\", \"pharmacist\"]; },\n"
+    "          { user = \"carol\"; roles = [\"clerk\"]; } );\n"
+    "apps = { ehr = [\"ehr-login\", \"gdm-password\"]; pharmacy = [\"rx-console\"]; };\n"
+    "hosts = { icu = [\"icu-ws-*\"]; rx = [\"rx-ws-01\", \"rx-ws-02\"]; };\n"
+    "schedules = { night = \"Mon-Sun 19:00-07:00\"; weekend = \"Sat-Sun 00:00-24:00\"; sunnight = \"Sun 22:00-06:00\"; };\n"
+    "rules = (\n"
+    "  { id = \"icu\"; effect = \"allow\"; roles = [\"nurse\"]; apps = [\"ehr\"]; hosts = [\"icu\"];\n"
+    "    mfa_grace = 900; idle_logoff = 600; },\n"
+    "  { id = \"icu-night\"; effect = \"allow\"; roles = [\"icu_nurse\"]; apps = [\"ehr\"]; hosts = [\"icu\"];\n"
+    "    when = \"night\"; mfa_grace = 300; session_max = 3600; },\n"
+    "  { id = \"docs\"; effect = \"allow\"; roles = [\"physician\"]; apps = [\"*\"]; mfa = \"not_required\"; },\n"
+    "  { id = \"rx\"; effect = \"allow\"; roles = [\"pharmacist\"]; apps = [\"pharmacy\"]; hosts = [\"rx\"]; },\n"
+    "  { id = \"no-rx-nurse\"; effect = \"deny\"; roles = [\"nurse\"]; apps = [\"pharmacy\"];\n"
+    "    reason = \"Nurses dispense through the pharmacy desk\"; },\n"
+    "  { id = \"no-rx-clerk\"; effect = \"deny\"; roles = [\"clerk\"]; apps = [\"pharmacy\"];\n"
+    "    reason = \"Clerks never\"; break_glass = false; },\n"
+    "  { id = \"sun-late\"; effect = \"allow\"; roles = [\"clerk\"]; apps = [\"ehr\"]; when = \"sunnight\"; },\n"
+    "  { id = \"docs-no-weekend-rx\"; effect = \"deny\"; roles = [\"physician\"]; apps = [\"pharmacy\"];\n"
+    "    when = \"weekend\"; reason = \"No weekend dispensing\"; }\n"
+    ");\n"
+    "separation_of_duty = ( { roles = [\"pharmacist\", \"physician\"]; reason = \"SoD: prescribe xor dispense\"; } );\n"
+    "break_glass = { roles = [\"clinician\"]; apps = [\"ehr\"]; hosts = [\"*\"]; max_minutes = 60;\n"
+    "                min_reason_chars = 10; mfa = \"required\"; };\n";
+
+static struct policy *pol;
+
+/* ---- loader errors ---- */
+
+static const struct {
+	const char *text;
+	const char *expect;   /* substring of the error */
+} broken[] = {
+	{ "roles = { a = { inherits = [\"b\"]; };\n b = { inherits = [\"a\"]; }; };\n",
+	  "inheritance cycle" },
+	{ "roles = {\n a = { inherits = [\"nope\"]; }; };\n", "t.conf:2: inherits: unknown role 'nope'" },
+	{ "roles = { a = { }; };\nrules = (\n { id = \"r\"; effect = \"allow\"; roles = [\"x\"]; } );\n",
+	  "t.conf:3: roles: unknown role 'x'" },
+	{ "rules = (\n { id = \"r\"; effect = \"allow\"; apps = [\"ghost\"]; } );\n",
+	  "t.conf:2: unknown app 'ghost'" },
+	{ "rules = (\n { id = \"r\"; effect = \"allow\"; when = \"nightly\"; } );\n",
+	  "t.conf:2: unknown schedule 'nightly'" },
+	{ "rules = (\n { id = \"r\"; effect = \"allow\"; },\n { id = \"r\"; effect = \"deny\"; } );\n",
+	  "t.conf:3: duplicate rule id 'r' (first at line 2)" },
+	{ "schedules = {\n s = \"Mon-Fri 25:00-26:00\"; };\n", "t.conf:2: schedule \"Mon-Fri 25:00-26:00\": bad times" },
+	{ "schedules = {\n s = \"Mox-Fri 07:00-19:00\"; };\n", "t.conf:2: schedule \"Mox-Fri 07:00-19:00\": bad days" },
+	{ "schedules = {\n s = \"Mon 07:00-07:00\"; };\n", "empty time range" },
+	{ "rules = (\n { id = \"r\"; effect = \"allow\"; colour = \"red\"; } );\n",
+	  "t.conf:2: rule 'r': unknown key 'colour'" },
+	{ "rule = ( );\n", "t.conf:1: policy: unknown key 'rule'" },
+	{ "rules = (\n { effect = \"allow\"; } );\n", "t.conf:2: rule without an id" },
+	{ "rules = (\n { id = \"r\"; } );\n", "t.conf:2: rule 'r': effect missing" },
+	{ "rules = (\n { id = \"r\"; effect = \"permit\"; } );\n", "effect must be \"allow\" or \"deny\"" },
+	{ "rules = (\n { id = \"r\"; effect = \"allow\";\n mfa_grace = -5; } );\n",
+	  "t.conf:3: mfa_grace must be between 0" },
+	{ "rules = (\n { id = \"r\"; effect = \"allow\"; mfa = \"maybe\"; } );\n", "mfa must be" },
+	{ "rules = (\n { id = \"r\"; effect = \"allow\"; idle_logoff = \"10m\"; } );\n",
+	  "idle_logoff must be a whole number" },
+	{ "rules = (\n { id = \"r\"; effect = \"allow\"; break_glass = false; } );\n",
+	  "break_glass applies to deny rules only" },
+	{ "roles = { a = { permissions = [\"read\"]; }; };\n", "must be app:action" },
+	{ "apps = { a = [\"s\"]; b = [\"s\"]; };\n", "service \"s\" is listed by apps 'a' and 'b'" },
+	{ "roles = { a = { }; };\nseparation_of_duty = (\n { roles = [\"a\"]; } );\n",
+	  "at least two roles" },
+	{ "users = (\n { user = \"u\"; roles = [\"ghost\"]; } );\n", "unknown role 'ghost'" },
+	{ "roles = { a = { ;\n", "t.conf:1:" },          /* syntax error */
+	{ "break_glass = { max_minutes = 0; };\n", "max_minutes must be 1 to 1440" },
+	{ "role_sources = (\n { group = \"cn=x\"; role = \"ghost\"; } );\n", "role_sources: unknown role 'ghost'" },
+};
+
+static void
+test_loader_errors(void)
+{
+	char err[2048];
+
+	for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		struct policy *p = policy_load_buffer("t.conf", broken[i].text, err, sizeof(err));
+		if (p != NULL || strstr(err, broken[i].expect) == NULL)
+			fprintf(stderr, "\ncase %zu: got \"%s\", want \"%s\"\n", i, err,
+			    broken[i].expect);
+		CU_ASSERT_PTR_NULL(p);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, broken[i].expect));
+		policy_free(p);
+	}
+}
+
+static void
+test_loader_reports_every_problem(void)
+{
+	char err[2048];
+	const char *text = "rules = (\n { id = \"a\"; effect = \"allow\"; apps = [\"x\"]; },\n"
+	    " { id = \"b\"; effect = \"nope\"; },\n { id = \"c\"; effect = \"allow\"; when = \"w\"; } );\n";
+	struct policy *p = policy_load_buffer("t.conf", text, err, sizeof(err));
+
+	CU_ASSERT_PTR_NULL(p);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "t.conf:2:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "t.conf:3:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "t.conf:4:"));
+}
+
+static void
+test_load_file_refusals(void)
+{
+	char path[] = "/tmp/ward-pol-XXXXXX", link[64], err[512];
+	int fd = mkstemp(path);
+	struct policy *p;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(write(fd, base_policy, strlen(base_policy)), (ssize_t)strlen(base_policy));
+	close(fd);
+	chmod(path, 0644);
+	p = policy_load(path, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(p);
+	policy_free(p);
+	chmod(path, 0666);
+	p = policy_load(path, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(p);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "writable by group or others"));
+	chmod(path, 0644);
+	snprintf(link, sizeof(link), "%s.lnk", path);
+	CU_ASSERT_EQUAL(symlink(path, link), 0);
+	p = policy_load(link, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(p);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
+	unlink(link);
+	unlink(path);
+	p = policy_load(path, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(p);
+}
+
+/* ---- decisions ---- */
+
+enum { SUN, MON, TUE, WED, THU, FRI, SAT };
+
+static const struct {
+	const char *user, *roles, *service, *host;
+	int wday, minute;
+	int allow;
+	const char *rule;
+	int mfa;
+	long grace, idle, smax;
+	int bg;
+} table[] = {
+	/* inheritance: icu_nurse -> nurse gets the ICU rule */
+	{ "alice", NULL, "gdm-password", "icu-ws-03", TUE, 600, 1, "icu", 1, 900, 600, -1, 0 },
+	/* night shift: both rules match, obligations strictest-first */
+	{ "alice", NULL, "ehr-login", "icu-ws-03", TUE, 22 * 60, 1, "icu", 1, 300, 600, 3600, 0 },
+	/* across midnight: Wednesday 03:00 belongs to Tuesday's night */
+	{ "alice", NULL, "ehr-login", "icu-ws-03", WED, 180, 1, "icu", 1, 300, 600, 3600, 0 },
+	{ "alice", NULL, "ehr-login", "icu-ws-03", WED, 7 * 60, 1, "icu", 1, 900, 600, -1, 0 },
+	/* glob does not match: default deny, break-glass offered */
+	{ "alice", NULL, "ehr-login", "ed-ws-01", TUE, 600, 0, "default-deny", 1, 0, -1, -1, 1 },
+	/* unknown host matches only host-less rules (and not break-glass's "*") */
+	{ "alice", NULL, "ehr-login", NULL, TUE, 600, 0, "default-deny", 1, 0, -1, -1, 0 },
+	/* deny overrides, break-glass not for the pharmacy app */
+	{ "alice", NULL, "rx-console", "rx-ws-01", TUE, 600, 0, "no-rx-nurse", 1, 0, -1, -1, 0 },
+	/* physician: any app, mfa not required */
+	{ "bob", NULL, "gdm-password", "anything", TUE, 600, 1, "docs", 0, 0, -1, -1, 0 },
+	/* service no app lists is its own app: docs (apps "*") still matches */
+	{ "bob", NULL, "vpn", "x", TUE, 600, 1, "docs", 0, 0, -1, -1, 0 },
+	/* weekend deny with a schedule spanning the weekend */
+	{ "bob", NULL, "rx-console", "rx-ws-01", SAT, 600, 0, "docs-no-weekend-rx", 1, 0, -1, -1, 0 },
+	{ "bob", NULL, "rx-console", "rx-ws-01", FRI, 600, 1, "docs", 0, 0, -1, -1, 0 },
+	/* SoD denies everywhere, no break-glass */
+	{ "zed", NULL, "gdm-password", "icu-ws-01", TUE, 600, 0, "sod-1", 1, 0, -1, -1, 0 },
+	/* break_glass = false is never overridden even by a clinician... clerk isn't one */
+	{ "carol", NULL, "rx-console", "rx-ws-01", TUE, 600, 0, "no-rx-clerk", 1, 0, -1, -1, 0 },
+	/* across the week boundary: Sun 22:00-06:00 covers Monday 05:59, not 06:00 */
+	{ "carol", NULL, "ehr-login", "h", SUN, 23 * 60, 1, "sun-late", 1, 0, -1, -1, 0 },
+	{ "carol", NULL, "ehr-login", "h", MON, 359, 1, "sun-late", 1, 0, -1, -1, 0 },
+	{ "carol", NULL, "ehr-login", "h", MON, 360, 0, "default-deny", 1, 0, -1, -1, 0 },
+	{ "carol", NULL, "ehr-login", "h", SAT, 23 * 60, 0, "default-deny", 1, 0, -1, -1, 0 },
+	/* explicit roles replace the local users */
+	{ "nobody", "pharmacist", "rx-console", "rx-ws-02", TUE, 600, 1, "rx", 1, 0, -1, -1, 0 },
+	{ "nobody", "pharmacist", "rx-console", "rx-ws-03", TUE, 600, 0, "default-deny", 1, 0, -1, -1, 0 },
+	/* no roles at all: default deny, break-glass not offered */
+	{ "stranger", NULL, "gdm-password", "icu-ws-01", TUE, 600, 0, "default-deny", 1, 0, -1, -1, 0 },
+	/* a clinician denied by default on ehr gets break-glass */
+	{ "nobody", "pharmacist", "ehr-login", "icu-ws-01", TUE, 600, 0, "default-deny", 1, 0, -1, -1, 1 },
+};
+
+static void
+test_decisions(void)
+{
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		const char *roles[1] = { table[i].roles };
+		struct policy_request rq = { .user = table[i].user, .service = table[i].service,
+			.host = table[i].host, .wday = table[i].wday, .minute = table[i].minute,
+			.roles = table[i].roles ? roles : NULL, .nroles = table[i].roles ? 1 : 0 };
+		struct policy_decision d, r;
+
+		policy_decide(pol, &rq, &d);
+		CU_ASSERT_EQUAL(policy_decide_reference(pol, &rq, &r), 0);
+		if (d.allow != table[i].allow || strcmp(d.rule, table[i].rule) != 0 ||
+		    d.mfa_required != table[i].mfa || d.mfa_grace != table[i].grace ||
+		    d.idle_logoff != table[i].idle || d.session_max != table[i].smax ||
+		    d.break_glass != table[i].bg)
+			fprintf(stderr, "\nrow %zu: allow=%d rule=%s mfa=%d grace=%ld idle=%ld smax=%ld bg=%d\n",
+			    i, d.allow, d.rule, d.mfa_required, d.mfa_grace, d.idle_logoff,
+			    d.session_max, d.break_glass);
+		CU_ASSERT_EQUAL(d.allow, table[i].allow);
+		CU_ASSERT_STRING_EQUAL(d.rule, table[i].rule);
+		CU_ASSERT_EQUAL(d.mfa_required, table[i].mfa);
+		CU_ASSERT_EQUAL(d.mfa_grace, table[i].grace);
+		CU_ASSERT_EQUAL(d.idle_logoff, table[i].idle);
+		CU_ASSERT_EQUAL(d.session_max, table[i].smax);
+		CU_ASSERT_EQUAL(d.break_glass, table[i].bg);
+		CU_ASSERT_EQUAL(r.allow, d.allow);
+		CU_ASSERT_STRING_EQUAL(r.rule, d.rule);
+		CU_ASSERT_EQUAL(r.break_glass, d.break_glass);
+	}
+}
+
+static void
+test_deny_reason_and_app(void)
+{
+	struct policy_request rq = { .user = "alice", .service = "rx-console", .host = "rx-ws-01",
+		.wday = TUE, .minute = 600 };
+	struct policy_decision d;
+
+	policy_decide(pol, &rq, &d);
+	CU_ASSERT_STRING_EQUAL(d.reason, "Nurses dispense through the pharmacy desk");
+	CU_ASSERT_STRING_EQUAL(d.app, "pharmacy");
+	rq.user = "zed";
+	policy_decide(pol, &rq, &d);
+	CU_ASSERT_STRING_EQUAL(d.reason, "SoD: prescribe xor dispense");
+	policy_decide(NULL, &rq, &d);
+	CU_ASSERT_EQUAL(d.allow, 0);
+	policy_decide(pol, NULL, &d);
+	CU_ASSERT_EQUAL(d.allow, 0);
+}
+
+static void
+test_permissions_and_roles(void)
+{
+	struct policy_request a = { .user = "alice" }, b = { .user = "bob" }, z = { .user = "zed" };
+	const char *it[] = { "it" };
+	struct policy_request i = { .user = "x", .roles = it, .nroles = 1 };
+	const char *out[16];
+	size_t n;
+
+	CU_ASSERT_TRUE(policy_permitted(pol, &a, "ehr:chart"));
+	CU_ASSERT_FALSE(policy_permitted(pol, &a, "ehr:prescribe"));
+	CU_ASSERT_TRUE(policy_permitted(pol, &b, "ehr:prescribe"));
+	CU_ASSERT_FALSE(policy_permitted(pol, &b, "pharmacy:dispense"));
+	CU_ASSERT_FALSE(policy_permitted(pol, &z, "ehr:prescribe"));   /* SoD */
+	CU_ASSERT_TRUE(policy_permitted(pol, &i, "ehr:admin"));
+	CU_ASSERT_TRUE(policy_permitted(pol, &i, "pharmacy:admin"));
+	CU_ASSERT_FALSE(policy_permitted(pol, &i, "ehr:read"));
+	CU_ASSERT_FALSE(policy_permitted(pol, &b, "badpermission"));
+	n = policy_effective_roles(pol, &a, out, 16);
+	CU_ASSERT_EQUAL_FATAL(n, 3);
+	CU_ASSERT_STRING_EQUAL(out[0], "clinician");
+	CU_ASSERT_STRING_EQUAL(out[1], "icu_nurse");
+	CU_ASSERT_STRING_EQUAL(out[2], "nurse");
+	CU_ASSERT_EQUAL(policy_user_roles(pol, "alice", out, 16), 1);
+	CU_ASSERT_STRING_EQUAL(policy_app_for_service(pol, "gdm-password"), "ehr");
+	CU_ASSERT_STRING_EQUAL(policy_app_for_service(pol, "vpn"), "vpn");
+	CU_ASSERT_EQUAL(strlen(policy_version(pol)), 64);
+}
+
+static void
+test_explain_trace(void)
+{
+	struct policy_request rq = { .user = "alice", .service = "ehr-login", .host = "ed-ws-01",
+		.wday = TUE, .minute = 600 };
+	struct policy_explanation ex;
+	int saw_host = 0, saw_role = 0;
+
+	CU_ASSERT_EQUAL_FATAL(policy_explain(pol, &rq, &ex), 0);
+	CU_ASSERT_EQUAL(ex.decision.allow, 0);
+	CU_ASSERT(ex.ntrace > 0);
+	for (size_t k = 0; k < ex.ntrace; k++) {
+		if (strcmp(ex.trace[k].rule, "icu") == 0) {
+			CU_ASSERT_EQUAL(ex.trace[k].failed, POLICY_ELEM_HOST);
+			saw_host = 1;
+		}
+		if (strcmp(ex.trace[k].rule, "docs") == 0) {
+			CU_ASSERT_EQUAL(ex.trace[k].failed, POLICY_ELEM_ROLE);
+			saw_role = 1;
+		}
+	}
+	CU_ASSERT_TRUE(saw_host && saw_role);
+	policy_explanation_free(&ex);
+}
+
+static void
+collect(void *ctx, const char *f)
+{
+	char *buf = ctx;
+	strncat(buf, f, 4000 - strlen(buf));
+	strncat(buf, "\n", 4000 - strlen(buf));
+}
+
+static void
+test_lint(void)
+{
+	char err[1024], found[4096] = "";
+	const char *text =
+	    "roles = { a = { }; b = { }; };\n"
+	    "users = ( { user = \"u\"; roles = [\"a\", \"b\"]; } );\n"
+	    "hosts = { icu = [\"icu-*\"]; };\n"
+	    "rules = (\n"
+	    " { id = \"allow-a\"; effect = \"allow\"; roles = [\"a\"]; hosts = [\"icu\"]; },\n"
+	    " { id = \"deny-a\"; effect = \"deny\"; roles = [\"a\"]; },\n"
+	    " { id = \"typo\"; effect = \"allow\"; roles = [\"b\"]; hosts = [\"icuu\"]; }\n"
+	    ");\n"
+	    "separation_of_duty = ( { roles = [\"a\", \"b\"]; reason = \"no\"; } );\n";
+	struct policy *p = policy_load_buffer("l.conf", text, err, sizeof(err));
+	size_t n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	n = policy_lint(p, collect, found);
+	CU_ASSERT_EQUAL(n, 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(found, "l.conf:5: allow rule 'allow-a' is fully shadowed by deny rule 'deny-a'"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(found, "l.conf:7: rule 'typo': host 'icuu' is not a host group"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(found, "l.conf:2: user 'u' breaks separation of duty"));
+	policy_free(p);
+	/* the base policy's zed holds both SoD roles on purpose */
+	CU_ASSERT_EQUAL(policy_lint(pol, NULL, NULL), 1);
+}
+
+/* ---- differential: fast path vs reference over random policies ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t
+rnd(uint32_t n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state % n);
+}
+
+static const char *const dn[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+
+static size_t
+gen_policy(char *buf, size_t cap, int nroles, int napps, int nrules)
+{
+	size_t o = 0;
+
+#define OUT(...) (o += (size_t)snprintf(buf + o, cap - o, __VA_ARGS__))
+	OUT("roles = {\n");
+	for (int r = 0; r < nroles; r++) {
+		OUT(" r%d = { ", r);
+		if (r > 0 && rnd(3) > 0) {
+			OUT("inherits = [\"r%u\"", rnd((uint32_t)r));
+			if (r > 1 && rnd(3) == 0)
+				OUT(", \"r%u\"", rnd((uint32_t)r));
+			OUT("]; ");
+		}
+		OUT("};\n");
+	}
+	OUT("};\napps = {\n");
+	for (int a = 0; a < napps; a++)
+		OUT(" a%d = [\"s%d\", \"t%d\"];\n", a, a, a);
+	OUT("};\nhosts = { g0 = [\"h0*\"]; g1 = [\"h1?\", \"x\"]; g2 = [\"h[23]*\"]; };\n");
+	OUT("schedules = {\n");
+	for (int s = 0; s < 3; s++) {
+		int d1 = (int)rnd(7), d2 = (int)rnd(7), t1 = (int)rnd(24), t2 = (int)rnd(24);
+		if (t1 == t2)
+			t2 = (t2 + 1) % 24;
+		OUT(" w%d = \"%s-%s %02d:%02d-%02d:00\";\n", s, dn[d1], dn[d2], t1, (int)rnd(4) * 15, t2);
+	}
+	OUT("};\nrules = (\n");
+	for (int i = 0; i < nrules; i++) {
+		int deny = rnd(4) == 0;
+		OUT(" { id = \"q%d\"; effect = \"%s\"; ", i, deny ? "deny" : "allow");
+		if (rnd(5) > 0)
+			OUT("roles = [\"r%u\"%s]; ", rnd((uint32_t)nroles), rnd(3) == 0 ? ", \"r0\"" : "");
+		if (rnd(5) > 0)
+			OUT("apps = [\"a%u\"]; ", rnd((uint32_t)napps));
+		else if (rnd(2))
+			OUT("apps = [\"*\"]; ");
+		if (rnd(3) == 0)
+			OUT("hosts = [\"g%u\"%s]; ", rnd(3), rnd(2) ? ", \"h9*\"" : "");
+		if (rnd(3) == 0)
+			OUT("when = \"w%u\"; ", rnd(3));
+		if (!deny) {
+			if (rnd(2))
+				OUT("mfa = \"%s\"; ", rnd(2) ? "required" : "not_required");
+			if (rnd(2))
+				OUT("mfa_grace = %u; ", rnd(1000));
+			if (rnd(2))
+				OUT("idle_logoff = %u; ", rnd(1000));
+			if (rnd(3) == 0)
+				OUT("session_max = %u; ", rnd(5000));
+		} else if (rnd(3) == 0) {
+			OUT("break_glass = false; ");
+		}
+		OUT("},\n");
+	}
+	if (o >= 2 && buf[o - 2] == ',')
+		o -= 2, OUT("\n");
+	OUT(");\n");
+	if (rnd(2))
+		OUT("separation_of_duty = ( { roles = [\"r%u\", \"r%u\"]; } );\n",
+		    rnd((uint32_t)nroles), rnd((uint32_t)nroles));
+	if (rnd(3) > 0)
+		OUT("break_glass = { roles = [\"r%u\"]; apps = [\"a%u\"]; hosts = [\"h*\"]; };\n",
+		    rnd((uint32_t)nroles), rnd((uint32_t)napps));
+#undef OUT
+	return o;
+}
+
+static void
+test_differential(void)
+{
+	static char buf[1 << 16];
+	char err[2048];
+	long compared = 0, policies = 0, allows = 0;
+
+	for (int iter = 0; iter < 2000; iter++) {
+		int nroles = 2 + (int)rnd(12), napps = 1 + (int)rnd(5), nrules = 1 + (int)rnd(25);
+		struct policy *p;
+
+		gen_policy(buf, sizeof(buf), nroles, napps, nrules);
+		p = policy_load_buffer("gen", buf, err, sizeof(err));
+		if (p == NULL) {
+			/* only a same-role SoD may be refused... generated text is valid */
+			fprintf(stderr, "\ngenerated policy refused: %s\n%s\n", err, buf);
+			CU_FAIL("generated policy refused");
+			return;
+		}
+		policies++;
+		for (int q = 0; q < 25; q++) {
+			char rname[2][16], svc[16], host[8];
+			const char *roles[2] = { rname[0], rname[1] };
+			struct policy_request rq = { .user = "u", .roles = roles,
+				.nroles = 1 + rnd(2), .wday = (int)rnd(7), .minute = (int)rnd(1440) };
+			struct policy_decision d, r;
+			static const char *const hosts[] = { "h01", "h1a", "h25", "x", "h9z", "", NULL };
+
+			snprintf(rname[0], sizeof(rname[0]), "r%u", rnd((uint32_t)nroles + 1));
+			snprintf(rname[1], sizeof(rname[1]), "r%u", rnd((uint32_t)nroles));
+			snprintf(svc, sizeof(svc), "%c%u", "stu"[rnd(3)], rnd((uint32_t)napps + 1));
+			snprintf(host, sizeof(host), "%s", hosts[rnd(7)] ? hosts[rnd(6)] : "");
+			rq.service = svc;
+			rq.host = rnd(7) == 0 ? NULL : host;
+			policy_decide(p, &rq, &d);
+			CU_ASSERT_EQUAL_FATAL(policy_decide_reference(p, &rq, &r), 0);
+			compared++;
+			allows += d.allow;
+			if (d.allow != r.allow || strcmp(d.rule, r.rule) != 0 ||
+			    strcmp(d.reason, r.reason) != 0 || strcmp(d.app, r.app) != 0 ||
+			    d.mfa_required != r.mfa_required || d.mfa_grace != r.mfa_grace ||
+			    d.idle_logoff != r.idle_logoff || d.session_max != r.session_max ||
+			    d.break_glass != r.break_glass) {
+				fprintf(stderr, "\nmismatch: svc=%s host=%s wday=%d min=%d roles=%s,%s\n"
+				    "fast: %d %s mfa=%d g=%ld i=%ld s=%ld bg=%d\n"
+				    "ref:  %d %s mfa=%d g=%ld i=%ld s=%ld bg=%d\n%s\n",
+				    svc, rq.host ? rq.host : "(null)", rq.wday, rq.minute,
+				    rname[0], rq.nroles > 1 ? rname[1] : "-",
+				    d.allow, d.rule, d.mfa_required, d.mfa_grace, d.idle_logoff,
+				    d.session_max, d.break_glass, r.allow, r.rule, r.mfa_required,
+				    r.mfa_grace, r.idle_logoff, r.session_max, r.break_glass, buf);
+				CU_FAIL("fast path and reference disagree");
+				policy_free(p);
+				return;
+			}
+		}
+		policy_free(p);
+	}
+	printf("\n  %ld policies, %ld requests compared, %ld allowed\n", policies, compared, allows);
+	CU_ASSERT(allows > compared / 20);        /* the generator exercises both answers */
+	CU_ASSERT(allows < compared - compared / 20);
+}
+
+static int
+setup(void)
+{
+	char err[2048];
+
+	pol = policy_load_buffer("base.conf", base_policy, err, sizeof(err));
+	if (pol == NULL)
+		fprintf(stderr, "base policy: %s\n", err);
+	return pol ? 0 : -1;
+}
+
+static int
+teardown(void)
+{
+	policy_free(pol);
+	return 0;
+}
+
+int
+main(void)
+{
+	unsigned int fails;
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("policy", setup, teardown);
+	CU_add_test(s, "loader: broken policies with file:line", test_loader_errors);
+	CU_add_test(s, "loader: every problem reported", test_loader_reports_every_problem);
+	CU_add_test(s, "loader: unsafe files refused", test_load_file_refusals);
+	CU_add_test(s, "decisions table", test_decisions);
+	CU_add_test(s, "deny reasons, app, NULL inputs", test_deny_reason_and_app);
+	CU_add_test(s, "permissions and effective roles", test_permissions_and_roles);
+	CU_add_test(s, "explain trace", test_explain_trace);
+	CU_add_test(s, "lint findings", test_lint);
+	CU_add_test(s, "differential: fast path vs reference", test_differential);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
