@@ -63,7 +63,11 @@ ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(FUZZ_REPLAY)
 
 SAMPLE     := $(B)/ehr-sample
 
-all: $(LIBWARD) $(LIBPOLICY) $(MODULE) $(HELPER) $(WARDCTL) $(SAMPLE)
+# The module and its helper are built once their sources exist.
+PROGRAMS   := $(WARDCTL) $(if $(MOD_SRC),$(MODULE) $(SAMPLE)) \
+              $(if $(wildcard pam_module/ward_verify.c),$(HELPER))
+
+all: $(LIBWARD) $(LIBPOLICY) $(PROGRAMS)
 
 help:
 	@echo "make            build pam_ward.so, ward_verify, wardctl into $(B)/"

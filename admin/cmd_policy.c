@@ -1,19 +1,523 @@
-/* cmd_policy.c - placeholder until its part lands; every command here fails (exit 2). */
+/*
+ * cmd_policy.c - wardctl policy check|test|show|who, and wardctl can.
+ *
+ * The policy comes from --policy FILE (no ward.conf needed) or from
+ * ward.conf's policy_file.  Roles come from --roles a,b or the policy's
+ * local users (resolve_roles is the one place that decides).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ward_policy.h"
 #include "wardctl.h"
+
+#define MAX_LIST 4096
+
+struct ctx {
+	struct policy *pol;
+	char *roles_buf;
+	const char *roles[256];
+	size_t nroles;
+	int have_roles;
+	time_t at;
+};
+
+static int
+open_policy(struct wopts *o, const char *file_arg, struct ctx *c)
+{
+	char err[8192];
+	struct ward_conf conf;
+	const char *path = file_arg ? file_arg : o->policy;
+
+	memset(c, 0, sizeof(*c));
+	memset(&conf, 0, sizeof(conf));
+	if (path == NULL) {
+		if (wardctl_load_conf(o, &conf) != 0)
+			return -1;
+		path = conf.policy_file;
+	}
+	c->pol = policy_load(path, err, sizeof(err));
+	if (c->pol == NULL)
+		fprintf(stderr, "%s\n", err);
+	conf_free(&conf);
+	if (c->pol == NULL)
+		return -1;
+	c->at = time(NULL);
+	if (o->at != NULL && wardctl_parse_time(o->at, &c->at) != 0) {
+		fprintf(stderr, "wardctl: --at: cannot read \"%s\" (use 2026-11-23T14:05)\n", o->at);
+		policy_free(c->pol);
+		return -1;
+	}
+	if (o->roles != NULL) {
+		c->roles_buf = strdup(o->roles);
+		if (c->roles_buf == NULL) {
+			policy_free(c->pol);
+			return -1;
+		}
+		for (char *save = NULL, *r = strtok_r(c->roles_buf, ",", &save);
+		    r != NULL && c->nroles < 256; r = strtok_r(NULL, ",", &save))
+			c->roles[c->nroles++] = r;
+		c->have_roles = 1;
+	}
+	return 0;
+}
+
+static void
+close_policy(struct ctx *c)
+{
+	policy_free(c->pol);
+	free(c->roles_buf);
+}
+
+/* The request for USER: --roles when given, else the policy's users. */
+static void
+resolve_roles(struct ctx *c, const char *user, struct policy_request *rq)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->user = user;
+	if (c->have_roles) {
+		rq->roles = c->roles;
+		rq->nroles = c->nroles;
+	}
+	policy_request_set_time(rq, c->at);
+}
+
+static const char *
+limit_str(long v, char *buf, size_t n)
+{
+	if (v == POLICY_NO_LIMIT)
+		return "no limit";
+	snprintf(buf, n, "%ld s", v);
+	return buf;
+}
+
+static void
+json_limit(long v)
+{
+	if (v == POLICY_NO_LIMIT)
+		fputs("null", stdout);
+	else
+		printf("%ld", v);
+}
+
+static void
+json_roles(const char **names, size_t n)
+{
+	putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			putchar(',');
+		json_str(stdout, names[i]);
+	}
+	putchar(']');
+}
+
+/* ---- check ---- */
+
+struct findings {
+	int json;
+	size_t n;
+};
+
+static void
+print_finding(void *ctx, const char *f)
+{
+	struct findings *fs = ctx;
+
+	if (fs->json) {
+		if (fs->n++)
+			putchar(',');
+		json_str(stdout, f);
+	} else {
+		fs->n++;
+		printf("%s\n", f);
+	}
+}
+
+static int
+policy_check(struct wopts *o)
+{
+	char err[16384];
+	struct ward_conf conf;
+	const char *path = o->nargs > 1 ? o->args[1] : o->policy;
+	struct policy *p;
+	struct findings fs = { o->json, 0 };
+	int rc;
+
+	memset(&conf, 0, sizeof(conf));
+	if (path == NULL) {
+		if (wardctl_load_conf(o, &conf) != 0)
+			return WEXIT_ERR;
+		path = conf.policy_file;
+	}
+	p = policy_load(path, err, sizeof(err));
+	if (p == NULL) {
+		if (o->json) {
+			printf("{\"file\":");
+			json_str(stdout, path);
+			printf(",\"ok\":false,\"errors\":[");
+			for (char *save = NULL, *l = strtok_r(err, "\n", &save); l != NULL;
+			    l = strtok_r(NULL, "\n", &save)) {
+				json_str(stdout, l);
+				if (save && *save)
+					putchar(',');
+			}
+			printf("],\"findings\":[]}\n");
+		} else {
+			fprintf(stderr, "%s\n", err);
+			fprintf(stderr, "%s: cannot be loaded\n", path);
+		}
+		conf_free(&conf);
+		return WEXIT_ERR;
+	}
+	if (o->json) {
+		printf("{\"file\":");
+		json_str(stdout, path);
+		printf(",\"ok\":true,\"errors\":[],\"findings\":[");
+	}
+	policy_lint(p, print_finding, &fs);
+	if (o->json) {
+		printf("],\"version\":\"%s\",\"roles\":%zu,\"apps\":%zu}\n", policy_version(p),
+		    policy_nroles(p), policy_napps(p));
+	} else if (fs.n == 0) {
+		printf("%s: OK (%zu roles, %zu apps, version %.12s)\n", path, policy_nroles(p),
+		    policy_napps(p), policy_version(p));
+	} else {
+		printf("%s: loads, with %zu finding%s\n", path, fs.n, fs.n == 1 ? "" : "s");
+	}
+	rc = fs.n ? WEXIT_NO : WEXIT_OK;
+	policy_free(p);
+	conf_free(&conf);
+	return rc;
+}
+
+/* ---- test ---- */
+
+static int
+policy_test(struct wopts *o)
+{
+	struct ctx c;
+	struct policy_request rq;
+	struct policy_explanation ex;
+	const char *eff[MAX_LIST];
+	size_t neff;
+	char b1[32], b2[32], b3[32], when[32];
+	int rc;
+
+	if (o->user == NULL || o->service == NULL) {
+		fprintf(stderr, "wardctl: policy test needs --user U and --service S\n");
+		return WEXIT_ERR;
+	}
+	if (open_policy(o, NULL, &c) != 0)
+		return WEXIT_ERR;
+	resolve_roles(&c, o->user, &rq);
+	rq.service = o->service;
+	rq.host = o->host;
+	if (policy_explain(c.pol, &rq, &ex) != 0) {
+		fprintf(stderr, "wardctl: out of memory\n");
+		close_policy(&c);
+		return WEXIT_ERR;
+	}
+	{
+		/* the fast path decides; the explanation must agree with it */
+		struct policy_decision d;
+		policy_decide(c.pol, &rq, &d);
+		if (d.allow != ex.decision.allow || strcmp(d.rule, ex.decision.rule) != 0) {
+			fprintf(stderr, "wardctl: internal error: evaluators disagree (%s vs %s)\n",
+			    d.rule, ex.decision.rule);
+			policy_explanation_free(&ex);
+			close_policy(&c);
+			return WEXIT_ERR;
+		}
+		ex.decision = d;
+	}
+	neff = policy_effective_roles(c.pol, &rq, eff, MAX_LIST);
+	if (neff > MAX_LIST)
+		neff = MAX_LIST;
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M", localtime(&c.at));
+	if (o->json) {
+		const struct policy_decision *d = &ex.decision;
+		printf("{\"user\":");
+		json_str(stdout, o->user);
+		printf(",\"service\":");
+		json_str(stdout, o->service);
+		printf(",\"host\":");
+		json_str(stdout, o->host);
+		printf(",\"at\":\"%s\",\"app\":", when);
+		json_str(stdout, d->app);
+		printf(",\"decision\":\"%s\",\"rule\":", d->allow ? "allow" : "deny");
+		json_str(stdout, d->rule);
+		printf(",\"reason\":");
+		json_str(stdout, d->reason);
+		printf(",\"roles\":");
+		json_roles(eff, neff);
+		printf(",\"mfa\":\"%s\",\"mfa_grace\":%ld,\"idle_logoff\":",
+		    d->mfa_required ? "required" : "not_required", d->mfa_grace);
+		json_limit(d->idle_logoff);
+		printf(",\"session_max\":");
+		json_limit(d->session_max);
+		printf(",\"break_glass\":%s,\"policy_version\":\"%s\",\"trace\":[",
+		    d->break_glass ? "true" : "false", policy_version(c.pol));
+		for (size_t i = 0; i < ex.ntrace; i++) {
+			const struct policy_trace_entry *t = &ex.trace[i];
+			printf("%s{\"rule\":", i ? "," : "");
+			json_str(stdout, t->rule);
+			printf(",\"effect\":\"%s\",\"matched\":%s,\"failed\":", t->effect,
+			    t->matched ? "true" : "false");
+			if (t->failed == POLICY_ELEM_NONE)
+				fputs("null", stdout);
+			else
+				json_str(stdout, policy_elem_name(t->failed));
+			printf(",\"detail\":");
+			json_str(stdout, t->detail);
+			putchar('}');
+		}
+		printf("]}\n");
+	} else {
+		const struct policy_decision *d = &ex.decision;
+		printf("%s for %s using %s (app %s) on %s at %s\n",
+		    d->allow ? "ALLOW" : "DENY", o->user, o->service, d->app,
+		    o->host ? o->host : "(any host)", when);
+		printf("  rule:         %s\n", d->rule);
+		printf("  reason:       %s\n", d->reason);
+		printf("  roles:        ");
+		for (size_t i = 0; i < neff; i++)
+			printf("%s%s", i ? ", " : "", eff[i]);
+		printf("%s\n", neff ? "" : "(none)");
+		if (d->allow) {
+			printf("  second code:  %s\n", d->mfa_required ? "required" : "not required");
+			printf("  code grace:   %s\n", limit_str(d->mfa_grace, b1, sizeof(b1)));
+			printf("  idle logoff:  %s\n", limit_str(d->idle_logoff, b2, sizeof(b2)));
+			printf("  session max:  %s\n", limit_str(d->session_max, b3, sizeof(b3)));
+		} else {
+			printf("  break-glass:  %s\n", d->break_glass ? "offered" : "not offered");
+		}
+		printf("  policy:       %.12s\n", policy_version(c.pol));
+		printf("  trace:\n");
+		for (size_t i = 0; i < ex.ntrace; i++)
+			printf("    %-5s %-24s %s\n", ex.trace[i].effect, ex.trace[i].rule,
+			    ex.trace[i].detail);
+	}
+	rc = ex.decision.allow ? WEXIT_OK : WEXIT_NO;
+	policy_explanation_free(&ex);
+	close_policy(&c);
+	return rc;
+}
+
+/* ---- show ---- */
+
+static int
+policy_show(struct wopts *o)
+{
+	struct ctx c;
+	struct policy_request rq;
+	const char *eff[MAX_LIST], *assigned[256], *perms[MAX_LIST];
+	size_t neff, nassigned, nperms = 0;
+
+	if (o->nargs < 2) {
+		fprintf(stderr, "wardctl: policy show USER\n");
+		return WEXIT_ERR;
+	}
+	if (open_policy(o, NULL, &c) != 0)
+		return WEXIT_ERR;
+	resolve_roles(&c, o->args[1], &rq);
+	if (c.have_roles) {
+		nassigned = c.nroles;
+		memcpy(assigned, c.roles, c.nroles * sizeof(*assigned));
+	} else {
+		nassigned = policy_user_roles(c.pol, o->args[1], assigned, 256);
+		if (nassigned > 256)
+			nassigned = 256;
+	}
+	neff = policy_effective_roles(c.pol, &rq, eff, MAX_LIST);
+	if (neff > MAX_LIST)
+		neff = MAX_LIST;
+	for (size_t r = 0; r < policy_nroles(c.pol); r++) {
+		const char *name = policy_role_name(c.pol, r), *pp[256];
+		size_t k, np;
+		int held = 0;
+
+		for (k = 0; k < neff; k++)
+			held |= strcmp(eff[k], name) == 0;
+		if (!held)
+			continue;
+		np = policy_role_permissions(c.pol, r, pp, 256);
+		for (size_t i = 0; i < np && i < 256; i++) {
+			size_t j = 0;
+			while (j < nperms && strcmp(perms[j], pp[i]) != 0)
+				j++;
+			if (j == nperms && nperms < MAX_LIST)
+				perms[nperms++] = pp[i];
+		}
+	}
+	if (o->json) {
+		printf("{\"user\":");
+		json_str(stdout, o->args[1]);
+		printf(",\"assigned\":");
+		json_roles(assigned, nassigned);
+		printf(",\"roles\":");
+		json_roles(eff, neff);
+		printf(",\"permissions\":");
+		json_roles(perms, nperms);
+		printf("}\n");
+	} else {
+		printf("user:        %s\n", o->args[1]);
+		printf("assigned:    ");
+		for (size_t i = 0; i < nassigned; i++)
+			printf("%s%s", i ? ", " : "", assigned[i]);
+		printf("%s\n", nassigned ? "" : "(none: not in the policy's users; use --roles)");
+		printf("effective:   ");
+		for (size_t i = 0; i < neff; i++)
+			printf("%s%s", i ? ", " : "", eff[i]);
+		printf("%s\n", neff ? "" : "(none)");
+		printf("permissions: ");
+		for (size_t i = 0; i < nperms; i++)
+			printf("%s%s", i ? ", " : "", perms[i]);
+		printf("%s\n", nperms ? "" : "(none)");
+	}
+	close_policy(&c);
+	return WEXIT_OK;
+}
+
+/* ---- who ---- */
+
+static int
+policy_who(struct wopts *o)
+{
+	struct ctx c;
+	size_t nallow = 0;
+	int first = 1;
+
+	if (o->service == NULL) {
+		fprintf(stderr, "wardctl: policy who needs --service S\n");
+		return WEXIT_ERR;
+	}
+	if (open_policy(o, NULL, &c) != 0)
+		return WEXIT_ERR;
+	if (o->json)
+		printf("{\"service\":\"%s\",\"host\":", o->service), json_str(stdout, o->host),
+		    printf(",\"roles\":[");
+	else
+		printf("Who may use %s on %s (each role on its own, with what it inherits):\n",
+		    o->service, o->host ? o->host : "(any host)");
+	for (size_t r = 0; r < policy_nroles(c.pol); r++) {
+		const char *name = policy_role_name(c.pol, r);
+		struct policy_request rq = { .user = "", .roles = &name, .nroles = 1,
+			.service = o->service, .host = o->host };
+		struct policy_decision d;
+		char b1[32], b2[32];
+
+		policy_request_set_time(&rq, c.at);
+		policy_decide(c.pol, &rq, &d);
+		if (!d.allow && !d.break_glass)
+			continue;
+		nallow += d.allow;
+		if (o->json) {
+			printf("%s{\"role\":", first ? "" : ",");
+			json_str(stdout, name);
+			printf(",\"decision\":\"%s\",\"rule\":", d.allow ? "allow" : "break_glass");
+			json_str(stdout, d.rule);
+			printf(",\"mfa\":\"%s\",\"mfa_grace\":%ld}",
+			    d.mfa_required ? "required" : "not_required", d.mfa_grace);
+		} else if (d.allow) {
+			printf("  %-20s allow  (rule %s; code %s, grace %s, idle %s)\n", name, d.rule,
+			    d.mfa_required ? "required" : "not required",
+			    limit_str(d.mfa_grace, b1, sizeof(b1)),
+			    limit_str(d.idle_logoff, b2, sizeof(b2)));
+		} else {
+			printf("  %-20s break-glass only (denied by %s)\n", name, d.rule);
+		}
+		first = 0;
+	}
+	if (o->json) {
+		printf("],\"users\":[");
+		first = 1;
+	} else {
+		printf("Local users:\n");
+	}
+	for (size_t u = 0; u < policy_nusers(c.pol); u++) {
+		struct policy_request rq = { .user = policy_user_name(c.pol, u),
+			.service = o->service, .host = o->host };
+		struct policy_decision d;
+
+		policy_request_set_time(&rq, c.at);
+		policy_decide(c.pol, &rq, &d);
+		if (!d.allow)
+			continue;
+		if (o->json) {
+			printf("%s", first ? "" : ",");
+			json_str(stdout, rq.user);
+		} else {
+			printf("  %s\n", rq.user);
+		}
+		first = 0;
+	}
+	if (o->json)
+		printf("]}\n");
+	close_policy(&c);
+	return nallow ? WEXIT_OK : WEXIT_NO;
+}
 
 int
 cmd_policy(struct wopts *o)
 {
-	(void)o;
-	fprintf(stderr, "wardctl: policy: not built yet\n");
+	const char *sub = o->nargs > 0 ? o->args[0] : "";
+
+	if (strcmp(sub, "check") == 0)
+		return policy_check(o);
+	if (strcmp(sub, "test") == 0)
+		return policy_test(o);
+	if (strcmp(sub, "show") == 0)
+		return policy_show(o);
+	if (strcmp(sub, "who") == 0)
+		return policy_who(o);
+	fprintf(stderr, "wardctl: policy: unknown subcommand '%s' (check, test, show, who)\n", sub);
 	return WEXIT_ERR;
 }
 
+/* can USER PERMISSION [--host H] [--service S]: holds the permission, and,
+ * with --host, may use the permission's app there now. */
 int
 cmd_can(struct wopts *o)
 {
-	(void)o;
-	fprintf(stderr, "wardctl: can: not built yet\n");
-	return WEXIT_ERR;
-}
+	struct ctx c;
+	struct policy_request rq;
+	int ok;
+	char app[256];
+	const char *colon;
 
+	if (o->nargs < 2) {
+		fprintf(stderr, "wardctl: can USER PERMISSION [--host H]\n");
+		return WEXIT_ERR;
+	}
+	colon = strchr(o->args[1], ':');
+	if (colon == NULL || colon == o->args[1] || (size_t)(colon - o->args[1]) >= sizeof(app)) {
+		fprintf(stderr, "wardctl: permission must be app:action\n");
+		return WEXIT_ERR;
+	}
+	if (open_policy(o, NULL, &c) != 0)
+		return WEXIT_ERR;
+	resolve_roles(&c, o->args[0], &rq);
+	ok = policy_permitted(c.pol, &rq, o->args[1]);
+	if (ok && o->host != NULL) {
+		struct policy_decision d;
+		memcpy(app, o->args[1], (size_t)(colon - o->args[1]));
+		app[colon - o->args[1]] = '\0';
+		rq.service = o->service ? o->service : app;
+		rq.host = o->host;
+		policy_decide(c.pol, &rq, &d);
+		ok = d.allow;
+	}
+	if (o->json) {
+		printf("{\"user\":");
+		json_str(stdout, o->args[0]);
+		printf(",\"permission\":");
+		json_str(stdout, o->args[1]);
+		printf(",\"allowed\":%s}\n", ok ? "true" : "false");
+	} else {
+		printf("%s %s %s\n", o->args[0], ok ? "may" : "may not", o->args[1]);
+	}
+	close_policy(&c);
+	return ok ? WEXIT_OK : WEXIT_NO;
+}

@@ -13,23 +13,11 @@
 static const char usage_text[] =
     "usage: wardctl [--config FILE] [--json] COMMAND ...\n"
     "\n"
-    "  init                                 create folders and keys with safe modes\n"
-    "  enroll USER [--secret BASE32] [--digits N] [--algorithm sha1|sha256|sha512]\n"
-    "              [--qr ansi|utf8|none] [--force]\n"
-    "  reset USER | unlock USER | status USER\n"
-    "  recovery-codes USER                  a new set; old ones stop working\n"
     "  policy check [FILE]                  report every problem with file:line\n"
     "  policy test --user U --service S [--host H] [--at T] [--roles a,b]\n"
     "  policy show USER                     effective roles and permissions\n"
     "  policy who --service S [--host H] [--at T]\n"
-    "  policy diff OLD NEW                  who gains or loses what\n"
-    "  policy compile [FILE] [--output SNAP]\n"
     "  can USER PERMISSION [--host H]       exit 0 or 1\n"
-    "  directory test [USER]                connect, bind, look up, show roles\n"
-    "  audit verify [FILE]                  check the chain\n"
-    "  audit query [--user U] [--since T] [--until T] [--event E] [--result R] [--csv]\n"
-    "  audit report [--since T]\n"
-    "  audit export --user U                everything about one person\n"
     "\n"
     "Every policy command and can also take --policy FILE (no ward.conf needed).\n"
     "Exit: 0 success, 1 negative answer, 2 error.\n";
@@ -229,16 +217,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "init", cmd_init },
-	{ "enroll", cmd_enroll },
-	{ "reset", cmd_reset },
-	{ "unlock", cmd_unlock },
-	{ "status", cmd_status },
-	{ "recovery-codes", cmd_recovery_codes },
 	{ "policy", cmd_policy },
 	{ "can", cmd_can },
-	{ "directory", cmd_directory },
-	{ "audit", cmd_audit },
 };
 
 int

@@ -46,17 +46,9 @@ void csv_field(FILE *f, const char *s);
  * Also accepts "-7d", "-12h", "-30m" relative to now.  0 or -1. */
 int wardctl_parse_time(const char *s, time_t *t);
 
-/* Command entry points: each returns an exit code.  ARGS are the command
- * words after the command itself (e.g. for "policy test", after "test"). */
-int cmd_init(struct wopts *o);
-int cmd_enroll(struct wopts *o);
-int cmd_reset(struct wopts *o);
-int cmd_unlock(struct wopts *o);
-int cmd_status(struct wopts *o);
-int cmd_recovery_codes(struct wopts *o);
-int cmd_policy(struct wopts *o);       /* check|test|show|who|diff|compile */
+/* Command entry points: each returns an exit code.  o->args are the words
+ * after the command itself (for "policy test", args[0] is "test"). */
+int cmd_policy(struct wopts *o);       /* check|test|show|who */
 int cmd_can(struct wopts *o);
-int cmd_directory(struct wopts *o);    /* test */
-int cmd_audit(struct wopts *o);        /* verify|query|report|export */
 
 #endif

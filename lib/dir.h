@@ -1,0 +1,100 @@
+/*
+ * dir.h - directory (LDAP) client: a user's group DNs, with cache policy.
+ *
+ * The only module that includes <ldap.h>.  It returns group DNs; mapping
+ * groups to roles (policy role_sources) is the caller's job, using
+ * dir_dn_equal / dir_dn_normalize.  Every function returns 0 or a negative
+ * WARD_ERR_*; every directory problem is logged with ward_log (URI and LDAP
+ * error text, never the bind password).
+ *
+ * STATUS: API only; lib/dir.c is not written yet (see the issue 4 report).
+ */
+#ifndef WARD_DIR_H
+#define WARD_DIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "ward.h"
+
+struct state;
+struct dir;	/* opaque: one lazily connected handle, one per PAM transaction */
+
+/* Longest user name accepted; longer names fail WARD_ERR_INVAL at once. */
+#define DIR_USER_MAX 256
+
+/*
+ * Make a handle for C (which must outlive it).  No network I/O here: the
+ * connection is made on the first query.  Returns 0 or WARD_ERR_NOMEM /
+ * WARD_ERR_INVAL (directory disabled, no URI, missing ca_file for a
+ * non-ldapi URI).  The caller frees *D with dir_close.
+ */
+int dir_open(struct dir **d, const struct conf_directory *c) WARD_WUR;
+
+/* Unbind and free D.  NULL is fine. */
+void dir_close(struct dir *d);
+
+/*
+ * Look up USER's group DNs (direct + nested up to nested_depth, group_filter
+ * and memberOf), tried over each URI in order.  On 0: *DNS is a malloc'd
+ * array of *N malloc'd strings (free with dir_free_list), *USER_DN (if
+ * USER_DN is non-NULL) a malloc'd string.  Errors: WARD_ERR_INVAL (name
+ * fails ward_user_valid or is over DIR_USER_MAX - no network used),
+ * WARD_ERR_NOTFOUND (no such user), WARD_ERR_UNAVAIL (no URI reachable),
+ * WARD_ERR_TLS, WARD_ERR_AUTH, WARD_ERR_TIMEOUT, WARD_ERR_TOOBIG (answer
+ * over max_entries/max_values), WARD_ERR_NOMEM.  On error nothing is
+ * returned through the pointers.
+ */
+int dir_user_groups(struct dir *d, const char *user, char ***dns, size_t *n,
+    char **user_dn) WARD_WUR;
+
+/*
+ * Cache policy.  A cached answer younger than cache_seconds is returned
+ * without opening *D.  Otherwise the directory is asked (*D opened lazily
+ * when NULL; the caller closes it) and the answer is stored with
+ * state_dircache_put ("not found" is cached as a marker; failures never
+ * are).  Directory unreachable: a cached answer younger than
+ * offline_max_age is returned with *OFFLINE = 1, else WARD_ERR_UNAVAIL.
+ * A cached "not found" is returned as WARD_ERR_NOTFOUND.
+ */
+int dir_groups_cached(struct dir **d, const struct conf_directory *c,
+    struct state *st, const char *user, int64_t now, char ***dns, size_t *n,
+    int *offline) WARD_WUR;
+
+/* Free an array from dir_user_groups / dir_groups_cached.  NULL is fine. */
+void dir_free_list(char **dns, size_t n);
+
+/*
+ * Normalise DN by LDAP rules (ldap_dn_normalize, LDAP_DN_FORMAT_LDAPV3,
+ * then attribute types and values folded to lower case:
+ * the names used here - cn, ou, dc, uid - have case-insensitive matching).
+ * *OUT is malloc'd.  Returns 0, WARD_ERR_PARSE (not a DN), WARD_ERR_NOMEM.
+ */
+int dir_dn_normalize(const char *dn, char **out) WARD_WUR;
+
+/* 1 when A and B name the same entry by the rules above, 0 otherwise
+ * (including when either fails to parse). */
+int dir_dn_equal(const char *a, const char *b) WARD_WUR;
+
+/* One step of `wardctl directory test`, per URI. */
+struct dir_diag {
+	const char *uri;
+	int reachable;           /* TCP/ldapi connect + TLS ok */
+	char tls_version[32];    /* e.g. "TLS1.3"; "" when plaintext/unknown */
+	int bind_rc;             /* 0 or WARD_ERR_* */
+	char msg[256];           /* LDAP error text for the failing step */
+	long connect_ms, bind_ms, search_ms;
+};
+
+/*
+ * Run a diagnostic against every URI of C (not stopping at the first
+ * success).  DIAG has room for NDIAG entries (use CONF_MAX_URIS); USER may
+ * be NULL (bind only).  Groups/user DN returned as for dir_user_groups.
+ * Returns 0 when at least one URI answered, else the first error.
+ */
+int dir_diagnose(const struct conf_directory *c, const char *user,
+    struct dir_diag *diag, size_t ndiag, char ***dns, size_t *n,
+    char **user_dn) WARD_WUR;
+
+#endif
