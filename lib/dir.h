@@ -7,7 +7,9 @@
  * WARD_ERR_*; every directory problem is logged with ward_log (URI and LDAP
  * error text, never the bind password).
  *
- * STATUS: API only; lib/dir.c is not written yet (see the issue 4 report).
+ * STATUS: dir_dn_normalize, dir_dn_equal and dir_free_list are implemented;
+ * the connection functions below are the agreed API for issue 4, not yet
+ * written (nothing calls them).
  */
 #ifndef WARD_DIR_H
 #define WARD_DIR_H
