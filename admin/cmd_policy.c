@@ -505,6 +505,13 @@ cmd_can(struct wopts *o)
 		memcpy(app, o->args[1], (size_t)(colon - o->args[1]));
 		app[colon - o->args[1]] = '\0';
 		rq.service = o->service ? o->service : app;
+		/* the app's own services stand for it (an unlisted name is its own app) */
+		for (size_t i = 0; o->service == NULL && i < policy_napps(c.pol); i++) {
+			const char *svc[1];
+			if (strcmp(policy_app_name(c.pol, i), app) == 0 &&
+			    policy_app_services(c.pol, i, svc, 1) > 0)
+				rq.service = svc[0];
+		}
 		rq.host = o->host;
 		policy_decide(c.pol, &rq, &d);
 		ok = d.allow;

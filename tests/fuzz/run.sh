@@ -1,0 +1,33 @@
+#!/bin/bash
+# run.sh OUTDIR - `make fuzz`: build every tests/fuzz/fuzz_*.c with clang's
+# libFuzzer under ASan+UBSan and run each for FUZZ_SECONDS (default 60) on a
+# copy of its seed corpus.  Exits non-zero when a target crashes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-build/fuzz}
+secs=${FUZZ_SECONDS:-60}
+mkdir -p "$out/obj"
+flags="-g -O1 -std=c11 -D_GNU_SOURCE -Ilib -Ipolicy $(pkg-config --cflags libconfig liboath lmdb openssl ldap)"
+san="-fsanitize=address,undefined -fno-sanitize-recover=all"
+libs="$(pkg-config --libs libconfig liboath lmdb openssl ldap) -llber"
+objs=()
+for c in lib/*.c policy/*.c; do
+	o="$out/obj/$(echo "$c" | tr / _).o"
+	clang $flags $san -fsanitize=fuzzer-no-link -c "$c" -o "$o"
+	objs+=("$o")
+done
+status=0
+for t in tests/fuzz/fuzz_*.c; do
+	name=$(basename "$t" .c)
+	clang $flags $san -fsanitize=fuzzer "$t" "${objs[@]}" $libs -o "$out/$name"
+	work="$out/corpus-$name"
+	mkdir -p "$work"
+	cp -n tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
+	echo "== $name: ${secs}s"
+	if ! "$out/$name" -max_total_time="$secs" -print_final_stats=1 \
+		-artifact_prefix="$out/$name-" "$work" 2>"$out/$name.log"; then
+		echo "$name: CRASH, see $out/$name.log"; status=1
+	fi
+	grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$out/$name.log" || true
+done
+exit $status

@@ -1,0 +1,212 @@
+/*
+ * test_wardctl_policy.c - wardctl policy check/test/show/who and can, run
+ * as a sysadmin would: exit codes (0/1/2), key output, JSON fields, options
+ * before or after the command words, --config through ward.conf.
+ */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/ward-cli-XXXXXX";
+static char wardctl[1024], policy[1024], out[1 << 17];
+
+/* Run wardctl with ARGS (a shell fragment); capture stdout+stderr. */
+static int
+run(const char *args)
+{
+	char cmd[4096];
+	FILE *p;
+	size_t n;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", wardctl, args);
+	p = popen(cmd, "r");
+	if (p == NULL)
+		return -1;
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int
+write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fputs(text, f);
+	fclose(f);
+	return chmod(path, mode);
+}
+
+static int
+setup(void)
+{
+	const char *b = getenv("WARD_BUILD"), *s = getenv("WARD_SRC");
+	char conf[1024], text[2048];
+
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(wardctl, sizeof(wardctl), "%s/wardctl", b ? b : "build");
+	snprintf(policy, sizeof(policy), "%s/contrib/policy.conf", s ? s : ".");
+	snprintf(conf, sizeof(conf), "%s/ward.conf", dir);
+	snprintf(text, sizeof(text), "policy_file = \"%s\";\nstate_dir = \"%s/state\";\n",
+	    policy, dir);
+	return write_file(conf, text, 0644);
+}
+
+static int
+teardown(void)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+test_check(void)
+{
+	char cmd[2048], bad[1024], lint[1024];
+
+	snprintf(cmd, sizeof(cmd), "policy check %s", policy);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "OK"));
+
+	snprintf(bad, sizeof(bad), "%s/bad.conf", dir);
+	CU_ASSERT_EQUAL_FATAL(write_file(bad,
+	    "roles = { a = { inherits = [\"b\"]; };\n b = { inherits = [\"a\"]; }; };\n"
+	    "hosts = { icu = [\"icu-*\"]; };\n"
+	    "rules = (\n { id = \"r\"; effect = \"allow\"; hosts = [\"icu\"]; when = \"nights\"; } );\n",
+	    0644), 0);
+	snprintf(cmd, sizeof(cmd), "policy check %s", bad);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "bad.conf:1: inheritance cycle"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "bad.conf:5: unknown schedule 'nights'"));
+	snprintf(cmd, sizeof(cmd), "policy check %s --json", bad);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"ok\":false"));
+
+	snprintf(lint, sizeof(lint), "%s/lint.conf", dir);
+	CU_ASSERT_EQUAL_FATAL(write_file(lint,
+	    "roles = { a = { }; };\nrules = (\n { id = \"x\"; effect = \"allow\"; roles = [\"a\"]; },\n"
+	    " { id = \"y\"; effect = \"deny\"; } );\n", 0644), 0);
+	snprintf(cmd, sizeof(cmd), "policy check %s", lint);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "lint.conf:3: allow rule 'x' is fully shadowed"));
+
+	/* an unsafe policy file is refused */
+	chmod(lint, 0666);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "writable by group or others"));
+}
+
+static void
+test_test(void)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user alice --service gdm-password "
+	    "--host icu-ws-03 --at 2026-11-23T14:05", policy);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ALLOW"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "icu-nurses-ehr"));
+
+	/* options before the command words, JSON fields */
+	snprintf(cmd, sizeof(cmd), "--json --policy %s policy test --user alice --service rx-console "
+	    "--host rx-ws-01 --at 2026-11-23T14:05", policy);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	{
+		static const char *const fields[] = { "\"decision\":\"deny\"",
+			"\"rule\":\"no-rx-for-nurses\"", "\"reason\":\"Nurses dispense through the pharmacy desk\"",
+			"\"roles\":[\"clinician\",\"icu_nurse\",\"nurse\"]", "\"mfa\":", "\"mfa_grace\":",
+			"\"idle_logoff\":", "\"session_max\":", "\"break_glass\":false",
+			"\"policy_version\":\"", "\"trace\":[", "\"failed\":\"app\"" };
+		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+			if (strstr(out, fields[i]) == NULL)
+				fprintf(stderr, "missing %s in %s\n", fields[i], out);
+			CU_ASSERT_PTR_NOT_NULL(strstr(out, fields[i]));
+		}
+	}
+	/* break-glass offered to a physician outside her workstations */
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user bob --service ehr-login "
+	    "--host rx-ws-01 --json", policy);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"break_glass\":true"));
+	/* --roles replaces the local users; the front desk closes at 19:00 */
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user x --roles clerk --service reg-desk "
+	    "--host reg-ws-1 --at 2026-11-23T20:00", policy);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user x --roles clerk --service reg-desk "
+	    "--host reg-ws-1 --at 2026-11-23T18:59", policy);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	/* through ward.conf */
+	snprintf(cmd, sizeof(cmd), "--config %s/ward.conf policy test --user erin --service rx-console "
+	    "--host rx-ws-02", dir);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	/* errors */
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user alice", policy);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user a --service s --at yesterday", policy);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+	CU_ASSERT_EQUAL(run("policy test --user a --service s --config /nonexistent/ward.conf"), 2);
+	CU_ASSERT_EQUAL(run("--bogus policy check"), 2);
+	CU_ASSERT_EQUAL(run("frobnicate"), 2);
+}
+
+static void
+test_show_who_can(void)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "policy show alice --policy %s --json", policy);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"roles\":[\"clinician\",\"icu_nurse\",\"nurse\"]"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ehr:titrate"));
+
+	snprintf(cmd, sizeof(cmd), "policy who --service gdm-password --host icu-ws-01 "
+	    "--at 2026-11-23T10:00 --policy %s --json", policy);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "{\"role\":\"nurse\",\"decision\":\"allow\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"alice\""));
+	CU_ASSERT_PTR_NULL(strstr(out, "\"carol\""));
+
+	snprintf(cmd, sizeof(cmd), "can bob ehr:prescribe --policy %s", policy);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "can alice ehr:prescribe --policy %s", policy);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	snprintf(cmd, sizeof(cmd), "can dave sshd:admin --policy %s", policy);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	/* with --host: holds ehr:chart, but not on the pharmacy workstation */
+	snprintf(cmd, sizeof(cmd), "can alice ehr:chart --host icu-ws-01 --policy %s", policy);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "can alice ehr:chart --host rx-ws-01 --policy %s", policy);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	snprintf(cmd, sizeof(cmd), "can alice nocolon --policy %s", policy);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+}
+
+int
+main(void)
+{
+	unsigned int fails;
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("wardctl policy", setup, teardown);
+	CU_add_test(s, "policy check", test_check);
+	CU_add_test(s, "policy test", test_test);
+	CU_add_test(s, "policy show, who, can", test_show_who_can);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
