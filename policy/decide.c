@@ -69,9 +69,13 @@ pol_host_match(char *const *patterns, size_t n, const char *host)
 	return 0;
 }
 
+#define EFF_LIST_MAX 1024
+#define CAND_MAX 4096
+
 struct eff {
 	uint64_t bits[BITSET_WORDS];
 	size_t nroles;
+	int32_t list[EFF_LIST_MAX];   /* the first EFF_LIST_MAX held roles */
 };
 
 static void
@@ -85,6 +89,8 @@ eff_add(const struct policy *p, struct eff *e, int32_t r)
 
 		if (!(e->bits[x / 64] & bit)) {
 			e->bits[x / 64] |= bit;
+			if (e->nroles < EFF_LIST_MAX)
+				e->list[e->nroles] = x;
 			e->nroles++;
 		}
 	}
@@ -192,6 +198,72 @@ bg_covers(const struct policy *p, const struct eff *e, int app, const char *host
 	return 1;
 }
 
+/* Append the rules indexed under (ROLE, APP) to CAND; -1 when full. */
+static int
+gather(const struct policy *p, int64_t role, int64_t app, int32_t *cand, size_t *n)
+{
+	uint64_t key = pol_pair_key(role, app);
+	size_t h = pol_pair_slot(key, p->pair_cap);
+
+	while (p->pair_keys[h] != 0) {
+		if (p->pair_keys[h] == key) {
+			if (*n + p->pair_len[h] > CAND_MAX)
+				return -1;
+			memcpy(cand + *n, p->pair_rules + p->pair_start[h],
+			    p->pair_len[h] * sizeof(*cand));
+			*n += p->pair_len[h];
+			return 0;
+		}
+		h = (h + 1) & (p->pair_cap - 1);
+	}
+	return 0;
+}
+
+static void
+sort_unique(int32_t *a, size_t *n)
+{
+	size_t k = 0;
+
+	/* insertion sort: candidate lists are short, and mostly sorted runs */
+	for (size_t i = 1; i < *n; i++) {
+		int32_t v = a[i];
+		size_t j = i;
+		while (j > 0 && a[j - 1] > v) {
+			a[j] = a[j - 1];
+			j--;
+		}
+		a[j] = v;
+	}
+	for (size_t i = 0; i < *n; i++)
+		if (k == 0 || a[k - 1] != a[i])
+			a[k++] = a[i];
+	*n = k;
+}
+
+/* The candidate rules, in file order: every rule indexed under a held role
+ * (or any role) and the request's app (or any app).  Returns -1 when the
+ * list would not fit, and the caller scans the app's rules instead. */
+static int
+candidates(const struct policy *p, const struct eff *e, int app, int32_t *cand,
+    size_t *n)
+{
+	*n = 0;
+	if (e->nroles > EFF_LIST_MAX)
+		return -1;
+	for (size_t i = 0; i < e->nroles; i++) {
+		if (app >= 0 && gather(p, e->list[i], app, cand, n) != 0)
+			return -1;
+		if (p->nany_app_rules > 0 && gather(p, e->list[i], -1, cand, n) != 0)
+			return -1;
+	}
+	if (app >= 0 && gather(p, -1, app, cand, n) != 0)
+		return -1;
+	if (gather(p, -1, -1, cand, n) != 0)
+		return -1;
+	sort_unique(cand, n);
+	return 0;
+}
+
 void
 policy_decide(const struct policy *p, const struct policy_request *rq,
     struct policy_decision *d)
@@ -201,6 +273,8 @@ policy_decide(const struct policy *p, const struct policy_request *rq,
 	int app, no_bg = 0;
 	const int32_t *lists[2];
 	size_t lens[2], pos[2] = { 0, 0 };
+	int32_t cand[CAND_MAX];
+	size_t ncand = 0;
 
 	deny_init(d, rq && rq->service ? rq->service : "");
 	if (p == NULL || rq == NULL || rq->service == NULL)
@@ -223,11 +297,19 @@ policy_decide(const struct policy *p, const struct policy_request *rq,
 		}
 	}
 
-	/* Merge the app's rules and the any-app rules, in file order. */
-	lists[0] = app >= 0 ? p->app_rules[app] : NULL;
-	lens[0] = app >= 0 ? p->napp_rules[app] : 0;
-	lists[1] = p->any_app_rules;
-	lens[1] = p->nany_app_rules;
+	/* The (role, app) index gives the candidates in file order; if they do
+	 * not fit, merge the app's rules and the any-app rules instead. */
+	if (candidates(p, &e, app, cand, &ncand) == 0) {
+		lists[0] = cand;
+		lens[0] = ncand;
+		lists[1] = NULL;
+		lens[1] = 0;
+	} else {
+		lists[0] = app >= 0 ? p->app_rules[app] : NULL;
+		lens[0] = app >= 0 ? p->napp_rules[app] : 0;
+		lists[1] = p->any_app_rules;
+		lens[1] = p->nany_app_rules;
+	}
 	for (;;) {
 		int which;
 		const struct pol_rule *r;

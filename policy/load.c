@@ -1115,6 +1115,89 @@ build_indexes(struct loader *L)
 	}
 }
 
+struct pair_ent {
+	uint64_t key;
+	int32_t rule;
+};
+
+static int
+cmp_pair(const void *a, const void *b)
+{
+	const struct pair_ent *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return (x->rule > y->rule) - (x->rule < y->rule);
+}
+
+/* The (role, app) index: each rule under every (role, app) it names. */
+static void
+build_pair_index(struct loader *L)
+{
+	struct policy *p = L->p;
+	struct pair_ent *e;
+	size_t n = 0, k = 0, nkeys = 0;
+
+	for (size_t i = 0; i < p->nrules; i++)
+		n += (p->rules[i].roles ? p->rules[i].nroles : 1) *
+		    (p->rules[i].apps ? p->rules[i].napps : 1);
+	e = malloc((n + 1) * sizeof(*e));
+	if (e == NULL) {
+		L->oom = 1;
+		return;
+	}
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct pol_rule *r = &p->rules[i];
+		size_t nr = r->roles ? r->nroles : 1, na = r->apps ? r->napps : 1;
+		for (size_t a = 0; a < nr; a++)
+			for (size_t b = 0; b < na; b++) {
+				int64_t role = r->roles ? r->roles[a] : -1;
+				int64_t app = r->apps ? r->apps[b] : -1;
+				e[k].key = pol_pair_key(role, app);
+				e[k++].rule = (int32_t)i;
+			}
+	}
+	qsort(e, n, sizeof(*e), cmp_pair);
+	p->pair_rules = ar_alloc(L, (n + 1) * sizeof(*p->pair_rules));
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || e[i].key != e[i - 1].key)
+			nkeys++;
+	p->pair_cap = 8;
+	while (p->pair_cap < nkeys * 2)
+		p->pair_cap <<= 1;
+	p->pair_keys = ar_alloc(L, p->pair_cap * sizeof(*p->pair_keys));
+	p->pair_start = ar_alloc(L, p->pair_cap * sizeof(*p->pair_start));
+	p->pair_len = ar_alloc(L, p->pair_cap * sizeof(*p->pair_len));
+	if (p->pair_rules == NULL || p->pair_keys == NULL || p->pair_start == NULL ||
+	    p->pair_len == NULL) {
+		free(e);
+		return;
+	}
+	memset(p->pair_keys, 0, p->pair_cap * sizeof(*p->pair_keys));
+	k = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* a rule naming the same (role, app) twice is indexed once */
+		if (i > 0 && e[i].key == e[i - 1].key && e[i].rule == e[i - 1].rule)
+			continue;
+		if (i == 0 || e[i].key != e[i - 1].key) {
+			size_t h = pol_pair_slot(e[i].key, p->pair_cap);
+			while (p->pair_keys[h] != 0)
+				h = (h + 1) & (p->pair_cap - 1);
+			p->pair_keys[h] = e[i].key;
+			p->pair_start[h] = (uint32_t)k;
+			p->pair_len[h] = 0;
+		}
+		{
+			size_t h = pol_pair_slot(e[i].key, p->pair_cap);
+			while (p->pair_keys[h] != e[i].key)
+				h = (h + 1) & (p->pair_cap - 1);
+			p->pair_len[h]++;
+		}
+		p->pair_rules[k++] = e[i].rule;
+	}
+	free(e);
+}
+
 static size_t
 count_inline_when(const config_setting_t *rules)
 {
@@ -1194,8 +1277,10 @@ policy_load_buffer(const char *name, const char *text, char *errbuf, size_t errl
 	load_rules(&L, config_setting_get_member(root, "rules"));
 	load_sod(&L, config_setting_get_member(root, "separation_of_duty"));
 	load_break_glass(&L, config_setting_get_member(root, "break_glass"));
-	if (L.nerr == 0 && !L.oom)
+	if (L.nerr == 0 && !L.oom) {
 		build_indexes(&L);
+		build_pair_index(&L);
+	}
 	if (L.oom) {
 		err_at(&L, 0, "out of memory");
 		goto fail;

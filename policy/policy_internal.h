@@ -156,12 +156,30 @@ struct policy {
 	struct pol_bg bg;
 	struct pol_source *sources;
 	size_t nsources;
-	/* fast path indexes: per app, the rules naming it; rules for any app */
+	/* fast path: (role, app) -> the rules naming both, in file order; -1
+	 * stands for "any" on either side.  Keys: pol_pair_key(). */
+	uint64_t *pair_keys;        /* 0 = empty slot */
+	uint32_t *pair_start, *pair_len;
+	size_t pair_cap;
+	int32_t *pair_rules;
+	/* per app, the rules naming it; rules for any app (the fallback scan) */
 	int32_t **app_rules;
 	size_t *napp_rules;
 	int32_t *any_app_rules;
 	size_t nany_app_rules;
 };
+
+static inline uint64_t
+pol_pair_key(int64_t role, int64_t app)
+{
+	return (1ULL << 63) | ((uint64_t)(role + 1) << 32) | (uint64_t)(app + 1);
+}
+
+static inline size_t
+pol_pair_slot(uint64_t key, size_t cap)
+{
+	return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
+}
 
 int pol_map_get(const struct pol_map *m, const char *key);
 int pol_schedule_contains(const struct pol_schedule *s, int wday, int minute);

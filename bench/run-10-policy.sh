@@ -1,0 +1,24 @@
+#!/bin/bash
+# Policy engine at two scales: decision latency, load time, memory, and the
+# time a new process needs to be ready (load + one decision).
+set -euo pipefail
+b="$WARD_BUILD/bench/bench_policy"
+dir=$(mktemp -d /tmp/ward-bench-policy.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+"$b" gen small "$dir/small.conf"
+"$b" gen large "$dir/large.conf"
+echo "policy text: small $(du -h "$dir/small.conf" | cut -f1), large $(du -h "$dir/large.conf" | cut -f1)"
+"$b" run "$dir/small.conf" small | tee "$dir/small.out"
+"$b" run "$dir/large.conf" large | tee "$dir/large.out"
+s50=$(sed -n 's/.*p50_ns=\([0-9]*\).*/\1/p' "$dir/small.out"); s99=$(sed -n 's/.*p99_ns=\([0-9]*\).*/\1/p' "$dir/small.out")
+l50=$(sed -n 's/.*p50_ns=\([0-9]*\).*/\1/p' "$dir/large.out"); l99=$(sed -n 's/.*p99_ns=\([0-9]*\).*/\1/p' "$dir/large.out")
+awk -v a="$s50" -v b="$l50" -v c="$s99" -v d="$l99" 'BEGIN {
+	printf "large/small: p50 x%.2f, p99 x%.2f   (goals: p50 <= 1 us, p99 <= 5 us, within 2x of small)\n", b/a, d/c }'
+for f in small large; do
+	t=()
+	for i in 1 2 3; do
+		s=$(date +%s%N); "$b" ready "$dir/$f.conf"; e=$(date +%s%N)
+		t+=($(( (e - s) / 1000000 )))
+	done
+	printf 'new process ready from text (%s): %s ms (3 runs; no compiled snapshot yet)\n' "$f" "${t[*]}"
+done
