@@ -459,6 +459,304 @@ policy_who(struct wopts *o)
 	return nallow ? WEXIT_OK : WEXIT_NO;
 }
 
+
+/* ---- diff ---- */
+
+/* A host name that the pattern matches: '*' and '?' become 'x', a bracket
+ * set its first member. */
+static void
+sample_host(const char *pat, char *out, size_t n)
+{
+	size_t k = 0;
+
+	for (const char *q = pat; *q && k + 1 < n; q++) {
+		if (*q == '*' || *q == '?') {
+			out[k++] = 'x';
+		} else if (*q == '[') {
+			const char *e = strchr(q, ']');
+			out[k++] = q[1] && q[1] != '!' && q[1] != '^' ? q[1] : 'x';
+			if (e == NULL)
+				break;
+			q = e;
+		} else {
+			out[k++] = *q;
+		}
+	}
+	out[k] = '\0';
+}
+
+struct strset {
+	const char **v;
+	size_t n, cap;
+};
+
+static int
+set_add(struct strset *s, const char *v)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], v) == 0)
+			return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		const char **nv = realloc(s->v, cap * sizeof(*nv));
+		if (nv == NULL)
+			return -1;
+		s->v = nv;
+		s->cap = cap;
+	}
+	s->v[s->n++] = v;
+	return 0;
+}
+
+/* The service standing for APP in P: its first service, or the name. */
+static const char *
+service_for(const struct policy *p, const char *app)
+{
+	for (size_t i = 0; i < policy_napps(p); i++) {
+		const char *svc[1];
+		if (strcmp(policy_app_name(p, i), app) == 0 &&
+		    policy_app_services(p, i, svc, 1) > 0)
+			return svc[0];
+	}
+	return app;
+}
+
+/* Permissions held through ROLE (its own and inherited) in P. */
+static void
+role_perms(const struct policy *p, const char *role, struct strset *out)
+{
+	struct policy_request q = { .user = "", .roles = &role, .nroles = 1 };
+	const char *eff[MAX_LIST];
+	size_t neff = policy_effective_roles(p, &q, eff, MAX_LIST);
+
+	for (size_t r = 0; r < policy_nroles(p); r++) {
+		const char *name = policy_role_name(p, r), *pp[256];
+		size_t np;
+		int held = 0;
+
+		for (size_t k = 0; k < neff && k < MAX_LIST && !held; k++)
+			held = strcmp(eff[k], name) == 0;
+		if (!held)
+			continue;
+		np = policy_role_permissions(p, r, pp, 256);
+		for (size_t i = 0; i < np && i < 256; i++)
+			set_add(out, pp[i]);
+	}
+}
+
+static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+
+static int
+policy_diff(struct wopts *o)
+{
+	char err[8192], hosts_buf[64][128];
+	struct policy *a, *b;
+	struct strset roles = { 0 }, apps = { 0 }, users = { 0 };
+	const char *hosts[65];
+	size_t nhosts = 0, nchanges = 0;
+	int first = 1;
+
+	if (o->nargs < 3) {
+		fprintf(stderr, "wardctl: policy diff OLD NEW\n");
+		return WEXIT_ERR;
+	}
+	a = policy_load(o->args[1], err, sizeof(err));
+	if (a == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return WEXIT_ERR;
+	}
+	b = policy_load(o->args[2], err, sizeof(err));
+	if (b == NULL) {
+		fprintf(stderr, "%s\n", err);
+		policy_free(a);
+		return WEXIT_ERR;
+	}
+	for (int k = 0; k < 2; k++) {
+		const struct policy *p = k ? b : a;
+		for (size_t i = 0; i < policy_nroles(p); i++)
+			set_add(&roles, policy_role_name(p, i));
+		for (size_t i = 0; i < policy_napps(p); i++)
+			set_add(&apps, policy_app_name(p, i));
+		for (size_t i = 0; i < policy_nusers(p); i++)
+			set_add(&users, policy_user_name(p, i));
+	}
+	/* Host samples: one name matching each pattern of each host group
+	 * of either policy, and one matching none. */
+	if (o->host != NULL) {
+		hosts[nhosts++] = o->host;
+	} else {
+		for (int k = 0; k < 2; k++) {
+			const struct policy *p = k ? b : a;
+			for (size_t g = 0; g < policy_nhostgroups(p); g++) {
+				const char *pats[64];
+				size_t np = policy_hostgroup_patterns(p, g, pats, 64);
+				for (size_t i = 0; i < np && i < 64 && nhosts < 63; i++) {
+					int dup = 0;
+					sample_host(pats[i], hosts_buf[nhosts], sizeof(hosts_buf[0]));
+					for (size_t j = 0; j < nhosts; j++)
+						dup |= strcmp(hosts[j], hosts_buf[nhosts]) == 0;
+					if (!dup) {
+						hosts[nhosts] = hosts_buf[nhosts];
+						nhosts++;
+					}
+				}
+			}
+		}
+		hosts[nhosts++] = "ward-diff-other-host";
+	}
+	/* Every role x app x host sample x half-hour of the week, twice. */
+	if ((double)roles.n * (double)apps.n * (double)nhosts * 336.0 > 5e7) {
+		fprintf(stderr, "wardctl: policy diff: %zu roles x %zu apps x %zu host samples is "
+		    "too many to compare exhaustively; narrow it with --host H\n", roles.n, apps.n,
+		    nhosts);
+		free(roles.v);
+		free(apps.v);
+		free(users.v);
+		policy_free(a);
+		policy_free(b);
+		return WEXIT_ERR;
+	}
+	if (o->json)
+		printf("{\"old\":\"%s\",\"new\":\"%s\",\"changes\":[", o->args[1], o->args[2]);
+	else
+		printf("Changes from %s to %s:\n", o->args[1], o->args[2]);
+	for (size_t r = 0; r < roles.n; r++) {
+		for (size_t ap = 0; ap < apps.n; ap++) {
+			for (size_t h = 0; h < nhosts; h++) {
+				int gains = 0, losses = 0, oblig = 0, bgch = 0;
+				int ex_w = -1, ex_m = -1, ex_kind = 0;
+
+				for (int w = 0; w < 7; w++) {
+					for (int m = 0; m < 1440; m += 30) {
+						struct policy_request ra = { .user = "", .roles = &roles.v[r],
+							.nroles = 1, .service = service_for(a, apps.v[ap]),
+							.host = hosts[h], .wday = w, .minute = m };
+						struct policy_request rb = ra;
+						struct policy_decision da, db;
+
+						rb.service = service_for(b, apps.v[ap]);
+						policy_decide(a, &ra, &da);
+						policy_decide(b, &rb, &db);
+						if (!da.allow && db.allow)
+							gains++, ex_kind = ex_kind ? ex_kind : 1;
+						else if (da.allow && !db.allow)
+							losses++, ex_kind = ex_kind ? ex_kind : 2;
+						else if (da.allow && db.allow &&
+						    (da.mfa_required != db.mfa_required ||
+						     da.mfa_grace != db.mfa_grace ||
+						     da.idle_logoff != db.idle_logoff ||
+						     da.session_max != db.session_max))
+							oblig++, ex_kind = ex_kind ? ex_kind : 3;
+						else if (!da.allow && !db.allow && da.break_glass != db.break_glass)
+							bgch++, ex_kind = ex_kind ? ex_kind : 4;
+						else
+							continue;
+						if (ex_w < 0)
+							ex_w = w, ex_m = m;
+					}
+				}
+				if (!gains && !losses && !oblig && !bgch)
+					continue;
+				nchanges++;
+				if (o->json) {
+					printf("%s{\"role\":", first ? "" : ",");
+					json_str(stdout, roles.v[r]);
+					printf(",\"app\":");
+					json_str(stdout, apps.v[ap]);
+					printf(",\"host\":");
+					json_str(stdout, hosts[h]);
+					printf(",\"gains\":%d,\"losses\":%d,\"obligations\":%d,"
+					    "\"break_glass\":%d,\"first\":\"%s %02d:%02d\"}", gains, losses,
+					    oblig, bgch, wd[ex_w], ex_m / 60, ex_m % 60);
+				} else {
+					printf("  role %-16s app %-14s on %-14s", roles.v[r], apps.v[ap],
+					    hosts[h]);
+					if (gains)
+						printf(" GAINS access (%d of 336 half-hours)", gains);
+					if (losses)
+						printf(" LOSES access (%d of 336 half-hours)", losses);
+					if (oblig)
+						printf(" obligations change (%d half-hours)", oblig);
+					if (bgch)
+						printf(" break-glass changes (%d half-hours)", bgch);
+					printf(", first at %s %02d:%02d\n", wd[ex_w], ex_m / 60, ex_m % 60);
+				}
+				first = 0;
+			}
+		}
+	}
+	for (size_t u = 0; u < users.n; u++) {
+		const char *ra[256], *rb[256];
+		size_t na = policy_user_roles(a, users.v[u], ra, 256);
+		size_t nb = policy_user_roles(b, users.v[u], rb, 256);
+		int same = na == nb;
+
+		for (size_t i = 0; same && i < na && i < 256; i++)
+			same = strcmp(ra[i], rb[i]) == 0;
+		if (same)
+			continue;
+		nchanges++;
+		if (o->json) {
+			printf("%s{\"user\":", first ? "" : ",");
+			json_str(stdout, users.v[u]);
+			printf(",\"old_roles\":");
+			json_roles(ra, na < 256 ? na : 256);
+			printf(",\"new_roles\":");
+			json_roles(rb, nb < 256 ? nb : 256);
+			putchar('}');
+		} else {
+			printf("  user %-16s roles:", users.v[u]);
+			for (size_t i = 0; i < na && i < 256; i++)
+				printf(" %s", ra[i]);
+			printf(" ->");
+			for (size_t i = 0; i < nb && i < 256; i++)
+				printf(" %s", rb[i]);
+			printf("\n");
+		}
+		first = 0;
+	}
+	for (size_t r = 0; r < roles.n; r++) {
+		struct strset pa = { 0 }, pb = { 0 };
+
+		role_perms(a, roles.v[r], &pa);
+		role_perms(b, roles.v[r], &pb);
+		for (int k = 0; k < 2; k++) {
+			const struct strset *x = k ? &pb : &pa, *y = k ? &pa : &pb;
+			for (size_t i = 0; i < x->n; i++) {
+				int found = 0;
+				for (size_t j = 0; j < y->n && !found; j++)
+					found = strcmp(x->v[i], y->v[j]) == 0;
+				if (found)
+					continue;
+				nchanges++;
+				if (o->json) {
+					printf("%s{\"role\":", first ? "" : ",");
+					json_str(stdout, roles.v[r]);
+					printf(",\"permission\":");
+					json_str(stdout, x->v[i]);
+					printf(",\"change\":\"%s\"}", k ? "gains" : "loses");
+				} else {
+					printf("  role %-16s %s permission %s\n", roles.v[r],
+					    k ? "GAINS" : "LOSES", x->v[i]);
+				}
+				first = 0;
+			}
+		}
+		free(pa.v);
+		free(pb.v);
+	}
+	if (o->json)
+		printf("],\"count\":%zu}\n", nchanges);
+	else if (nchanges == 0)
+		printf("  no difference in access, obligations, break-glass, users or permissions\n");
+	free(roles.v);
+	free(apps.v);
+	free(users.v);
+	policy_free(a);
+	policy_free(b);
+	return nchanges ? WEXIT_NO : WEXIT_OK;
+}
+
 int
 cmd_policy(struct wopts *o)
 {
@@ -472,7 +770,9 @@ cmd_policy(struct wopts *o)
 		return policy_show(o);
 	if (strcmp(sub, "who") == 0)
 		return policy_who(o);
-	fprintf(stderr, "wardctl: policy: unknown subcommand '%s' (check, test, show, who)\n", sub);
+	if (strcmp(sub, "diff") == 0)
+		return policy_diff(o);
+	fprintf(stderr, "wardctl: policy: unknown subcommand '%s' (check, test, show, who, diff)\n", sub);
 	return WEXIT_ERR;
 }
 

@@ -50,6 +50,12 @@ act_policy() {
 	say "Access review: who may use the pharmacy console?"
 	run "$wardctl" $P policy who --service rx-console --host rx-ws-01
 
+	say "Before deploying an edit that gives pharmacists the ward workstations, she asks what changes:"
+	sed 's/hosts = \["pharmacy"\]; mfa_grace = 900/hosts = ["pharmacy", "wards"]; mfa_grace = 900/' \
+	    "$work/policy.conf" > "$work/edited.conf"
+	chmod 0644 "$work/edited.conf"
+	run "$wardctl" policy diff "$work/policy.conf" "$work/edited.conf"
+
 	say "What may Alice do, and may a physician prescribe?"
 	run "$wardctl" $P policy show alice
 	run "$wardctl" $P can bob ehr:prescribe

@@ -524,3 +524,21 @@ policy_role_permissions(const struct policy *p, size_t i, const char **out, size
 		out[k] = p->roles[i].perms[k];
 	return p->roles[i].nperms;
 }
+
+size_t policy_nhostgroups(const struct policy *p) { return p ? p->nhostgroups : 0; }
+
+const char *
+policy_hostgroup_name(const struct policy *p, size_t i)
+{
+	return p && i < p->nhostgroups ? p->hostgroups[i].name : NULL;
+}
+
+size_t
+policy_hostgroup_patterns(const struct policy *p, size_t i, const char **out, size_t max)
+{
+	if (p == NULL || i >= p->nhostgroups)
+		return 0;
+	for (size_t k = 0; k < p->hostgroups[i].npatterns && k < max; k++)
+		out[k] = p->hostgroups[i].patterns[k];
+	return p->hostgroups[i].npatterns;
+}

@@ -130,6 +130,11 @@ const char *policy_app_name(const struct policy *p, size_t i);
 /* services of app I */
 size_t policy_app_services(const struct policy *p, size_t i, const char **out,
     size_t max);
+/* host groups: name of group I and its patterns */
+size_t policy_nhostgroups(const struct policy *p);
+const char *policy_hostgroup_name(const struct policy *p, size_t i);
+size_t policy_hostgroup_patterns(const struct policy *p, size_t i,
+    const char **out, size_t max);
 /* permissions of role I (own, not inherited) */
 size_t policy_role_permissions(const struct policy *p, size_t i,
     const char **out, size_t max);

@@ -192,6 +192,33 @@ test_show_who_can(void)
 	CU_ASSERT_EQUAL(run(cmd), 2);
 }
 
+static void
+test_diff(void)
+{
+	char cmd[4096], edited[1024];
+
+	snprintf(cmd, sizeof(cmd), "policy diff %s %s", policy, policy);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "no difference"));
+	/* grant pharmacists the ward workstations and clinicians a permission */
+	snprintf(edited, sizeof(edited), "%s/edited.conf", dir);
+	snprintf(cmd, sizeof(cmd), "sed -e 's/hosts = \\[\"pharmacy\"\\]; mfa_grace = 900/"
+	    "hosts = [\"pharmacy\", \"wards\"]; mfa_grace = 900/' "
+	    "-e 's/permissions = \\[\"ehr:read\"\\]/permissions = [\"ehr:read\", \"ehr:print\"]/' "
+	    "%s > %s && chmod 644 %s", policy, edited, edited);
+	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "policy diff %s %s", policy, edited);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "role pharmacist       app pharmacy       on ward-x-ws-x    GAINS access"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "role nurse            GAINS permission ehr:print"));
+	snprintf(cmd, sizeof(cmd), "policy diff %s %s --json", edited, policy);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"losses\":336"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"change\":\"loses\""));
+	snprintf(cmd, sizeof(cmd), "policy diff %s", policy);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+}
+
 int
 main(void)
 {
@@ -204,6 +231,7 @@ main(void)
 	CU_add_test(s, "policy check", test_check);
 	CU_add_test(s, "policy test", test_test);
 	CU_add_test(s, "policy show, who, can", test_show_who_can);
+	CU_add_test(s, "policy diff", test_diff);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
