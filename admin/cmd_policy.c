@@ -33,11 +33,15 @@ open_policy(struct wopts *o, const char *file_arg, struct ctx *c)
 	memset(c, 0, sizeof(*c));
 	memset(&conf, 0, sizeof(conf));
 	if (path == NULL) {
+		int from_snap;
 		if (wardctl_load_conf(o, &conf) != 0)
 			return -1;
-		path = conf.policy_file;
+		/* as the module does: the compiled snapshot when it is current */
+		c->pol = policy_load_compiled(conf.policy_file, conf.snapshot_file, &from_snap,
+		    err, sizeof(err));
+	} else {
+		c->pol = policy_load(path, err, sizeof(err));
 	}
-	c->pol = policy_load(path, err, sizeof(err));
 	if (c->pol == NULL)
 		fprintf(stderr, "%s\n", err);
 	conf_free(&conf);
@@ -757,6 +761,66 @@ policy_diff(struct wopts *o)
 	return nchanges ? WEXIT_NO : WEXIT_OK;
 }
 
+/* ---- compile ---- */
+
+static int
+policy_compile_cmd(struct wopts *o)
+{
+	char err[16384], *snap_alloc = NULL;
+	struct ward_conf conf;
+	const char *path = o->nargs > 1 ? o->args[1] : o->policy, *snap = o->output;
+	struct policy *p;
+	struct timespec t0, t1;
+	int rc = WEXIT_ERR;
+
+	memset(&conf, 0, sizeof(conf));
+	if (path == NULL) {
+		if (wardctl_load_conf(o, &conf) != 0)
+			return WEXIT_ERR;
+		path = conf.policy_file;
+		if (snap == NULL)
+			snap = conf.snapshot_file;
+	}
+	if (snap == NULL) {
+		size_t n = strlen(path) + 6;
+		if ((snap_alloc = malloc(n)) == NULL)
+			goto out;
+		snprintf(snap_alloc, n, "%s.snap", path);
+		snap = snap_alloc;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	p = policy_load(path, err, sizeof(err));
+	if (p == NULL) {
+		fprintf(stderr, "%s\n%s: not compiled\n", err, path);
+		goto out;
+	}
+	if (policy_compile(p, snap, err, sizeof(err)) != 0) {
+		fprintf(stderr, "wardctl: %s\n", err);
+		policy_free(p);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (o->json) {
+		printf("{\"policy\":");
+		json_str(stdout, path);
+		printf(",\"snapshot\":");
+		json_str(stdout, snap);
+		printf(",\"policy_version\":\"%s\",\"roles\":%zu,\"apps\":%zu,\"ms\":%.1f}\n",
+		    policy_version(p), policy_nroles(p), policy_napps(p),
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	} else {
+		printf("compiled %s -> %s (version %.12s, %zu roles, %zu apps) in %.1f ms\n", path,
+		    snap, policy_version(p), policy_nroles(p), policy_napps(p),
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	}
+	policy_free(p);
+	rc = WEXIT_OK;
+out:
+	free(snap_alloc);
+	conf_free(&conf);
+	return rc;
+}
+
 int
 cmd_policy(struct wopts *o)
 {
@@ -772,7 +836,9 @@ cmd_policy(struct wopts *o)
 		return policy_who(o);
 	if (strcmp(sub, "diff") == 0)
 		return policy_diff(o);
-	fprintf(stderr, "wardctl: policy: unknown subcommand '%s' (check, test, show, who, diff)\n", sub);
+	if (strcmp(sub, "compile") == 0)
+		return policy_compile_cmd(o);
+	fprintf(stderr, "wardctl: policy: unknown subcommand '%s' (check, test, show, who, diff, compile)\n", sub);
 	return WEXIT_ERR;
 }
 

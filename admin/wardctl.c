@@ -18,6 +18,7 @@ static const char usage_text[] =
     "  policy show USER                     effective roles and permissions\n"
     "  policy who --service S [--host H] [--at T]\n"
     "  policy diff OLD NEW                  who gains or loses what\n"
+    "  policy compile [FILE] [--output SNAP] write the compiled snapshot\n"
     "  can USER PERMISSION [--host H]       exit 0 or 1\n"
     "\n"
     "Every policy command and can also take --policy FILE (no ward.conf needed).\n"

@@ -1371,3 +1371,735 @@ policy_free(struct policy *p)
 	}
 	free(p);
 }
+
+/* ---- compiled snapshot ----
+ *
+ * Rules it keeps: the snapshot is a checksummed binary image of a loaded
+ * policy.  It is used only when its checksum, magic and format version are
+ * right, and every index read from it is bounds-checked before use, so a
+ * truncated, flipped or hostile file is refused and never decides.  It is
+ * written to a temporary file, fsynced and renamed into place.
+ */
+
+#define SNAP_MAGIC "WARDSNAP"
+#define SNAP_FORMAT 1u
+#define SNAP_HEADER 96   /* magic 8, format 4, pad 4, length 8, checksum 8, version 64 */
+#define SNAP_MAX_BYTES (1024L * 1024 * 1024)
+
+struct wbuf {
+	unsigned char *b;
+	size_t n, cap;
+	int oom;
+};
+
+static void
+w_bytes(struct wbuf *w, const void *p, size_t n)
+{
+	if (w->oom)
+		return;
+	if (w->n + n > w->cap) {
+		size_t cap = w->cap ? w->cap : 65536;
+		unsigned char *nb;
+		while (cap < w->n + n)
+			cap *= 2;
+		nb = realloc(w->b, cap);
+		if (nb == NULL) {
+			w->oom = 1;
+			return;
+		}
+		w->b = nb;
+		w->cap = cap;
+	}
+	memcpy(w->b + w->n, p, n);
+	w->n += n;
+}
+
+static void w_u32(struct wbuf *w, uint32_t v) { w_bytes(w, &v, sizeof(v)); }
+static void w_i64(struct wbuf *w, int64_t v) { w_bytes(w, &v, sizeof(v)); }
+
+static void
+w_str(struct wbuf *w, const char *s)
+{
+	if (s == NULL) {
+		w_u32(w, UINT32_MAX);
+		return;
+	}
+	w_u32(w, (uint32_t)strlen(s));
+	w_bytes(w, s, strlen(s));
+}
+
+static void
+w_ids(struct wbuf *w, const int32_t *v, size_t n)
+{
+	if (v == NULL) {
+		w_u32(w, UINT32_MAX);
+		return;
+	}
+	w_u32(w, (uint32_t)n);
+	w_bytes(w, v, n * sizeof(*v));
+}
+
+static void
+w_strs(struct wbuf *w, char *const *v, size_t n)
+{
+	if (v == NULL) {
+		w_u32(w, UINT32_MAX);
+		return;
+	}
+	w_u32(w, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		w_str(w, v[i]);
+}
+
+static void
+w_hosts(struct wbuf *w, const struct pol_hostref *h, size_t n, char *const *pats, size_t np)
+{
+	if (h == NULL) {
+		w_u32(w, UINT32_MAX);
+		return;
+	}
+	w_u32(w, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		w_u32(w, (uint32_t)h[i].group);
+		w_str(w, h[i].literal);
+	}
+	w_strs(w, pats, np);
+}
+
+static uint64_t
+checksum(const unsigned char *p, size_t n)
+{
+	/* FNV-1a over 8-byte words: integrity against truncation and damage,
+	 * not against an attacker (the file is root-owned, like the text). */
+	uint64_t h = 1469598103934665603ULL, v;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&v, p + i, 8);
+		h = (h ^ v) * 1099511628211ULL;
+	}
+	for (; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* The checksum covers the whole file but its own 8 bytes (16..24 are the
+ * length, 24..32 the checksum). */
+static uint64_t
+snap_sum(const unsigned char *img, size_t size)
+{
+	return checksum(img, 24) ^ (checksum(img + 32, size - 32) * 0x9E3779B97F4A7C15ULL);
+}
+
+int
+policy_compile(const struct policy *p, const char *path, char *errbuf, size_t errlen)
+{
+	struct wbuf w = { NULL, 0, 0, 0 };
+	char tmp[4096];
+	uint64_t len, sum;
+	uint32_t fmt = SNAP_FORMAT, pad = 0;
+	int fd = -1, r = -1;
+	size_t off = 0;
+
+	if (p == NULL || path == NULL) {
+		snprintf(errbuf, errlen, "nothing to compile");
+		return -1;
+	}
+	w_bytes(&w, (const char[SNAP_HEADER]){ 0 }, SNAP_HEADER);
+	w_str(&w, p->file);
+	w_u32(&w, (uint32_t)p->nroles);
+	for (size_t i = 0; i < p->nroles; i++) {
+		const struct pol_role *x = &p->roles[i];
+		w_str(&w, x->name);
+		w_u32(&w, (uint32_t)x->line);
+		w_ids(&w, x->inherits ? x->inherits : (const int32_t[1]){ 0 }, x->ninherits);
+		w_strs(&w, x->perms ? x->perms : (char *[1]){ NULL }, x->nperms);
+		w_ids(&w, x->closure, x->nclosure);
+	}
+	w_u32(&w, (uint32_t)p->napps);
+	for (size_t i = 0; i < p->napps; i++) {
+		w_str(&w, p->apps[i].name);
+		w_strs(&w, p->apps[i].services ? p->apps[i].services : (char *[1]){ NULL },
+		    p->apps[i].nservices);
+	}
+	w_u32(&w, (uint32_t)p->nhostgroups);
+	for (size_t i = 0; i < p->nhostgroups; i++) {
+		w_str(&w, p->hostgroups[i].name);
+		w_u32(&w, (uint32_t)p->hostgroups[i].line);
+		w_strs(&w, p->hostgroups[i].patterns ? p->hostgroups[i].patterns : (char *[1]){ NULL },
+		    p->hostgroups[i].npatterns);
+	}
+	w_u32(&w, (uint32_t)p->nschedules);
+	for (size_t i = 0; i < p->nschedules; i++) {
+		const struct pol_schedule *x = &p->schedules[i];
+		w_str(&w, x->name);
+		w_u32(&w, (uint32_t)x->line);
+		w_u32(&w, (uint32_t)x->nspans);
+		for (size_t k = 0; k < x->nspans; k++) {
+			w_u32(&w, x->spans[k].days);
+			w_u32(&w, (uint32_t)x->spans[k].start);
+			w_u32(&w, (uint32_t)x->spans[k].end);
+		}
+		w_bytes(&w, x->bits, sizeof(x->bits));
+	}
+	w_u32(&w, (uint32_t)p->nrules);
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct pol_rule *x = &p->rules[i];
+		w_str(&w, x->id);
+		w_u32(&w, (uint32_t)x->line);
+		w_u32(&w, (uint32_t)x->deny);
+		w_ids(&w, x->roles, x->nroles);
+		w_ids(&w, x->apps, x->napps);
+		w_hosts(&w, x->hosts, x->nhosts, x->host_patterns, x->nhost_patterns);
+		w_u32(&w, (uint32_t)x->when);
+		w_str(&w, x->reason);
+		w_u32(&w, (uint32_t)x->mfa_required);
+		w_i64(&w, x->mfa_grace);
+		w_i64(&w, x->idle_logoff);
+		w_i64(&w, x->session_max);
+		w_u32(&w, (uint32_t)x->bg_overridable);
+	}
+	w_u32(&w, (uint32_t)p->nusers);
+	for (size_t i = 0; i < p->nusers; i++) {
+		w_str(&w, p->users[i].name);
+		w_u32(&w, (uint32_t)p->users[i].line);
+		w_ids(&w, p->users[i].roles ? p->users[i].roles : (const int32_t[1]){ 0 },
+		    p->users[i].nroles);
+	}
+	w_u32(&w, (uint32_t)p->nsods);
+	for (size_t i = 0; i < p->nsods; i++) {
+		w_str(&w, p->sods[i].id);
+		w_u32(&w, (uint32_t)p->sods[i].line);
+		w_ids(&w, p->sods[i].roles ? p->sods[i].roles : (const int32_t[1]){ 0 },
+		    p->sods[i].nroles);
+		w_str(&w, p->sods[i].reason);
+	}
+	w_u32(&w, (uint32_t)p->bg.defined);
+	w_u32(&w, (uint32_t)p->bg.line);
+	w_ids(&w, p->bg.roles, p->bg.nroles);
+	w_ids(&w, p->bg.apps, p->bg.napps);
+	w_hosts(&w, p->bg.hosts, p->bg.nhosts, p->bg.host_patterns, p->bg.nhost_patterns);
+	w_i64(&w, p->bg.max_minutes);
+	w_i64(&w, p->bg.min_reason_chars);
+	w_u32(&w, (uint32_t)p->bg.mfa_required);
+	w_u32(&w, (uint32_t)p->nsources);
+	for (size_t i = 0; i < p->nsources; i++) {
+		w_str(&w, p->sources[i].group);
+		w_u32(&w, (uint32_t)p->sources[i].role);
+		w_u32(&w, (uint32_t)p->sources[i].line);
+	}
+	if (w.oom) {
+		snprintf(errbuf, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	len = w.n - SNAP_HEADER;
+	memcpy(w.b, SNAP_MAGIC, 8);
+	memcpy(w.b + 8, &fmt, 4);
+	memcpy(w.b + 12, &pad, 4);
+	memcpy(w.b + 16, &len, 8);
+	memcpy(w.b + 32, p->version, 64);
+	sum = snap_sum(w.b, w.n);
+	memcpy(w.b + 24, &sum, 8);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+		snprintf(errbuf, errlen, "%s: path too long", path);
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (off < w.n) {
+		ssize_t k = write(fd, w.b + off, w.n - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			snprintf(errbuf, errlen, "%s: write failed: %s", tmp,
+			    k < 0 ? strerror(errno) : "no progress");
+			goto out;
+		}
+		off += (size_t)k;
+	}
+	if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
+		snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r != 0)
+		unlink(tmp);
+	free(w.b);
+	return r;
+}
+
+struct rbuf {
+	const unsigned char *b;
+	size_t n, off;
+	int bad;
+};
+
+static uint32_t
+r_u32(struct rbuf *r)
+{
+	uint32_t v = 0;
+
+	if (r->bad || r->n - r->off < 4) {
+		r->bad = 1;
+		return 0;
+	}
+	memcpy(&v, r->b + r->off, 4);
+	r->off += 4;
+	return v;
+}
+
+static int64_t
+r_i64(struct rbuf *r)
+{
+	int64_t v = 0;
+
+	if (r->bad || r->n - r->off < 8) {
+		r->bad = 1;
+		return 0;
+	}
+	memcpy(&v, r->b + r->off, 8);
+	r->off += 8;
+	return v;
+}
+
+static char *
+r_str(struct loader *L, struct rbuf *r, int nullable)
+{
+	uint32_t n = r_u32(r);
+	char *s;
+
+	if (r->bad)
+		return NULL;
+	if (n == UINT32_MAX) {
+		if (!nullable)
+			r->bad = 1;
+		return NULL;
+	}
+	if (r->n - r->off < n) {
+		r->bad = 1;
+		return NULL;
+	}
+	s = ar_alloc(L, (size_t)n + 1);
+	if (s == NULL) {
+		r->bad = 1;
+		return NULL;
+	}
+	memcpy(s, r->b + r->off, n);
+	s[n] = '\0';
+	if (strlen(s) != n)
+		r->bad = 1;     /* an embedded NUL: not something we wrote */
+	r->off += n;
+	return s;
+}
+
+/* Ids, each checked to be in [LO, HI). NULL marker allowed when NULLABLE. */
+static int32_t *
+r_ids(struct loader *L, struct rbuf *r, size_t *n, int32_t lo, int32_t hi, int nullable)
+{
+	uint32_t k = r_u32(r);
+	int32_t *v;
+
+	*n = 0;
+	if (r->bad)
+		return NULL;
+	if (k == UINT32_MAX) {
+		if (!nullable)
+			r->bad = 1;
+		return NULL;
+	}
+	if ((r->n - r->off) / 4 < k) {
+		r->bad = 1;
+		return NULL;
+	}
+	v = ar_alloc(L, ((size_t)k + 1) * sizeof(*v));
+	if (v == NULL) {
+		r->bad = 1;
+		return NULL;
+	}
+	memcpy(v, r->b + r->off, (size_t)k * 4);
+	r->off += (size_t)k * 4;
+	for (uint32_t i = 0; i < k; i++)
+		if (v[i] < lo || v[i] >= hi)
+			r->bad = 1;
+	*n = k;
+	return v;
+}
+
+static char **
+r_strs(struct loader *L, struct rbuf *r, size_t *n, int nullable)
+{
+	uint32_t k = r_u32(r);
+	char **v;
+
+	*n = 0;
+	if (r->bad)
+		return NULL;
+	if (k == UINT32_MAX) {
+		if (!nullable)
+			r->bad = 1;
+		return NULL;
+	}
+	if ((r->n - r->off) / 4 < k) {
+		r->bad = 1;
+		return NULL;
+	}
+	v = ar_alloc(L, ((size_t)k + 1) * sizeof(*v));
+	if (v == NULL) {
+		r->bad = 1;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < k && !r->bad; i++)
+		v[i] = r_str(L, r, 0);
+	*n = k;
+	return v;
+}
+
+static struct pol_hostref *
+r_hosts(struct loader *L, struct rbuf *r, size_t *n, char ***pats, size_t *np, int32_t nhg)
+{
+	uint32_t k = r_u32(r);
+	struct pol_hostref *h;
+
+	*n = 0;
+	*pats = NULL;
+	*np = 0;
+	if (r->bad || k == UINT32_MAX)
+		return NULL;
+	if ((r->n - r->off) / 8 < k) {
+		r->bad = 1;
+		return NULL;
+	}
+	h = ar_alloc(L, ((size_t)k + 1) * sizeof(*h));
+	if (h == NULL) {
+		r->bad = 1;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < k && !r->bad; i++) {
+		h[i].group = (int32_t)r_u32(r);
+		h[i].literal = r_str(L, r, 1);
+		if (h[i].group < -1 || h[i].group >= nhg || (h[i].group < 0) != (h[i].literal != NULL))
+			r->bad = 1;
+	}
+	*n = k;
+	*pats = r_strs(L, r, np, 0);
+	return h;
+}
+
+/* Rebuild a policy from snapshot bytes.  NULL (message in ERR) on any flaw. */
+static struct policy *
+from_snapshot(const char *name, const unsigned char *buf, size_t size, char *errbuf,
+    size_t errlen)
+{
+	struct loader L;
+	struct rbuf r = { buf, size, SNAP_HEADER, 0 };
+	struct policy *p;
+	uint64_t len, sum;
+	uint32_t fmt, n;
+
+	if (size < SNAP_HEADER || memcmp(buf, SNAP_MAGIC, 8) != 0) {
+		snprintf(errbuf, errlen, "%s: not a Ward policy snapshot", name);
+		return NULL;
+	}
+	memcpy(&fmt, buf + 8, 4);
+	memcpy(&len, buf + 16, 8);
+	memcpy(&sum, buf + 24, 8);
+	if (fmt != SNAP_FORMAT) {
+		snprintf(errbuf, errlen, "%s: snapshot format %u, this Ward reads %u", name, fmt,
+		    SNAP_FORMAT);
+		return NULL;
+	}
+	if (len != size - SNAP_HEADER) {
+		snprintf(errbuf, errlen, "%s: snapshot truncated or extended (%zu bytes, expected %llu)",
+		    name, size, (unsigned long long)(len + SNAP_HEADER));
+		return NULL;
+	}
+	if (snap_sum(buf, size) != sum || buf[12] | buf[13] | buf[14] | buf[15] ||
+	    memchr(buf + 32, '\0', 64) != NULL) {
+		snprintf(errbuf, errlen, "%s: snapshot checksum mismatch (damaged)", name);
+		return NULL;
+	}
+	memset(&L, 0, sizeof(L));
+	L.file = name;
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		snprintf(errbuf, errlen, "%s: out of memory", name);
+		return NULL;
+	}
+	L.p = p;
+	memcpy(p->version, buf + 32, 64);
+	p->version[64] = '\0';
+	p->file = r_str(&L, &r, 0);
+	n = r_u32(&r);
+	if (!r.bad && n <= POL_MAX_ROLES && (p->roles = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->roles))) != NULL) {
+		p->nroles = n;
+		for (uint32_t i = 0; i < n && !r.bad; i++) {
+			struct pol_role *x = &p->roles[i];
+			x->name = r_str(&L, &r, 0);
+			x->line = (int)r_u32(&r);
+			x->inherits = r_ids(&L, &r, &x->ninherits, 0, (int32_t)n, 0);
+			x->perms = r_strs(&L, &r, &x->nperms, 0);
+			x->closure = r_ids(&L, &r, &x->nclosure, 0, (int32_t)n, 0);
+		}
+	} else {
+		r.bad = 1;
+	}
+	n = r_u32(&r);
+	if (!r.bad && n < (1u << 24) && (p->apps = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->apps))) != NULL) {
+		p->napps = p->ndefined_apps = n;
+		for (uint32_t i = 0; i < n && !r.bad; i++) {
+			p->apps[i].name = r_str(&L, &r, 0);
+			p->apps[i].services = r_strs(&L, &r, &p->apps[i].nservices, 0);
+			p->apps[i].defined = 1;
+		}
+	} else {
+		r.bad = 1;
+	}
+	n = r_u32(&r);
+	if (!r.bad && n < (1u << 24) && (p->hostgroups = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->hostgroups))) != NULL) {
+		p->nhostgroups = n;
+		for (uint32_t i = 0; i < n && !r.bad; i++) {
+			p->hostgroups[i].name = r_str(&L, &r, 0);
+			p->hostgroups[i].line = (int)r_u32(&r);
+			p->hostgroups[i].patterns = r_strs(&L, &r, &p->hostgroups[i].npatterns, 0);
+		}
+	} else {
+		r.bad = 1;
+	}
+	n = r_u32(&r);
+	if (!r.bad && n < (1u << 24) && (p->schedules = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->schedules))) != NULL) {
+		p->nschedules = n;
+		for (uint32_t i = 0; i < n && !r.bad; i++) {
+			struct pol_schedule *x = &p->schedules[i];
+			uint32_t ns;
+			x->name = r_str(&L, &r, 1);
+			x->line = (int)r_u32(&r);
+			ns = r_u32(&r);
+			if (r.bad || ns > 1024 || (x->spans = ar_alloc(&L, ((size_t)ns + 1) * sizeof(*x->spans))) == NULL) {
+				r.bad = 1;
+				break;
+			}
+			x->nspans = ns;
+			for (uint32_t k = 0; k < ns; k++) {
+				x->spans[k].days = (uint8_t)r_u32(&r);
+				x->spans[k].start = (int)r_u32(&r);
+				x->spans[k].end = (int)r_u32(&r);
+				if (x->spans[k].start < 0 || x->spans[k].start > 1440 ||
+				    x->spans[k].end < 0 || x->spans[k].end > 1440)
+					r.bad = 1;
+			}
+			if (r.bad || r.n - r.off < sizeof(x->bits)) {
+				r.bad = 1;
+				break;
+			}
+			memcpy(x->bits, r.b + r.off, sizeof(x->bits));
+			r.off += sizeof(x->bits);
+		}
+	} else {
+		r.bad = 1;
+	}
+	n = r_u32(&r);
+	if (!r.bad && n < (1u << 26) && (p->rules = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->rules))) != NULL) {
+		p->nrules = n;
+		for (uint32_t i = 0; i < n && !r.bad; i++) {
+			struct pol_rule *x = &p->rules[i];
+			x->id = r_str(&L, &r, 0);
+			x->line = (int)r_u32(&r);
+			x->deny = r_u32(&r) != 0;
+			x->roles = r_ids(&L, &r, &x->nroles, 0, (int32_t)p->nroles, 1);
+			x->apps = r_ids(&L, &r, &x->napps, 0, (int32_t)p->napps, 1);
+			x->hosts = r_hosts(&L, &r, &x->nhosts, &x->host_patterns, &x->nhost_patterns,
+			    (int32_t)p->nhostgroups);
+			x->when = (int32_t)r_u32(&r);
+			if (x->when < -1 || x->when >= (int32_t)p->nschedules)
+				r.bad = 1;
+			x->reason = r_str(&L, &r, 1);
+			x->mfa_required = r_u32(&r) != 0;
+			x->mfa_grace = (long)r_i64(&r);
+			x->idle_logoff = (long)r_i64(&r);
+			x->session_max = (long)r_i64(&r);
+			x->bg_overridable = r_u32(&r) != 0;
+		}
+	} else {
+		r.bad = 1;
+	}
+	n = r_u32(&r);
+	if (!r.bad && n < (1u << 26) && (p->users = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->users))) != NULL) {
+		p->nusers = n;
+		for (uint32_t i = 0; i < n && !r.bad; i++) {
+			p->users[i].name = r_str(&L, &r, 0);
+			p->users[i].line = (int)r_u32(&r);
+			p->users[i].roles = r_ids(&L, &r, &p->users[i].nroles, 0, (int32_t)p->nroles, 0);
+		}
+	} else {
+		r.bad = 1;
+	}
+	n = r_u32(&r);
+	if (!r.bad && n < (1u << 20) && (p->sods = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->sods))) != NULL) {
+		p->nsods = n;
+		for (uint32_t i = 0; i < n && !r.bad; i++) {
+			p->sods[i].id = r_str(&L, &r, 0);
+			p->sods[i].line = (int)r_u32(&r);
+			p->sods[i].roles = r_ids(&L, &r, &p->sods[i].nroles, 0, (int32_t)p->nroles, 0);
+			p->sods[i].reason = r_str(&L, &r, 1);
+		}
+	} else {
+		r.bad = 1;
+	}
+	p->bg.defined = r_u32(&r) != 0;
+	p->bg.line = (int)r_u32(&r);
+	p->bg.roles = r_ids(&L, &r, &p->bg.nroles, 0, (int32_t)p->nroles, 1);
+	p->bg.apps = r_ids(&L, &r, &p->bg.napps, 0, (int32_t)p->napps, 1);
+	p->bg.hosts = r_hosts(&L, &r, &p->bg.nhosts, &p->bg.host_patterns, &p->bg.nhost_patterns,
+	    (int32_t)p->nhostgroups);
+	p->bg.max_minutes = (long)r_i64(&r);
+	p->bg.min_reason_chars = (long)r_i64(&r);
+	p->bg.mfa_required = r_u32(&r) != 0;
+	n = r_u32(&r);
+	if (!r.bad && n < (1u << 20) && (p->sources = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->sources))) != NULL) {
+		p->nsources = n;
+		for (uint32_t i = 0; i < n && !r.bad; i++) {
+			p->sources[i].group = r_str(&L, &r, 0);
+			p->sources[i].role = (int32_t)r_u32(&r);
+			p->sources[i].line = (int)r_u32(&r);
+			if (p->sources[i].role < 0 || p->sources[i].role >= (int32_t)p->nroles)
+				r.bad = 1;
+		}
+	} else {
+		r.bad = 1;
+	}
+	if (!r.bad && r.off != r.n)
+		r.bad = 1;
+	/* the name maps and the fast-path indexes are rebuilt, not trusted */
+	if (!r.bad && !L.oom) {
+		size_t nsvc = 0, nnamed = 0;
+		map_build(&L, &p->role_map, p->nroles);
+		map_build(&L, &p->app_map, p->napps);
+		map_build(&L, &p->hostgroup_map, p->nhostgroups);
+		map_build(&L, &p->user_map, p->nusers);
+		for (size_t i = 0; i < p->napps; i++)
+			nsvc += p->apps[i].nservices;
+		map_build(&L, &p->service_map, nsvc);
+		for (size_t i = 0; i < p->nschedules; i++)
+			nnamed += p->schedules[i].name != NULL;
+		map_build(&L, &p->schedule_map, nnamed);
+		if (!L.oom) {
+			for (size_t i = 0; i < p->nroles; i++)
+				map_put(&p->role_map, p->roles[i].name, (int32_t)i);
+			for (size_t i = 0; i < p->napps; i++) {
+				map_put(&p->app_map, p->apps[i].name, (int32_t)i);
+				for (size_t k = 0; k < p->apps[i].nservices; k++)
+					map_put(&p->service_map, p->apps[i].services[k], (int32_t)i);
+			}
+			for (size_t i = 0; i < p->nhostgroups; i++)
+				map_put(&p->hostgroup_map, p->hostgroups[i].name, (int32_t)i);
+			for (size_t i = 0; i < p->nusers; i++)
+				map_put(&p->user_map, p->users[i].name, (int32_t)i);
+			for (size_t i = 0; i < p->nschedules; i++)
+				if (p->schedules[i].name)
+					map_put(&p->schedule_map, p->schedules[i].name, (int32_t)i);
+			build_indexes(&L);
+			build_pair_index(&L);
+		}
+	}
+	if (r.bad || L.oom) {
+		snprintf(errbuf, errlen, "%s: snapshot %s", name,
+		    L.oom ? "too large for memory" : "is malformed (refused)");
+		policy_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static int
+read_fd(int fd, size_t size, unsigned char **out)
+{
+	unsigned char *b = malloc(size + 1);
+	size_t got = 0;
+
+	if (b == NULL)
+		return -1;
+	while (got < size) {
+		ssize_t k = read(fd, b + got, size - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			free(b);
+			return -1;
+		}
+		got += (size_t)k;
+	}
+	*out = b;
+	return 0;
+}
+
+struct policy *
+policy_load_snapshot_buffer(const char *name, const void *buf, size_t size,
+    char *errbuf, size_t errlen)
+{
+	return from_snapshot(name, buf, size, errbuf, errlen);
+}
+
+struct policy *
+policy_load_snapshot(const char *path, char *errbuf, size_t errlen)
+{
+	struct stat st;
+	unsigned char *buf = NULL;
+	struct policy *p = NULL;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "%s: %s", path, errno == ELOOP ?
+		    "is a symbolic link (refused)" : strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    st.st_size > SNAP_MAX_BYTES) {
+		snprintf(errbuf, errlen, "%s: not a regular file, writable by group or "
+		    "others, or too large (refused)", path);
+		close(fd);
+		return NULL;
+	}
+	if (read_fd(fd, (size_t)st.st_size, &buf) != 0)
+		snprintf(errbuf, errlen, "%s: read failed", path);
+	else
+		p = from_snapshot(path, buf, (size_t)st.st_size, errbuf, errlen);
+	free(buf);
+	close(fd);
+	return p;
+}
+
+struct policy *
+policy_load_compiled(const char *path, const char *snapshot, int *from_snap,
+    char *errbuf, size_t errlen)
+{
+	struct stat ts, ss;
+	struct policy *p;
+
+	*from_snap = 0;
+	if (snapshot != NULL && stat(path, &ts) == 0 && lstat(snapshot, &ss) == 0 &&
+	    (ss.st_mtim.tv_sec > ts.st_mtim.tv_sec ||
+	     (ss.st_mtim.tv_sec == ts.st_mtim.tv_sec && ss.st_mtim.tv_nsec >= ts.st_mtim.tv_nsec))) {
+		p = policy_load_snapshot(snapshot, errbuf, errlen);
+		if (p != NULL) {
+			*from_snap = 1;
+			return p;
+		}
+		/* a damaged or foreign snapshot is never trusted: parse the text */
+	}
+	return policy_load(path, errbuf, errlen);
+}

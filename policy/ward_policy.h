@@ -85,6 +85,22 @@ struct policy *policy_load_buffer(const char *name, const char *text,
     char *errbuf, size_t errlen);
 void policy_free(struct policy *p);
 
+/*
+ * The compiled snapshot (wardctl policy compile).  policy_compile writes P
+ * to PATH atomically (temp file, fsync, rename; mode 0644); 0 or -1 with a
+ * message.  policy_load_snapshot reads one; a truncated, damaged or foreign
+ * file is refused (NULL and a message).  policy_load_compiled uses SNAPSHOT
+ * when it is at least as new as the text PATH and intact, and parses the
+ * text otherwise; *FROM_SNAP tells which.
+ */
+int policy_compile(const struct policy *p, const char *path, char *errbuf,
+    size_t errlen);
+struct policy *policy_load_snapshot(const char *path, char *errbuf, size_t errlen);
+struct policy *policy_load_snapshot_buffer(const char *name, const void *buf,
+    size_t size, char *errbuf, size_t errlen);
+struct policy *policy_load_compiled(const char *path, const char *snapshot,
+    int *from_snap, char *errbuf, size_t errlen);
+
 /* SHA-256 of the policy text, hex. */
 const char *policy_version(const struct policy *p);
 

@@ -493,6 +493,180 @@ test_differential(void)
 	CU_ASSERT(allows < compared - compared / 20);
 }
 
+/* ---- snapshot ---- */
+
+static int
+same_decisions(const struct policy *a, const struct policy *b, int n)
+{
+	static const char *const users[] = { "alice", "bob", "zed", "carol", "nobody" };
+	static const char *const svcs[] = { "gdm-password", "ehr-login", "rx-console", "vpn" };
+	static const char *const hosts[] = { "icu-ws-03", "rx-ws-01", "ed-ws-01", "h" };
+
+	for (int i = 0; i < n; i++) {
+		struct policy_request rq = { .user = users[i % 5], .service = svcs[(i / 5) % 4],
+			.host = hosts[(i / 20) % 4], .wday = i % 7, .minute = (i * 37) % 1440 };
+		struct policy_decision x, y;
+
+		policy_decide(a, &rq, &x);
+		policy_decide(b, &rq, &y);
+		if (x.allow != y.allow || strcmp(x.rule, y.rule) != 0 || strcmp(x.reason, y.reason) != 0 ||
+		    x.mfa_grace != y.mfa_grace || x.idle_logoff != y.idle_logoff ||
+		    x.session_max != y.session_max || x.break_glass != y.break_glass)
+			return 0;
+	}
+	return 1;
+}
+
+static unsigned char *
+slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *b;
+	long len;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	b = malloc((size_t)len + 1);
+	if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
+		free(b);
+		b = NULL;
+	}
+	fclose(f);
+	*n = (size_t)len;
+	return b;
+}
+
+static void
+test_snapshot(void)
+{
+	char dir[] = "/tmp/ward-snap-XXXXXX", text[256], snap[256], err[1024];
+	struct policy *q;
+	unsigned char *img;
+	size_t n = 0;
+	int from = -1, refused = 0, tried = 0;
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(text, sizeof(text), "%s/policy.conf", dir);
+	snprintf(snap, sizeof(snap), "%s/policy.conf.snap", dir);
+	f = fopen(text, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(base_policy, f);
+	fclose(f);
+	chmod(text, 0644);
+
+	/* round trip: same decisions, same version, lint still works */
+	CU_ASSERT_EQUAL_FATAL(policy_compile(pol, snap, err, sizeof(err)), 0);
+	q = policy_load_snapshot(snap, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+	CU_ASSERT_STRING_EQUAL(policy_version(q), policy_version(pol));
+	CU_ASSERT_TRUE(same_decisions(pol, q, 2000));
+	CU_ASSERT_EQUAL(policy_lint(q, NULL, NULL), 1);
+	policy_free(q);
+
+	/* newer than the text: the snapshot is used */
+	q = policy_load_compiled(text, snap, &from, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(q);
+	CU_ASSERT_EQUAL(from, 1);
+	policy_free(q);
+
+	/* stale: the text changed after compiling -> the text is parsed */
+	sleep(1);
+	f = fopen(text, "a");
+	fputs("# edited\n", f);
+	fclose(f);
+	q = policy_load_compiled(text, snap, &from, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(q);
+	CU_ASSERT_EQUAL(from, 0);
+	CU_ASSERT_STRING_NOT_EQUAL(policy_version(q), policy_version(pol));
+	policy_free(q);
+
+	/* truncation at every length, and flipped bytes: always refused */
+	img = slurp(snap, &n);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(img);
+	for (size_t len = 0; len < n; len += (len < 200 ? 1 : 97)) {
+		q = policy_load_snapshot_buffer("t", img, len, err, sizeof(err));
+		tried++;
+		refused += q == NULL;
+		policy_free(q);
+	}
+	for (size_t pos = 0; pos < n; pos += 13) {
+		img[pos] ^= 0x40;
+		q = policy_load_snapshot_buffer("t", img, n, err, sizeof(err));
+		tried++;
+		refused += q == NULL;
+		policy_free(q);
+		img[pos] ^= 0x40;
+	}
+	CU_ASSERT_EQUAL(refused, tried);
+	q = policy_load_snapshot_buffer("t", img, n, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(q);
+	policy_free(q);
+	img[8] = 9;   /* format version */
+	q = policy_load_snapshot_buffer("t", img, n, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(q);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "snapshot format 9"));
+	free(img);
+
+	/* a damaged snapshot newer than the text is not trusted: text wins */
+	f = fopen(snap, "r+");
+	fseek(f, 200, SEEK_SET);
+	fputc('!', f);
+	fclose(f);
+	q = policy_load_compiled(text, snap, &from, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(q);
+	CU_ASSERT_EQUAL(from, 0);
+	policy_free(q);
+	unlink(snap);
+	unlink(text);
+	rmdir(dir);
+}
+
+/* Random policies through compile + load: the snapshot decides like the text. */
+static void
+test_snapshot_differential(void)
+{
+	static char buf[1 << 16];
+	char err[2048], path[] = "/tmp/ward-snapd-XXXXXX";
+	int fd = mkstemp(path), ok = 1;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	for (int iter = 0; iter < 300 && ok; iter++) {
+		struct policy *p, *q;
+
+		gen_policy(buf, sizeof(buf), 2 + (int)rnd(12), 1 + (int)rnd(5), 1 + (int)rnd(25));
+		p = policy_load_buffer("gen", buf, err, sizeof(err));
+		CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+		CU_ASSERT_EQUAL_FATAL(policy_compile(p, path, err, sizeof(err)), 0);
+		q = policy_load_snapshot(path, err, sizeof(err));
+		CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+		for (int k = 0; k < 50; k++) {
+			char role[16], svc[16];
+			const char *roles[1] = { role };
+			struct policy_request rq = { .user = "u", .roles = roles, .nroles = 1,
+				.service = svc, .host = (const char *[]){ "h01", "h1a", "x", "h25" }[rnd(4)],
+				.wday = (int)rnd(7), .minute = (int)rnd(1440) };
+			struct policy_decision a, b;
+
+			snprintf(role, sizeof(role), "r%u", rnd(14));
+			snprintf(svc, sizeof(svc), "s%u", rnd(6));
+			policy_decide(p, &rq, &a);
+			policy_decide(q, &rq, &b);
+			if (a.allow != b.allow || strcmp(a.rule, b.rule) != 0 ||
+			    a.mfa_grace != b.mfa_grace || a.break_glass != b.break_glass)
+				ok = 0;
+		}
+		policy_free(p);
+		policy_free(q);
+	}
+	CU_ASSERT_TRUE(ok);
+	unlink(path);
+}
+
 static int
 setup(void)
 {
@@ -529,6 +703,8 @@ main(void)
 	CU_add_test(s, "explain trace", test_explain_trace);
 	CU_add_test(s, "lint findings", test_lint);
 	CU_add_test(s, "differential: fast path vs reference", test_differential);
+	CU_add_test(s, "snapshot: round trip, stale, truncated, flipped", test_snapshot);
+	CU_add_test(s, "snapshot: random policies decide alike", test_snapshot_differential);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

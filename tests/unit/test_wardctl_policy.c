@@ -219,6 +219,37 @@ test_diff(void)
 	CU_ASSERT_EQUAL(run(cmd), 2);
 }
 
+static void
+test_compile(void)
+{
+	char cmd[4096], pol2[1024], conf[1024], text[2048];
+
+	snprintf(pol2, sizeof(pol2), "%s/hospital.conf", dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s && chmod 644 %s", policy, pol2, pol2);
+	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "policy compile %s", pol2);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "hospital.conf.snap"));
+	/* a ward.conf naming both: decisions come from the snapshot and agree */
+	snprintf(conf, sizeof(conf), "%s/ward2.conf", dir);
+	snprintf(text, sizeof(text), "policy_file = \"%s\";\n", pol2);
+	CU_ASSERT_EQUAL_FATAL(write_file(conf, text, 0644), 0);
+	snprintf(cmd, sizeof(cmd), "policy test --config %s --user alice --service rx-console "
+	    "--host rx-ws-01 --json", conf);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"rule\":\"no-rx-for-nurses\""));
+	/* a damaged snapshot is ignored, the text decides */
+	snprintf(cmd, sizeof(cmd), "printf 'garbage' | dd of=%s.snap bs=1 seek=300 conv=notrunc 2>/dev/null", pol2);
+	CU_ASSERT_EQUAL(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "policy test --config %s --user alice --service rx-console "
+	    "--host rx-ws-01 --json", conf);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"rule\":\"no-rx-for-nurses\""));
+	/* a broken policy is not compiled */
+	snprintf(cmd, sizeof(cmd), "policy compile %s/bad.conf", dir);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+}
+
 int
 main(void)
 {
@@ -232,6 +263,7 @@ main(void)
 	CU_add_test(s, "policy test", test_test);
 	CU_add_test(s, "policy show, who, can", test_show_who_can);
 	CU_add_test(s, "policy diff", test_diff);
+	CU_add_test(s, "policy compile", test_compile);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
