@@ -5,6 +5,8 @@
  *   bench_policy gen small|large FILE   write a synthetic hospital policy
  *   bench_policy run FILE LABEL         load it, then time decisions
  *   bench_policy ready FILE             load + one decision (a new process)
+ *   bench_policy compile FILE SNAP      write the compiled snapshot
+ *   bench_policy ready-snap SNAP        snapshot load + one decision
  *
  * The generator is deterministic (xorshift, fixed seed).  "large" follows
  * Casbin's published "RBAC large" scale: 10,000 roles in a deep hierarchy
@@ -180,9 +182,44 @@ ready(const char *path)
 	return 0;
 }
 
+static int
+ready_snap(const char *path)
+{
+	char err[4096];
+	struct policy *p = policy_load_snapshot(path, err, sizeof(err));
+	struct policy_request rq = { .user = "u", .service = "s0-login", .host = "h0-1" };
+	struct policy_decision d;
+
+	if (p == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	policy_decide(p, &rq, &d);
+	policy_free(p);
+	return 0;
+}
+
+static int
+compile(const char *path, const char *snap)
+{
+	char err[4096];
+	struct policy *p = policy_load(path, err, sizeof(err));
+	int r;
+
+	if (p == NULL)
+		return 2;
+	r = policy_compile(p, snap, err, sizeof(err));
+	policy_free(p);
+	return r ? 2 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "compile") == 0)
+		return compile(argv[2], argv[3]);
+	if (argc == 3 && strcmp(argv[1], "ready-snap") == 0)
+		return ready_snap(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "gen") == 0)
 		return gen(strcmp(argv[2], "large") == 0 ? &large : &small, argv[3]) ? 2 : 0;
 	if (argc == 4 && strcmp(argv[1], "run") == 0)

@@ -56,6 +56,9 @@ act_policy() {
 	chmod 0644 "$work/edited.conf"
 	run "$wardctl" policy diff "$work/policy.conf" "$work/edited.conf"
 
+	say "Satisfied, she compiles the policy: the snapshot is what a login process loads, and it is used only while it is newer than the text and intact."
+	run "$wardctl" policy compile "$work/policy.conf"
+
 	say "What may Alice do, and may a physician prescribe?"
 	run "$wardctl" $P policy show alice
 	run "$wardctl" $P can bob ehr:prescribe

@@ -24,7 +24,7 @@ for t in tests/fuzz/fuzz_*.c; do
 	mkdir -p "$work"
 	cp -n tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
 	echo "== $name: ${secs}s"
-	if ! "$out/$name" -max_total_time="$secs" -print_final_stats=1 \
+	if ! LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp" "$out/$name" -max_total_time="$secs" -print_final_stats=1 \
 		-artifact_prefix="$out/$name-" "$work" 2>"$out/$name.log"; then
 		echo "$name: CRASH, see $out/$name.log"; status=1
 	fi
