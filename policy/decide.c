@@ -72,9 +72,13 @@ pol_host_match(char *const *patterns, size_t n, const char *host)
 #define EFF_LIST_MAX 1024
 #define CAND_MAX 4096
 
+#define ASSIGNED_MAX 64
+
 struct eff {
 	uint64_t bits[BITSET_WORDS];
 	size_t nroles;
+	int32_t assigned[ASSIGNED_MAX];  /* the request's own roles, de-duplicated */
+	size_t nassigned;                /* may exceed ASSIGNED_MAX */
 	int32_t list[EFF_LIST_MAX];   /* the first EFF_LIST_MAX held roles */
 };
 
@@ -82,6 +86,15 @@ static void
 eff_add(const struct policy *p, struct eff *e, int32_t r)
 {
 	const struct pol_role *role = &p->roles[r];
+	size_t a = 0;
+
+	while (a < e->nassigned && a < ASSIGNED_MAX && e->assigned[a] != r)
+		a++;
+	if (a < e->nassigned && a < ASSIGNED_MAX)
+		return;                 /* assigned twice */
+	if (e->nassigned < ASSIGNED_MAX)
+		e->assigned[e->nassigned] = r;
+	e->nassigned++;
 
 	for (size_t k = 0; k < role->nclosure; k++) {
 		int32_t x = role->closure[k];
@@ -109,6 +122,7 @@ eff_build(const struct policy *p, const struct policy_request *rq, struct eff *e
 
 	memset(e->bits, 0, words * sizeof(uint64_t));
 	e->nroles = 0;
+	e->nassigned = 0;
 	if (rq->roles != NULL) {
 		for (size_t i = 0; i < rq->nroles; i++) {
 			int r = pol_map_get(&p->role_map, rq->roles[i]);
@@ -247,13 +261,16 @@ static int
 candidates(const struct policy *p, const struct eff *e, int app, int32_t *cand,
     size_t *n)
 {
+	const int32_t *roles = p->pair_expanded ? e->assigned : e->list;
+	size_t nroles = p->pair_expanded ? e->nassigned : e->nroles;
+
 	*n = 0;
-	if (e->nroles > EFF_LIST_MAX)
+	if ((p->pair_expanded && nroles > ASSIGNED_MAX) || nroles > EFF_LIST_MAX)
 		return -1;
-	for (size_t i = 0; i < e->nroles; i++) {
-		if (app >= 0 && gather(p, e->list[i], app, cand, n) != 0)
+	for (size_t i = 0; i < nroles; i++) {
+		if (app >= 0 && gather(p, roles[i], app, cand, n) != 0)
 			return -1;
-		if (p->nany_app_rules > 0 && gather(p, e->list[i], -1, cand, n) != 0)
+		if (p->nany_app_rules > 0 && gather(p, roles[i], -1, cand, n) != 0)
 			return -1;
 	}
 	if (app >= 0 && gather(p, -1, app, cand, n) != 0)

@@ -1136,13 +1136,67 @@ build_pair_index(struct loader *L)
 {
 	struct policy *p = L->p;
 	struct pair_ent *e;
-	size_t n = 0, k = 0, nkeys = 0;
+	size_t n = 0, k = 0, nkeys = 0, nrev = 0;
+	size_t *rev_start = calloc(p->nroles + 2, sizeof(*rev_start));
+	int32_t *rev = NULL;
 
-	for (size_t i = 0; i < p->nrules; i++)
-		n += (p->rules[i].roles ? p->rules[i].nroles : 1) *
-		    (p->rules[i].apps ? p->rules[i].napps : 1);
+	/* rev[r]: the roles whose closure holds r, i.e. who gets r's rules.
+	 * Indexing each rule under those roles lets a decision look up only
+	 * the user's assigned roles (expanded), when the index stays small. */
+	if (rev_start == NULL) {
+		L->oom = 1;
+		return;
+	}
+	for (size_t x = 0; x < p->nroles; x++)
+		for (size_t c = 0; c < p->roles[x].nclosure; c++)
+			rev_start[p->roles[x].closure[c] + 1]++;
+	for (size_t r = 0; r < p->nroles; r++)
+		rev_start[r + 1] += rev_start[r];
+	nrev = rev_start[p->nroles];
+	rev = malloc((nrev + 1) * sizeof(*rev));
+	if (rev == NULL) {
+		free(rev_start);
+		L->oom = 1;
+		return;
+	}
+	{
+		size_t *fill = calloc(p->nroles + 1, sizeof(*fill));
+		if (fill == NULL) {
+			free(rev_start);
+			free(rev);
+			L->oom = 1;
+			return;
+		}
+		for (size_t x = 0; x < p->nroles; x++)
+			for (size_t c = 0; c < p->roles[x].nclosure; c++) {
+				int32_t r = p->roles[x].closure[c];
+				rev[rev_start[r] + fill[r]++] = (int32_t)x;
+			}
+		free(fill);
+	}
+	p->pair_expanded = 1;
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct pol_rule *r = &p->rules[i];
+		size_t na = r->apps ? r->napps : 1, nr = 0;
+		if (r->roles == NULL)
+			nr = 1;
+		else
+			for (size_t a = 0; a < r->nroles; a++)
+				nr += rev_start[r->roles[a] + 1] - rev_start[r->roles[a]];
+		n += nr * na;
+	}
+	if (n > POL_MAX_EXPANDED) {
+		/* too large to expand: index under the rules' own roles */
+		p->pair_expanded = 0;
+		n = 0;
+		for (size_t i = 0; i < p->nrules; i++)
+			n += (p->rules[i].roles ? p->rules[i].nroles : 1) *
+			    (p->rules[i].apps ? p->rules[i].napps : 1);
+	}
 	e = malloc((n + 1) * sizeof(*e));
 	if (e == NULL) {
+		free(rev_start);
+		free(rev);
 		L->oom = 1;
 		return;
 	}
@@ -1153,10 +1207,19 @@ build_pair_index(struct loader *L)
 			for (size_t b = 0; b < na; b++) {
 				int64_t role = r->roles ? r->roles[a] : -1;
 				int64_t app = r->apps ? r->apps[b] : -1;
-				e[k].key = pol_pair_key(role, app);
-				e[k++].rule = (int32_t)i;
+				if (role < 0 || !p->pair_expanded) {
+					e[k].key = pol_pair_key(role, app);
+					e[k++].rule = (int32_t)i;
+					continue;
+				}
+				for (size_t q = rev_start[role]; q < rev_start[role + 1]; q++) {
+					e[k].key = pol_pair_key(rev[q], app);
+					e[k++].rule = (int32_t)i;
+				}
 			}
 	}
+	free(rev_start);
+	free(rev);
 	qsort(e, n, sizeof(*e), cmp_pair);
 	p->pair_rules = ar_alloc(L, (n + 1) * sizeof(*p->pair_rules));
 	for (size_t i = 0; i < n; i++)

@@ -15,6 +15,7 @@
 
 #define POL_WEEK_MINUTES (7 * 1440)
 #define POL_MAX_ROLES 65536        /* the decision's stack bitset bounds this */
+#define POL_MAX_EXPANDED (32u * 1024 * 1024)  /* entries of the expanded index */
 
 /* Open-addressing string -> index table. */
 struct pol_map {
@@ -162,6 +163,8 @@ struct policy {
 	uint32_t *pair_start, *pair_len;
 	size_t pair_cap;
 	int32_t *pair_rules;
+	int pair_expanded;          /* 1: keyed by every role that inherits the
+	                               rule's role, so assigned roles suffice */
 	/* per app, the rules naming it; rules for any app (the fallback scan) */
 	int32_t **app_rules;
 	size_t *napp_rules;
