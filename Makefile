@@ -25,7 +25,7 @@ WARN     += -Werror
 endif
 OPT      ?= -O2 -g
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) \
-              -Ilib -Ipolicy $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+              -Ilib -Ipolicy -Itests/common $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL := -Wl,-z,relro,-z,now,-z,noexecstack $(EXTRA_LDFLAGS)
 
 ifdef SAN

@@ -8,6 +8,7 @@
  * module to syslog).
  */
 #include "conf.h"
+#include "tfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -249,64 +250,6 @@ static const struct key audit_keys[] = {
 	{ "path", K_STR, 0, 0 }, { "key_file", K_STR, 0, 0 }, { "syslog", K_BOOL, 0, 0 },
 	{ "fsync", K_BOOL, 0, 0 }, { "group_adm", K_BOOL, 0, 0 }, { NULL, 0, 0, 0 } };
 
-/* Read PATH through the trusted-file rules into a NUL-terminated buffer. */
-static int
-read_trusted(const char *path, char **out, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, r = WARD_ERR_UNSAFE;
-
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, errno == ELOOP ?
-		    "is a symbolic link (refused)" : strerror(errno));
-		return errno == ELOOP ? WARD_ERR_UNSAFE : WARD_ERR_IO;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file (refused)", path);
-		goto out;
-	}
-	if (st.st_uid != 0) {
-		snprintf(err, errlen, "%s: owned by uid %u, not root (refused)", path,
-		    (unsigned)st.st_uid);
-		goto out;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(err, errlen, "%s: writable by group or others (mode %04o, refused)",
-		    path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	if (st.st_size > CONF_MAX_BYTES) {
-		snprintf(err, errlen, "%s: larger than %d bytes (refused)", path, CONF_MAX_BYTES);
-		r = WARD_ERR_TOOBIG;
-		goto out;
-	}
-	r = WARD_ERR_NOMEM;
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-		goto out;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, errlen, "%s: read failed", path);
-			r = WARD_ERR_IO;
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	buf = NULL;
-	r = 0;
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
-
 int
 conf_load(struct ward_conf *c, const char *path, char *err, size_t errlen)
 {
@@ -315,6 +258,7 @@ conf_load(struct ward_conf *c, const char *path, char *err, size_t errlen)
 	const config_setting_t *root, *d, *m, *s, *a, *uri;
 	const char *algo;
 	char *text = NULL;
+	size_t textlen;
 	int r;
 
 	err[0] = '\0';
@@ -322,7 +266,7 @@ conf_load(struct ward_conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return r;
 	}
-	if ((r = read_trusted(x.path, &text, err, errlen)) != 0) {
+	if ((r = tfile_read(x.path, 0, CONF_MAX_BYTES, &text, &textlen, err, errlen)) != 0) {
 		conf_free(c);
 		return r;
 	}

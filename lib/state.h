@@ -37,6 +37,7 @@ struct state_user {
 	int failures;                /* consecutive failures */
 	int64_t locked_until;        /* unix time, 0 = not locked */
 	int64_t enrolled_at;
+	int64_t last_used_at;        /* last successful verification, 0 = never */
 	size_t nrecovery;
 	/* salted SHA-256 (or better) hashes of unused recovery codes */
 	unsigned char recovery_salt[16];

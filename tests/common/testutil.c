@@ -1,0 +1,151 @@
+/* testutil.c - helpers for the test suites (see testutil.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+char *
+tu_mkdtemp(const char *prefix)
+{
+	char *p;
+
+	if (asprintf(&p, "/tmp/%s-XXXXXX", prefix) < 0)
+		return NULL;
+	if (mkdtemp(p) == NULL || chmod(p, 0755) != 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+tu_rmtree(const char *path)
+{
+	char *cmd;
+
+	if (path == NULL || strncmp(path, "/tmp/", 5) != 0)
+		return;
+	if (asprintf(&cmd, "rm -rf '%s'", path) >= 0) {
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", path);
+		free(cmd);
+	}
+}
+
+int
+tu_write(const char *path, const void *data, size_t len, mode_t mode)
+{
+	size_t off = 0;
+	int fd;
+
+	if (len == (size_t)-1)
+		len = strlen(data);
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	while (off < len) {
+		ssize_t n = write(fd, (const char *)data + off, len - off);
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	if (fchmod(fd, mode) != 0) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+char *
+tu_read(const char *path, size_t *lenp)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (f == NULL)
+		return NULL;
+	do {
+		if (len + 4096 + 1 > cap) {
+			char *nb = realloc(buf, cap = cap * 2 + 8192);
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, 4096, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	if (buf == NULL && (buf = malloc(1)) == NULL)
+		return NULL;
+	buf[len] = '\0';
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
+}
+
+char *
+tu_run(const char *cmd, int both, int *status)
+{
+	char *full, *out = NULL;
+	size_t len = 0, cap = 0, n;
+	FILE *p;
+	int st;
+
+	*status = -1;
+	if (asprintf(&full, "%s%s", cmd, both ? " 2>&1" : "") < 0)
+		return NULL;
+	p = popen(full, "r");
+	free(full);
+	if (p == NULL)
+		return NULL;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *nb = realloc(out, cap = cap * 2 + 8192);
+			if (nb == NULL)
+				break;
+			out = nb;
+		}
+		n = fread(out + len, 1, 4096, p);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	st = pclose(p);
+	if (out != NULL)
+		out[len] = '\0';
+	*status = (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
+	return out;
+}
+
+int
+tu_contains(const void *hay, size_t len, const void *needle, size_t nlen)
+{
+	return nlen == 0 || memmem(hay, len, needle, nlen) != NULL;
+}
+
+const char *
+tu_build(void)
+{
+	const char *b = getenv("WARD_BUILD");
+	return b != NULL && *b != '\0' ? b : "build";
+}
+
+const char *
+tu_src(void)
+{
+	const char *s = getenv("WARD_SRC");
+	return s != NULL && *s != '\0' ? s : ".";
+}

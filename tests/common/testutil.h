@@ -1,0 +1,28 @@
+/* testutil.h - small helpers shared by the test suites. */
+#ifndef WARD_TESTUTIL_H
+#define WARD_TESTUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* mkdtemp under /tmp with PREFIX; returns a static-lifetime string the
+ * caller frees, or NULL.  Mode 0755 so unprivileged test processes can
+ * read configs inside. */
+char *tu_mkdtemp(const char *prefix);
+/* Remove a tree (rm -rf). */
+void tu_rmtree(const char *path);
+/* Write DATA (LEN bytes; LEN (size_t)-1 means strlen) to PATH with MODE,
+ * replacing it.  0 on success. */
+int tu_write(const char *path, const void *data, size_t len, mode_t mode);
+/* Read a whole file into a NUL-terminated malloc'd buffer (NULL on error). */
+char *tu_read(const char *path, size_t *len);
+/* Run a shell command, capture stdout (+stderr when BOTH) into a malloc'd
+ * string; *STATUS gets the exit status (or -1). */
+char *tu_run(const char *cmd, int both, int *status);
+/* Does HAY (LEN bytes) contain NEEDLE (NLEN bytes)? */
+int tu_contains(const void *hay, size_t len, const void *needle, size_t nlen);
+/* Path of the build folder ($WARD_BUILD, default "build") and sources. */
+const char *tu_build(void);
+const char *tu_src(void);
+
+#endif

@@ -1,0 +1,358 @@
+/* test_state.c - the LMDB state store: records, the atomic attempt
+ * (success, failure count, lockout, expiry, replay), corrupt records,
+ * grace, directory cache, audit head, unsafe folders, racing processes. */
+#include <CUnit/Basic.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "state.h"
+#include "testutil.h"
+
+static char *dir;
+static char sdir[512];
+
+static int
+setup(void)
+{
+	dir = tu_mkdtemp("ward-state");
+	if (dir == NULL)
+		return 1;
+	snprintf(sdir, sizeof(sdir), "%s/state", dir);
+	return 0;
+}
+
+static int teardown(void) { tu_rmtree(dir); free(dir); return 0; }
+
+static void
+fill_user(struct state_user *u, unsigned char fill)
+{
+	static unsigned char ct[49];
+
+	memset(u, 0, sizeof(*u));
+	memset(ct, fill, sizeof(ct));
+	u->secret_ct = ct;
+	u->secret_ct_len = sizeof(ct);
+	u->algorithm = 0;
+	u->digits = 6;
+	u->period = 30;
+	u->last_step = -1;
+	u->enrolled_at = 1700000000;
+	u->nrecovery = 3;
+	memset(u->recovery_salt, 5, 16);
+	memset(u->recovery[1], 6, 32);
+}
+
+static void
+test_put_get_list_delete(void)
+{
+	struct state *st;
+	struct state_user u, got;
+	char **names = NULL;
+	size_t n = 0;
+
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, sdir, 1), 0);
+	fill_user(&u, 0xab);
+	CU_ASSERT_EQUAL(state_user_put(st, "alice", &u), 0);
+	CU_ASSERT_EQUAL(state_user_put(st, "bob", &u), 0);
+	CU_ASSERT_EQUAL(state_user_get(st, "alice", &got), 0);
+	CU_ASSERT_EQUAL(got.secret_ct_len, 49);
+	CU_ASSERT_EQUAL(memcmp(got.secret_ct, u.secret_ct, 49), 0);
+	CU_ASSERT_EQUAL(got.nrecovery, 3);
+	CU_ASSERT_EQUAL(memcmp(got.recovery[1], u.recovery[1], 32), 0);
+	CU_ASSERT_EQUAL(got.last_step, -1);
+	CU_ASSERT_EQUAL(got.enrolled_at, 1700000000);
+	state_user_clear(&got);
+	CU_ASSERT_EQUAL(state_user_get(st, "carol", &got), WARD_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(state_user_get(st, "bad/name", &got), WARD_ERR_INVAL);
+	CU_ASSERT_EQUAL(state_user_list(st, &names, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	if (n == 2) {
+		CU_ASSERT_STRING_EQUAL(names[0], "alice");
+		CU_ASSERT_STRING_EQUAL(names[1], "bob");
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	CU_ASSERT_EQUAL(state_user_delete(st, "bob"), 0);
+	CU_ASSERT_EQUAL(state_user_get(st, "bob", &got), WARD_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(state_user_delete(st, "bob"), WARD_ERR_NOTFOUND);
+	state_close(st);
+}
+
+/* The check used in tests: ctx points at an int "verdict"; a verdict of 0
+ * also records step 100 as used, like the TOTP check does. */
+static int
+check_fn(void *ctx, struct state_user *rec, int64_t now)
+{
+	int v = *(int *)ctx;
+
+	(void)now;
+	if (v == 0) {
+		if (rec->last_step >= 100)
+			return WARD_ERR_REPLAY;
+		rec->last_step = 100;
+	}
+	return v;
+}
+
+static void
+test_attempt_lockout(void)
+{
+	struct state *st;
+	struct state_user u, got;
+	int verdict, locked = 0;
+	int64_t now = 1800000000;
+
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, sdir, 1), 0);
+	fill_user(&u, 1);
+	CU_ASSERT_EQUAL_FATAL(state_user_put(st, "dave", &u), 0);
+	verdict = WARD_ERR_BADCODE;
+	for (int i = 1; i <= 2; i++) {
+		CU_ASSERT_EQUAL(state_user_attempt(st, "dave", now, 3, 900, check_fn,
+		    &verdict, &locked), WARD_ERR_BADCODE);
+		CU_ASSERT_EQUAL(locked, 0);
+	}
+	CU_ASSERT_EQUAL(state_user_get(st, "dave", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 2);
+	state_user_clear(&got);
+	/* a success resets the count */
+	verdict = 0;
+	CU_ASSERT_EQUAL(state_user_attempt(st, "dave", now, 3, 900, check_fn, &verdict,
+	    &locked), 0);
+	CU_ASSERT_EQUAL(state_user_get(st, "dave", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 0);
+	CU_ASSERT_EQUAL(got.last_step, 100);
+	CU_ASSERT_EQUAL(got.last_used_at, now);
+	state_user_clear(&got);
+	/* the same step again is a replay, and counts */
+	CU_ASSERT_EQUAL(state_user_attempt(st, "dave", now, 3, 900, check_fn, &verdict,
+	    &locked), WARD_ERR_REPLAY);
+	verdict = WARD_ERR_BADCODE;
+	CU_ASSERT_EQUAL(state_user_attempt(st, "dave", now, 3, 900, check_fn, &verdict,
+	    &locked), WARD_ERR_BADCODE);
+	CU_ASSERT_EQUAL(locked, 0);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "dave", now, 3, 900, check_fn, &verdict,
+	    &locked), WARD_ERR_BADCODE);
+	CU_ASSERT_EQUAL(locked, 1);
+	/* locked: even a right answer is refused, the check is not called */
+	verdict = 0;
+	CU_ASSERT_EQUAL(state_user_attempt(st, "dave", now + 899, 3, 900, check_fn,
+	    &verdict, &locked), WARD_ERR_LOCKED);
+	CU_ASSERT_EQUAL(state_user_get(st, "dave", &got), 0);
+	CU_ASSERT_EQUAL(got.locked_until, now + 900);
+	CU_ASSERT_EQUAL(got.failures, 3);
+	state_user_clear(&got);
+	/* after the lockout the count starts afresh */
+	verdict = WARD_ERR_BADCODE;
+	CU_ASSERT_EQUAL(state_user_attempt(st, "dave", now + 900, 3, 900, check_fn,
+	    &verdict, &locked), WARD_ERR_BADCODE);
+	CU_ASSERT_EQUAL(locked, 0);
+	CU_ASSERT_EQUAL(state_user_get(st, "dave", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 1);
+	CU_ASSERT_EQUAL(got.locked_until, 0);
+	state_user_clear(&got);
+	/* unlock clears failures */
+	CU_ASSERT_EQUAL(state_user_unlock(st, "dave"), 0);
+	CU_ASSERT_EQUAL(state_user_get(st, "dave", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 0);
+	state_user_clear(&got);
+	/* an error inside the check changes nothing */
+	verdict = WARD_ERR_CRYPTO;
+	CU_ASSERT_EQUAL(state_user_attempt(st, "dave", now, 3, 900, check_fn, &verdict,
+	    &locked), WARD_ERR_CRYPTO);
+	CU_ASSERT_EQUAL(state_user_get(st, "dave", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 0);
+	state_user_clear(&got);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "nobody-here", now, 3, 900, check_fn,
+	    &verdict, &locked), WARD_ERR_NOTFOUND);
+	state_close(st);
+}
+
+static void
+put_raw(const char *key, const void *val, size_t len)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { strlen(key), (void *)key }, v = { len, (void *)val };
+
+	CU_ASSERT_EQUAL_FATAL(mdb_env_create(&env), 0);
+	mdb_env_set_mapsize(env, (size_t)1 << 30);
+	CU_ASSERT_EQUAL_FATAL(mdb_env_open(env, sdir, MDB_NOTLS, 0600), 0);
+	CU_ASSERT_EQUAL_FATAL(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CU_ASSERT_EQUAL_FATAL(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+	CU_ASSERT_EQUAL(mdb_put(txn, dbi, &k, &v, 0), 0);
+	CU_ASSERT_EQUAL(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void
+test_corrupt_records(void)
+{
+	struct state *st;
+	struct state_user got;
+	int verdict = 0, locked;
+	unsigned char good[512];
+	size_t goodlen;
+
+	/* take a good record's bytes, then damage them in several ways */
+	{
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi dbi;
+		MDB_val k = { 7, (void *)"u:alice" }, v;
+
+		CU_ASSERT_EQUAL_FATAL(mdb_env_create(&env), 0);
+		mdb_env_set_mapsize(env, (size_t)1 << 30);
+		CU_ASSERT_EQUAL_FATAL(mdb_env_open(env, sdir, MDB_NOTLS, 0600), 0);
+		CU_ASSERT_EQUAL_FATAL(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+		CU_ASSERT_EQUAL_FATAL(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+		CU_ASSERT_EQUAL_FATAL(mdb_get(txn, dbi, &k, &v), 0);
+		CU_ASSERT_FATAL(v.mv_size <= sizeof(good));
+		memcpy(good, v.mv_data, v.mv_size);
+		goodlen = v.mv_size;
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+	}
+	put_raw("u:eve", good, goodlen - 1);             /* truncated */
+	put_raw("u:mallory", "WU\x02", 3);                /* unknown version */
+	good[3] = 9;                                      /* algorithm 9 */
+	put_raw("u:trent", good, goodlen);
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, sdir, 0), 0);
+	CU_ASSERT_EQUAL(state_user_get(st, "eve", &got), WARD_ERR_CORRUPT);
+	CU_ASSERT_EQUAL(state_user_get(st, "mallory", &got), WARD_ERR_CORRUPT);
+	CU_ASSERT_EQUAL(state_user_get(st, "trent", &got), WARD_ERR_CORRUPT);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "eve", 1, 3, 900, check_fn, &verdict,
+	    &locked), WARD_ERR_CORRUPT);
+	put_raw("g:alice\0h\0a", "1234567", 7);
+	state_close(st);
+}
+
+static void
+test_grace_cache_head(void)
+{
+	struct state *st;
+	struct state_audit_head h, h2;
+	int64_t until, at;
+	char *blob;
+
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, sdir, 0), 0);
+	CU_ASSERT_EQUAL(state_grace_get(st, "alice", "ws1", "ehr", &until), 0);
+	CU_ASSERT_EQUAL(until, 0);
+	CU_ASSERT_EQUAL(state_grace_put(st, "alice", "ws1", "ehr", 1234), 0);
+	CU_ASSERT_EQUAL(state_grace_put(st, "alice", "ws2", "ehr", 99), 0);
+	CU_ASSERT_EQUAL(state_grace_put(st, "alicex", "ws1", "ehr", 77), 0);
+	CU_ASSERT_EQUAL(state_grace_get(st, "alice", "ws1", "ehr", &until), 0);
+	CU_ASSERT_EQUAL(until, 1234);
+	CU_ASSERT_EQUAL(state_grace_get(st, "alice", "ws1", "pacs", &until), 0);
+	CU_ASSERT_EQUAL(until, 0);
+	CU_ASSERT_EQUAL(state_grace_clear_user(st, "alice"), 0);
+	CU_ASSERT_EQUAL(state_grace_get(st, "alice", "ws1", "ehr", &until), 0);
+	CU_ASSERT_EQUAL(until, 0);
+	CU_ASSERT_EQUAL(state_grace_get(st, "alice", "ws2", "ehr", &until), 0);
+	CU_ASSERT_EQUAL(until, 0);
+	CU_ASSERT_EQUAL(state_grace_get(st, "alicex", "ws1", "ehr", &until), 0);
+	CU_ASSERT_EQUAL(until, 77);
+
+	CU_ASSERT_EQUAL(state_dircache_get(st, "alice", &blob, &at), WARD_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(state_dircache_put(st, "alice", "cn=icu,ou=groups\ncn=x", 555), 0);
+	CU_ASSERT_EQUAL(state_dircache_get(st, "alice", &blob, &at), 0);
+	CU_ASSERT_STRING_EQUAL(blob, "cn=icu,ou=groups\ncn=x");
+	CU_ASSERT_EQUAL(at, 555);
+	free(blob);
+
+	CU_ASSERT_EQUAL(state_audit_head_get(st, &h), WARD_ERR_NOTFOUND);
+	h.seq = 42;
+	memset(h.mac, 'a', 64);
+	h.mac[64] = '\0';
+	CU_ASSERT_EQUAL(state_audit_head_put(st, &h), 0);
+	CU_ASSERT_EQUAL(state_audit_head_get(st, &h2), 0);
+	CU_ASSERT_EQUAL(h2.seq, 42);
+	CU_ASSERT_STRING_EQUAL(h2.mac, h.mac);
+	state_close(st);
+}
+
+static void
+test_unsafe_folders(void)
+{
+	struct state *st;
+	char p[600];
+
+	snprintf(p, sizeof(p), "%s/open", dir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(p, 0755), 0);
+	CU_ASSERT_EQUAL(state_open(&st, p, 0), WARD_ERR_UNSAFE);
+	CU_ASSERT_EQUAL(chmod(p, 0700), 0);
+	CU_ASSERT_EQUAL(chown(p, 65534, 65534), 0);
+	CU_ASSERT_EQUAL(state_open(&st, p, 0), WARD_ERR_UNSAFE);
+	snprintf(p, sizeof(p), "%s/link", dir);
+	CU_ASSERT_EQUAL(symlink(sdir, p), 0);
+	CU_ASSERT_EQUAL(state_open(&st, p, 0), WARD_ERR_UNSAFE);
+	snprintf(p, sizeof(p), "%s/missing", dir);
+	CU_ASSERT_NOT_EQUAL(state_open(&st, p, 0), 0);
+	CU_ASSERT_PTR_NULL(st);
+}
+
+/* 16 processes race one right answer: exactly one wins. */
+static void
+test_race(void)
+{
+	struct state *st;
+	struct state_user u;
+	pid_t pids[16];
+	int wins = 0, replays = 0;
+
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, sdir, 0), 0);
+	fill_user(&u, 3);
+	CU_ASSERT_EQUAL_FATAL(state_user_put(st, "racer", &u), 0);
+	state_close(st);
+	for (int i = 0; i < 16; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			struct state *s2;
+			int verdict = 0, locked, r;
+
+			if (state_open(&s2, sdir, 0) != 0)
+				_exit(3);
+			r = state_user_attempt(s2, "racer", 1800000000, 100, 900, check_fn,
+			    &verdict, &locked);
+			state_close(s2);
+			_exit(r == 0 ? 0 : r == WARD_ERR_REPLAY ? 1 : 2);
+		}
+	}
+	for (int i = 0; i < 16; i++) {
+		int status;
+		if (pids[i] > 0 && waitpid(pids[i], &status, 0) == pids[i] && WIFEXITED(status)) {
+			wins += WEXITSTATUS(status) == 0;
+			replays += WEXITSTATUS(status) == 1;
+		}
+	}
+	CU_ASSERT_EQUAL(wins, 1);
+	CU_ASSERT_EQUAL(replays, 15);
+}
+
+int
+main(void)
+{
+	unsigned fails;
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("state", setup, teardown);
+	CU_add_test(s, "put, get, list, delete", test_put_get_list_delete);
+	CU_add_test(s, "attempt: failures, lockout, replay, unlock", test_attempt_lockout);
+	CU_add_test(s, "corrupt records fail closed", test_corrupt_records);
+	CU_add_test(s, "grace, directory cache, audit head", test_grace_cache_head);
+	CU_add_test(s, "unsafe folders refused", test_unsafe_folders);
+	CU_add_test(s, "16 processes race one answer", test_race);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
