@@ -38,6 +38,7 @@ LIB_SRC    := $(wildcard lib/*.c)
 POLICY_SRC := $(wildcard policy/*.c)
 ADMIN_SRC  := $(wildcard admin/*.c)
 MOD_SRC    := $(filter-out pam_module/ward_verify.c,$(wildcard pam_module/*.c))
+CORE_OBJ   := $(B)/obj/pam_module/core.o
 TESTCOMMON_SRC := $(wildcard tests/common/*.c)
 # tests/common may be empty: keep the archive valid with one object.
 TESTCOMMON_SRC += tests/fuzz/empty.c
@@ -103,8 +104,20 @@ $(MODULE): $(call obj,$(MOD_SRC)) $(LIBWARD) $(LIBPOLICY) pam_module/pam_ward.ma
 	$(CC) -shared -o $@ $(call obj,$(MOD_SRC)) $(LIBPOLICY) $(LIBWARD) \
 	  -Wl,--version-script=pam_module/pam_ward.map $(LDFLAGS_ALL) $(PKG_LIBS) -lpam
 
-$(HELPER): $(call obj,pam_module/ward_verify.c) $(LIBWARD) $(LIBPOLICY)
-	$(CC) -pie -o $@ $< $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
+$(HELPER): $(call obj,pam_module/ward_verify.c) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
+	$(CC) -pie -o $@ $< $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
+
+# A test build of the helper whose compiled-in ward.conf lives in the build
+# folder (the release helper reads only /etc/ward/ward.conf).  The PAM
+# tests make it setuid root and run it as nobody.
+TEST_HELPER_ROOT := $(abspath $(B))/tests/helper-root
+TEST_HELPER := $(B)/tests/pam/ward_verify_test
+$(B)/obj/tests/ward_verify_test.o: pam_module/ward_verify.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DWARD_HELPER_CONF='"$(TEST_HELPER_ROOT)/ward.conf"' -MMD -MP -c $< -o $@
+$(TEST_HELPER): $(B)/obj/tests/ward_verify_test.o $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
+	@mkdir -p $(dir $@)
+	$(CC) -pie -o $@ $< $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
 
 $(WARDCTL): $(call obj,$(ADMIN_SRC)) $(LIBWARD) $(LIBPOLICY)
 	$(CC) -pie -o $@ $(call obj,$(ADMIN_SRC)) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
@@ -130,7 +143,7 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lpam -lm
 
-tests: all $(ALL_TESTS) $(TOOLS)
+tests: all $(ALL_TESTS) $(TOOLS) $(if $(MOD_SRC),$(TEST_HELPER))
 
 # One pass over every suite with the build in $(B).  Each suite is a program
 # that exits non-zero on failure; tests/run-suites.sh prints the totals.

@@ -13,6 +13,11 @@
 static const char usage_text[] =
     "usage: wardctl [--config FILE] [--json] COMMAND ...\n"
     "\n"
+    "  init                                 create folders and keys with safe modes\n"
+    "  enroll USER [--secret BASE32] [--digits N] [--algorithm sha1|sha256|sha512]\n"
+    "              [--qr ansi|utf8|none] [--force]   new secret, QR code, recovery codes\n"
+    "  reset USER | unlock USER | status USER\n"
+    "  recovery-codes USER                  new set; the old ones stop working\n"
     "  policy check [FILE]                  report every problem with file:line\n"
     "  policy test --user U --service S [--host H] [--at T] [--roles a,b]\n"
     "  policy show USER                     effective roles and permissions\n"
@@ -245,6 +250,21 @@ main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		free(words);
 		return WEXIT_ERR;
+	}
+	{
+		static const char *const user_cmds[] = { "init", "enroll", "reset", "unlock",
+			"status", "recovery-codes" };
+		for (size_t k = 0; k < sizeof(user_cmds) / sizeof(user_cmds[0]); k++) {
+			if (strcmp(words[0], user_cmds[k]) == 0) {
+				int r;
+
+				o.args = words + 1;
+				o.nargs = nwords - 1;
+				r = cmd_user(&o, words[0]);
+				free(words);
+				return r;
+			}
+		}
 	}
 	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
 		if (strcmp(words[0], commands[k].name) == 0) {

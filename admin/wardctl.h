@@ -50,5 +50,7 @@ int wardctl_parse_time(const char *s, time_t *t);
  * after the command itself (for "policy test", args[0] is "test"). */
 int cmd_policy(struct wopts *o);       /* check|test|show|who */
 int cmd_can(struct wopts *o);
+/* init, enroll, reset, unlock, status, recovery-codes (NAME says which). */
+int cmd_user(struct wopts *o, const char *name);
 
 #endif

@@ -575,7 +575,7 @@ out:
 }
 
 int
-state_user_unlock(struct state *st, const char *user)
+state_user_update(struct state *st, const char *user, state_update_fn fn, void *ctx)
 {
 	char k[KEY_MAX + 1];
 	struct state_user u;
@@ -599,9 +599,8 @@ state_user_unlock(struct state *st, const char *user)
 		mdb_txn_abort(txn);
 		return r;
 	}
-	u.failures = 0;
-	u.locked_until = 0;
-	r = user_encode(&u, &enc, &enclen);
+	if ((r = fn(ctx, &u)) == 0)
+		r = user_encode(&u, &enc, &enclen);
 	state_user_clear(&u);
 	if (r != 0) {
 		mdb_txn_abort(txn);
@@ -617,6 +616,21 @@ state_user_unlock(struct state *st, const char *user)
 	}
 	ward_freezero(enc, enclen);
 	return r;
+}
+
+static int
+unlock_fn(void *ctx, struct state_user *u)
+{
+	(void)ctx;
+	u->failures = 0;
+	u->locked_until = 0;
+	return 0;
+}
+
+int
+state_user_unlock(struct state *st, const char *user)
+{
+	return state_user_update(st, user, unlock_fn, NULL);
 }
 
 /* ---- grace ---- */

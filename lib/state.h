@@ -77,6 +77,14 @@ int state_user_attempt(struct state *st, const char *user, int64_t now,
     int max_failures, long lockout_seconds, state_check_fn check, void *ctx,
     int *locked_now) WARD_WUR;
 
+/* Read-modify-write of one record in one write transaction: FN changes
+ * the record (returns 0) or refuses (its error is returned, nothing is
+ * written).  For admin changes that must not lose a concurrent attempt's
+ * watermark (new recovery codes). */
+typedef int (*state_update_fn)(void *ctx, struct state_user *rec);
+int state_user_update(struct state *st, const char *user, state_update_fn fn,
+    void *ctx) WARD_WUR;
+
 /* Clear failures and lockout (wardctl unlock). */
 int state_user_unlock(struct state *st, const char *user) WARD_WUR;
 

@@ -45,9 +45,10 @@ stderr_sink(void *ctx, int prio, const char *msg)
 	fprintf(stderr, "ward: %s\n", msg);
 }
 
-static ward_log_fn log_fn = stderr_sink;
-static void *log_ctx;
-static int log_debug;
+/* Per thread: a threaded PAM application may run several transactions. */
+static _Thread_local ward_log_fn log_fn = stderr_sink;
+static _Thread_local void *log_ctx;
+static _Thread_local int log_debug;
 
 void
 ward_log_set_sink(ward_log_fn fn, void *ctx)

@@ -98,7 +98,7 @@ main(int argc, char **argv)
 		printf("this session ends after %s s\n", env);
 
 	/* The fine-grained check: the policy, with the roles PAM resolved. */
-	pol = policy_load(policy_path, NULL, err, sizeof(err));
+	pol = policy_load(policy_path, err, sizeof(err));
 	if (pol == NULL) {
 		fprintf(stderr, "ehr-sample: %s\n", err);
 		goto out_session;

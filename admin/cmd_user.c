@@ -1,0 +1,682 @@
+/*
+ * cmd_user.c - wardctl init, enroll, reset, unlock, status, recovery-codes.
+ *
+ * Rules it keeps:
+ *  - Keys are created O_EXCL with mode 0600 and never replaced; folders
+ *    with the modes of DESIGN.md "Files".
+ *  - A TOTP secret and recovery codes are shown once, on stdout, to the
+ *    admin who enrols; they are stored only sealed (secret) or as keyed
+ *    hashes (codes), and wiped from memory after use.
+ *  - Changes to a record go through one store transaction, so a login in
+ *    progress on another process cannot be lost or resurrected.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <qrencode.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "otp.h"
+#include "secret.h"
+#include "state.h"
+#include "tfile.h"
+#include "wardctl.h"
+
+#define REC_CODE_LEN (SECRET_RECOVERY_CHARS + 3)
+
+/* ---- init ---- */
+
+static int
+ensure_dir(const char *path, mode_t mode, int *created)
+{
+	struct stat st;
+
+	*created = 0;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "wardctl: %s exists and is not a folder\n", path);
+			return WARD_ERR_UNSAFE;
+		}
+		if (st.st_uid != 0 || (st.st_mode & 022) != 0) {
+			fprintf(stderr, "wardctl: %s: owner uid %u mode %04o; must be root and not "
+			    "group/world-writable\n", path, (unsigned)st.st_uid,
+			    (unsigned)(st.st_mode & 07777));
+			return WARD_ERR_UNSAFE;
+		}
+		return 0;
+	}
+	if (mkdir(path, mode) != 0 || chmod(path, mode) != 0) {
+		fprintf(stderr, "wardctl: cannot create %s: %s\n", path, strerror(errno));
+		return WARD_ERR_IO;
+	}
+	*created = 1;
+	return 0;
+}
+
+static int
+ensure_parent(const char *file)
+{
+	char *copy = strdup(file), *dir;
+	int created, r;
+
+	if (copy == NULL)
+		return WARD_ERR_NOMEM;
+	dir = dirname(copy);
+	r = ensure_dir(dir, 0755, &created);
+	if (r == 0 && created)
+		printf("created  %s/ (0755)\n", dir);
+	free(copy);
+	return r;
+}
+
+/* Create a key file, or check the one there. */
+static int
+ensure_key(const char *path, const char *what)
+{
+	struct secret_key k;
+	char err[512];
+	int r;
+
+	if ((r = ensure_parent(path)) != 0)
+		return r;
+	r = secret_key_create(path, err, sizeof(err));
+	if (r == 0) {
+		printf("created  %s (%s, 32 random bytes, 0600)\n", path, what);
+		return 0;
+	}
+	if (r != WARD_ERR_EXISTS) {
+		fprintf(stderr, "wardctl: %s\n", err);
+		return r;
+	}
+	if ((r = secret_key_load(&k, path, err, sizeof(err))) != 0) {
+		fprintf(stderr, "wardctl: existing %s: %s\n", what, err);
+		return r;
+	}
+	secret_key_wipe(&k);
+	printf("kept     %s (%s already there; checked)\n", path, what);
+	return 0;
+}
+
+static int
+cmd_init(struct wopts *o)
+{
+	struct ward_conf c;
+	struct state *st;
+	int r, created, rc = WEXIT_ERR;
+
+	if (wardctl_load_conf(o, &c) != 0) {
+		fprintf(stderr, "wardctl: init needs a ward.conf; start from "
+		    "/usr/share/doc/ward/examples/ward.conf\n");
+		return WEXIT_ERR;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "wardctl: init must run as root (keys and the store are root's)\n");
+		goto out;
+	}
+	if (ensure_key(c.key_file, "master key") != 0 ||
+	    ensure_key(c.audit.key_file, "audit key") != 0)
+		goto out;
+	if ((r = ensure_parent(c.state_dir)) != 0)
+		goto out;
+	if ((r = ensure_dir(c.state_dir, 0700, &created)) != 0)
+		goto out;
+	if ((r = state_open(&st, c.state_dir, 0)) != 0) {
+		fprintf(stderr, "wardctl: state store %s: %s\n", c.state_dir, ward_strerror(r));
+		goto out;
+	}
+	state_close(st);
+	printf("%s %s/ (state store, 0700)\n", created ? "created " : "kept    ", c.state_dir);
+	{
+		char *copy = strdup(c.audit.path);
+		if (copy == NULL)
+			goto out;
+		const char *logdir = dirname(copy);
+		r = ensure_dir(logdir, 0750, &created);
+		if (r == 0)
+			printf("%s %s/ (audit log folder, 0750)\n", created ? "created " :
+			    "kept    ", logdir);
+		free(copy);
+		if (r != 0)
+			goto out;
+	}
+	printf("ready: enrol users with  wardctl enroll USER\n");
+	rc = WEXIT_OK;
+out:
+	conf_free(&c);
+	return rc;
+}
+
+/* ---- shared ---- */
+
+struct ctx {
+	struct ward_conf conf;
+	struct secret_key key;
+	struct state *st;
+	int have_key;
+};
+
+static int
+open_ctx(struct wopts *o, struct ctx *x, int need_key)
+{
+	char err[512];
+	int r;
+
+	memset(x, 0, sizeof(*x));
+	if (wardctl_load_conf(o, &x->conf) != 0)
+		return WARD_ERR_PARSE;
+	if (need_key) {
+		if ((r = secret_key_load(&x->key, x->conf.key_file, err, sizeof(err))) != 0) {
+			fprintf(stderr, "wardctl: master key: %s\n", err);
+			conf_free(&x->conf);
+			return r;
+		}
+		x->have_key = 1;
+	}
+	if ((r = state_open(&x->st, x->conf.state_dir, 0)) != 0) {
+		fprintf(stderr, "wardctl: state store %s: %s (run wardctl init first?)\n",
+		    x->conf.state_dir, ward_strerror(r));
+		secret_key_wipe(&x->key);
+		conf_free(&x->conf);
+		return r;
+	}
+	return 0;
+}
+
+static void
+close_ctx(struct ctx *x)
+{
+	state_close(x->st);
+	secret_key_wipe(&x->key);
+	conf_free(&x->conf);
+}
+
+static const char *
+one_user(struct wopts *o, const char *cmd)
+{
+	if (o->nargs != 1) {
+		fprintf(stderr, "wardctl: usage: wardctl %s USER\n", cmd);
+		return NULL;
+	}
+	if (ward_user_valid(o->args[0]) != 0) {
+		fprintf(stderr, "wardctl: '%s' is not a valid user name\n", o->args[0]);
+		return NULL;
+	}
+	return o->args[0];
+}
+
+/* New recovery codes into REC (hashes) and CODES (shown once). */
+static int
+new_recovery(const struct ctx *x, const char *user, struct state_user *rec, int n,
+    char codes[][REC_CODE_LEN])
+{
+	char norm[SECRET_RECOVERY_CHARS + 1];
+
+	if (n > STATE_MAX_RECOVERY)
+		n = STATE_MAX_RECOVERY;
+	if (secret_random(rec->recovery_salt, sizeof(rec->recovery_salt)) != 0)
+		return WARD_ERR_CRYPTO;
+	for (int i = 0; i < n; i++) {
+		if (secret_recovery_generate(codes[i]) != 0 ||
+		    secret_recovery_normalise(codes[i], norm) != 0 ||
+		    secret_recovery_hash(&x->key, rec->recovery_salt, user, norm,
+		    rec->recovery[i]) != 0)
+			return WARD_ERR_CRYPTO;
+		rec->recovery_used[i] = 0;
+	}
+	ward_wipe(norm, sizeof(norm));
+	rec->nrecovery = (size_t)n;
+	return 0;
+}
+
+static void
+print_codes(const struct wopts *o, char codes[][REC_CODE_LEN], int n)
+{
+	if (o->json)
+		return;
+	printf("\nRecovery codes (each works once; shown only now; store them safely):\n");
+	for (int i = 0; i < n; i++)
+		printf("  %s%s", codes[i], i % 2 ? "\n" : "   ");
+	if (n % 2)
+		printf("\n");
+}
+
+static void
+json_codes(char codes[][REC_CODE_LEN], int n)
+{
+	printf("\"recovery_codes\":[");
+	for (int i = 0; i < n; i++) {
+		printf(i ? "," : "");
+		json_str(stdout, codes[i]);
+	}
+	printf("]");
+}
+
+/* ---- enroll ---- */
+
+static void
+uri_escape(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p) != NULL)
+			fputc(*p, f);
+		else
+			fprintf(f, "%%%02X", *p);
+	}
+}
+
+static char *
+make_uri(const char *issuer, const char *user, const char *b32, int algorithm,
+    int digits, int period)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		return NULL;
+	fputs("otpauth://totp/", f);
+	uri_escape(f, issuer);
+	fputc(':', f);
+	uri_escape(f, user);
+	fprintf(f, "?secret=%s&issuer=", b32);
+	uri_escape(f, issuer);
+	fprintf(f, "&algorithm=%s&digits=%d&period=%d", otp_algorithm_name(algorithm),
+	    digits, period);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Draw the QR code: "ansi" two spaces per module with background colours,
+ * "utf8" half blocks (two rows per line).  Quiet zone of 2 modules. */
+static int
+print_qr(const char *text, const char *style)
+{
+	QRcode *q = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+	int w, margin = 2;
+
+	if (q == NULL) {
+		fprintf(stderr, "wardctl: cannot make a QR code: %s\n", strerror(errno));
+		return -1;
+	}
+	w = q->width;
+#define DARK(x, y) ((x) >= 0 && (y) >= 0 && (x) < w && (y) < w && \
+	(q->data[(y) * w + (x)] & 1))
+	if (strcmp(style, "ansi") == 0) {
+		for (int y = -margin; y < w + margin; y++) {
+			for (int x = -margin; x < w + margin; x++)
+				fputs(DARK(x, y) ? "\033[40m  " : "\033[47m  ", stdout);
+			fputs("\033[0m\n", stdout);
+		}
+	} else {
+		/* dark modules are spaces on a light terminal's inverse: draw
+		 * light as blocks so it scans on dark and light themes alike */
+		for (int y = -margin; y < w + margin; y += 2) {
+			for (int x = -margin; x < w + margin; x++) {
+				int top = !DARK(x, y), bot = !DARK(x, y + 1);
+				fputs(top && bot ? "\u2588" : top ? "\u2580" : bot ? "\u2584" : " ",
+				    stdout);
+			}
+			fputc('\n', stdout);
+		}
+	}
+#undef DARK
+	QRcode_free(q);
+	return 0;
+}
+
+static int
+parse_algorithm(const char *s, int *algo)
+{
+	if (strcmp(s, "sha1") == 0)
+		*algo = CONF_ALGO_SHA1;
+	else if (strcmp(s, "sha256") == 0)
+		*algo = CONF_ALGO_SHA256;
+	else if (strcmp(s, "sha512") == 0)
+		*algo = CONF_ALGO_SHA512;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+cmd_enroll(struct wopts *o)
+{
+	char codes[STATE_MAX_RECOVERY][REC_CODE_LEN];
+	struct state_user rec, old;
+	struct ctx x;
+	unsigned char *secret = NULL;
+	size_t slen = 0;
+	char *b32 = NULL, *uri = NULL, check[9];
+	const char *user, *qr;
+	int algo, digits, ncodes, r, rc = WEXIT_ERR;
+
+	memset(&rec, 0, sizeof(rec));
+	memset(codes, 0, sizeof(codes));
+	if ((user = one_user(o, "enroll")) == NULL)
+		return WEXIT_ERR;
+	qr = o->qr ? o->qr : (isatty(1) && !o->json ? "utf8" : "none");
+	if (strcmp(qr, "ansi") != 0 && strcmp(qr, "utf8") != 0 && strcmp(qr, "none") != 0) {
+		fprintf(stderr, "wardctl: --qr takes ansi, utf8 or none\n");
+		return WEXIT_ERR;
+	}
+	if (open_ctx(o, &x, 1) != 0)
+		return WEXIT_ERR;
+	algo = x.conf.mfa.algorithm;
+	digits = x.conf.mfa.digits;
+	if (o->algorithm && parse_algorithm(o->algorithm, &algo) != 0) {
+		fprintf(stderr, "wardctl: --algorithm takes sha1, sha256 or sha512\n");
+		goto out;
+	}
+	if (o->digits) {
+		char *end;
+		long d = strtol(o->digits, &end, 10);
+		if (*end != '\0' || d < 6 || d > 8) {
+			fprintf(stderr, "wardctl: --digits takes 6, 7 or 8\n");
+			goto out;
+		}
+		digits = (int)d;
+	}
+	r = state_user_get(x.st, user, &old);
+	state_user_clear(&old);
+	if (r == 0 && !o->force) {
+		fprintf(stderr, "wardctl: %s is already enrolled; 'wardctl reset %s' first, or "
+		    "--force to replace the secret\n", user, user);
+		goto out;
+	}
+	if (r != 0 && r != WARD_ERR_NOTFOUND) {
+		fprintf(stderr, "wardctl: %s: %s\n", user, ward_strerror(r));
+		if (!o->force)
+			goto out;
+	}
+	if (o->secret) {
+		if (otp_base32_decode(o->secret, &secret, &slen) != 0) {
+			fprintf(stderr, "wardctl: --secret is not valid base32\n");
+			goto out;
+		}
+		if (slen < 10 || slen > 128) {
+			fprintf(stderr, "wardctl: --secret must hold 10 to 128 bytes (80 bits at "
+			    "least); this one holds %zu\n", slen);
+			goto out;
+		}
+	} else {
+		slen = otp_secret_len(algo);
+		if ((secret = malloc(slen)) == NULL || secret_random(secret, slen) != 0) {
+			fprintf(stderr, "wardctl: no random bytes\n");
+			goto out;
+		}
+	}
+	{
+		struct otp_params p = { algo, digits, x.conf.mfa.period, 0 };
+		if (otp_generate(secret, slen, &p, time(NULL), check) != 0) {
+			fprintf(stderr, "wardctl: cannot compute a code with these parameters\n");
+			goto out;
+		}
+		ward_wipe(check, sizeof(check));
+	}
+	if (secret_seal(&x.key, user, secret, slen, &rec.secret_ct, &rec.secret_ct_len) != 0) {
+		fprintf(stderr, "wardctl: cannot seal the secret\n");
+		goto out;
+	}
+	rec.algorithm = algo;
+	rec.digits = digits;
+	rec.period = x.conf.mfa.period;
+	rec.last_step = -1;
+	rec.enrolled_at = (int64_t)time(NULL);
+	ncodes = x.conf.mfa.recovery_codes;
+	if (ncodes > STATE_MAX_RECOVERY)
+		ncodes = STATE_MAX_RECOVERY;
+	if (new_recovery(&x, user, &rec, ncodes, codes) != 0) {
+		fprintf(stderr, "wardctl: cannot make recovery codes\n");
+		goto out;
+	}
+	if ((r = state_user_put(x.st, user, &rec)) != 0 ||
+	    (r = state_grace_clear_user(x.st, user)) != 0) {
+		fprintf(stderr, "wardctl: cannot store the enrolment of %s: %s\n", user,
+		    ward_strerror(r));
+		goto out;
+	}
+	if (otp_base32_encode(secret, slen, &b32) != 0 ||
+	    (uri = make_uri(x.conf.mfa.issuer, user, b32, algo, digits, x.conf.mfa.period)) == NULL) {
+		fprintf(stderr, "wardctl: out of memory\n");
+		goto out;
+	}
+	if (o->json) {
+		printf("{\"user\":");
+		json_str(stdout, user);
+		printf(",\"secret\":\"%s\",\"uri\":", b32);
+		json_str(stdout, uri);
+		printf(",\"algorithm\":\"%s\",\"digits\":%d,\"period\":%d,",
+		    otp_algorithm_name(algo), digits, x.conf.mfa.period);
+		json_codes(codes, ncodes);
+		printf("}\n");
+	} else {
+		printf("Enrolled %s. Scan this with the authenticator app, or type the secret.\n\n",
+		    user);
+		if (strcmp(qr, "none") != 0 && print_qr(uri, qr) != 0)
+			goto out;
+		printf("\n  secret     %s\n  algorithm  %s, %d digits, every %d s\n  URI        %s\n",
+		    b32, otp_algorithm_name(algo), digits, x.conf.mfa.period, uri);
+		print_codes(o, codes, ncodes);
+	}
+	rc = WEXIT_OK;
+out:
+	ward_freezero(secret, slen);
+	if (b32 != NULL)
+		ward_free_str_secret(b32);
+	if (uri != NULL)
+		ward_free_str_secret(uri);
+	free(rec.secret_ct);
+	ward_wipe(codes, sizeof(codes));
+	ward_wipe(&rec, sizeof(rec));
+	close_ctx(&x);
+	return rc;
+}
+
+/* ---- reset, unlock ---- */
+
+static int
+cmd_reset(struct wopts *o)
+{
+	struct ctx x;
+	const char *user;
+	int r;
+
+	if ((user = one_user(o, "reset")) == NULL || open_ctx(o, &x, 0) != 0)
+		return WEXIT_ERR;
+	r = state_user_delete(x.st, user);
+	if (r == 0)
+		r = state_grace_clear_user(x.st, user);
+	close_ctx(&x);
+	if (r == WARD_ERR_NOTFOUND) {
+		fprintf(stderr, "wardctl: %s is not enrolled\n", user);
+		return WEXIT_NO;
+	}
+	if (r != 0) {
+		fprintf(stderr, "wardctl: reset %s: %s\n", user, ward_strerror(r));
+		return WEXIT_ERR;
+	}
+	if (o->json)
+		printf("{\"user\":\"%s\",\"reset\":true}\n", user);
+	else
+		printf("%s: enrolment, recovery codes and grace removed; enrol again with "
+		    "'wardctl enroll %s'\n", user, user);
+	return WEXIT_OK;
+}
+
+static int
+cmd_unlock(struct wopts *o)
+{
+	struct ctx x;
+	const char *user;
+	int r;
+
+	if ((user = one_user(o, "unlock")) == NULL || open_ctx(o, &x, 0) != 0)
+		return WEXIT_ERR;
+	r = state_user_unlock(x.st, user);
+	close_ctx(&x);
+	if (r == WARD_ERR_NOTFOUND) {
+		fprintf(stderr, "wardctl: %s is not enrolled\n", user);
+		return WEXIT_NO;
+	}
+	if (r != 0) {
+		fprintf(stderr, "wardctl: unlock %s: %s\n", user, ward_strerror(r));
+		return WEXIT_ERR;
+	}
+	if (o->json)
+		printf("{\"user\":\"%s\",\"unlocked\":true}\n", user);
+	else
+		printf("%s: failures cleared and lockout lifted\n", user);
+	return WEXIT_OK;
+}
+
+/* ---- status ---- */
+
+static void
+fmt_ts(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || localtime_r(&tt, &tm) == NULL)
+		snprintf(buf, len, "never");
+	else
+		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static int
+cmd_status(struct wopts *o)
+{
+	struct state_user u;
+	struct ctx x;
+	const char *user;
+	char t1[32], t2[32], t3[32];
+	int64_t now = (int64_t)time(NULL);
+	int r, left = 0, locked;
+
+	if ((user = one_user(o, "status")) == NULL || open_ctx(o, &x, 0) != 0)
+		return WEXIT_ERR;
+	r = state_user_get(x.st, user, &u);
+	close_ctx(&x);
+	if (r == WARD_ERR_NOTFOUND) {
+		if (o->json)
+			printf("{\"user\":\"%s\",\"enrolled\":false}\n", user);
+		else
+			printf("%s: not enrolled\n", user);
+		return WEXIT_NO;
+	}
+	if (r != 0) {
+		fprintf(stderr, "wardctl: status %s: %s\n", user, ward_strerror(r));
+		return WEXIT_ERR;
+	}
+	for (size_t i = 0; i < u.nrecovery; i++)
+		left += !u.recovery_used[i];
+	locked = u.locked_until > now;
+	fmt_ts(u.enrolled_at, t1, sizeof(t1));
+	fmt_ts(u.last_used_at, t2, sizeof(t2));
+	fmt_ts(u.locked_until, t3, sizeof(t3));
+	if (o->json) {
+		printf("{\"user\":");
+		json_str(stdout, user);
+		printf(",\"enrolled\":true,\"algorithm\":\"%s\",\"digits\":%d,\"period\":%d,"
+		    "\"enrolled_at\":%lld,\"last_used_at\":%lld,\"failures\":%d,\"locked\":%s,"
+		    "\"locked_until\":%lld,\"recovery_codes_left\":%d}\n",
+		    otp_algorithm_name(u.algorithm), u.digits, u.period,
+		    (long long)u.enrolled_at, (long long)u.last_used_at, u.failures,
+		    locked ? "true" : "false", (long long)(locked ? u.locked_until : 0), left);
+	} else {
+		printf("%s: enrolled %s (%s, %d digits, %d s)\n", user, t1,
+		    otp_algorithm_name(u.algorithm), u.digits, u.period);
+		printf("  last verified   %s\n", t2);
+		printf("  failures        %d%s\n", u.failures, locked ? "" :
+		    u.failures ? " (since the last success)" : "");
+		printf("  locked          %s%s\n", locked ? "until " : "no", locked ? t3 : "");
+		printf("  recovery codes  %d of %zu left\n", left, u.nrecovery);
+	}
+	state_user_clear(&u);
+	return WEXIT_OK;
+}
+
+/* ---- recovery-codes ---- */
+
+struct rc_ctx {
+	const struct ctx *x;
+	const char *user;
+	int n;
+	char (*codes)[REC_CODE_LEN];
+};
+
+static int
+rc_update(void *vctx, struct state_user *rec)
+{
+	struct rc_ctx *c = vctx;
+
+	return new_recovery(c->x, c->user, rec, c->n, c->codes);
+}
+
+static int
+cmd_recovery_codes(struct wopts *o)
+{
+	char codes[STATE_MAX_RECOVERY][REC_CODE_LEN];
+	struct rc_ctx rc;
+	struct ctx x;
+	const char *user;
+	int r;
+
+	if ((user = one_user(o, "recovery-codes")) == NULL || open_ctx(o, &x, 1) != 0)
+		return WEXIT_ERR;
+	rc.x = &x;
+	rc.user = user;
+	rc.n = x.conf.mfa.recovery_codes > STATE_MAX_RECOVERY ? STATE_MAX_RECOVERY :
+	    x.conf.mfa.recovery_codes;
+	rc.codes = codes;
+	r = state_user_update(x.st, user, rc_update, &rc);
+	close_ctx(&x);
+	if (r == WARD_ERR_NOTFOUND) {
+		fprintf(stderr, "wardctl: %s is not enrolled\n", user);
+		ward_wipe(codes, sizeof(codes));
+		return WEXIT_NO;
+	}
+	if (r != 0) {
+		fprintf(stderr, "wardctl: recovery-codes %s: %s\n", user, ward_strerror(r));
+		ward_wipe(codes, sizeof(codes));
+		return WEXIT_ERR;
+	}
+	if (o->json) {
+		printf("{\"user\":");
+		json_str(stdout, user);
+		printf(",");
+		json_codes(codes, rc.n);
+		printf("}\n");
+	} else {
+		printf("%s: new recovery codes; the old ones no longer work.\n", user);
+		print_codes(o, codes, rc.n);
+	}
+	ward_wipe(codes, sizeof(codes));
+	return WEXIT_OK;
+}
+
+int
+cmd_user(struct wopts *o, const char *name)
+{
+	if (strcmp(name, "init") == 0)
+		return cmd_init(o);
+	if (strcmp(name, "enroll") == 0)
+		return cmd_enroll(o);
+	if (strcmp(name, "reset") == 0)
+		return cmd_reset(o);
+	if (strcmp(name, "unlock") == 0)
+		return cmd_unlock(o);
+	if (strcmp(name, "status") == 0)
+		return cmd_status(o);
+	if (strcmp(name, "recovery-codes") == 0)
+		return cmd_recovery_codes(o);
+	return WEXIT_ERR;
+}

@@ -1,0 +1,169 @@
+/*
+ * ward_verify.c - setuid-root helper: verifies a second-factor code for the
+ * user who runs it, so a screen locker running as that user can unlock
+ * (the way unix_chkpwd checks passwords for pam_unix).
+ *
+ * Rules it keeps (protocol in helper_proto.h):
+ *  - It answers only for the user whose real uid runs it (root may ask for
+ *    anyone).  The user name argument must match, or it refuses and logs.
+ *  - It reads only its compiled-in ward.conf (WARD_HELPER_CONF); nothing
+ *    from the caller's environment or arguments chooses a file.
+ *  - The app, host and grace length come from its own policy decision:
+ *    the caller cannot widen a grace.
+ *  - Lockout, replay and failure counting are those of the module
+ *    (core_verify), so the helper is no way around them.
+ *  - Input is bounded; the code is wiped; no code reaches a log.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "helper_proto.h"
+
+#ifndef WARD_HELPER_CONF
+#define WARD_HELPER_CONF "/etc/ward/ward.conf"
+#endif
+
+static void
+syslog_sink(void *ctx, int prio, const char *msg)
+{
+	(void)ctx;
+	syslog(prio, "%s", msg);
+}
+
+/* Read all of stdin, at most HELPER_MAX_INPUT bytes. */
+static int
+read_input(char *buf, size_t cap)
+{
+	size_t got = 0;
+
+	for (;;) {
+		ssize_t n = read(0, buf + got, cap - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got == cap - 1) {
+			char extra;
+			if (read(0, &extra, 1) != 0)
+				return -1;      /* too long */
+			break;
+		}
+	}
+	buf[got] = '\0';
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	char input[HELPER_MAX_INPUT + 1], err[1024], pwbuf[4096];
+	struct passwd pw, *pwp = NULL;
+	struct core c;
+	struct policy_decision d;
+	struct core_verify_result res;
+	const char *user, *service;
+	char *code, *nl;
+	uid_t uid = getuid();
+	time_t now = time(NULL);
+	int r, ret = HELPER_ERROR;
+
+	openlog("ward_verify", LOG_PID, LOG_AUTHPRIV);
+	ward_log_set_sink(syslog_sink, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (argc != 3 || ward_user_valid(argv[1]) != 0 || strlen(argv[2]) > 128) {
+		syslog(LOG_ERR, "called by uid %u with bad arguments; refusing", (unsigned)uid);
+		return HELPER_ERROR;
+	}
+	user = argv[1];
+	service = argv[2];
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &pwp) != 0 || pwp == NULL) {
+		syslog(LOG_ERR, "uid %u has no passwd entry; refusing", (unsigned)uid);
+		return HELPER_REFUSED;
+	}
+	if (uid != 0 && strcmp(pw.pw_name, user) != 0) {
+		syslog(LOG_WARNING, "uid %u (%s) asked to verify a code for %s; refusing",
+		    (unsigned)uid, pw.pw_name, user);
+		return HELPER_REFUSED;
+	}
+	if (read_input(input, sizeof(input)) != 0) {
+		syslog(LOG_ERR, "bad input from uid %u; refusing", (unsigned)uid);
+		ward_wipe(input, sizeof(input));
+		return HELPER_ERROR;
+	}
+	if (core_init(&c, WARD_HELPER_CONF, err, sizeof(err)) != 0) {
+		syslog(LOG_ERR, "%s; denying", err);
+		ward_wipe(input, sizeof(input));
+		return HELPER_ERROR;
+	}
+	if ((r = core_decide(&c, user, service, now, &d)) != 0) {
+		syslog(LOG_ERR, "no decision for %s: %s; denying", user, ward_strerror(r));
+		goto out;
+	}
+	if (strcmp(input, "grace\n") == 0) {
+		int active = 0;
+		ret = HELPER_NOGRACE;
+		if (d.allow && d.mfa_grace > 0 &&
+		    core_grace_active(&c, user, d.app, now, &active) == 0 && active)
+			ret = HELPER_OK;
+		goto out;
+	}
+	if (strncmp(input, "verify\n", 7) != 0 || (nl = strchr(input + 7, '\n')) == NULL ||
+	    nl[1] != '\0') {
+		syslog(LOG_ERR, "malformed request from uid %u; refusing", (unsigned)uid);
+		goto out;
+	}
+	*nl = '\0';
+	code = input + 7;
+	r = core_verify(&c, user, code, now, &res);
+	switch (r) {
+	case 0:
+		ret = HELPER_OK;
+		if (res.used_recovery)
+			printf("recovery_left %d\n", res.recovery_left);
+		if (d.allow && d.mfa_grace > 0 &&
+		    core_grace_record(&c, user, d.app, d.mfa_grace, now) != 0)
+			syslog(LOG_WARNING, "grace for %s not recorded", user);
+		syslog(LOG_INFO, "user %s service %s: %s accepted", user, service,
+		    res.used_recovery ? "recovery code" : "verification code");
+		break;
+	case WARD_ERR_BADCODE:
+	case WARD_ERR_REPLAY:
+		ret = r == WARD_ERR_BADCODE ? HELPER_BADCODE : HELPER_REPLAY;
+		if (res.locked_now)
+			printf("locked_until %" PRId64 "\n", res.locked_until);
+		syslog(LOG_NOTICE, "user %s service %s: %s%s", user, service,
+		    r == WARD_ERR_REPLAY ? "code already used (replay)" : "wrong code",
+		    res.locked_now ? "; account now locked" : "");
+		break;
+	case WARD_ERR_LOCKED:
+		ret = HELPER_LOCKED;
+		printf("locked_until %" PRId64 "\n", res.locked_until);
+		break;
+	case WARD_ERR_NOTFOUND:
+		ret = HELPER_NOTENROLLED;
+		break;
+	default:
+		syslog(LOG_ERR, "user %s: verification failed: %s; denying", user,
+		    ward_strerror(r));
+		ret = HELPER_ERROR;
+		break;
+	}
+out:
+	ward_wipe(input, sizeof(input));
+	core_free(&c);
+	if (fflush(stdout) != 0)
+		ret = ret == HELPER_OK ? HELPER_ERROR : ret;
+	return ret;
+}
