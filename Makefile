@@ -132,12 +132,12 @@ $(TESTCOMMON): $(call obj,$(TESTCOMMON_SRC))
 
 $(B)/tests/%: $(B)/obj/tests/%.o $(TESTCOMMON) $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm
+	$(CC) -o $@ $< $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm -lpthread
 
 # Fuzz targets replayed over their corpus (gcc build, no libFuzzer needed).
 $(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(TESTCOMMON) $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(B)/obj/tests/fuzz/replay_main.o $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm
+	$(CC) -o $@ $< $(B)/obj/tests/fuzz/replay_main.o $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm -lpthread
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
