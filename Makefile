@@ -155,7 +155,7 @@ check: deps
 	@echo "==== again under ASan+UBSan (build/asan) ===="
 	@$(MAKE) --no-print-directory check-one B=build/asan SAN=1
 
-demo: deps all
+demo: deps all $(TOOLS)
 	@contrib/demo.sh $(abspath $(B))
 
 bench: deps all $(BENCHES) $(TOOLS)
