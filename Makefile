@@ -119,8 +119,10 @@ $(TEST_HELPER): $(B)/obj/tests/ward_verify_test.o $(CORE_OBJ) $(LIBWARD) $(LIBPO
 	@mkdir -p $(dir $@)
 	$(CC) -pie -o $@ $< $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
 
-$(WARDCTL): $(call obj,$(ADMIN_SRC)) $(LIBWARD) $(LIBPOLICY)
-	$(CC) -pie -o $@ $(call obj,$(ADMIN_SRC)) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
+# wardctl shares core.o (no PAM in it) with the module: role resolution,
+# the group-to-role mapping, verification.
+$(WARDCTL): $(call obj,$(ADMIN_SRC)) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
+	$(CC) -pie -o $@ $(call obj,$(ADMIN_SRC)) $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
 
 # The sample clinical app links only the policy engine (and libpam).
 $(SAMPLE): $(call obj,contrib/sample-app/ehr_sample.c) $(LIBPOLICY)

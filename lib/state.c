@@ -804,3 +804,50 @@ state_audit_head_put(struct state *st, const struct state_audit_head *h)
 	put_bytes(&w, h->mac, 64);
 	return kv_put(st, "a:head", 6, b, sizeof(b));
 }
+
+int
+state_audit_append(struct state *st, state_audit_fn fn, void *ctx)
+{
+	struct state_audit_head h;
+	unsigned char b[8 + 64];
+	struct wbuf w = { b, 0, sizeof(b) };
+	MDB_txn *txn;
+	MDB_val key = { 6, (void *)(uintptr_t)"a:head" }, v;
+	int rc, r;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+		return map_mdb(rc);
+	memset(&h, 0, sizeof(h));
+	rc = mdb_get(txn, st->dbi, &key, &v);
+	if (rc == MDB_NOTFOUND) {
+		memset(h.mac, '0', 64);
+	} else if (rc != 0) {
+		mdb_txn_abort(txn);
+		return map_mdb(rc);
+	} else if (v.mv_size != 8 + 64) {
+		mdb_txn_abort(txn);
+		return WARD_ERR_CORRUPT;
+	} else {
+		struct rbuf rb = { v.mv_data, v.mv_size, 0, 0 };
+		h.seq = get_u(&rb, 8);
+		get_bytes(&rb, h.mac, 64);
+	}
+	h.mac[64] = '\0';
+	if ((r = fn(ctx, &h)) != 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	if (strlen(h.mac) != 64) {
+		mdb_txn_abort(txn);
+		return WARD_ERR_INTERNAL;
+	}
+	put_u(&w, h.seq, 8);
+	put_bytes(&w, h.mac, 64);
+	v.mv_size = sizeof(b);
+	v.mv_data = b;
+	if (mdb_put(txn, st->dbi, &key, &v, 0) != 0) {
+		mdb_txn_abort(txn);
+		return WARD_ERR_STORE;
+	}
+	return mdb_txn_commit(txn) == 0 ? 0 : WARD_ERR_STORE;
+}

@@ -113,5 +113,14 @@ struct state_audit_head {
 };
 int state_audit_head_get(struct state *st, struct state_audit_head *h) WARD_WUR;
 int state_audit_head_put(struct state *st, const struct state_audit_head *h) WARD_WUR;
+/*
+ * Run FN(CTX, HEAD) holding the store's write lock (one write transaction):
+ * HEAD is the current head (seq 0 and 64 '0's when none).  When FN returns
+ * 0 it has updated HEAD (the record is in the log) and the new head is
+ * committed; otherwise nothing changes and FN's error is returned.  This
+ * is what serialises audit appends across processes.
+ */
+typedef int (*state_audit_fn)(void *ctx, struct state_audit_head *head);
+int state_audit_append(struct state *st, state_audit_fn fn, void *ctx) WARD_WUR;
 
 #endif

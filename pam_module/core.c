@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "dir.h"
 #include "otp.h"
 #include "secret.h"
 #include "state.h"
@@ -99,6 +100,58 @@ core_roles(struct core *c, const char *user, const char **roles, size_t max)
 		return WARD_ERR_TOOBIG;
 	}
 	return (int)n;
+}
+
+static int
+add_role(const char **roles, size_t *count, size_t max, const char *role)
+{
+	for (size_t i = 0; i < *count; i++)
+		if (strcmp(roles[i], role) == 0)
+			return 0;
+	if (*count >= max)
+		return WARD_ERR_TOOBIG;
+	roles[(*count)++] = role;
+	return 0;
+}
+
+int
+core_map_groups(const struct policy *pol, char *const *dns, size_t n,
+    const char **roles, size_t *count, size_t max)
+{
+	size_t nsrc = policy_nrole_sources(pol);
+	char **norm;
+	int r = 0;
+
+	if (n == 0 || nsrc == 0)
+		return 0;
+	if ((norm = calloc(n, sizeof(*norm))) == NULL)
+		return WARD_ERR_NOMEM;
+	/* Normalise each answer once; one that does not parse matches nothing. */
+	for (size_t i = 0; i < n; i++)
+		if (dir_dn_normalize(dns[i], &norm[i]) == WARD_ERR_NOMEM) {
+			r = WARD_ERR_NOMEM;
+			goto out;
+		}
+	for (size_t s = 0; s < nsrc && r == 0; s++) {
+		const char *group = NULL, *role = NULL;
+		char *ns = NULL;
+
+		policy_role_source(pol, s, &group, &role);
+		if (group == NULL || role == NULL)
+			continue;
+		if (dir_dn_normalize(group, &ns) != 0)
+			continue;	/* the loader checked it; nothing can match */
+		for (size_t i = 0; i < n; i++) {
+			if (norm[i] != NULL && strcmp(norm[i], ns) == 0) {
+				r = add_role(roles, count, max, role);
+				break;
+			}
+		}
+		free(ns);
+	}
+out:
+	dir_free_list(norm, n);
+	return r;
 }
 
 int

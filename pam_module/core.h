@@ -38,6 +38,17 @@ void core_free(struct core *c);
  * in here).  Names point into the policy.  Returns the count or an error. */
 int core_roles(struct core *c, const char *user, const char **roles, size_t max) WARD_WUR;
 
+/*
+ * Roles conferred by the group DNs DNS[0..N) through the policy's
+ * role_sources, comparing DNs by LDAP rules (dir_dn_equal's normal form),
+ * not bytes.  Appends to ROLES (which already holds *COUNT names, pointing
+ * into the policy) without duplicates, up to MAX.  Returns 0,
+ * WARD_ERR_TOOBIG when more than MAX roles result, or WARD_ERR_NOMEM.
+ * A group DN that does not parse confers nothing.
+ */
+int core_map_groups(const struct policy *pol, char *const *dns, size_t n,
+    const char **roles, size_t *count, size_t max) WARD_WUR;
+
 /* The decision for USER on SERVICE at NOW on this host. */
 int core_decide(struct core *c, const char *user, const char *service, time_t now,
     struct policy_decision *d) WARD_WUR;
