@@ -7,8 +7,11 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "audit.h"
 #include "ward_policy.h"
 #include "wardctl.h"
 
@@ -763,23 +766,43 @@ policy_diff(struct wopts *o)
 
 /* ---- compile ---- */
 
+/* Is SNAP the snapshot the module maps (CONF's)?  Then compiling it is a
+ * change that leaves an audit record. */
+static int
+is_deployed_snapshot(const struct ward_conf *conf, const char *snap)
+{
+	struct stat a, b;
+
+	if (strcmp(snap, conf->snapshot_file) == 0)
+		return 1;
+	return stat(snap, &a) == 0 && stat(conf->snapshot_file, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 static int
 policy_compile_cmd(struct wopts *o)
 {
-	char err[16384], *snap_alloc = NULL;
+	char err[16384], *snap_alloc = NULL, what[8192];
 	struct ward_conf conf;
 	const char *path = o->nargs > 1 ? o->args[1] : o->policy, *snap = o->output;
+	struct audit_log *log = NULL;
 	struct policy *p;
 	struct timespec t0, t1;
-	int rc = WEXIT_ERR;
+	int rc = WEXIT_ERR, have_conf = 0, logged = 0;
 
 	memset(&conf, 0, sizeof(conf));
 	if (path == NULL) {
 		if (wardctl_load_conf(o, &conf) != 0)
 			return WEXIT_ERR;
+		have_conf = 1;
 		path = conf.policy_file;
 		if (snap == NULL)
 			snap = conf.snapshot_file;
+	} else if (o->config != NULL || access(CONF_DEFAULT_PATH, F_OK) == 0) {
+		/* a policy named on the line may still be the deployed one */
+		if (wardctl_load_conf(o, &conf) != 0)
+			return WEXIT_ERR;
+		have_conf = 1;
 	}
 	if (snap == NULL) {
 		size_t n = strlen(path) + 6;
@@ -788,6 +811,9 @@ policy_compile_cmd(struct wopts *o)
 		snprintf(snap_alloc, n, "%s.snap", path);
 		snap = snap_alloc;
 	}
+	if (have_conf && is_deployed_snapshot(&conf, snap) &&
+	    wardctl_audit_begin(&conf, NULL, "compile the policy", &log) != 0)
+		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	p = policy_load(path, err, sizeof(err));
 	if (p == NULL) {
@@ -800,6 +826,11 @@ policy_compile_cmd(struct wopts *o)
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (log != NULL) {
+		snprintf(what, sizeof(what), "%s -> %s", path, snap);
+		logged = wardctl_audit_admin(log, "policy compile", NULL, what, policy_version(p));
+		log = NULL;
+	}
 	if (o->json) {
 		printf("{\"policy\":");
 		json_str(stdout, path);
@@ -814,8 +845,9 @@ policy_compile_cmd(struct wopts *o)
 		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	}
 	policy_free(p);
-	rc = WEXIT_OK;
+	rc = logged == 0 ? WEXIT_OK : WEXIT_ERR;
 out:
+	audit_close(log);
 	free(snap_alloc);
 	conf_free(&conf);
 	return rc;

@@ -9,8 +9,12 @@
  *    hashes (codes), and wiped from memory after use.
  *  - Changes to a record go through one store transaction, so a login in
  *    progress on another process cannot be lost or resurrected.
+ *  - Every change leaves an admin audit record (never the secret or the
+ *    codes); a change whose record could not be written is refused before
+ *    it is made (wardctl_audit_begin).
  */
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
 #include <qrencode.h>
 #include <stdio.h>
@@ -20,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "otp.h"
 #include "secret.h"
 #include "state.h"
@@ -106,6 +111,7 @@ cmd_init(struct wopts *o)
 {
 	struct ward_conf c;
 	struct state *st;
+	char err[1024];
 	int r, created, rc = WEXIT_ERR;
 
 	if (wardctl_load_conf(o, &c) != 0) {
@@ -136,12 +142,37 @@ cmd_init(struct wopts *o)
 			goto out;
 		const char *logdir = dirname(copy);
 		r = ensure_dir(logdir, 0750, &created);
+		/* with group_adm the adm group reads the log: let it into the folder */
+		if (r == 0 && c.audit.group_adm) {
+			struct group *g = getgrnam("adm");
+			if (g == NULL || chown(logdir, 0, g->gr_gid) != 0) {
+				fprintf(stderr, "wardctl: %s: cannot give it to group adm\n", logdir);
+				r = WARD_ERR_IO;
+			}
+		}
 		if (r == 0)
-			printf("%s %s/ (audit log folder, 0750)\n", created ? "created " :
-			    "kept    ", logdir);
+			printf("%s %s/ (audit log folder, 0750%s)\n", created ? "created " :
+			    "kept    ", logdir, c.audit.group_adm ? ", group adm" : "");
 		free(copy);
 		if (r != 0)
 			goto out;
+	}
+	{
+		struct audit_event ev = { .event = "admin", .result = "success",
+			.service = "wardctl", .offline = -1, .detail = "init" };
+		char detail[300];
+		const char *sudo = getenv("SUDO_USER");
+
+		snprintf(detail, sizeof(detail), "init by uid %u%s%s%s", (unsigned)getuid(),
+		    sudo ? " (sudo from " : "", sudo ? sudo : "", sudo ? ")" : "");
+		ev.detail = detail;
+		err[0] = '\0';
+		if (audit_append(&c, &ev, err, sizeof(err)) != 0) {
+			fprintf(stderr, "wardctl: the audit log cannot be written: %s\n", err);
+			goto out;
+		}
+		printf("ready    %s (audit log; chain checked by wardctl audit verify)\n",
+		    c.audit.path);
 	}
 	printf("ready: enrol users with  wardctl enroll USER\n");
 	rc = WEXIT_OK;
@@ -351,12 +382,13 @@ cmd_enroll(struct wopts *o)
 {
 	char codes[STATE_MAX_RECOVERY][REC_CODE_LEN];
 	struct state_user rec, old;
+	struct audit_log *log = NULL;
 	struct ctx x;
 	unsigned char *secret = NULL;
 	size_t slen = 0;
 	char *b32 = NULL, *uri = NULL, check[9];
 	const char *user, *qr;
-	int algo, digits, ncodes, r, rc = WEXIT_ERR;
+	int algo, digits, ncodes, r, rc = WEXIT_ERR, logged = 0;
 
 	memset(&rec, 0, sizeof(rec));
 	memset(codes, 0, sizeof(codes));
@@ -369,6 +401,8 @@ cmd_enroll(struct wopts *o)
 	}
 	if (open_ctx(o, &x, 1) != 0)
 		return WEXIT_ERR;
+	if (wardctl_audit_begin(&x.conf, x.st, "enroll", &log) != 0)
+		goto out;
 	algo = x.conf.mfa.algorithm;
 	digits = x.conf.mfa.digits;
 	if (o->algorithm && parse_algorithm(o->algorithm, &algo) != 0) {
@@ -443,6 +477,10 @@ cmd_enroll(struct wopts *o)
 		    ward_strerror(r));
 		goto out;
 	}
+	/* the enrolment is done: show the secret even if its record fails */
+	logged = wardctl_audit_admin(log, "enroll", user, o->secret ?
+	    "(imported secret)" : o->force ? "(--force: secret replaced)" : NULL, NULL);
+	log = NULL;
 	if (otp_base32_encode(secret, slen, &b32) != 0 ||
 	    (uri = make_uri(x.conf.mfa.issuer, user, b32, algo, digits, x.conf.mfa.period)) == NULL) {
 		fprintf(stderr, "wardctl: out of memory\n");
@@ -466,8 +504,9 @@ cmd_enroll(struct wopts *o)
 		    b32, otp_algorithm_name(algo), digits, x.conf.mfa.period, uri);
 		print_codes(o, codes, ncodes);
 	}
-	rc = WEXIT_OK;
+	rc = logged == 0 ? WEXIT_OK : WEXIT_ERR;
 out:
+	audit_close(log);
 	ward_freezero(secret, slen);
 	if (b32 != NULL)
 		ward_free_str_secret(b32);
@@ -485,15 +524,24 @@ out:
 static int
 cmd_reset(struct wopts *o)
 {
+	struct audit_log *log = NULL;
 	struct ctx x;
 	const char *user;
-	int r;
+	int r, logged = 0;
 
 	if ((user = one_user(o, "reset")) == NULL || open_ctx(o, &x, 0) != 0)
 		return WEXIT_ERR;
+	if (wardctl_audit_begin(&x.conf, x.st, "reset", &log) != 0) {
+		close_ctx(&x);
+		return WEXIT_ERR;
+	}
 	r = state_user_delete(x.st, user);
 	if (r == 0)
 		r = state_grace_clear_user(x.st, user);
+	if (r == 0)
+		logged = wardctl_audit_admin(log, "reset", user, NULL, NULL);
+	else
+		audit_close(log);
 	close_ctx(&x);
 	if (r == WARD_ERR_NOTFOUND) {
 		fprintf(stderr, "wardctl: %s is not enrolled\n", user);
@@ -508,19 +556,28 @@ cmd_reset(struct wopts *o)
 	else
 		printf("%s: enrolment, recovery codes and grace removed; enrol again with "
 		    "'wardctl enroll %s'\n", user, user);
-	return WEXIT_OK;
+	return logged == 0 ? WEXIT_OK : WEXIT_ERR;
 }
 
 static int
 cmd_unlock(struct wopts *o)
 {
+	struct audit_log *log = NULL;
 	struct ctx x;
 	const char *user;
-	int r;
+	int r, logged = 0;
 
 	if ((user = one_user(o, "unlock")) == NULL || open_ctx(o, &x, 0) != 0)
 		return WEXIT_ERR;
+	if (wardctl_audit_begin(&x.conf, x.st, "unlock", &log) != 0) {
+		close_ctx(&x);
+		return WEXIT_ERR;
+	}
 	r = state_user_unlock(x.st, user);
+	if (r == 0)
+		logged = wardctl_audit_admin(log, "unlock", user, NULL, NULL);
+	else
+		audit_close(log);
 	close_ctx(&x);
 	if (r == WARD_ERR_NOTFOUND) {
 		fprintf(stderr, "wardctl: %s is not enrolled\n", user);
@@ -534,7 +591,7 @@ cmd_unlock(struct wopts *o)
 		printf("{\"user\":\"%s\",\"unlocked\":true}\n", user);
 	else
 		printf("%s: failures cleared and lockout lifted\n", user);
-	return WEXIT_OK;
+	return logged == 0 ? WEXIT_OK : WEXIT_ERR;
 }
 
 /* ---- status ---- */
@@ -625,19 +682,29 @@ static int
 cmd_recovery_codes(struct wopts *o)
 {
 	char codes[STATE_MAX_RECOVERY][REC_CODE_LEN];
+	struct audit_log *log = NULL;
 	struct rc_ctx rc;
 	struct ctx x;
 	const char *user;
-	int r;
+	int r, logged = 0;
 
 	if ((user = one_user(o, "recovery-codes")) == NULL || open_ctx(o, &x, 1) != 0)
 		return WEXIT_ERR;
+	if (wardctl_audit_begin(&x.conf, x.st, "recovery-codes", &log) != 0) {
+		close_ctx(&x);
+		return WEXIT_ERR;
+	}
 	rc.x = &x;
 	rc.user = user;
 	rc.n = x.conf.mfa.recovery_codes > STATE_MAX_RECOVERY ? STATE_MAX_RECOVERY :
 	    x.conf.mfa.recovery_codes;
 	rc.codes = codes;
 	r = state_user_update(x.st, user, rc_update, &rc);
+	if (r == 0)
+		logged = wardctl_audit_admin(log, "recovery-codes", user, "(new set; old ones "
+		    "revoked)", NULL);
+	else
+		audit_close(log);
 	close_ctx(&x);
 	if (r == WARD_ERR_NOTFOUND) {
 		fprintf(stderr, "wardctl: %s is not enrolled\n", user);
@@ -660,7 +727,7 @@ cmd_recovery_codes(struct wopts *o)
 		print_codes(o, codes, rc.n);
 	}
 	ward_wipe(codes, sizeof(codes));
-	return WEXIT_OK;
+	return logged == 0 ? WEXIT_OK : WEXIT_ERR;
 }
 
 int

@@ -25,6 +25,12 @@ static const char usage_text[] =
     "  policy diff OLD NEW                  who gains or loses what\n"
     "  policy compile [FILE] [--output SNAP] write the compiled snapshot\n"
     "  can USER PERMISSION [--host H]       exit 0 or 1\n"
+    "  audit verify [FILE...]               check the MAC chain; name the first bad record\n"
+    "  audit query [--user U] [--since T] [--until T] [--event E] [--result R]\n"
+    "              [--json|--csv] [FILE...]   select records\n"
+    "  audit report [--since T] [--json]    failures, lockouts, denials, break-glass,\n"
+    "                                       anomalies\n"
+    "  audit export --user U [--csv]        everything about one person (JSON lines)\n"
     "\n"
     "Every policy command and can also take --policy FILE (no ward.conf needed).\n"
     "Exit: 0 success, 1 negative answer, 2 error.\n";
@@ -226,6 +232,7 @@ struct command {
 static const struct command commands[] = {
 	{ "policy", cmd_policy },
 	{ "can", cmd_can },
+	{ "audit", cmd_audit },
 };
 
 int

@@ -52,5 +52,23 @@ int cmd_policy(struct wopts *o);       /* check|test|show|who */
 int cmd_can(struct wopts *o);
 /* init, enroll, reset, unlock, status, recovery-codes (NAME says which). */
 int cmd_user(struct wopts *o, const char *name);
+/* audit verify|query|report|export (cmd_audit.c). */
+int cmd_audit(struct wopts *o);
+
+/*
+ * Admin audit records (cmd_audit.c).  A changing command calls
+ * wardctl_audit_begin before the change: it refuses (prints why, returns
+ * WARD_ERR_AUDIT, *LOG NULL) when the record could not be written; ST is
+ * the command's open store or NULL.  After the change,
+ * wardctl_audit_admin writes the record - event admin, USER the person
+ * concerned (or NULL), detail "ACTION [EXTRA] by WHO" - never a secret;
+ * it closes LOG, and prints the problem when the write fails.
+ */
+struct audit_log;
+struct state;
+int wardctl_audit_begin(const struct ward_conf *conf, struct state *st,
+    const char *action, struct audit_log **log);
+int wardctl_audit_admin(struct audit_log *log, const char *action, const char *user,
+    const char *extra, const char *policy_version);
 
 #endif

@@ -4,22 +4,35 @@
  * Rules it keeps:
  *  - One JSON object per line: seq, ts (UTC, ms), host, service, user,
  *    event, result, rule, reason, roles, factor, policy_version, offline,
- *    rhost, tty, pid, detail, prev, mac - always in this order.
+ *    rhost, tty, pid, detail, prev, mac - always in this order, no spaces.
+ *    Strings are escaped for JSON (quote, backslash, every control byte);
+ *    bytes that are not UTF-8 are written as lone surrogates \udc80..\udcff
+ *    (Python's "surrogateescape"), so every byte survives a round trip.
  *  - mac = HMAC-SHA-256 under audit.key over the line's bytes up to and
  *    including the prev field (everything before ,"mac":), so any edit of
  *    any field breaks it; prev is the previous record's mac (64 '0's at the
  *    very start), so deletion, reordering and insertion break the chain.
  *  - Appends are serialised by the state store's write lock, which also
- *    keeps the head (last seq and mac): cutting records off the end is
- *    detected by comparing the file's tail with the head.
- *  - A record is written with one write(2); a short write (disk full, file
- *    size limit) is cut back off the file, so no torn record stays, and the
- *    caller gets WARD_ERR_AUDIT and must deny.
- *  - Rotation (logrotate create) needs nothing special: the next record in
- *    the new file chains from the head's mac.
+ *    keeps the head (last seq, mac and where that record ended in which
+ *    file): cutting records off the end is detected by comparing the log
+ *    with the head; a record written but not committed (a crash between
+ *    the two) is verified and adopted by the next append.
+ *  - A record is written with one write(2) under the lock; a short write
+ *    (disk full, file size limit) is cut back off the file (ftruncate to
+ *    the old size), so no torn record stays, and the caller gets
+ *    WARD_ERR_AUDIT and must deny.
+ *  - Rotation (logrotate create) needs nothing special: the log is opened
+ *    for each record, so the next one goes to the new file and chains from
+ *    the head's mac.
+ *  - The log is opened O_NOFOLLOW|O_APPEND|O_CLOEXEC in a folder that must
+ *    be root's and not group/world-writable; the file must be root's, a
+ *    regular file with one link; its mode is set to 0600 (0640 group adm
+ *    with audit.group_adm).
  *  - A copy of each record goes to syslog (LOG_AUTHPRIV; LOG_ALERT for
- *    break-glass) when audit.syslog is set.  No secret or code is ever a
- *    field of a record.
+ *    break-glass, LOG_WARNING for lockouts and refusals) when audit.syslog
+ *    is set, through syslog() without openlog (the application's own
+ *    openlog stays).  No secret or code is ever a field of a record; the
+ *    key is wiped when the log is closed.
  */
 #ifndef WARD_AUDIT_H
 #define WARD_AUDIT_H
@@ -28,14 +41,19 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "state.h"
 #include "ward.h"
 
-#define AUDIT_LINE_MAX 8192
+/* Longest line a writer makes (fields are cut to stay below) and a parser
+ * accepts. */
+#define AUDIT_LINE_MAX 65536
+#define AUDIT_MAC_HEX 64
 
 struct audit_event {
 	const char *event;           /* auth, account, breakglass, lockout, session_open,
-	                                session_close, admin */
-	const char *result;          /* success, failure, allow, deny, granted, refused */
+	                                session_close, admin (required) */
+	const char *result;          /* success, failure, allow, deny, granted, refused
+	                                (required) */
 	const char *service;
 	const char *user;
 	const char *rule;
@@ -48,48 +66,138 @@ struct audit_event {
 	const char *rhost;
 	const char *tty;
 	const char *detail;          /* admin action, break-glass reason, ... */
+	const char *host;            /* NULL: this workstation (short host name) */
+	int64_t ts_ms;               /* 0: now; else this time (tests, tools) */
 };
+/* NULL strings are written as null; over-long ones are cut and end "[...]". */
 
 /*
- * Append EV to the log of CONF (audit.path, audit.key_file, state_dir).
- * Returns 0 when the record is in the file (and fsync'd when configured)
- * and the head is committed; otherwise WARD_ERR_AUDIT (or another error)
- * with the reason in ERR - the caller must then deny.
+ * An open log: the key (wiped at close), the state store (borrowed or
+ * owned) and the settings of CONF (copied).
  */
+struct audit_log;
+
+/*
+ * Load audit.key and check the log folder.  ST is the caller's open store
+ * (borrowed, must outlive the log) or NULL to open conf->state_dir (owned).
+ * Returns 0 or WARD_ERR_* with the reason in ERR (file named).
+ */
+int audit_open(struct audit_log **log, const struct ward_conf *conf,
+    struct state *st, char *err, size_t errlen) WARD_WUR;
+/* Append one record.  0 when it is in the file (fsync'd when configured)
+ * and the head is committed; otherwise WARD_ERR_AUDIT (or WARD_ERR_STORE)
+ * with the reason in ERR - the caller must then deny.  Never call it from
+ * inside a state callback (the store's write lock is not recursive). */
+int audit_write(struct audit_log *log, const struct audit_event *ev, char *err,
+    size_t errlen) WARD_WUR;
+/* Check that a record could be written now (key, folder, file, store),
+ * without writing one: for commands that refuse a change they could not
+ * record.  0 or WARD_ERR_AUDIT with the reason. */
+int audit_check(struct audit_log *log, char *err, size_t errlen) WARD_WUR;
+/* Wipe the key, close what the log owns.  NULL is fine. */
+void audit_close(struct audit_log *log);
+
+/* One-shot: audit_open (store opened from conf->state_dir), audit_write,
+ * audit_close.  Returns as audit_write. */
 int audit_append(const struct ward_conf *conf, const struct audit_event *ev,
     char *err, size_t errlen) WARD_WUR;
+/* The same with the caller's open store ST (not NULL; borrowed). */
+int audit_append_st(const struct ward_conf *conf, struct state *st,
+    const struct audit_event *ev, char *err, size_t errlen) WARD_WUR;
 
 /* A parsed record (strings owned; free with audit_record_free). */
 struct audit_record {
 	uint64_t seq;
-	char *ts, *host, *service, *user, *event, *result, *rule, *reason, *roles,
+	char *ts, *host, *service, *user, *event, *result, *rule, *reason,
 	    *factor, *policy_version, *rhost, *tty, *detail;
-	int offline;                 /* -1 null */
+	char **roles;                /* NROLES strings */
+	size_t nroles;
+	int offline;                 /* 1, 0, -1 null */
 	long long pid;
-	char prev[65], mac[65];
+	int64_t ts_ms;               /* ts as milliseconds since the epoch */
+	char prev[AUDIT_MAC_HEX + 1], mac[AUDIT_MAC_HEX + 1];
 	size_t mac_offset;           /* bytes of the line covered by the mac */
 };
 
-/* Parse one line (without its newline).  0 or WARD_ERR_PARSE with what is
- * wrong in ERR.  ROLES comes back comma-joined. */
+/* Parse one line (without its newline).  Strict: exact field order and
+ * types, no spaces, valid escapes, control bytes escaped, no \u0000.
+ * 0 or WARD_ERR_PARSE with "byte N: what is wrong" in ERR.  On error R is
+ * left empty (audit_record_free is still safe). */
 int audit_parse_line(const char *line, size_t len, struct audit_record *r,
     char *err, size_t errlen) WARD_WUR;
 void audit_record_free(struct audit_record *r);
 
+/* Format one record line (with its newline) into BUF for the given seq,
+ * prev and key: what audit_write writes.  Returns its length, or 0 when
+ * EV lacks event/result or BUF is too small.  For tests and tools. */
+size_t audit_format(const struct audit_event *ev, uint64_t seq, const char *prev,
+    const unsigned char *key, size_t keylen, char *buf, size_t buflen);
+
+/* What audit_verify found first. */
+enum audit_problem {
+	AUDIT_OK = 0,
+	AUDIT_BAD_PARSE,             /* malformed record */
+	AUDIT_BAD_TRUNCATED,         /* last line cut off mid-record */
+	AUDIT_BAD_MAC,               /* record edited, or another key */
+	AUDIT_BAD_CHAIN,             /* prev does not match (replaced or inserted) */
+	AUDIT_BAD_GAP,               /* records missing (deleted) */
+	AUDIT_BAD_REORDER,           /* records out of order */
+	AUDIT_BAD_DUPLICATE,         /* a record repeated */
+	AUDIT_BAD_RESTART,           /* a new chain starts mid-log */
+	AUDIT_BAD_FILE_ORDER,        /* rotated files given in the wrong order */
+	AUDIT_BAD_CUT_TAIL,          /* the store's head is past the end of the log */
+	AUDIT_BAD_HEAD               /* the head's record differs, or no head at all */
+};
+/* Short name of a problem ("mac", "gap", ...). */
+const char *audit_problem_name(enum audit_problem p);
+
+struct audit_verify_result {
+	uint64_t records;            /* good records before the first problem */
+	uint64_t first_seq, last_seq;
+	int head_checked;            /* the store's head was compared */
+	uint64_t head_seq;
+	enum audit_problem problem;
+	char file[1024];             /* where the problem is (when one is) */
+	uint64_t line, seq;          /* line 0 / seq 0: not about one record */
+	char message[1024];          /* "FILE:LINE: seq N: what is wrong" */
+	char note[512];              /* not a problem: e.g. the chain starts at seq K */
+};
+
 /*
  * Verify FILES (oldest first) with the key in KEY_FILE.  When STATE_DIR is
- * not NULL, the last record must also match the store's head (a cut tail is
- * detected).  Returns 0 when everything holds; WARD_ERR_CORRUPT when a
- * record fails, with "FILE:LINE: seq N: what is wrong" in PROBLEM; another
- * error when the files or key cannot be read.  *RECORDS counts good records.
+ * not NULL, the store's head is read first and the log must reach it with
+ * the same mac (a cut tail is detected; records appended meanwhile are
+ * fine).  The first record of the first file anchors the chain: seq 1 must
+ * have prev 0...0; a later seq is accepted there (older files rotated away)
+ * and said in RES->note.  Returns 0 when everything holds; WARD_ERR_CORRUPT
+ * when a record fails (RES->problem, ->message); another error, with the
+ * reason in RES->message, when the files, key or store cannot be read.
  */
 int audit_verify(const char *key_file, const char *const *files, size_t nfiles,
-    const char *state_dir, uint64_t *records, char *problem, size_t plen) WARD_WUR;
+    const char *state_dir, struct audit_verify_result *res) WARD_WUR;
 
-/* Iterate the records of FILES in order: FN gets each parsed record (0 to
- * go on).  Lines that do not parse are reported through ERR and stop it. */
-typedef int (*audit_each_fn)(void *ctx, const struct audit_record *r);
+/*
+ * Iterate the records of FILES in order: FN gets each parsed record and its
+ * raw line (without newline); it returns 0 to go on, anything else stops
+ * and is returned.  A line that does not parse stops it with
+ * WARD_ERR_PARSE and "FILE:LINE: ..." in ERR.  No MAC is checked.
+ */
+typedef int (*audit_each_fn)(void *ctx, const struct audit_record *r,
+    const char *line, size_t len);
 int audit_each(const char *const *files, size_t nfiles, audit_each_fn fn, void *ctx,
     char *err, size_t errlen) WARD_WUR;
+
+/*
+ * The log of PATH and its rotated predecessors that exist, oldest first:
+ * PATH.N ... PATH.2, PATH.1, PATH (logrotate's numbering).  Compressed
+ * files (PATH.N.gz, and every older one) are not read: *SKIPPED counts
+ * them (use delaycompress, or give the files decompressed).  *FILES is the
+ * caller's to free with audit_files_free.  0 or WARD_ERR_NOMEM.
+ */
+int audit_files(const char *path, char ***files, size_t *nfiles, size_t *skipped) WARD_WUR;
+void audit_files_free(char **files, size_t nfiles);
+
+/* "2026-11-24T10:00:00.123Z" -> milliseconds since the epoch; -1 if bad. */
+int64_t audit_ts_parse(const char *ts);
 
 #endif

@@ -5,7 +5,7 @@
  *   "u:" USER                       user record (encoded below)
  *   "g:" USER NUL HOST NUL APP      grace until (int64, little endian)
  *   "d:" USER                       directory cache: fetched_at(8) blob
- *   "a:head"                        audit chain head: seq(8) mac(64)
+ *   "a:head"                        audit chain head: seq(8) mac(64) dev(8) ino(8) size(8)
  * All integers are little endian.  Every decoder checks lengths exactly.
  */
 #include <errno.h>
@@ -140,8 +140,8 @@ map_mdb(int rc)
 
 /* ---- user record codec ---- */
 
-static int
-user_encode(const struct state_user *u, unsigned char **out, size_t *outlen)
+int
+state_user_encode(const struct state_user *u, unsigned char **out, size_t *outlen)
 {
 	struct wbuf w = { NULL, 0, 0 };
 
@@ -180,8 +180,8 @@ user_encode(const struct state_user *u, unsigned char **out, size_t *outlen)
 	return 0;
 }
 
-static int
-user_decode(const void *data, size_t len, struct state_user *u)
+int
+state_user_decode(const void *data, size_t len, struct state_user *u)
 {
 	struct rbuf r = { data, len, 0, 0 };
 	size_t ctlen;
@@ -402,7 +402,7 @@ state_user_get(struct state *st, const char *user, struct state_user *out)
 		return r;
 	if ((r = kv_get(st, k, klen, &v, &vlen)) != 0)
 		return r;
-	r = user_decode(v, vlen, out);
+	r = state_user_decode(v, vlen, out);
 	if (r == WARD_ERR_CORRUPT)
 		ward_log(LOG_ERR, "state store: the record of user '%s' is corrupt "
 		    "(%zu bytes); refusing it", user, vlen);
@@ -420,7 +420,7 @@ state_user_put(struct state *st, const char *user, const struct state_user *u)
 
 	if ((r = user_key(user, k, &klen)) != 0)
 		return r;
-	if ((r = user_encode(u, &v, &vlen)) != 0)
+	if ((r = state_user_encode(u, &v, &vlen)) != 0)
 		return r;
 	r = kv_put(st, k, klen, v, vlen);
 	ward_freezero(v, vlen);
@@ -519,7 +519,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		r = map_mdb(rc);
 		goto abort;
 	}
-	if ((r = user_decode(v.mv_data, v.mv_size, &u)) != 0) {
+	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0) {
 		if (r == WARD_ERR_CORRUPT)
 			ward_log(LOG_ERR, "state store: the record of user '%s' is corrupt "
 			    "(%zu bytes); refusing it", user, v.mv_size);
@@ -548,11 +548,11 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		r = result;                 /* an error inside the check: change nothing */
 		goto abort;
 	}
-	if ((r = user_encode(&u, &enc, &enclen)) != 0)
+	if ((r = state_user_encode(&u, &enc, &enclen)) != 0)
 		goto abort;
 	v.mv_size = enclen;
 	v.mv_data = enc;
-	if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0) {
+	if (mdb_put(txn, st->dbi, &key, &v, 0) != 0) {
 		r = WARD_ERR_STORE;
 		goto abort;
 	}
@@ -595,12 +595,12 @@ state_user_update(struct state *st, const char *user, state_update_fn fn, void *
 		mdb_txn_abort(txn);
 		return map_mdb(rc);
 	}
-	if ((r = user_decode(v.mv_data, v.mv_size, &u)) != 0) {
+	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0) {
 		mdb_txn_abort(txn);
 		return r;
 	}
 	if ((r = fn(ctx, &u)) == 0)
-		r = user_encode(&u, &enc, &enclen);
+		r = state_user_encode(&u, &enc, &enclen);
 	state_user_clear(&u);
 	if (r != 0) {
 		mdb_txn_abort(txn);
@@ -645,8 +645,7 @@ state_grace_get(struct state *st, const char *user, const char *host, const char
 	int r;
 
 	*until = 0;
-	if (ward_user_valid(user) != 0 ||
-	    (r = make_key('g', user, host, app, k, &klen)) != 0)
+	if (ward_user_valid(user) != 0 || make_key('g', user, host, app, k, &klen) != 0)
 		return WARD_ERR_INVAL;
 	r = kv_get(st, k, klen, &v, &vlen);
 	if (r == WARD_ERR_NOTFOUND)
@@ -768,6 +767,47 @@ state_dircache_put(struct state *st, const char *user, const char *blob, int64_t
 
 /* ---- audit head ---- */
 
+#define HEAD_V1 (8 + 64)               /* seq mac */
+#define HEAD_V2 (8 + 64 + 24)          /* seq mac dev ino size */
+
+static int
+head_decode(const void *data, size_t len, struct state_audit_head *h)
+{
+	struct rbuf rb = { data, len, 0, 0 };
+
+	memset(h, 0, sizeof(*h));
+	if (len != HEAD_V1 && len != HEAD_V2)
+		return WARD_ERR_CORRUPT;
+	h->seq = get_u(&rb, 8);
+	get_bytes(&rb, h->mac, 64);
+	h->mac[64] = '\0';
+	if (len == HEAD_V2) {
+		h->dev = get_u(&rb, 8);
+		h->ino = get_u(&rb, 8);
+		h->size = get_u(&rb, 8);
+	}
+	for (size_t i = 0; i < 64; i++)
+		if (!((h->mac[i] >= '0' && h->mac[i] <= '9') ||
+		    (h->mac[i] >= 'a' && h->mac[i] <= 'f')))
+			return WARD_ERR_CORRUPT;
+	return rb.bad ? WARD_ERR_CORRUPT : 0;
+}
+
+static int
+head_encode(const struct state_audit_head *h, unsigned char b[HEAD_V2])
+{
+	struct wbuf w = { b, 0, HEAD_V2 };
+
+	if (strlen(h->mac) != 64)
+		return WARD_ERR_INVAL;
+	put_u(&w, h->seq, 8);
+	put_bytes(&w, h->mac, 64);
+	put_u(&w, h->dev, 8);
+	put_u(&w, h->ino, 8);
+	put_u(&w, h->size, 8);
+	return 0;
+}
+
 int
 state_audit_head_get(struct state *st, struct state_audit_head *h)
 {
@@ -778,41 +818,30 @@ state_audit_head_get(struct state *st, struct state_audit_head *h)
 	memset(h, 0, sizeof(*h));
 	if ((r = kv_get(st, "a:head", 6, &v, &vlen)) != 0)
 		return r;
-	if (vlen != 8 + 64) {
-		free(v);
-		return WARD_ERR_CORRUPT;
-	}
-	{
-		struct rbuf rb = { v, vlen, 0, 0 };
-		h->seq = get_u(&rb, 8);
-		get_bytes(&rb, h->mac, 64);
-		h->mac[64] = '\0';
-	}
+	r = head_decode(v, vlen, h);
 	free(v);
-	return 0;
+	return r;
 }
 
 int
 state_audit_head_put(struct state *st, const struct state_audit_head *h)
 {
-	unsigned char b[8 + 64];
-	struct wbuf w = { b, 0, sizeof(b) };
+	unsigned char b[HEAD_V2];
+	int r;
 
-	if (strlen(h->mac) != 64)
-		return WARD_ERR_INVAL;
-	put_u(&w, h->seq, 8);
-	put_bytes(&w, h->mac, 64);
+	if ((r = head_encode(h, b)) != 0)
+		return r;
 	return kv_put(st, "a:head", 6, b, sizeof(b));
 }
 
 int
-state_audit_append(struct state *st, state_audit_fn fn, void *ctx)
+state_audit_append(struct state *st, int durable, state_audit_fn fn, void *ctx)
 {
 	struct state_audit_head h;
-	unsigned char b[8 + 64];
-	struct wbuf w = { b, 0, sizeof(b) };
-	MDB_txn *txn;
+	unsigned char b[HEAD_V2];
+	MDB_txn *txn = NULL;
 	MDB_val key = { 6, (void *)(uintptr_t)"a:head" }, v;
+	unsigned flag;
 	int rc, r;
 
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
@@ -821,33 +850,34 @@ state_audit_append(struct state *st, state_audit_fn fn, void *ctx)
 	rc = mdb_get(txn, st->dbi, &key, &v);
 	if (rc == MDB_NOTFOUND) {
 		memset(h.mac, '0', 64);
+		r = 0;
 	} else if (rc != 0) {
-		mdb_txn_abort(txn);
-		return map_mdb(rc);
-	} else if (v.mv_size != 8 + 64) {
-		mdb_txn_abort(txn);
-		return WARD_ERR_CORRUPT;
+		r = map_mdb(rc);
 	} else {
-		struct rbuf rb = { v.mv_data, v.mv_size, 0, 0 };
-		h.seq = get_u(&rb, 8);
-		get_bytes(&rb, h.mac, 64);
+		r = head_decode(v.mv_data, v.mv_size, &h);
 	}
-	h.mac[64] = '\0';
-	if ((r = fn(ctx, &h)) != 0) {
+	if (r == 0)
+		r = fn(ctx, &h);
+	if (r == 0)
+		r = head_encode(&h, b) == 0 ? 0 : WARD_ERR_INTERNAL;
+	if (r == 0) {
+		v.mv_size = sizeof(b);
+		v.mv_data = b;
+		if (mdb_put(txn, st->dbi, &key, &v, 0) != 0)
+			r = WARD_ERR_STORE;
+	}
+	if (r != 0) {
 		mdb_txn_abort(txn);
 		return r;
 	}
-	if (strlen(h.mac) != 64) {
-		mdb_txn_abort(txn);
-		return WARD_ERR_INTERNAL;
-	}
-	put_u(&w, h.seq, 8);
-	put_bytes(&w, h.mac, 64);
-	v.mv_size = sizeof(b);
-	v.mv_data = b;
-	if (mdb_put(txn, st->dbi, &key, &v, 0) != 0) {
-		mdb_txn_abort(txn);
-		return WARD_ERR_STORE;
-	}
-	return mdb_txn_commit(txn) == 0 ? 0 : WARD_ERR_STORE;
+	/* LMDB 0.9 has no per-transaction sync flags; the flag is this
+	 * process's own and only read by a write commit, which the lock makes
+	 * ours.  Durable: NOMETASYNC saves one fsync - a crash may undo this
+	 * last head, and the next append adopts the record from the (synced)
+	 * log.  Not durable: no fsync at all. */
+	flag = durable ? MDB_NOMETASYNC : MDB_NOSYNC;
+	(void)mdb_env_set_flags(st->env, flag, 1);
+	rc = mdb_txn_commit(txn);
+	(void)mdb_env_set_flags(st->env, flag, 0);
+	return rc == 0 ? 0 : WARD_ERR_STORE;
 }

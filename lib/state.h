@@ -58,6 +58,18 @@ int state_user_get(struct state *st, const char *user, struct state_user *out) W
 int state_user_put(struct state *st, const char *user, const struct state_user *u) WARD_WUR;
 int state_user_delete(struct state *st, const char *user) WARD_WUR;
 void state_user_clear(struct state_user *u);
+/*
+ * The user record codec, exposed for tests and the fuzzer (the store is
+ * its only other caller).  decode: DATA is a stored value; returns 0 with
+ * *OUT filled (free with state_user_clear), WARD_ERR_CORRUPT for anything
+ * but an exact, in-range record (*OUT is then cleared), or WARD_ERR_NOMEM.
+ * encode: *OUT is the caller's to ward_freezero; WARD_ERR_INVAL when a
+ * field is out of range.  decode then encode gives back the same bytes.
+ */
+int state_user_decode(const void *data, size_t len, struct state_user *out) WARD_WUR;
+int state_user_encode(const struct state_user *u, unsigned char **out, size_t *outlen)
+    WARD_WUR;
+
 /* Names of all enrolled users (for status/report); caller frees each + array. */
 int state_user_list(struct state *st, char ***names, size_t *n) WARD_WUR;
 
@@ -106,21 +118,32 @@ int state_dircache_get(struct state *st, const char *user, char **blob,
 int state_dircache_put(struct state *st, const char *user, const char *blob,
     int64_t fetched_at) WARD_WUR;
 
-/* Audit chain head: last seq and mac (hex, 64 chars + NUL) and file id. */
+/*
+ * Audit chain head: last seq and mac (hex, 64 chars + NUL), and where that
+ * record ended: the log file's device, inode and size just after it (0 when
+ * unknown).  audit.c uses the file position to tell a rotated file, a tail
+ * written but not committed (crash between the two), and a shrunk file.
+ */
 struct state_audit_head {
 	uint64_t seq;
 	char mac[65];
+	uint64_t dev, ino, size;
 };
+/* get: WARD_ERR_NOTFOUND when no record was ever appended. */
 int state_audit_head_get(struct state *st, struct state_audit_head *h) WARD_WUR;
 int state_audit_head_put(struct state *st, const struct state_audit_head *h) WARD_WUR;
 /*
  * Run FN(CTX, HEAD) holding the store's write lock (one write transaction):
- * HEAD is the current head (seq 0 and 64 '0's when none).  When FN returns
- * 0 it has updated HEAD (the record is in the log) and the new head is
- * committed; otherwise nothing changes and FN's error is returned.  This
- * is what serialises audit appends across processes.
+ * HEAD is the current head (seq 0, 64 '0's and a zero position when none).
+ * When FN returns 0 it has updated HEAD (the record is in the log) and the
+ * new head is committed; otherwise nothing changes and FN's error is
+ * returned.  This is what serialises audit appends across processes.
+ * DURABLE 0 commits without LMDB's fsync (audit.fsync = false: a power cut
+ * may lose the newest heads; a process crash loses nothing).  FN must not
+ * use ST (the write lock is held; LMDB's lock is not recursive).
  */
 typedef int (*state_audit_fn)(void *ctx, struct state_audit_head *head);
-int state_audit_append(struct state *st, state_audit_fn fn, void *ctx) WARD_WUR;
+int state_audit_append(struct state *st, int durable, state_audit_fn fn,
+    void *ctx) WARD_WUR;
 
 #endif
