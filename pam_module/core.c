@@ -2,6 +2,7 @@
  * core.c - shared by pam_ward.so and ward_verify.  Rules in core.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "core.h"
 #include "dir.h"
 #include "otp.h"
@@ -35,11 +37,18 @@ load_policy(const struct ward_conf *conf, int *from_snap, char *err, size_t errl
 	    (ss.st_mtim.tv_sec > ts.st_mtim.tv_sec ||
 	     (ss.st_mtim.tv_sec == ts.st_mtim.tv_sec &&
 	      ss.st_mtim.tv_nsec >= ts.st_mtim.tv_nsec))) {
-		if (tfile_read(conf->snapshot_file, 0, POLICY_SNAP_MAX, &buf, &len, err,
-		    errlen) == 0)
-			p = policy_load_snapshot_buffer(conf->snapshot_file, buf, len, err, errlen);
-		free(buf);
-		buf = NULL;
+		/* opened and checked like tfile_read, then mapped as it is (the
+		 * engine checks it and caps its size): no copy, ready in about a
+		 * millisecond at any size */
+		int fd = open(conf->snapshot_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+		if (fd < 0)
+			snprintf(err, errlen, "%s: %s", conf->snapshot_file, errno == ELOOP ?
+			    "is a symbolic link (refused)" : strerror(errno));
+		else if (tfile_check_fd(fd, conf->snapshot_file, 0, err, errlen) == 0)
+			p = policy_load_snapshot_fd(fd, conf->snapshot_file, err, errlen);
+		if (fd >= 0)
+			close(fd);
 		if (p != NULL) {
 			*from_snap = 1;
 			return p;
@@ -69,6 +78,7 @@ core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 	if (gethostname(c->host, sizeof(c->host) - 1) != 0)
 		c->host[0] = '\0';     /* unknown host: only host-less rules match */
 	c->host[sizeof(c->host) - 1] = '\0';
+	c->owner = getpid();
 	{
 		char *dot = strchr(c->host, '.');
 		if (dot != NULL)
@@ -82,24 +92,39 @@ core_free(struct core *c)
 {
 	if (c == NULL)
 		return;
+	/* Handles inherited across a fork belong to the parent: leave them. */
+	if (c->owner == getpid()) {
+		audit_close(c->log);
+		dir_close(c->dir);
+		state_close(c->st);
+	}
+	c->log = NULL;
+	c->dir = NULL;
+	c->st = NULL;
 	policy_free(c->pol);
 	c->pol = NULL;
 	conf_free(&c->conf);
 }
 
 int
-core_roles(struct core *c, const char *user, const char **roles, size_t max)
+core_state(struct core *c, struct state **st)
 {
-	size_t n;
+	int r;
 
-	if (ward_user_valid(user) != 0)
-		return WARD_ERR_INVAL;
-	n = policy_user_roles(c->pol, user, roles, max);
-	if (n > max) {
-		ward_log(LOG_ERR, "user %s holds %zu roles, more than %zu: refusing", user, n, max);
-		return WARD_ERR_TOOBIG;
+	*st = NULL;
+	if (c->owner != getpid()) {
+		/* forked since: start afresh, never touch the parent's handles */
+		c->st = NULL;
+		c->dir = NULL;
+		c->log = NULL;
+		c->owner = getpid();
 	}
-	return (int)n;
+	if (c->st == NULL && (r = state_open(&c->st, c->conf.state_dir, 0)) != 0) {
+		c->st = NULL;
+		return r;
+	}
+	*st = c->st;
+	return 0;
 }
 
 static int
@@ -155,27 +180,150 @@ out:
 }
 
 int
-core_decide(struct core *c, const char *user, const char *service, time_t now,
-    struct policy_decision *d)
+core_resolve(struct core *c, const char *user, time_t now, struct core_who *w)
 {
-	const char *roles[CORE_MAX_ROLES];
+	struct state *st;
+	char **dns = NULL;
+	size_t n = 0, nlocal;
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	if (ward_user_valid(user) != 0)
+		return WARD_ERR_INVAL;
+	nlocal = policy_user_roles(c->pol, user, w->roles, CORE_MAX_ROLES);
+	if (nlocal > CORE_MAX_ROLES) {
+		ward_log(LOG_ERR, "user %s holds %zu local roles, more than %d: refusing", user,
+		    nlocal, CORE_MAX_ROLES);
+		return WARD_ERR_TOOBIG;
+	}
+	w->nroles = nlocal;
+	if (!c->conf.directory.enabled)
+		return 0;
+	if ((r = core_state(c, &st)) != 0)
+		return r;
+	r = dir_groups_cached(&c->dir, &c->conf.directory, st, user, (int64_t)now, &dns, &n,
+	    &w->offline);
+	if (r == WARD_ERR_NOTFOUND)
+		return 0;	/* not in the directory: local roles only */
+	if (r != 0)
+		return r;
+	w->in_directory = 1;
+	r = core_map_groups(c->pol, dns, n, w->roles, &w->nroles, CORE_MAX_ROLES);
+	if (r == WARD_ERR_TOOBIG)
+		ward_log(LOG_ERR, "user %s holds more than %d roles: refusing", user,
+		    CORE_MAX_ROLES);
+	dir_free_list(dns, n);
+	return r;
+}
+
+static void
+fill_request(const struct core *c, const struct core_who *w, const char *user,
+    const char *service, time_t now, struct policy_request *rq)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->user = user;
+	rq->roles = w->roles;
+	rq->nroles = w->nroles;
+	rq->service = service;
+	rq->host = c->host;
+	policy_request_set_time(rq, now);
+}
+
+void
+core_decide_who(const struct core *c, const struct core_who *w, const char *user,
+    const char *service, time_t now, struct policy_decision *d)
+{
 	struct policy_request rq;
-	int n;
+
+	fill_request(c, w, user, service, now, &rq);
+	policy_decide(c->pol, &rq, d);
+}
+
+const char *
+core_roles_joined(const struct core *c, const struct core_who *w, char *buf, size_t len)
+{
+	struct policy_request rq;
+	const char *eff[256];
+	size_t n, off = 0;
+
+	buf[0] = '\0';
+	fill_request(c, w, "", "", 0, &rq);
+	n = policy_effective_roles(c->pol, &rq, eff, 256);
+	for (size_t i = 0; i < n && i < 256; i++) {
+		int k = snprintf(buf + off, len - off, "%s%s", i ? "," : "", eff[i]);
+		if (k < 0 || (size_t)k >= len - off) {
+			buf[0] = '\0';
+			break;
+		}
+		off += (size_t)k;
+	}
+	return buf;
+}
+
+int
+core_record(struct core *c, const struct core_who *w, const char *user,
+    const char *service, const struct core_rec *rec, const char *rhost, const char *tty)
+{
+	struct audit_event ev;
+	struct state *st;
+	const char *eff[CORE_MAX_ROLES * 4];
+	char err[512];
+	int r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.event = rec->event;
+	ev.result = rec->result;
+	ev.service = service;
+	ev.user = user;
+	ev.rule = rec->rule;
+	ev.reason = rec->reason;
+	ev.factor = rec->factor;
+	ev.detail = rec->detail;
+	ev.offline = -1;
+	ev.rhost = rhost;
+	ev.tty = tty;
+	if (w != NULL) {
+		struct policy_request rq;
+		size_t n;
+
+		fill_request(c, w, user, "", 0, &rq);
+		n = policy_effective_roles(c->pol, &rq, eff, sizeof(eff) / sizeof(eff[0]));
+		ev.roles = eff;
+		ev.nroles = n < sizeof(eff) / sizeof(eff[0]) ? n : sizeof(eff) / sizeof(eff[0]);
+		ev.policy_version = policy_version(c->pol);
+		ev.offline = w->offline;
+	}
+	if ((r = core_state(c, &st)) != 0)
+		snprintf(err, sizeof(err), "state store %s: %s", c->conf.state_dir,
+		    ward_strerror(r));
+	else if (c->log == NULL && (r = audit_open(&c->log, &c->conf, st, err,
+	    sizeof(err))) != 0)
+		c->log = NULL;
+	else
+		r = audit_write(c->log, &ev, err, sizeof(err));
+	if (r != 0)
+		ward_log(LOG_CRIT, "audit record (%s %s for %s) not written: %s; denying",
+		    rec->event, rec->result, user, err);
+	return r;
+}
+
+int
+core_decide(struct core *c, const char *user, const char *service, time_t now,
+    struct policy_decision *d, struct core_who *w)
+{
+	struct core_who local;
+	int r;
 
 	memset(d, 0, sizeof(*d));
 	d->allow = 0;
 	d->mfa_required = 1;
 	d->reason = "no decision";
-	if ((n = core_roles(c, user, roles, CORE_MAX_ROLES)) < 0)
-		return n;
-	memset(&rq, 0, sizeof(rq));
-	rq.user = user;
-	rq.roles = roles;
-	rq.nroles = (size_t)n;
-	rq.service = service;
-	rq.host = c->host;
-	policy_request_set_time(&rq, now);
-	policy_decide(c->pol, &rq, d);
+	d->rule = "none";
+	if (w == NULL)
+		w = &local;
+	if ((r = core_resolve(c, user, now, w)) != 0)
+		return r;
+	core_decide_who(c, w, user, service, now, d);
 	return 0;
 }
 
@@ -188,10 +336,9 @@ core_grace_active(struct core *c, const char *user, const char *app, time_t now,
 	int r;
 
 	*active = 0;
-	if ((r = state_open(&st, c->conf.state_dir, 0)) != 0)
+	if ((r = core_state(c, &st)) != 0)
 		return r;
 	r = state_grace_get(st, user, c->host, app, &until);
-	state_close(st);
 	if (r == 0 && until > (int64_t)now)
 		*active = 1;
 	return r;
@@ -206,11 +353,9 @@ core_grace_record(struct core *c, const char *user, const char *app, long second
 
 	if (seconds <= 0)
 		return 0;
-	if ((r = state_open(&st, c->conf.state_dir, 0)) != 0)
+	if ((r = core_state(c, &st)) != 0)
 		return r;
-	r = state_grace_put(st, user, c->host, app, (int64_t)now + seconds);
-	state_close(st);
-	return r;
+	return state_grace_put(st, user, c->host, app, (int64_t)now + seconds);
 }
 
 struct vctx {
@@ -304,7 +449,7 @@ core_verify(struct core *c, const char *user, const char *code, time_t now,
 		ward_log(LOG_ERR, "master key: %s", err);
 		return r;
 	}
-	if ((r = state_open(&st, c->conf.state_dir, 0)) != 0)
+	if ((r = core_state(c, &st)) != 0)
 		goto out;
 	memset(&v, 0, sizeof(v));
 	v.c = c;
@@ -325,7 +470,6 @@ core_verify(struct core *c, const char *user, const char *code, time_t now,
 		ward_log(LOG_ERR, "state store %s: could not record the attempt of user %s; "
 		    "denying", c->conf.state_dir, user);
 out:
-	state_close(st);
 	secret_key_wipe(&key);
 	return r;
 }

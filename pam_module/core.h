@@ -14,6 +14,7 @@
 #define WARD_CORE_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "conf.h"
@@ -21,11 +22,31 @@
 
 #define CORE_MAX_ROLES 64
 
+struct state;
+struct dir;
+struct audit_log;
+
 struct core {
 	struct ward_conf conf;
 	struct policy *pol;
 	int from_snapshot;
 	char host[256];              /* this workstation's short name */
+	/* Opened on first use, closed by core_free, and only ever used by the
+	 * process that opened them (LMDB and libldap handles must not cross
+	 * a fork). */
+	struct state *st;
+	struct dir *dir;
+	struct audit_log *log;       /* audit.key loaded once */
+	pid_t owner;
+};
+
+/* A user's assigned roles (names point into the policy) and where they
+ * came from. */
+struct core_who {
+	const char *roles[CORE_MAX_ROLES];
+	size_t nroles;
+	int offline;                 /* directory down: roles from the cache */
+	int in_directory;            /* the directory knows the user */
 };
 
 /* Load ward.conf (CONF_PATH, NULL = default) and the policy (snapshot
@@ -34,9 +55,28 @@ struct core {
 int core_init(struct core *c, const char *conf_path, char *err, size_t errlen) WARD_WUR;
 void core_free(struct core *c);
 
-/* Roles of USER (the policy's local `users` for now; the directory plugs
- * in here).  Names point into the policy.  Returns the count or an error. */
-int core_roles(struct core *c, const char *user, const char **roles, size_t max) WARD_WUR;
+/* The state store of C, opened on first use (read-write).  Returns 0 or
+ * WARD_ERR_* (logged with the folder). */
+int core_state(struct core *c, struct state **st) WARD_WUR;
+
+/*
+ * Roles of USER at NOW: the policy's local `users` assignments, plus, when
+ * ward.conf has a directory, the roles its groups confer (role_sources),
+ * through the directory cache (dir_groups_cached).  A user the directory
+ * does not know keeps only local roles.  Errors: WARD_ERR_INVAL (bad name),
+ * WARD_ERR_UNAVAIL (directory down and no cache young enough), a store
+ * error, WARD_ERR_TOOBIG (more than CORE_MAX_ROLES roles).
+ */
+int core_resolve(struct core *c, const char *user, time_t now, struct core_who *w) WARD_WUR;
+
+/* The policy decision for a resolved user (pure, cannot fail). */
+void core_decide_who(const struct core *c, const struct core_who *w, const char *user,
+    const char *service, time_t now, struct policy_decision *d);
+
+/* Effective roles of W (assigned + inherited) comma-joined into BUF;
+ * returns BUF ("" when none or when they do not fit). */
+const char *core_roles_joined(const struct core *c, const struct core_who *w,
+    char *buf, size_t len);
 
 /*
  * Roles conferred by the group DNs DNS[0..N) through the policy's
@@ -49,9 +89,9 @@ int core_roles(struct core *c, const char *user, const char **roles, size_t max)
 int core_map_groups(const struct policy *pol, char *const *dns, size_t n,
     const char **roles, size_t *count, size_t max) WARD_WUR;
 
-/* The decision for USER on SERVICE at NOW on this host. */
+/* core_resolve then core_decide_who; W may be NULL. */
 int core_decide(struct core *c, const char *user, const char *service, time_t now,
-    struct policy_decision *d) WARD_WUR;
+    struct policy_decision *d, struct core_who *w) WARD_WUR;
 
 /* Grace: *ACTIVE = 1 when USER verified for APP on this host recently
  * enough.  Store errors are returned (the caller then asks for a code). */
@@ -59,6 +99,22 @@ int core_grace_active(struct core *c, const char *user, const char *app, time_t 
     int *active) WARD_WUR;
 int core_grace_record(struct core *c, const char *user, const char *app,
     long seconds, time_t now) WARD_WUR;
+
+/* One audit record of a decision or attempt (lib/audit.h fills seq, ts,
+ * host, pid, prev and mac). */
+struct core_rec {
+	const char *event, *result, *rule, *reason, *factor, *detail;
+};
+
+/*
+ * Append REC for USER on SERVICE to the audit log.  With W (a resolved
+ * user) the record carries the effective roles, the policy version and
+ * whether the roles came from the cache.  0 when written; otherwise a
+ * WARD_ERR_* with the reason logged: the caller must deny.
+ */
+int core_record(struct core *c, const struct core_who *w, const char *user,
+    const char *service, const struct core_rec *rec, const char *rhost,
+    const char *tty) WARD_WUR;
 
 struct core_verify_result {
 	int used_recovery;           /* 1 when a recovery code was accepted */

@@ -3,8 +3,17 @@
  * helper for unprivileged callers (a screen locker running as the user).
  *
  *   argv:   ward_verify USER SERVICE
- *   stdin:  "grace\n"  or  "verify\n" CODE "\n"   (at most HELPER_MAX_INPUT bytes)
- *   stdout: at most one line "recovery_left N" or "locked_until T"
+ *   stdin:  "grace\n", "account\n" or "verify\n" CODE "\n"
+ *           (at most HELPER_MAX_INPUT bytes)
+ *   stdout: at most one line "recovery_left N", "locked_until T" or
+ *           "reason TEXT" (account denied)
+ *
+ *   grace:   OK when the policy allows USER on SERVICE here and now and
+ *            needs no code (a rule without MFA, or within the grace of a
+ *            recent verification); NOGRACE otherwise.
+ *   account: OK (allowed) or DENIED with the reason.
+ *   verify:  the code's outcome.
+ *  Each answer is recorded in the audit log by the helper.
  *   exit:   one of the HELPER_* values below
  *
  * The helper verifies only for the user whose real uid runs it, reads only
@@ -22,6 +31,7 @@
 #define HELPER_NOGRACE      5
 #define HELPER_ERROR        6
 #define HELPER_REFUSED      7   /* asked about another user */
+#define HELPER_DENIED       8   /* account: the policy denies */
 
 #define HELPER_MAX_INPUT 512
 

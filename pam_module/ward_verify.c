@@ -73,6 +73,7 @@ main(int argc, char **argv)
 	struct core c;
 	struct policy_decision d;
 	struct core_verify_result res;
+	struct core_who who;
 	const char *user, *service;
 	char *code, *nl;
 	uid_t uid = getuid();
@@ -107,16 +108,40 @@ main(int argc, char **argv)
 		ward_wipe(input, sizeof(input));
 		return HELPER_ERROR;
 	}
-	if ((r = core_decide(&c, user, service, now, &d)) != 0) {
+	if ((r = core_decide(&c, user, service, now, &d, &who)) != 0) {
+		struct core_rec rc = { "auth", "failure", NULL, r == WARD_ERR_UNAVAIL ?
+			"directory unavailable" : ward_strerror(r), NULL, "ward_verify" };
 		syslog(LOG_ERR, "no decision for %s: %s; denying", user, ward_strerror(r));
+		if (core_record(&c, NULL, user, service, &rc, NULL, NULL) != 0)
+			syslog(LOG_ERR, "failure for %s not recorded", user);
 		goto out;
 	}
 	if (strcmp(input, "grace\n") == 0) {
 		int active = 0;
 		ret = HELPER_NOGRACE;
-		if (d.allow && d.mfa_grace > 0 &&
+		if (d.allow && d.mfa_required && d.mfa_grace > 0 &&
 		    core_grace_active(&c, user, d.app, now, &active) == 0 && active)
 			ret = HELPER_OK;
+		else if (d.allow && !d.mfa_required)
+			ret = HELPER_OK;
+		if (ret == HELPER_OK) {
+			struct core_rec rc = { "auth", "success", d.rule, NULL,
+				d.mfa_required ? "grace" : "none", "ward_verify" };
+			if (core_record(&c, &who, user, service, &rc, NULL, NULL) != 0)
+				ret = HELPER_ERROR;
+		}
+		goto out;
+	}
+	if (strcmp(input, "account\n") == 0) {
+		struct core_rec rc = { "account", d.allow ? "allow" : "deny", d.rule, d.reason,
+			NULL, "ward_verify" };
+		if (core_record(&c, &who, user, service, &rc, NULL, NULL) != 0) {
+			ret = HELPER_ERROR;
+			goto out;
+		}
+		ret = d.allow ? HELPER_OK : HELPER_DENIED;
+		if (!d.allow)
+			printf("reason %s\n", d.reason);
 		goto out;
 	}
 	if (strncmp(input, "verify\n", 7) != 0 || (nl = strchr(input + 7, '\n')) == NULL ||
@@ -127,6 +152,24 @@ main(int argc, char **argv)
 	*nl = '\0';
 	code = input + 7;
 	r = core_verify(&c, user, code, now, &res);
+	{
+		struct core_rec rc = { "auth", r == 0 ? "success" : "failure", NULL,
+			r == 0 ? NULL : r == WARD_ERR_BADCODE ? "wrong" : r == WARD_ERR_REPLAY ?
+			"replay" : r == WARD_ERR_LOCKED ? "locked" : r == WARD_ERR_NOTFOUND ?
+			"unenrolled" : ward_strerror(r),
+			r == 0 && res.used_recovery ? "recovery" : "totp", "ward_verify" };
+		/* an attempt that cannot be recorded is no success */
+		if (core_record(&c, &who, user, service, &rc, NULL, NULL) != 0) {
+			ret = HELPER_ERROR;
+			goto out;
+		}
+		if (res.locked_now) {
+			struct core_rec lk = { "lockout", "locked", NULL, "too many wrong codes",
+				"totp", "ward_verify" };
+			if (core_record(&c, NULL, user, service, &lk, NULL, NULL) != 0)
+				syslog(LOG_ERR, "lockout of %s not recorded", user);
+		}
+	}
 	switch (r) {
 	case 0:
 		ret = HELPER_OK;

@@ -605,8 +605,12 @@ test_unprivileged_caller_uses_helper(void)
 			_exit(90);
 		if (geteuid() == 0)
 			_exit(91);
-		if (run_pam("ward-test", "nobody", "auth,acct,open", code, NULL, 0) != PAM_SUCCESS)
+		/* auth and account go through the helper, which decides and records */
+		if (run_pam("ward-test", "nobody", "auth,acct", code, NULL, 0) != PAM_SUCCESS)
 			fails |= 1;
+		/* a session needs root (roles, audit): refused, never skipped */
+		if (run_pam("ward-test", "nobody", "open", code, NULL, 0) != PAM_SESSION_ERR)
+			fails |= 8;
 		if (run_pam("ward-test", "nobody", "auth", code, NULL, 0) != PAM_AUTH_ERR ||
 		    strstr(transcript, "already used") == NULL)
 			fails |= 2;

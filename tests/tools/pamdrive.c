@@ -66,7 +66,8 @@ rc_name(int rc)
 int
 main(int argc, char **argv)
 {
-	static const char *vars[] = { "WARD_ROLES", "WARD_IDLE_LOGOFF", "WARD_SESSION_MAX" };
+	static const char *vars[] = { "WARD_ROLES", "WARD_IDLE_LOGOFF", "WARD_SESSION_MAX",
+		"WARD_BREAK_GLASS" };
 	struct pam_conv c = { conv, NULL };
 	pam_handle_t *h = NULL;
 	char *phases, *p, *save = NULL;

@@ -1,0 +1,441 @@
+/*
+ * test_pam_account.c - the account and session phases of pam_ward.so
+ * through real libpam (pam_start_confdir): allow and deny with the reason
+ * shown, break-glass refused and granted (with its session limit and its
+ * audit record), the session environment, one load per transaction, and
+ * an audit log that cannot be written denying.
+ */
+#include <CUnit/Basic.h>
+#include <security/pam_appl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "logcap.h"
+#include "testutil.h"
+
+static char root[512], conf[600], badconf[600], pamd[600], module[600], wardctl[600];
+static char auditlog[600];
+static int have_log;
+
+static const struct {
+	const char *user, *b32;
+} users[] = {
+	{ "alice", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP" },
+	{ "bob1",  "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ" },
+	{ "bob2",  "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U" },
+	{ "bob3",  "ON2HE2LOM4QHI2DFEBZWKY3SMV2CA3TP" },
+	{ "bob4",  "KRUGKIDROVUWG2ZAMJZG653OEBTG66BA" },
+	{ "bob5",  "NJ2W24DTEBXXMZLSEB2GQZJANRQXU6JA" },
+	{ "carol", "MRXWOIDBNZSCAYLHMFUW4IDUNBSSA5DF" },
+};
+
+static const char policy_text[] =
+    "roles = { clinician = { };\n"
+    "          nurse = { inherits = [\"clinician\"]; permissions = [\"ehr:read\"]; };\n"
+    "          physician = { inherits = [\"clinician\"]; permissions = [\"ehr:*\"]; };\n"
+    "          clerk = { }; };\n"
+    "users = ( { user = \"alice\"; roles = [\"nurse\"]; },\n"
+    "  { user = \"bob1\"; roles = [\"physician\"]; }, { user = \"bob2\"; roles = [\"physician\"]; },\n"
+    "  { user = \"bob3\"; roles = [\"physician\"]; }, { user = \"bob4\"; roles = [\"physician\"]; },\n"
+    "  { user = \"bob5\"; roles = [\"physician\"]; }, { user = \"carol\"; roles = [\"clerk\"]; } );\n"
+    "apps = { ehr = [\"acct-ehr\"]; pharmacy = [\"acct-rx\"]; };\n"
+    "rules = (\n"
+    "  { id = \"nurses-ehr\"; effect = \"allow\"; roles = [\"nurse\"]; apps = [\"ehr\"];\n"
+    "    mfa = \"required\"; idle_logoff = 600; session_max = 43200; },\n"
+    "  { id = \"no-rx-for-nurses\"; effect = \"deny\"; roles = [\"nurse\"]; apps = [\"pharmacy\"];\n"
+    "    reason = \"Nurses dispense through the pharmacy desk\"; break_glass = false; } );\n"
+    "break_glass = { roles = [\"clinician\"]; apps = [\"ehr\", \"pharmacy\"]; hosts = [\"*\"];\n"
+    "                max_minutes = 60; min_reason_chars = 10; mfa = \"required\"; };\n";
+
+/* ---- conversation: answers in order, one per prompt ---- */
+
+static const char *answers[4];
+static size_t nanswers, next_answer;
+static char transcript[8192];
+static int nprompts;
+
+static void
+tlog(const char *fmt, ...)
+{
+	size_t l = strlen(transcript);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(transcript + l, sizeof(transcript) - l, fmt, ap);
+	va_end(ap);
+}
+
+static int
+conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+{
+	struct pam_response *r = calloc((size_t)n, sizeof(*r));
+
+	(void)data;
+	if (r == NULL)
+		return PAM_CONV_ERR;
+	for (int i = 0; i < n; i++) {
+		if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF ||
+		    msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
+			const char *a = next_answer < nanswers ? answers[next_answer++] : "";
+			nprompts++;
+			tlog("prompt%s: %s\n", msg[i]->msg_style == PAM_PROMPT_ECHO_ON ?
+			    "(echo)" : "", msg[i]->msg);
+			r[i].resp = strdup(a);
+		} else {
+			tlog("%s: %s\n", msg[i]->msg_style == PAM_ERROR_MSG ? "error" : "info",
+			    msg[i]->msg);
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+}
+
+/* Run PHASES as USER on SERVICE with the answers given (NULL-terminated).
+ * Returns the first failing rc or PAM_SUCCESS; ENV gets WARD_* lines. */
+static int
+run_pam(const char *service, const char *user, const char *phases, char *env,
+    size_t envlen, ...)
+{
+	struct pam_conv c = { conv, NULL };
+	pam_handle_t *h = NULL;
+	const char *a;
+	va_list ap;
+	int rc;
+
+	transcript[0] = '\0';
+	nprompts = 0;
+	nanswers = next_answer = 0;
+	va_start(ap, envlen);
+	while ((a = va_arg(ap, const char *)) != NULL && nanswers < 4)
+		answers[nanswers++] = a;
+	va_end(ap);
+	if (env != NULL)
+		env[0] = '\0';
+	if ((rc = pam_start_confdir(service, user, &c, pamd, &h)) != PAM_SUCCESS)
+		return rc;
+	if (strstr(phases, "auth") && (rc = pam_authenticate(h, 0)) != PAM_SUCCESS)
+		goto out;
+	if (strstr(phases, "acct") && (rc = pam_acct_mgmt(h, 0)) != PAM_SUCCESS)
+		goto out;
+	if (strstr(phases, "open") && (rc = pam_open_session(h, 0)) != PAM_SUCCESS)
+		goto out;
+	if (env != NULL) {
+		static const char *const names[] = { "WARD_ROLES", "WARD_IDLE_LOGOFF",
+			"WARD_SESSION_MAX", "WARD_BREAK_GLASS" };
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			const char *v = pam_getenv(h, names[i]);
+			if (v != NULL)
+				snprintf(env + strlen(env), envlen - strlen(env), "%s=%s\n",
+				    names[i], v);
+		}
+	}
+	if (strstr(phases, "close"))
+		rc = pam_close_session(h, 0);
+out:
+	pam_end(h, rc);
+	return rc;
+}
+
+static const char *
+b32_of(const char *user)
+{
+	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++)
+		if (strcmp(users[i].user, user) == 0)
+			return users[i].b32;
+	return NULL;
+}
+
+/* USER's code now, from oathtool (an independent generator). */
+static void
+code_now(const char *user, char out[16])
+{
+	char cmd[256], *o;
+	int st;
+
+	while (time(NULL) % 30 > 26)	/* keep clear of a step's end */
+		usleep(200000);
+	snprintf(cmd, sizeof(cmd), "oathtool --totp -b %s", b32_of(user));
+	o = tu_run(cmd, 0, &st);
+	CU_ASSERT_EQUAL_FATAL(st, 0);
+	snprintf(out, 16, "%.*s", (int)strcspn(o, "\n"), o);
+	free(o);
+}
+
+static int
+sh(const char *fmt, ...)
+{
+	char cmd[4096], *out;
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	out = tu_run(cmd, 1, &st);
+	if (st != 0)
+		fprintf(stderr, "command failed (%d): %s\n%s", st, cmd, out ? out : "");
+	free(out);
+	return st;
+}
+
+/* The audit log's text (NUL-terminated; caller frees). */
+static char *
+audit_text(void)
+{
+	char *t = tu_read(auditlog, NULL);
+	return t != NULL ? t : strdup("");
+}
+
+/* Number of lines of the audit log holding every NEEDLE (NULL-terminated). */
+static int
+audit_count(const char *first, ...)
+{
+	char *t = audit_text(), *line, *save = NULL;
+	int n = 0;
+
+	for (line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		va_list ap;
+		const char *nd = first;
+		int all = 1;
+
+		va_start(ap, first);
+		for (; nd != NULL; nd = va_arg(ap, const char *))
+			if (strstr(line, nd) == NULL)
+				all = 0;
+		va_end(ap);
+		n += all;
+	}
+	free(t);
+	return n;
+}
+
+static int
+write_service(const char *name, const char *cfg)
+{
+	char path[1200], text[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", pamd, name);
+	snprintf(text, sizeof(text),
+	    "auth     required %s config=%s\n"
+	    "account  required %s config=%s\n"
+	    "session  required %s config=%s\n", module, cfg, module, cfg, module, cfg);
+	return tu_write(path, text, (size_t)-1, 0644);
+}
+
+static int
+setup(void)
+{
+	char path[1200], text[4096];
+
+	snprintf(root, sizeof(root), "%s/tests/pam-account", tu_build());
+	snprintf(conf, sizeof(conf), "%s/ward.conf", root);
+	snprintf(badconf, sizeof(badconf), "%s/ward-noaudit.conf", root);
+	snprintf(pamd, sizeof(pamd), "%s/pam.d", root);
+	snprintf(auditlog, sizeof(auditlog), "%s/log/audit.log", root);
+	snprintf(module, sizeof(module), "%s/pam_ward.so", tu_build());
+	snprintf(wardctl, sizeof(wardctl), "%s/wardctl", tu_build());
+	if (sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
+	    root, root, pamd, root, root, pamd) != 0)
+		return 1;
+	snprintf(text, sizeof(text),
+	    "policy_file = \"%s/etc/policy.conf\";\nstate_dir = \"%s/state\";\n"
+	    "secrets = { key_file = \"%s/etc/master.key\"; };\n"
+	    "audit = { path = \"%s\"; key_file = \"%s/etc/audit.key\"; fsync = false; };\n",
+	    root, root, root, auditlog, root);
+	if (tu_write(conf, text, (size_t)-1, 0644) != 0)
+		return 1;
+	/* the same, with an audit log in a folder that does not exist */
+	snprintf(text, sizeof(text),
+	    "policy_file = \"%s/etc/policy.conf\";\nstate_dir = \"%s/state\";\n"
+	    "secrets = { key_file = \"%s/etc/master.key\"; };\n"
+	    "audit = { path = \"%s/no-such-folder/audit.log\"; key_file = \"%s/etc/audit.key\"; };\n",
+	    root, root, root, root, root);
+	if (tu_write(badconf, text, (size_t)-1, 0644) != 0)
+		return 1;
+	snprintf(path, sizeof(path), "%s/etc/policy.conf", root);
+	if (tu_write(path, policy_text, (size_t)-1, 0644) != 0)
+		return 1;
+	if (write_service("acct-ehr", conf) || write_service("acct-rx", conf) ||
+	    write_service("acct-noaudit", badconf))
+		return 1;
+	if (sh("'%s' --config '%s' init", wardctl, conf) != 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++)
+		if (sh("'%s' --config '%s' enroll %s --secret %s --qr none", wardctl, conf,
+		    users[i].user, users[i].b32) != 0)
+			return 1;
+	have_log = logcap_start() == 0;
+	if (!have_log)
+		fprintf(stderr, "note: /dev/log is taken; log assertions are skipped\n");
+	return 0;
+}
+
+static int
+teardown(void)
+{
+	logcap_stop();
+	return 0;
+}
+
+/* ---- tests ---- */
+
+static void
+test_allow_with_session_env(void)
+{
+	char code[16], env[1024];
+
+	code_now("alice", code);
+	CU_ASSERT_EQUAL(run_pam("acct-ehr", "alice", "auth,acct,open,close", env, sizeof(env),
+	    code, NULL), PAM_SUCCESS);
+	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_ROLES=clinician,nurse\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_IDLE_LOGOFF=600\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_SESSION_MAX=43200\n"));
+	CU_ASSERT_PTR_NULL(strstr(env, "WARD_BREAK_GLASS"));
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"alice\"", "\"event\":\"auth\"",
+	    "\"result\":\"success\"", "\"factor\":\"totp\"", NULL), 1);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"alice\"", "\"event\":\"account\"",
+	    "\"result\":\"allow\"", "\"rule\":\"nurses-ehr\"", NULL), 1);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"alice\"", "\"event\":\"session_open\"", NULL), 1);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"alice\"", "\"event\":\"session_close\"", NULL), 1);
+}
+
+static void
+test_deny_shows_reason_no_break_glass(void)
+{
+	char code[16];
+
+	/* a deny rule with break_glass = false: the reason, and no offer */
+	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, "should not be asked",
+	    NULL), PAM_PERM_DENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript,
+	    "error: Access denied: Nurses dispense through the pharmacy desk"));
+	CU_ASSERT_EQUAL(nprompts, 0);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"alice\"", "\"event\":\"account\"",
+	    "\"result\":\"deny\"", "\"rule\":\"no-rx-for-nurses\"", NULL), 1);
+	/* a clerk is no clinician: default deny, no offer */
+	code_now("carol", code);
+	CU_ASSERT_EQUAL(run_pam("acct-ehr", "carol", "auth,acct", NULL, 0, code,
+	    "Cardiac arrest, need the chart", NULL), PAM_PERM_DENIED);
+	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "error: Access denied: "));
+	CU_ASSERT_PTR_NULL(strstr(transcript, "EMERGENCY"));
+	CU_ASSERT_EQUAL(audit_count("\"event\":\"breakglass\"", "\"user\":\"carol\"", NULL), 0);
+}
+
+static void
+test_break_glass_refused(void)
+{
+	char code[16];
+
+	/* too short a reason */
+	code_now("bob1", code);
+	CU_ASSERT_EQUAL(run_pam("acct-ehr", "bob1", "auth,acct", NULL, 0, code, "help me",
+	    NULL), PAM_PERM_DENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "prompt(echo): EMERGENCY ACCESS"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "recorded and reviewed"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Emergency access refused"));
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"bob1\"", "\"event\":\"breakglass\"",
+	    "\"result\":\"refused\"", NULL), 1);
+	/* an empty answer declines: denied, nothing granted */
+	CU_ASSERT_EQUAL(run_pam("acct-ehr", "bob1", "acct", NULL, 0, "   ", NULL),
+	    PAM_PERM_DENIED);
+	CU_ASSERT_EQUAL(nprompts, 1);
+	/* a good reason but a wrong code (no code in this transaction yet) */
+	CU_ASSERT_EQUAL(run_pam("acct-ehr", "bob2", "acct", NULL, 0,
+	    "Cardiac arrest in bay 4, need the chart", "000000", NULL), PAM_PERM_DENIED);
+	CU_ASSERT_EQUAL(nprompts, 2);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"bob2\"", "\"event\":\"breakglass\"",
+	    "\"result\":\"refused\"", NULL), 1);
+	CU_ASSERT_EQUAL(audit_count("\"event\":\"breakglass\"", "\"result\":\"granted\"",
+	    NULL), 0);
+	CU_ASSERT_EQUAL(sh("'%s' --config '%s' unlock bob2", wardctl, conf), 0);
+}
+
+static void
+test_break_glass_granted(void)
+{
+	char code[16], env[1024];
+
+	code_now("bob3", code);
+	CU_ASSERT_EQUAL(run_pam("acct-ehr", "bob3", "auth,acct,open", env, sizeof(env), code,
+	    "  Cardiac arrest in bay 4, need the chart  ", NULL), PAM_SUCCESS);
+	CU_ASSERT_EQUAL(nprompts, 2);	/* the code once, then the reason */
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Emergency access granted for 60 minutes"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_SESSION_MAX=3600\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_BREAK_GLASS=1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_ROLES=clinician,physician\n"));
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"bob3\"", "\"event\":\"breakglass\"",
+	    "\"result\":\"granted\"", "\"detail\":\"Cardiac arrest in bay 4, need the chart\"",
+	    NULL), 1);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"bob3\"", "\"event\":\"session_open\"",
+	    "session_max=3600", NULL), 1);
+	if (have_log)
+		CU_ASSERT_PTR_NOT_NULL(strstr(logcap_text(NULL), "BREAK-GLASS: user bob3"));
+	/* account alone asks for the code after the reason */
+	code_now("bob4", code);
+	CU_ASSERT_EQUAL(run_pam("acct-ehr", "bob4", "acct", NULL, 0,
+	    "Stroke alert, thrombolysis decision", code, NULL), PAM_SUCCESS);
+	CU_ASSERT_EQUAL(nprompts, 2);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"bob4\"", "\"event\":\"breakglass\"",
+	    "\"result\":\"granted\"", NULL), 1);
+}
+
+static void
+test_audit_unwritable_denies(void)
+{
+	char code[16];
+
+	code_now("bob5", code);
+	CU_ASSERT_NOT_EQUAL(run_pam("acct-noaudit", "bob5", "auth", NULL, 0, code, NULL),
+	    PAM_SUCCESS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "cannot be recorded"));
+	CU_ASSERT_NOT_EQUAL(run_pam("acct-noaudit", "alice", "acct", NULL, 0, NULL),
+	    PAM_SUCCESS);
+	if (have_log)
+		CU_ASSERT_PTR_NOT_NULL(strstr(logcap_text(NULL), "not written"));
+}
+
+static void
+test_chain_verifies(void)
+{
+	char cmd[1400], *out;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "'%s' --config '%s' audit verify", wardctl, conf);
+	out = tu_run(cmd, 1, &st);
+	CU_ASSERT_EQUAL(st, 0);
+	if (st != 0)
+		fprintf(stderr, "%s\n", out ? out : "");
+	free(out);
+}
+
+int
+main(void)
+{
+	unsigned fails;
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("pam account, break-glass, session", setup, teardown);
+	CU_add_test(s, "allow, session environment, audit records", test_allow_with_session_env);
+	CU_add_test(s, "deny with the reason; no break-glass where not offered",
+	    test_deny_shows_reason_no_break_glass);
+	CU_add_test(s, "break-glass refused: short reason, declined, wrong code",
+	    test_break_glass_refused);
+	CU_add_test(s, "break-glass granted: session limit, audit record, LOG_ALERT",
+	    test_break_glass_granted);
+	CU_add_test(s, "audit log unwritable: denied", test_audit_unwritable_denies);
+	CU_add_test(s, "the chain verifies", test_chain_verifies);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
