@@ -3,13 +3,15 @@
  *
  * The only module that includes <ldap.h>.  It returns group DNs; mapping
  * groups to roles (policy role_sources) is the caller's job, using
- * dir_dn_equal / dir_dn_normalize.  Every function returns 0 or a negative
- * WARD_ERR_*; every directory problem is logged with ward_log (URI and LDAP
- * error text, never the bind password).
+ * dir_dn_equal / dir_dn_normalize (core_map_groups does it).  Every
+ * function returns 0 or a negative WARD_ERR_*; every directory problem is
+ * logged with ward_log (URI and LDAP error text, never the bind password).
  *
- * STATUS: dir_dn_normalize, dir_dn_equal and dir_free_list are implemented;
- * the connection functions below are the agreed API for issue 4, not yet
- * written (nothing calls them).
+ * Security rules (lib/dir.c says how): certificates always verified against
+ * ca_file, TLS 1.2+, plaintext only to ldapi:// or with allow_plaintext;
+ * every network step bounded by timeout_ms (TLS handshake included); user
+ * names checked before any I/O and escaped in filters; answers bounded;
+ * errors return no groups at all.
  */
 #ifndef WARD_DIR_H
 #define WARD_DIR_H
@@ -39,7 +41,16 @@ void dir_close(struct dir *d);
 
 /*
  * Look up USER's group DNs (direct + nested up to nested_depth, group_filter
- * and memberOf), tried over each URI in order.  On 0: *DNS is a malloc'd
+ * and memberOf), tried over each URI in order.  Direct groups are the
+ * user's member_of_attr values and the entries group_filter (%d = the
+ * user's DN) finds; each further level (at most nested_depth of them) adds
+ * the groups that contain a group of the level before, found the same two
+ * ways (without group_filter, by reading each group's memberOf).  The
+ * connection of an earlier call is used first, then the URIs in order; a
+ * URI that is down, hung, refuses TLS or the bind is skipped after at most
+ * timeout_ms per step.  A user_filter matching more than one entry is
+ * WARD_ERR_INVAL (refused, logged).  When every URI fails the most telling
+ * error is returned: TLS, then AUTH, then TIMEOUT, then UNAVAIL.  On 0: *DNS is a malloc'd
  * array of *N malloc'd strings (free with dir_free_list), *USER_DN (if
  * USER_DN is non-NULL) a malloc'd string.  Errors: WARD_ERR_INVAL (name
  * fails ward_user_valid or is over DIR_USER_MAX - no network used),
@@ -53,7 +64,12 @@ int dir_user_groups(struct dir *d, const char *user, char ***dns, size_t *n,
 
 /*
  * Cache policy.  A cached answer younger than cache_seconds is returned
- * without opening *D.  Otherwise the directory is asked (*D opened lazily
+ * without opening *D.  ST may be NULL (no cache: the directory decides).
+ * "Unreachable" means every URI failed with UNAVAIL, TIMEOUT, TLS or AUTH;
+ * other errors (bad name, ambiguous user, answer too big, unsafe password
+ * file) are returned as they are and never answered from the cache.  An
+ * answer fetched "in the future" (clock stepped back) is neither fresh nor
+ * usable offline.  Otherwise the directory is asked (*D opened lazily
  * when NULL; the caller closes it) and the answer is stored with
  * state_dircache_put ("not found" is cached as a marker; failures never
  * are).  Directory unreachable: a cached answer younger than
@@ -81,19 +97,24 @@ int dir_dn_equal(const char *a, const char *b) WARD_WUR;
 
 /* One step of `wardctl directory test`, per URI. */
 struct dir_diag {
-	const char *uri;
+	const char *uri;         /* points into the configuration */
 	int reachable;           /* TCP/ldapi connect + TLS ok */
+	int connect_rc;          /* 0 or WARD_ERR_* (UNAVAIL, TIMEOUT, TLS...) */
 	char tls_version[32];    /* e.g. "TLS1.3"; "" when plaintext/unknown */
 	int bind_rc;             /* 0 or WARD_ERR_* */
-	char msg[256];           /* LDAP error text for the failing step */
+	int lookup_rc;           /* 0, WARD_ERR_NOTFOUND, ...; 1 = not tried */
+	size_t ngroups;          /* groups found at this URI */
+	char msg[256];           /* error text for the failing step */
 	long connect_ms, bind_ms, search_ms;
 };
 
 /*
  * Run a diagnostic against every URI of C (not stopping at the first
  * success).  DIAG has room for NDIAG entries (use CONF_MAX_URIS); USER may
- * be NULL (bind only).  Groups/user DN returned as for dir_user_groups.
- * Returns 0 when at least one URI answered, else the first error.
+ * be NULL (connect and bind only).  Groups/user DN returned as for
+ * dir_user_groups, from the first URI that answered.  Returns that URI's
+ * answer (0, or WARD_ERR_NOTFOUND when it has no such user; 0 when USER is
+ * NULL and a URI bound), else the first error.
  */
 int dir_diagnose(const struct conf_directory *c, const char *user,
     struct dir_diag *diag, size_t ndiag, char ***dns, size_t *n,
