@@ -3,17 +3,27 @@
 #
 # Act 1: a sysadmin and the hospital policy - check it, see mistakes named
 # with file:line, ask who may use what, where, when and why.
-# Act 2: the second factor at the workstation - enrol with a QR code, log in
-# through real PAM with a code (oathtool plays the phone), replay, grace,
-# lockout and unlock, recovery codes, users who are not enrolled.
-# Later acts (the directory, break-glass, the audit trail) join as those
-# parts land.  Everything lives in a private folder; nothing in /etc changes.
+# Act 2: a shift.  A throwaway slapd with TLS on loopback holds the demo
+# hospital directory (contrib/ldap/hospital.ldif); clinicians enrol (one QR
+# code shown), then log in through real libpam with pam_ward.so at
+# workstations played by UTS namespaces (unshare --uts: each has its own
+# host name): code and grace, replay, a denial with its reason, break-glass,
+# a lockout and IT's unlock, recovery codes, the directory going down.
+# Act 3: the security team - audit report, verify, query, export, and an
+# edited record caught.
+# Everything lives in a private folder; nothing in /etc changes, and slapd
+# is stopped and its folder removed even when the demo is interrupted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 wardctl="$build/wardctl"
 work=$(mktemp -d /tmp/ward-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT INT TERM
+cleanup() {
+	[ -d "$work/ldap" ] && tests/dir/slapd.sh clean "$work/ldap" >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() {
@@ -68,98 +78,155 @@ act_policy() {
 	run "$wardctl" $P can alice ehr:prescribe
 }
 
-act_login() {
-	local W="$work/w" host conf pamdrive="$build/tests/tools/pamdrive"
-	host=$(hostname -s)
+act_shift() {
+	local W="$work/w" conf pamdrive="$build/tests/tools/pamdrive"
 	if [ "$(id -u)" -ne 0 ]; then
-		say "Act 2 needs root (keys and the state store must be root's); skipped."
+		say "Acts 2 and 3 need root (keys, the store and the audit log must be root's); skipped."
 		return 0
 	fi
 	mkdir -p "$W/etc" "$W/pam.d"
 	chmod 0755 "$work" "$W" "$W/etc" "$W/pam.d"
 	conf="$W/etc/ward.conf"
-	# this machine stands in for an ICU workstation
-	sed -e "s/icu      = \[\"icu-ws-\*\"\]/icu      = [\"icu-ws-*\", \"$host\"]/" \
-	    -e "s/it       = \[\"it-ws-\*\"\]/it       = [\"it-ws-*\", \"$host\"]/" \
-	    contrib/policy.conf > "$W/etc/policy.conf"
+
+	say "Act 2. A shift. The hospital directory (56 people, groups for nurses, physicians, pharmacists, clerks, IT; ICU nurses nested in nurses) runs on a throwaway slapd with TLS:"
+	tests/dir/slapd.sh start "$work/ldap" contrib/ldap/hospital.ldif >/dev/null
+	# shellcheck disable=SC1091
+	. "$work/ldap/env"
+	echo "   $LDAPS_URI (certificate checked against the demo CA), base $BASE"
+
+	cp contrib/policy.conf "$W/etc/policy.conf"
+	printf '%s' "ward-demo-password" > "$W/etc/ldap.secret"
+	chmod 0600 "$W/etc/ldap.secret"
 	cat > "$conf" <<CONF
 policy_file = "$W/etc/policy.conf";
 state_dir   = "$W/state";
 helper      = "$build/ward_verify";
+directory = {
+  uri = ["$DEAD_URI", "$LDAPS_URI"];          # the first is down: failover
+  base = "$BASE";
+  bind_dn = "cn=ward,ou=services,$BASE";
+  bind_password_file = "$W/etc/ldap.secret";
+  ca_file = "$CA_FILE";
+  user_filter = "(&(objectClass=inetOrgPerson)(uid=%u))";
+  group_filter = "(&(objectClass=groupOfNames)(member=%d))";
+  timeout_ms = 1000;
+  cache_seconds = 0;           # the demo asks the directory at every login
+  offline_max_age = 43200;
+};
 mfa = { digits = 6; period = 30; algorithm = "sha1"; window = 1;
         max_failures = 5; lockout_seconds = 900; issuer = "Example Hospital"; };
 secrets = { key_file = "$W/etc/master.key"; };
-audit = { path = "$W/log/audit.log"; key_file = "$W/etc/audit.key"; };
+audit = { path = "$W/log/audit.log"; key_file = "$W/etc/audit.key"; fsync = false; };
 CONF
 	chmod 0644 "$conf" "$W/etc/policy.conf"
-	for svc in gdm-password xscreensaver sudo; do
+	for svc in gdm-password xscreensaver rx-console ehr-login reg-desk sudo; do
 		cat > "$W/pam.d/$svc" <<PAMD
 auth     required $build/pam_ward.so config=$conf
 account  required $build/pam_ward.so config=$conf
 session  required $build/pam_ward.so config=$conf
 PAMD
 	done
-	# in the example policy the screen locker belongs to the EHR app
-	sed -i 's/ehr          = \["ehr-login", "gdm-password", "login"\]/ehr          = ["ehr-login", "gdm-password", "login", "xscreensaver"]/' \
-	    "$W/etc/policy.conf"
+	# at WORKSTATION, run a PAM transaction: a UTS namespace gives it its name
+	at() {
+		local ws=$1; shift
+		printf '[%s] $ pamdrive %s\n' "$ws" "$*"
+		unshare --uts sh -c 'hostname "$1"; shift; exec "$@"' sh "$ws" \
+		    "$pamdrive" "$W/pam.d" "$@" | sed 's/^/   /' || true
+	}
+	secret_of() { # enrol USER quietly and print the secret (oathtool plays the phone)
+		"$wardctl" --config "$conf" enroll "$1" --json --qr none |
+		    sed -n 's/.*"secret":"\([A-Z2-7]*\)".*/\1/p'
+	}
 
-	say "Act 2. Ruth sets Ward up on workstation $host (standing in for an ICU and an IT workstation); keys and the store get safe modes."
+	say "Ruth, the sysadmin, initialises Ward (private folders here, /etc/ward on a real workstation) and asks the directory about Rosa:"
 	run "$wardctl" --config "$conf" init
+	run "$wardctl" --config "$conf" directory test rosa
 
-	say "She enrols Alice. Alice scans the QR code with her phone's authenticator app; the recovery codes go in her locker."
-	run "$wardctl" --config "$conf" enroll alice --qr utf8
-	local secret
-	secret=$("$wardctl" --config "$conf" enroll alice --force --json --qr none |
+	say "Rosa, an ICU nurse, enrols: she scans this QR code with her phone's authenticator app. The recovery codes go in her locker."
+	run "$wardctl" --config "$conf" enroll rosa --qr utf8
+	local rosa ivan nina dave
+	rosa=$("$wardctl" --config "$conf" enroll rosa --force --json --qr none |
 	    sed -n 's/.*"secret":"\([A-Z2-7]*\)".*/\1/p')
-	echo "   (the demo re-enrolls Alice with --json so oathtool can play her phone)"
+	echo "   (the demo re-enrols Rosa with --json so that oathtool can play her phone)"
+	ivan=$(secret_of ivan); nina=$(secret_of nina); dave=$(secret_of dave)
+	echo "   Ivan (physician), Nina (clerk) and Dave (IT) are enrolled the same way."
 
 	local code
-	code=$(oathtool --totp -b "$secret")
-	say "Alice logs in at the workstation with the code her phone shows. The session gets her roles and the idle logoff to enforce."
-	run "$pamdrive" "$W/pam.d" gdm-password alice auth,acct,open "$code"
+	code=$(oathtool --totp -b "$rosa")
+	say "07:02. Rosa logs in at ICU workstation icu-ws-03 with the code on her phone. Her roles come from the directory (icu-nurses, nested in nurses); the session gets them and the idle logoff to enforce."
+	at icu-ws-03 gdm-password rosa auth,acct,open "$code"
 
-	say "Ten minutes later she unlocks the screen: her rule grants 15 minutes of grace on this workstation, so no code is asked."
-	run "$pamdrive" "$W/pam.d" xscreensaver alice auth,acct
+	say "07:15. She locks the screen and unlocks it: within her rule's 15 minutes of grace on this workstation, no code is asked."
+	at icu-ws-03 xscreensaver rosa auth,acct
 
-	say "Dave from IT (rule it-admin: a code every time, no grace) uses sudo with his code."
-	local dsecret dcode
-	dsecret=$("$wardctl" --config "$conf" enroll dave --json --qr none |
-	    sed -n 's/.*"secret":"\([A-Z2-7]*\)".*/\1/p')
-	dcode=$(oathtool --totp -b "$dsecret")
-	run "$pamdrive" "$W/pam.d" sudo dave auth,acct "$dcode"
-	say "Someone who watched him type tries the same code at once: a code works once."
-	run "$pamdrive" "$W/pam.d" sudo dave auth "$dcode"
+	say "Someone who watched her type tries her code at another ICU workstation: a code works once."
+	at icu-ws-07 gdm-password rosa auth "$code"
 
-	say "Bob is enrolled too. Someone guesses at his codes; after five wrong codes the second factor locks."
-	"$wardctl" --config "$conf" enroll bob --qr none >/dev/null
-	for guess in 111111 222222 333333 444444 555555; do
-		"$pamdrive" "$W/pam.d" gdm-password bob auth "$guess" | grep -v '^prompt' || true
+	say "08:30. Rosa tries the pharmacy console to fetch a drug herself: denied, with the reason."
+	code=$(oathtool --totp -b "$rosa" -N "@$(( $(date +%s) + 30 ))")
+	at rx-ws-01 rx-console rosa auth,acct "$code"
+
+	say "09:10. Trauma call. Dr Ivan, a ward physician, is at an ED workstation, where the EHR is for ED physicians. He breaks the glass: he types a reason, then his code; access is granted for an hour, logged at LOG_ALERT and listed for review."
+	code=$(oathtool --totp -b "$ivan")
+	at ed-ws-02 ehr-login ivan auth,acct,open "$code" "Trauma bay 2: unconscious patient, need allergies and meds"
+
+	say "10:00. Nina, a clerk at the front desk, mistypes her code five times: two-step verification locks."
+	local g
+	for g in 111111 222222 333333 444444 555555; do
+		unshare --uts sh -c 'hostname reg-ws-1; exec "$@"' sh \
+		    "$pamdrive" "$W/pam.d" reg-desk nina auth "$g" | grep -E '^error' | sed 's/^/   /' || true
 	done
-	run "$wardctl" --config "$conf" status bob
-	say "Bob calls IT; Ruth checks it is him and unlocks."
-	run "$wardctl" --config "$conf" unlock bob
+	run "$wardctl" --config "$conf" status nina
+	say "She calls IT. Dave checks it is her and unlocks; she logs in."
+	run "$wardctl" --config "$conf" unlock nina
+	code=$(oathtool --totp -b "$nina")
+	at reg-ws-1 reg-desk nina auth,acct "$code"
 
-	say "Dave's phone is at home. Ruth gives him a fresh set of recovery codes; each works once."
+	say "Dave uses sudo at his IT workstation with his code; then, his phone left at home, a recovery code (each works once)."
+	code=$(oathtool --totp -b "$dave")
+	at it-ws-1 sudo dave auth,acct "$code"
 	local rc
 	rc=$("$wardctl" --config "$conf" recovery-codes dave --json |
 	    sed -n 's/.*"recovery_codes":\["\([^"]*\)".*/\1/p')
-	run "$pamdrive" "$W/pam.d" sudo dave auth "$rc"
-	run "$pamdrive" "$W/pam.d" sudo dave auth "$rc"
-	run "$wardctl" --config "$conf" status dave
+	at it-ws-1 sudo dave auth "$rc"
+	at it-ws-1 sudo dave auth "$rc"
 
-	say "Erin has not enrolled yet, and 'zed' does not exist: both see the same prompt and the same answer."
-	run "$pamdrive" "$W/pam.d" gdm-password erin auth 123456
-	run "$pamdrive" "$W/pam.d" gdm-password zed auth 123456
+	say "Walter is in the directory but in no group, and 'zed' does not exist: the same prompt, the same answer, and no access."
+	at icu-ws-03 gdm-password walter auth,acct 123456
+	at icu-ws-03 gdm-password zed auth 123456
 
-	say "On disk the TOTP secrets are sealed (AES-256-GCM, the user name bound in); grep finds no secret:"
-	if grep -c "$secret" "$W/state/data.mdb" >/dev/null; then
-		echo "   FOUND the secret in clear (this is a bug)"; return 1
-	else
-		echo "   grep $secret $W/state/data.mdb: not found"
+	say "11:40. The directory server goes down."
+	tests/dir/slapd.sh stop "$work/ldap" >/dev/null
+	say "Rosa unlocks icu-ws-03 again: her roles cached at 07:02 still decide (offline_max_age 12 h), and the audit record says offline."
+	at icu-ws-03 xscreensaver rosa auth,acct
+	say "Tara, an ICU nurse who has not logged in here before, has no cached roles: the module fails closed."
+	at icu-ws-03 gdm-password tara auth,acct 123456
+
+	say "On disk the TOTP secrets are sealed (AES-256-GCM, the user name bound in); grep finds none:"
+	if grep -c "$rosa" "$W/state/data.mdb" >/dev/null; then
+		echo "   FOUND a secret in clear (this is a bug)"; return 1
 	fi
-	ls -l "$W/etc" "$W/state" | sed 's/^/   /'
+	echo "   grep $rosa $W/state/data.mdb: not found"
+	ls -l "$W/etc" "$W/state" "$W/log" | sed 's/^/   /'
+}
+
+act_audit() {
+	local W="$work/w" conf="$work/w/etc/ward.conf"
+	[ "$(id -u)" -eq 0 ] || return 0
+	say "Act 3. Sam, from the security team, reviews the shift. The report: failures, lockouts, denials by rule, break-glass by person, anomalies."
+	run "$wardctl" --config "$conf" audit report
+	say "Is the log intact? Every record's HMAC chains to the one before, and the head is kept in the state store."
+	run "$wardctl" --config "$conf" audit verify
+	say "Every break-glass, with its reason:"
+	run "$wardctl" --config "$conf" audit query --event breakglass
+	say "Rosa asks what the hospital holds about her access (GDPR subject access):"
+	"$wardctl" --config "$conf" audit export --user rosa --json | head -3 | cut -c1-160 | sed 's/$/ .../'
+	say "Someone edits a record in a copy of the log, to hide a denial. Verify names the record and what is wrong:"
+	sed '0,/"result":"deny"/s//"result":"allow"/' "$W/log/audit.log" > "$work/edited.log"
+	run "$wardctl" --config "$conf" audit verify "$work/edited.log"
 }
 
 act_policy
-act_login
-say "End of the demo. Next: make check (the tests), man ward-policy (the policy format)."
+act_shift
+act_audit
+say "End of the demo. Next: make check (the tests), man pam_ward, man ward-policy, man wardctl."
