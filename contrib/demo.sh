@@ -220,7 +220,9 @@ act_audit() {
 	say "Every break-glass, with its reason:"
 	run "$wardctl" --config "$conf" audit query --event breakglass
 	say "Rosa asks what the hospital holds about her access (GDPR subject access):"
-	"$wardctl" --config "$conf" audit export --user rosa --json | head -3 | cut -c1-160 | sed 's/$/ .../'
+	"$wardctl" --config "$conf" audit export --user rosa --json > "$work/rosa.jsonl"
+	echo "   $(wc -l < "$work/rosa.jsonl") records about Rosa; the first three:"
+	head -3 "$work/rosa.jsonl" | cut -c1-150 | sed 's/^/   /; s/$/ .../'
 	say "Someone edits a record in a copy of the log, to hide a denial. Verify names the record and what is wrong:"
 	sed '0,/"result":"deny"/s//"result":"allow"/' "$W/log/audit.log" > "$work/edited.log"
 	run "$wardctl" --config "$conf" audit verify "$work/edited.log"

@@ -790,7 +790,11 @@ break_glass(pam_handle_t *pamh, const struct opts *o, struct txn *t, const char 
 		t->factor = factor;
 	}
 	{
-		struct core_rec rc = { "breakglass", "granted", d->rule, d->reason, factor, reason };
+		char detail[REASON_MAX];
+		struct core_rec rc = { "breakglass", "granted", d->rule, reason, factor, detail };
+
+		snprintf(detail, sizeof(detail), "denied: %s; session_max=%ld", d->reason,
+		    bg.max_minutes * 60);
 
 		if (record(pamh, t, user, service, &rc, 1) != 0) {
 			say(pamh, o, PAM_ERROR_MSG, "Emergency access cannot be recorded on this "

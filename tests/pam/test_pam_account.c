@@ -371,7 +371,8 @@ test_break_glass_granted(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_BREAK_GLASS=1\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_ROLES=clinician,physician\n"));
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"bob3\"", "\"event\":\"breakglass\"",
-	    "\"result\":\"granted\"", "\"detail\":\"Cardiac arrest in bay 4, need the chart\"",
+	    "\"result\":\"granted\"", "\"reason\":\"Cardiac arrest in bay 4, need the chart\"",
+	    "session_max=3600",
 	    NULL), 1);
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"bob3\"", "\"event\":\"session_open\"",
 	    "session_max=3600", NULL), 1);
