@@ -6,7 +6,8 @@
  *   bench_policy run FILE LABEL         load it, then time decisions
  *   bench_policy ready FILE             load + one decision (a new process)
  *   bench_policy compile FILE SNAP      write the compiled snapshot
- *   bench_policy ready-snap SNAP        snapshot load + one decision
+ *   bench_policy ready-snap SNAP [-v]   snapshot load + one decision, as the
+ *                                       PAM module does it (-v: time it inside)
  *
  * The generator is deterministic (xorshift, fixed seed).  "large" follows
  * Casbin's published "RBAC large" scale: 10,000 roles in a deep hierarchy
@@ -14,12 +15,14 @@
  * groups.  Requests are spread over 100,000 distinct users' role sets (1-3
  * assigned roles each), random services, workstations and times.
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ward_policy.h"
 
@@ -182,19 +185,30 @@ ready(const char *path)
 	return 0;
 }
 
+/* The module's path (pam_module/core.c load_policy): open, check, map. */
 static int
-ready_snap(const char *path)
+ready_snap(const char *path, int verbose)
 {
 	char err[4096];
-	struct policy *p = policy_load_snapshot(path, err, sizeof(err));
+	double t0 = now_ns();
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	struct policy *p = fd < 0 ? NULL : policy_load_snapshot_fd(fd, path, err, sizeof(err));
 	struct policy_request rq = { .user = "u", .service = "s0-login", .host = "h0-1" };
 	struct policy_decision d;
+	struct rusage ru;
 
+	if (fd >= 0)
+		close(fd);
 	if (p == NULL) {
-		fprintf(stderr, "%s\n", err);
+		fprintf(stderr, "%s\n", fd < 0 ? path : err);
 		return 2;
 	}
 	policy_decide(p, &rq, &d);
+	if (verbose) {
+		getrusage(RUSAGE_SELF, &ru);
+		printf("  in the process: snapshot load + one decision %.2f ms, max RSS %ld MiB\n",
+		    (now_ns() - t0) / 1e6, ru.ru_maxrss / 1024);
+	}
 	policy_free(p);
 	return 0;
 }
@@ -218,8 +232,8 @@ main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "compile") == 0)
 		return compile(argv[2], argv[3]);
-	if (argc == 3 && strcmp(argv[1], "ready-snap") == 0)
-		return ready_snap(argv[2]);
+	if ((argc == 3 || argc == 4) && strcmp(argv[1], "ready-snap") == 0)
+		return ready_snap(argv[2], argc == 4 && strcmp(argv[3], "-v") == 0);
 	if (argc == 4 && strcmp(argv[1], "gen") == 0)
 		return gen(strcmp(argv[2], "large") == 0 ? &large : &small, argv[3]) ? 2 : 0;
 	if (argc == 4 && strcmp(argv[1], "run") == 0)

@@ -1,5 +1,5 @@
 /*
- * load.c - policy.conf (libconfig) into an immutable struct policy.
+ * load.c - policy.conf (libconfig) into an immutable policy image.
  *
  * Rules it keeps:
  *  - Parse once, then decide: every problem is collected and reported as
@@ -7,7 +7,8 @@
  *  - Unknown keys are errors (a typo must never drop a rule's condition).
  *  - Names (roles, apps, host groups, schedules) must be defined before a
  *    rule can use them; inheritance cycles are errors.
- *  - Everything lives in one arena freed by policy_free.
+ *  - The parsed text lives in an arena only until it is laid out as the
+ *    flat image (policy_internal.h) that decisions and the snapshot use.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -25,14 +26,152 @@
 
 #define POLICY_MAX_BYTES (256L * 1024 * 1024)
 
-struct pol_block {
-	struct pol_block *next;
+/* The text as parsed: plain structs with pointers, in an arena.  Loading
+ * turns them into the flat image (build_image) and frees them. */
+struct src_map {
+	size_t cap;                 /* power of two, or 0 */
+	const char **keys;
+	int32_t *vals;
+};
+
+struct src_span {
+	uint8_t days;
+	int start, end;
+};
+
+struct src_schedule {
+	char *name;
+	struct src_span *spans;
+	size_t nspans;
+	uint8_t bits[POL_WEEK_MINUTES / 8];
+	int line;
+};
+
+struct src_role {
+	char *name;
+	int line;
+	int32_t *inherits;
+	size_t ninherits;
+	char **perms;
+	size_t nperms;
+	int32_t *closure;           /* self + all inherited, sorted */
+	size_t nclosure;
+};
+
+struct src_app {
+	char *name;
+	char **services;
+	size_t nservices;
+	int defined;
+};
+
+struct src_hostgroup {
+	char *name;
+	char **patterns;
+	size_t npatterns;
+	int line;
+};
+
+struct src_hostref {
+	int32_t group;
+	char *literal;
+};
+
+struct src_rule {
+	char *id;
+	int line;
+	int deny;
+	int32_t *roles;             /* NULL: any role */
+	size_t nroles;
+	int32_t *apps;              /* NULL: any app */
+	size_t napps;
+	struct src_hostref *hosts;  /* NULL: any host */
+	size_t nhosts;
+	char **host_patterns;
+	size_t nhost_patterns;
+	int32_t when;
+	char *reason;
+	int mfa_required;
+	long mfa_grace, idle_logoff, session_max;
+	int bg_overridable;
+};
+
+struct src_user {
+	char *name;
+	int line;
+	int32_t *roles;
+	size_t nroles;
+};
+
+struct src_sod {
+	char *id;
+	int line;
+	int32_t *roles;
+	size_t nroles;
+	char *reason;
+};
+
+struct src_bg {
+	int defined;
+	int line;
+	int32_t *roles;
+	size_t nroles;
+	int32_t *apps;
+	size_t napps;
+	struct src_hostref *hosts;
+	size_t nhosts;
+	char **host_patterns;
+	size_t nhost_patterns;
+	long max_minutes;
+	long min_reason_chars;
+	int mfa_required;
+};
+
+struct src_source {
+	char *group;
+	int32_t role;
+	int line;
+};
+
+struct src_block;
+
+struct src {
+	struct src_block *blocks;
+	char *file;
+	char version[65];
+	struct src_role *roles;
+	size_t nroles;
+	struct src_map role_map;
+	struct src_app *apps;
+	size_t napps, ndefined_apps;
+	struct src_map app_map;
+	struct src_map service_map;
+	struct src_hostgroup *hostgroups;
+	size_t nhostgroups;
+	struct src_map hostgroup_map;
+	struct src_schedule *schedules;
+	size_t nschedules;
+	struct src_map schedule_map;
+	struct src_rule *rules;
+	size_t nrules;
+	struct src_user *users;
+	size_t nusers;
+	struct src_map user_map;
+	struct src_sod *sods;
+	size_t nsods;
+	struct src_bg bg;
+	struct src_source *sources;
+	size_t nsources;
+};
+
+struct src_block {
+	struct src_block *next;
 	size_t used, cap;
 	max_align_t data[];
 };
 
 struct loader {
-	struct policy *p;
+	struct src *p;
 	const char *file;
 	char *err;
 	size_t errlen, errused;
@@ -43,8 +182,8 @@ struct loader {
 static void *
 ar_alloc(struct loader *L, size_t n)
 {
-	struct policy *p = L->p;
-	struct pol_block *b = p->blocks;
+	struct src *p = L->p;
+	struct src_block *b = p->blocks;
 	void *r;
 
 	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
@@ -113,8 +252,8 @@ line_of(const config_setting_t *s)
 
 /* ---- string -> index maps ---- */
 
-static uint64_t
-hash_str(const char *s)
+uint64_t
+pol_hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
 
@@ -126,7 +265,7 @@ hash_str(const char *s)
 }
 
 static int
-map_build(struct loader *L, struct pol_map *m, size_t n)
+map_build(struct loader *L, struct src_map *m, size_t n)
 {
 	size_t cap = 8;
 
@@ -143,9 +282,9 @@ map_build(struct loader *L, struct pol_map *m, size_t n)
 
 /* Insert; returns the existing value when KEY is present, else -1. */
 static int
-map_put(struct pol_map *m, const char *key, int32_t val)
+map_put(struct src_map *m, const char *key, int32_t val)
 {
-	size_t i = (size_t)hash_str(key) & (m->cap - 1);
+	size_t i = (size_t)pol_hash_str(key) & (m->cap - 1);
 
 	while (m->keys[i] != NULL) {
 		if (strcmp(m->keys[i], key) == 0)
@@ -157,14 +296,14 @@ map_put(struct pol_map *m, const char *key, int32_t val)
 	return -1;
 }
 
-int
-pol_map_get(const struct pol_map *m, const char *key)
+static int
+src_map_get(const struct src_map *m, const char *key)
 {
 	size_t i;
 
 	if (m->cap == 0 || key == NULL)
 		return -1;
-	i = (size_t)hash_str(key) & (m->cap - 1);
+	i = (size_t)pol_hash_str(key) & (m->cap - 1);
 	while (m->keys[i] != NULL) {
 		if (strcmp(m->keys[i], key) == 0)
 			return m->vals[i];
@@ -304,7 +443,7 @@ resolve_roles(struct loader *L, const config_setting_t *s, const char *what,
 	if (ids == NULL)
 		return NULL;
 	for (size_t i = 0; i < *n; i++) {
-		ids[i] = pol_map_get(&L->p->role_map, names[i]);
+		ids[i] = src_map_get(&L->p->role_map, names[i]);
 		if (ids[i] < 0) {
 			err_at(L, line_of(s), "%s: unknown role '%s'", what, names[i]);
 			return NULL;
@@ -349,7 +488,7 @@ parse_hhmm(const char *s, size_t len, int allow_24)
  * crosses midnight and its morning belongs to the next day.
  */
 static int
-parse_schedule(struct loader *L, int line, const char *text, struct pol_schedule *sc)
+parse_schedule(struct loader *L, int line, const char *text, struct src_schedule *sc)
 {
 	const char *p = text;
 	size_t cap = 1;
@@ -368,7 +507,7 @@ parse_schedule(struct loader *L, int line, const char *text, struct pol_schedule
 		char part[64];
 		char *days, *times, *dash;
 		int d1, d2, t1, t2;
-		struct pol_span sp = { 0, 0, 0 };
+		struct src_span sp = { 0, 0, 0 };
 
 		while (len > 0 && isspace((unsigned char)*p)) {
 			p++;
@@ -453,7 +592,7 @@ static void
 load_roles(struct loader *L, const config_setting_t *roles)
 {
 	static const char *const keys[] = { "inherits", "permissions", NULL };
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	int n;
 
 	if (roles == NULL) {
@@ -526,7 +665,7 @@ static int
 closure_visit(struct loader *L, int32_t r, uint8_t *colour, int32_t *stack,
     size_t depth)
 {
-	struct policy *p = L->p;
+	struct src *p = L->p;
 
 	if (colour[r] == 2)
 		return 0;
@@ -555,7 +694,7 @@ closure_visit(struct loader *L, int32_t r, uint8_t *colour, int32_t *stack,
 static void
 build_closures(struct loader *L)
 {
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	size_t n = p->nroles;
 	uint8_t *colour = calloc(n + 1, 1), *seen = calloc(n + 1, 1);
 	int32_t *stack = calloc(n + 1, sizeof(*stack)), *todo = calloc(n + 1, sizeof(*todo));
@@ -606,7 +745,7 @@ out:
 static void
 load_apps(struct loader *L, const config_setting_t *apps)
 {
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	int n = 0;
 	size_t nservices = 0;
 
@@ -621,7 +760,7 @@ load_apps(struct loader *L, const config_setting_t *apps)
 		return;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *a = config_setting_get_elem(apps, (unsigned)i);
-		struct pol_app *app = &p->apps[i];
+		struct src_app *app = &p->apps[i];
 
 		app->name = ar_strdup(L, config_setting_name(a));
 		app->defined = 1;
@@ -648,7 +787,7 @@ load_apps(struct loader *L, const config_setting_t *apps)
 static void
 load_hosts(struct loader *L, const config_setting_t *hosts)
 {
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	int n = 0;
 
 	if (hosts != NULL && !config_setting_is_group(hosts)) {
@@ -662,7 +801,7 @@ load_hosts(struct loader *L, const config_setting_t *hosts)
 		return;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *h = config_setting_get_elem(hosts, (unsigned)i);
-		struct pol_hostgroup *g = &p->hostgroups[i];
+		struct src_hostgroup *g = &p->hostgroups[i];
 
 		g->name = ar_strdup(L, config_setting_name(h));
 		g->line = line_of(h);
@@ -677,7 +816,7 @@ load_hosts(struct loader *L, const config_setting_t *hosts)
 static void
 load_schedules(struct loader *L, const config_setting_t *sch, size_t ninline)
 {
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	int n = 0;
 
 	if (sch != NULL && !config_setting_is_group(sch)) {
@@ -692,7 +831,7 @@ load_schedules(struct loader *L, const config_setting_t *sch, size_t ninline)
 		return;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_elem(sch, (unsigned)i);
-		struct pol_schedule *sc = &p->schedules[i];
+		struct src_schedule *sc = &p->schedules[i];
 		const char *text = get_string(L, s, "schedule");
 
 		sc->name = ar_strdup(L, config_setting_name(s));
@@ -708,13 +847,13 @@ load_schedules(struct loader *L, const config_setting_t *sch, size_t ninline)
 
 /* Host entries: a defined group name, else a literal glob pattern. */
 static int
-load_hostrefs(struct loader *L, const config_setting_t *s, struct pol_hostref **out,
+load_hostrefs(struct loader *L, const config_setting_t *s, struct src_hostref **out,
     size_t *nout, char ***pats, size_t *npats)
 {
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	size_t n, total = 0;
 	char **names = read_strings(L, s, "hosts", &n);
-	struct pol_hostref *h;
+	struct src_hostref *h;
 
 	if (names == NULL)
 		return -1;
@@ -722,7 +861,7 @@ load_hostrefs(struct loader *L, const config_setting_t *s, struct pol_hostref **
 	if (h == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		h[i].group = pol_map_get(&p->hostgroup_map, names[i]);
+		h[i].group = src_map_get(&p->hostgroup_map, names[i]);
 		h[i].literal = h[i].group < 0 ? names[i] : NULL;
 		total += h[i].group < 0 ? 1 : p->hostgroups[h[i].group].npatterns;
 	}
@@ -747,7 +886,7 @@ load_hostrefs(struct loader *L, const config_setting_t *s, struct pol_hostref **
 static int
 load_apprefs(struct loader *L, const config_setting_t *s, int32_t **out, size_t *nout)
 {
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	size_t n;
 	char **names = read_strings(L, s, "apps", &n);
 	int32_t *ids;
@@ -765,7 +904,7 @@ load_apprefs(struct loader *L, const config_setting_t *s, int32_t **out, size_t 
 	if (ids == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		ids[i] = pol_map_get(&p->app_map, names[i]);
+		ids[i] = src_map_get(&p->app_map, names[i]);
 		if (ids[i] < 0) {
 			err_at(L, line_of(s), "unknown app '%s' (define it in apps, with "
 			    "its PAM services)", names[i]);
@@ -780,14 +919,14 @@ load_apprefs(struct loader *L, const config_setting_t *s, int32_t **out, size_t 
 static int32_t
 load_when(struct loader *L, const config_setting_t *s)
 {
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	const char *text = get_string(L, s, "when");
 	int32_t idx;
-	struct pol_schedule *sc;
+	struct src_schedule *sc;
 
 	if (text == NULL || p->schedules == NULL)
 		return -1;
-	idx = pol_map_get(&p->schedule_map, text);
+	idx = src_map_get(&p->schedule_map, text);
 	if (idx >= 0)
 		return idx;
 	/* Not a schedule name: an inline schedule must have a time in it. */
@@ -809,8 +948,8 @@ load_rules(struct loader *L, const config_setting_t *rules)
 	static const char *const keys[] = { "id", "effect", "roles", "apps", "hosts",
 		"when", "reason", "mfa", "mfa_grace", "idle_logoff", "session_max",
 		"break_glass", NULL };
-	struct policy *p = L->p;
-	struct pol_map ids;
+	struct src *p = L->p;
+	struct src_map ids;
 	int n;
 
 	if (rules == NULL)
@@ -826,7 +965,7 @@ load_rules(struct loader *L, const config_setting_t *rules)
 	memset(p->rules, 0, (size_t)(n + 1) * sizeof(*p->rules));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *r = config_setting_get_elem(rules, (unsigned)i);
-		struct pol_rule *ru = &p->rules[p->nrules];
+		struct src_rule *ru = &p->rules[p->nrules];
 		const config_setting_t *s;
 		const char *v;
 		char where[200];
@@ -897,7 +1036,7 @@ static void
 load_users(struct loader *L, const config_setting_t *users)
 {
 	static const char *const keys[] = { "user", "roles", NULL };
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	int n = 0;
 
 	if (users != NULL && !config_setting_is_list(users)) {
@@ -911,7 +1050,7 @@ load_users(struct loader *L, const config_setting_t *users)
 		return;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *u = config_setting_get_elem(users, (unsigned)i);
-		struct pol_user *pu = &p->users[p->nusers];
+		struct src_user *pu = &p->users[p->nusers];
 		const config_setting_t *s;
 		const char *v;
 		int prev;
@@ -945,7 +1084,7 @@ static void
 load_sources(struct loader *L, const config_setting_t *src)
 {
 	static const char *const keys[] = { "group", "role", NULL };
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	int n;
 
 	if (src == NULL)
@@ -962,7 +1101,7 @@ load_sources(struct loader *L, const config_setting_t *src)
 		const config_setting_t *e = config_setting_get_elem(src, (unsigned)i);
 		const config_setting_t *g, *r;
 		const char *gv, *rv;
-		struct pol_source *ps = &p->sources[p->nsources];
+		struct src_source *ps = &p->sources[p->nsources];
 
 		ps->line = line_of(e);
 		if (!config_setting_is_group(e)) {
@@ -981,7 +1120,7 @@ load_sources(struct loader *L, const config_setting_t *src)
 		if (gv == NULL || rv == NULL)
 			continue;
 		ps->group = ar_strdup(L, gv);
-		ps->role = pol_map_get(&p->role_map, rv);
+		ps->role = src_map_get(&p->role_map, rv);
 		if (ps->role < 0) {
 			err_at(L, line_of(r), "role_sources: unknown role '%s'", rv);
 			continue;
@@ -994,7 +1133,7 @@ static void
 load_sod(struct loader *L, const config_setting_t *sod)
 {
 	static const char *const keys[] = { "roles", "reason", NULL };
-	struct policy *p = L->p;
+	struct src *p = L->p;
 	int n;
 
 	if (sod == NULL)
@@ -1010,7 +1149,7 @@ load_sod(struct loader *L, const config_setting_t *sod)
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(sod, (unsigned)i);
 		const config_setting_t *s;
-		struct pol_sod *c = &p->sods[p->nsods];
+		struct src_sod *c = &p->sods[p->nsods];
 		char id[32];
 		const char *v;
 
@@ -1042,7 +1181,7 @@ load_break_glass(struct loader *L, const config_setting_t *bg)
 {
 	static const char *const keys[] = { "roles", "apps", "hosts", "max_minutes",
 		"min_reason_chars", "mfa", NULL };
-	struct pol_bg *b = &L->p->bg;
+	struct src_bg *b = &L->p->bg;
 	const config_setting_t *s;
 
 	if (bg == NULL)
@@ -1076,191 +1215,6 @@ load_break_glass(struct loader *L, const config_setting_t *bg)
 		get_mfa(L, s, &b->mfa_required);
 }
 
-static void
-build_indexes(struct loader *L)
-{
-	struct policy *p = L->p;
-	size_t nany = 0;
-
-	p->app_rules = ar_alloc(L, (p->napps + 1) * sizeof(*p->app_rules));
-	p->napp_rules = ar_alloc(L, (p->napps + 1) * sizeof(*p->napp_rules));
-	if (p->app_rules == NULL || p->napp_rules == NULL)
-		return;
-	memset(p->napp_rules, 0, (p->napps + 1) * sizeof(*p->napp_rules));
-	for (size_t i = 0; i < p->nrules; i++) {
-		if (p->rules[i].apps == NULL)
-			nany++;
-		for (size_t k = 0; k < p->rules[i].napps; k++)
-			p->napp_rules[p->rules[i].apps[k]]++;
-	}
-	for (size_t a = 0; a < p->napps; a++) {
-		p->app_rules[a] = ar_alloc(L, (p->napp_rules[a] + 1) * sizeof(int32_t));
-		if (p->app_rules[a] == NULL)
-			return;
-		p->napp_rules[a] = 0;
-	}
-	p->any_app_rules = ar_alloc(L, (nany + 1) * sizeof(int32_t));
-	if (p->any_app_rules == NULL)
-		return;
-	for (size_t i = 0; i < p->nrules; i++) {
-		if (p->rules[i].apps == NULL)
-			p->any_app_rules[p->nany_app_rules++] = (int32_t)i;
-		for (size_t k = 0; k < p->rules[i].napps; k++) {
-			int32_t a = p->rules[i].apps[k];
-			/* an app listed twice in one rule is indexed once */
-			if (p->napp_rules[a] == 0 ||
-			    p->app_rules[a][p->napp_rules[a] - 1] != (int32_t)i)
-				p->app_rules[a][p->napp_rules[a]++] = (int32_t)i;
-		}
-	}
-}
-
-struct pair_ent {
-	uint64_t key;
-	int32_t rule;
-};
-
-static int
-cmp_pair(const void *a, const void *b)
-{
-	const struct pair_ent *x = a, *y = b;
-
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return (x->rule > y->rule) - (x->rule < y->rule);
-}
-
-/* The (role, app) index: each rule under every (role, app) it names. */
-static void
-build_pair_index(struct loader *L)
-{
-	struct policy *p = L->p;
-	struct pair_ent *e;
-	size_t n = 0, k = 0, nkeys = 0, nrev = 0;
-	size_t *rev_start = calloc(p->nroles + 2, sizeof(*rev_start));
-	int32_t *rev = NULL;
-
-	/* rev[r]: the roles whose closure holds r, i.e. who gets r's rules.
-	 * Indexing each rule under those roles lets a decision look up only
-	 * the user's assigned roles (expanded), when the index stays small. */
-	if (rev_start == NULL) {
-		L->oom = 1;
-		return;
-	}
-	for (size_t x = 0; x < p->nroles; x++)
-		for (size_t c = 0; c < p->roles[x].nclosure; c++)
-			rev_start[p->roles[x].closure[c] + 1]++;
-	for (size_t r = 0; r < p->nroles; r++)
-		rev_start[r + 1] += rev_start[r];
-	nrev = rev_start[p->nroles];
-	rev = malloc((nrev + 1) * sizeof(*rev));
-	if (rev == NULL) {
-		free(rev_start);
-		L->oom = 1;
-		return;
-	}
-	{
-		size_t *fill = calloc(p->nroles + 1, sizeof(*fill));
-		if (fill == NULL) {
-			free(rev_start);
-			free(rev);
-			L->oom = 1;
-			return;
-		}
-		for (size_t x = 0; x < p->nroles; x++)
-			for (size_t c = 0; c < p->roles[x].nclosure; c++) {
-				int32_t r = p->roles[x].closure[c];
-				rev[rev_start[r] + fill[r]++] = (int32_t)x;
-			}
-		free(fill);
-	}
-	p->pair_expanded = 1;
-	for (size_t i = 0; i < p->nrules; i++) {
-		const struct pol_rule *r = &p->rules[i];
-		size_t na = r->apps ? r->napps : 1, nr = 0;
-		if (r->roles == NULL)
-			nr = 1;
-		else
-			for (size_t a = 0; a < r->nroles; a++)
-				nr += rev_start[r->roles[a] + 1] - rev_start[r->roles[a]];
-		n += nr * na;
-	}
-	if (n > POL_MAX_EXPANDED) {
-		/* too large to expand: index under the rules' own roles */
-		p->pair_expanded = 0;
-		n = 0;
-		for (size_t i = 0; i < p->nrules; i++)
-			n += (p->rules[i].roles ? p->rules[i].nroles : 1) *
-			    (p->rules[i].apps ? p->rules[i].napps : 1);
-	}
-	e = malloc((n + 1) * sizeof(*e));
-	if (e == NULL) {
-		free(rev_start);
-		free(rev);
-		L->oom = 1;
-		return;
-	}
-	for (size_t i = 0; i < p->nrules; i++) {
-		const struct pol_rule *r = &p->rules[i];
-		size_t nr = r->roles ? r->nroles : 1, na = r->apps ? r->napps : 1;
-		for (size_t a = 0; a < nr; a++)
-			for (size_t b = 0; b < na; b++) {
-				int64_t role = r->roles ? r->roles[a] : -1;
-				int64_t app = r->apps ? r->apps[b] : -1;
-				if (role < 0 || !p->pair_expanded) {
-					e[k].key = pol_pair_key(role, app);
-					e[k++].rule = (int32_t)i;
-					continue;
-				}
-				for (size_t q = rev_start[role]; q < rev_start[role + 1]; q++) {
-					e[k].key = pol_pair_key(rev[q], app);
-					e[k++].rule = (int32_t)i;
-				}
-			}
-	}
-	free(rev_start);
-	free(rev);
-	qsort(e, n, sizeof(*e), cmp_pair);
-	p->pair_rules = ar_alloc(L, (n + 1) * sizeof(*p->pair_rules));
-	for (size_t i = 0; i < n; i++)
-		if (i == 0 || e[i].key != e[i - 1].key)
-			nkeys++;
-	p->pair_cap = 8;
-	while (p->pair_cap < nkeys * 2)
-		p->pair_cap <<= 1;
-	p->pair_keys = ar_alloc(L, p->pair_cap * sizeof(*p->pair_keys));
-	p->pair_start = ar_alloc(L, p->pair_cap * sizeof(*p->pair_start));
-	p->pair_len = ar_alloc(L, p->pair_cap * sizeof(*p->pair_len));
-	if (p->pair_rules == NULL || p->pair_keys == NULL || p->pair_start == NULL ||
-	    p->pair_len == NULL) {
-		free(e);
-		return;
-	}
-	memset(p->pair_keys, 0, p->pair_cap * sizeof(*p->pair_keys));
-	k = 0;
-	for (size_t i = 0; i < n; i++) {
-		/* a rule naming the same (role, app) twice is indexed once */
-		if (i > 0 && e[i].key == e[i - 1].key && e[i].rule == e[i - 1].rule)
-			continue;
-		if (i == 0 || e[i].key != e[i - 1].key) {
-			size_t h = pol_pair_slot(e[i].key, p->pair_cap);
-			while (p->pair_keys[h] != 0)
-				h = (h + 1) & (p->pair_cap - 1);
-			p->pair_keys[h] = e[i].key;
-			p->pair_start[h] = (uint32_t)k;
-			p->pair_len[h] = 0;
-		}
-		{
-			size_t h = pol_pair_slot(e[i].key, p->pair_cap);
-			while (p->pair_keys[h] != e[i].key)
-				h = (h + 1) & (p->pair_cap - 1);
-			p->pair_len[h]++;
-		}
-		p->pair_rules[k++] = e[i].rule;
-	}
-	free(e);
-}
-
 static size_t
 count_inline_when(const config_setting_t *rules)
 {
@@ -1280,7 +1234,7 @@ count_inline_when(const config_setting_t *rules)
 }
 
 static void
-hash_version(struct policy *p, const char *text, size_t len)
+hash_version(struct src *p, const char *text, size_t len)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -1292,6 +1246,604 @@ hash_version(struct policy *p, const char *text, size_t len)
 		snprintf(p->version + 2 * i, 3, "%02x", md[i]);
 }
 
+/* ---- the image (policy_internal.h) ----
+ *
+ * build_image lays the parsed policy out as one flat buffer: the head, the
+ * table of contents, the records and lists (each 8-aligned), then the
+ * string pool.  Offsets are 32-bit, so an image stays under 1 GiB.
+ */
+
+#define IMAGE_MAX_BYTES ((size_t)1 << 30)
+
+struct ibuf {
+	unsigned char *b;
+	size_t n, cap;
+	int oom;
+};
+
+static int
+ib_grow(struct ibuf *w, size_t more)
+{
+	if (w->oom)
+		return -1;
+	if (more > IMAGE_MAX_BYTES - w->n) {
+		w->oom = 1;
+		return -1;
+	}
+	if (w->n + more > w->cap) {
+		size_t cap = w->cap ? w->cap : 65536;
+		unsigned char *nb;
+
+		while (cap < w->n + more)
+			cap *= 2;
+		nb = realloc(w->b, cap);
+		if (nb == NULL) {
+			w->oom = 1;
+			return -1;
+		}
+		w->b = nb;
+		w->cap = cap;
+	}
+	return 0;
+}
+
+/* Append N bytes of P (zeros when P is NULL), 8-aligned; the offset. */
+static uint32_t
+ib_put(struct ibuf *w, const void *p, size_t n)
+{
+	size_t pad = (8 - w->n % 8) % 8, off;
+
+	if (ib_grow(w, pad + n) != 0)
+		return 0;
+	memset(w->b + w->n, 0, pad);
+	off = w->n + pad;
+	if (p != NULL)
+		memcpy(w->b + off, p, n);
+	else
+		memset(w->b + off, 0, n);
+	w->n = off + n;
+	return (uint32_t)off;
+}
+
+struct builder {
+	struct ibuf d;              /* head, table, records */
+	struct ibuf s;              /* string pool */
+	struct ibuf pool[POL_NPOOLS];  /* lists; offsets fixed up by b_place */
+};
+
+static const size_t pool_elem[POL_NPOOLS] = { 4, 4, 4, sizeof(struct pol_hostref), 8,
+	sizeof(struct pol_span) };
+
+/* Append N bytes to pool K (unaligned: elements stay contiguous); the list
+ * holds the offset inside the pool until b_place moves it. */
+static struct pol_list
+b_pool(struct builder *B, int k, const void *v, size_t n, size_t count)
+{
+	struct pol_list l = { 0, (uint32_t)count };
+	struct ibuf *w = &B->pool[k];
+
+	if (ib_grow(w, n) != 0) {
+		B->d.oom = 1;
+		return l;
+	}
+	l.off = (uint32_t)w->n;
+	if (n > 0)
+		memcpy(w->b + w->n, v, n);
+	w->n += n;
+	return l;
+}
+
+static uint32_t
+b_str(struct builder *B, const char *s)
+{
+	size_t n, off;
+
+	if (s == NULL)
+		return POL_NONE;
+	n = strlen(s) + 1;
+	if (ib_grow(&B->s, n) != 0)
+		return POL_NONE;
+	off = B->s.n;
+	memcpy(B->s.b + off, s, n);
+	B->s.n += n;
+	return (uint32_t)off;
+}
+
+/* Ids as a list in pool K; NULL becomes POL_NONE ("any"). */
+static struct pol_list
+b_ids(struct builder *B, int k, const int32_t *v, size_t n)
+{
+	struct pol_list l = { POL_NONE, 0 };
+
+	if (v == NULL)
+		return l;
+	return b_pool(B, k, v, n * sizeof(*v), n);
+}
+
+/* Strings as a list (always a list, maybe empty). */
+static struct pol_list
+b_strs(struct builder *B, char *const *v, size_t n)
+{
+	struct pol_list l;
+	uint32_t *tmp = calloc(n + 1, sizeof(*tmp));
+
+	if (tmp == NULL) {
+		B->d.oom = 1;
+		l.off = 0;
+		l.n = 0;
+		return l;
+	}
+	for (size_t i = 0; i < n; i++)
+		tmp[i] = b_str(B, v[i]);
+	l = b_pool(B, POL_POOL_STRS, tmp, n * sizeof(*tmp), n);
+	free(tmp);
+	return l;
+}
+
+static struct pol_list
+b_hosts(struct builder *B, const struct src_hostref *h, size_t n)
+{
+	struct pol_list l = { POL_NONE, 0 };
+	struct pol_hostref *tmp;
+
+	if (h == NULL)
+		return l;
+	if ((tmp = calloc(n + 1, sizeof(*tmp))) == NULL) {
+		B->d.oom = 1;
+		return l;
+	}
+	for (size_t i = 0; i < n; i++) {
+		tmp[i].group = h[i].group;
+		tmp[i].literal = h[i].group < 0 ? b_str(B, h[i].literal) : POL_NONE;
+	}
+	l = b_pool(B, POL_POOL_HOSTS, tmp, n * sizeof(*tmp), n);
+	free(tmp);
+	return l;
+}
+
+/* A role's sorted closure as ranges [lo, hi] of consecutive ids. */
+static struct pol_list
+b_closure(struct builder *B, const int32_t *c, size_t n)
+{
+	struct pol_list l = { 0, 0 };
+	int32_t *tmp = calloc(2 * n + 2, sizeof(*tmp));
+	size_t k = 0;
+
+	if (tmp == NULL) {
+		B->d.oom = 1;
+		return l;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && c[i] == tmp[k - 1] + 1) {
+			tmp[k - 1] = c[i];
+			continue;
+		}
+		tmp[k++] = c[i];
+		tmp[k++] = c[i];
+	}
+	l = b_pool(B, POL_POOL_RANGES, tmp, k * sizeof(*tmp), k / 2);
+	free(tmp);
+	return l;
+}
+
+/* A name -> index table of the image; the first of equal keys wins. */
+static void
+b_map(struct builder *B, uint32_t *slots_off, uint32_t *cap_out, size_t n,
+    const char *(*name_of)(const struct src *, size_t, size_t *), const struct src *p,
+    size_t nitems)
+{
+	size_t cap = 8;
+	struct pol_slot *t;
+
+	while (cap < n * 2)
+		cap <<= 1;
+	if ((t = malloc(cap * sizeof(*t))) == NULL) {
+		B->d.oom = 1;
+		return;
+	}
+	for (size_t i = 0; i < cap; i++) {
+		t[i].key = POL_NONE;
+		t[i].val = -1;
+	}
+	for (size_t i = 0; i < nitems; i++) {
+		size_t val, h;
+		const char *key = name_of(p, i, &val);
+
+		if (key == NULL)
+			continue;
+		h = (size_t)pol_hash_str(key) & (cap - 1);
+		while (t[h].key != POL_NONE && strcmp((const char *)B->s.b + t[h].key, key) != 0)
+			h = (h + 1) & (cap - 1);
+		if (t[h].key != POL_NONE)
+			continue;
+		t[h].key = b_str(B, key);
+		t[h].val = (int32_t)val;
+	}
+	*slots_off = ib_put(&B->d, t, cap * sizeof(*t));
+	*cap_out = (uint32_t)cap;
+	free(t);
+}
+
+static const char *
+role_name_of(const struct src *p, size_t i, size_t *val)
+{
+	*val = i;
+	return p->roles[i].name;
+}
+
+static const char *
+user_name_of(const struct src *p, size_t i, size_t *val)
+{
+	*val = i;
+	return p->users[i].name;
+}
+
+/* Item I of the flattened (app, service) list. */
+static const char *
+service_name_of(const struct src *p, size_t i, size_t *val)
+{
+	for (size_t a = 0; a < p->napps; a++) {
+		if (i < p->apps[a].nservices) {
+			*val = a;
+			return p->apps[a].services[i];
+		}
+		i -= p->apps[a].nservices;
+	}
+	*val = 0;
+	return NULL;
+}
+
+/* The fast path's candidates: for each app, the rules naming it (once per
+ * rule, in file order), each once per role it names; then the rules for
+ * any app.  A rule for any role is listed under role nroles. */
+static void
+b_cands(struct builder *B, const struct src *p, struct pol_tab *tab)
+{
+	size_t *count = calloc(p->napps + 1, sizeof(*count)), *fill = NULL, total = 0, nany = 0;
+	struct pol_list *ranges = NULL;
+	struct pol_cand *c = NULL;
+	int32_t *roles = NULL;
+
+	if (count == NULL)
+		goto oom;
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct src_rule *r = &p->rules[i];
+		size_t nr = r->roles ? r->nroles : 1;
+
+		if (r->apps == NULL) {
+			nany += nr;
+			continue;
+		}
+		for (size_t k = 0; k < r->napps; k++)
+			count[r->apps[k]] += nr;   /* an upper bound: repeats skipped below */
+	}
+	for (size_t a = 0; a < p->napps; a++)
+		total += count[a];
+	fill = calloc(p->napps + 1, sizeof(*fill));
+	ranges = calloc(p->napps + 1, sizeof(*ranges));
+	c = calloc(total + nany + 1, sizeof(*c));
+	roles = calloc(total + nany + 1, sizeof(*roles));
+	if (fill == NULL || ranges == NULL || c == NULL || roles == NULL)
+		goto oom;
+	for (size_t a = 0, at = 0; a < p->napps; a++) {
+		fill[a] = at;
+		ranges[a].off = (uint32_t)at;
+		at += count[a];
+	}
+	tab->any_cands.off = (uint32_t)total;
+	tab->any_cands.n = 0;
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct src_rule *r = &p->rules[i];
+		size_t nr = r->roles ? r->nroles : 1;
+
+		for (size_t k = 0; k < (r->apps ? r->napps : 1); k++) {
+			size_t *at;
+
+			if (r->apps == NULL) {
+				at = &fill[p->napps];
+				*at = total + tab->any_cands.n;
+				tab->any_cands.n += (uint32_t)nr;
+			} else {
+				int32_t a = r->apps[k];
+				/* an app named twice by one rule: indexed once */
+				if (ranges[a].n > 0 && c[fill[a] - 1].rule == (int32_t)i)
+					continue;
+				at = &fill[a];
+				ranges[a].n += (uint32_t)nr;
+			}
+			for (size_t q = 0; q < nr; q++) {
+				roles[*at] = r->roles ? r->roles[q] : (int32_t)p->nroles;
+				c[*at].when = r->when;
+				c[*at].group = r->hosts == NULL ? POL_CAND_ANYHOST :
+				    r->nhosts == 1 && r->hosts[0].group >= 0 ? r->hosts[0].group :
+				    POL_CAND_HOSTS;
+				c[(*at)++].rule = (int32_t)i;
+			}
+		}
+	}
+	tab->app_cands = ib_put(&B->d, ranges, p->napps * sizeof(*ranges));
+	tab->cands = ib_put(&B->d, c, (total + nany) * sizeof(*c));
+	tab->cand_roles = ib_put(&B->d, roles, (total + nany) * sizeof(*roles));
+	tab->ncands = (uint32_t)(total + nany);
+	free(count);
+	free(fill);
+	free(ranges);
+	free(c);
+	free(roles);
+	return;
+oom:
+	B->d.oom = 1;
+	free(count);
+	free(fill);
+	free(ranges);
+	free(c);
+	free(roles);
+}
+
+#define B_REC(B, off, i, type) ((type *)(void *)((B)->d.b + (off)) + (i))
+
+static void
+fix(struct pol_list *l, const uint32_t *base)
+{
+	if (l->off != POL_NONE)
+		l->off += *base;
+}
+
+/* Append the pools to the image and turn pool offsets into image offsets. */
+static void
+b_place(struct builder *B, struct pol_tab *t)
+{
+	uint32_t base[POL_NPOOLS];
+
+	for (int k = 0; k < POL_NPOOLS; k++) {
+		base[k] = ib_put(&B->d, B->pool[k].b, B->pool[k].n);
+		t->pools[k].off = base[k];
+		t->pools[k].n = (uint32_t)(B->pool[k].n / pool_elem[k]);
+		free(B->pool[k].b);
+		B->pool[k].b = NULL;
+	}
+	if (B->d.oom)
+		return;
+	for (uint32_t i = 0; i < t->nroles; i++) {
+		struct pol_role *r = B_REC(B, t->roles, i, struct pol_role);
+		fix(&r->inherits, &base[POL_POOL_ROLES]);
+		fix(&r->perms, &base[POL_POOL_STRS]);
+		fix(&r->closure, &base[POL_POOL_RANGES]);
+	}
+	for (uint32_t i = 0; i < t->napps; i++)
+		fix(&B_REC(B, t->apps, i, struct pol_app)->services, &base[POL_POOL_STRS]);
+	for (uint32_t i = 0; i < t->nhostgroups; i++)
+		fix(&B_REC(B, t->hostgroups, i, struct pol_hostgroup)->patterns, &base[POL_POOL_STRS]);
+	for (uint32_t i = 0; i < t->nschedules; i++)
+		fix(&B_REC(B, t->schedules, i, struct pol_schedule)->spans, &base[POL_POOL_SPANS]);
+	for (uint32_t i = 0; i < t->nrules; i++) {
+		struct pol_rule *r = B_REC(B, t->rules, i, struct pol_rule);
+		fix(&r->roles, &base[POL_POOL_ROLES]);
+		fix(&r->apps, &base[POL_POOL_APPS]);
+		fix(&r->hosts, &base[POL_POOL_HOSTS]);
+	}
+	for (uint32_t i = 0; i < t->nusers; i++)
+		fix(&B_REC(B, t->users, i, struct pol_user)->roles, &base[POL_POOL_ROLES]);
+	for (uint32_t i = 0; i < t->nsods; i++)
+		fix(&B_REC(B, t->sods, i, struct pol_sod)->roles, &base[POL_POOL_ROLES]);
+	fix(&t->bg.roles, &base[POL_POOL_ROLES]);
+	fix(&t->bg.apps, &base[POL_POOL_APPS]);
+	fix(&t->bg.hosts, &base[POL_POOL_HOSTS]);
+}
+
+static void
+build_image(struct builder *B, const struct src *p)
+{
+	struct pol_tab tab;
+	struct pol_head head;
+	size_t nsvc = 0;
+
+	memset(&tab, 0, sizeof(tab));
+	ib_put(&B->d, NULL, POL_DATA);
+	tab.file = b_str(B, p->file);
+	tab.nroles = (uint32_t)p->nroles;
+	tab.roles = ib_put(&B->d, NULL, p->nroles * sizeof(struct pol_role));
+	for (size_t i = 0; i < p->nroles && !B->d.oom; i++) {
+		const struct src_role *x = &p->roles[i];
+		struct pol_role r;
+
+		memset(&r, 0, sizeof(r));
+		r.name = b_str(B, x->name);
+		r.line = (uint32_t)x->line;
+		r.inherits = b_ids(B, POL_POOL_ROLES, x->inherits ? x->inherits : (const int32_t[1]){ 0 },
+		    x->ninherits);
+		r.perms = b_strs(B, x->perms, x->nperms);
+		r.closure = b_closure(B, x->closure, x->nclosure);
+		if (!B->d.oom)
+			*B_REC(B, tab.roles, i, struct pol_role) = r;
+	}
+	tab.napps = (uint32_t)p->napps;
+	tab.apps = ib_put(&B->d, NULL, p->napps * sizeof(struct pol_app));
+	for (size_t i = 0; i < p->napps && !B->d.oom; i++) {
+		struct pol_app a;
+
+		memset(&a, 0, sizeof(a));
+		a.name = b_str(B, p->apps[i].name);
+		a.services = b_strs(B, p->apps[i].services, p->apps[i].nservices);
+		nsvc += p->apps[i].nservices;
+		if (!B->d.oom)
+			*B_REC(B, tab.apps, i, struct pol_app) = a;
+	}
+	tab.nhostgroups = (uint32_t)p->nhostgroups;
+	tab.hostgroups = ib_put(&B->d, NULL, p->nhostgroups * sizeof(struct pol_hostgroup));
+	for (size_t i = 0; i < p->nhostgroups && !B->d.oom; i++) {
+		struct pol_hostgroup g;
+
+		memset(&g, 0, sizeof(g));
+		g.name = b_str(B, p->hostgroups[i].name);
+		g.line = (uint32_t)p->hostgroups[i].line;
+		g.patterns = b_strs(B, p->hostgroups[i].patterns, p->hostgroups[i].npatterns);
+		if (!B->d.oom)
+			*B_REC(B, tab.hostgroups, i, struct pol_hostgroup) = g;
+	}
+	tab.nschedules = (uint32_t)p->nschedules;
+	tab.schedules = ib_put(&B->d, NULL, p->nschedules * sizeof(struct pol_schedule));
+	for (size_t i = 0; i < p->nschedules && !B->d.oom; i++) {
+		const struct src_schedule *x = &p->schedules[i];
+		struct pol_span *sp = calloc(x->nspans + 1, sizeof(*sp));
+		uint32_t name = b_str(B, x->name);
+		struct pol_list spans;
+
+		if (sp == NULL) {
+			B->d.oom = 1;
+			break;
+		}
+		for (size_t k = 0; k < x->nspans; k++) {
+			sp[k].days = x->spans[k].days;
+			sp[k].start = x->spans[k].start;
+			sp[k].end = x->spans[k].end;
+		}
+		spans = b_pool(B, POL_POOL_SPANS, sp, x->nspans * sizeof(*sp), x->nspans);
+		free(sp);
+		if (!B->d.oom) {
+			struct pol_schedule *s = B_REC(B, tab.schedules, i, struct pol_schedule);
+			s->name = name;
+			s->line = (uint32_t)x->line;
+			s->spans = spans;
+			memcpy(s->bits, x->bits, sizeof(s->bits));
+		}
+	}
+	tab.nrules = (uint32_t)p->nrules;
+	tab.rules = ib_put(&B->d, NULL, p->nrules * sizeof(struct pol_rule));
+	for (size_t i = 0; i < p->nrules && !B->d.oom; i++) {
+		const struct src_rule *x = &p->rules[i];
+		struct pol_rule r;
+
+		memset(&r, 0, sizeof(r));
+		r.id = b_str(B, x->id);
+		r.line = (uint32_t)x->line;
+		r.reason = b_str(B, x->reason);
+		r.deny = (uint8_t)(x->deny != 0);
+		r.mfa_required = (uint8_t)(x->mfa_required != 0);
+		r.bg_overridable = (uint8_t)(x->bg_overridable != 0);
+		r.roles = b_ids(B, POL_POOL_ROLES, x->roles, x->nroles);
+		r.apps = b_ids(B, POL_POOL_APPS, x->apps, x->napps);
+		r.hosts = b_hosts(B, x->hosts, x->nhosts);
+		r.when = x->when;
+		r.mfa_grace = (int32_t)x->mfa_grace;
+		r.idle_logoff = (int32_t)x->idle_logoff;
+		r.session_max = (int32_t)x->session_max;
+		if (!B->d.oom)
+			*B_REC(B, tab.rules, i, struct pol_rule) = r;
+	}
+	tab.nusers = (uint32_t)p->nusers;
+	tab.users = ib_put(&B->d, NULL, p->nusers * sizeof(struct pol_user));
+	for (size_t i = 0; i < p->nusers && !B->d.oom; i++) {
+		struct pol_user u;
+
+		memset(&u, 0, sizeof(u));
+		u.name = b_str(B, p->users[i].name);
+		u.line = (uint32_t)p->users[i].line;
+		u.roles = b_ids(B, POL_POOL_ROLES, p->users[i].roles ? p->users[i].roles :
+		    (const int32_t[1]){ 0 },
+		    p->users[i].nroles);
+		if (!B->d.oom)
+			*B_REC(B, tab.users, i, struct pol_user) = u;
+	}
+	tab.nsods = (uint32_t)p->nsods;
+	tab.sods = ib_put(&B->d, NULL, p->nsods * sizeof(struct pol_sod));
+	for (size_t i = 0; i < p->nsods && !B->d.oom; i++) {
+		struct pol_sod s;
+
+		memset(&s, 0, sizeof(s));
+		s.id = b_str(B, p->sods[i].id);
+		s.line = (uint32_t)p->sods[i].line;
+		s.reason = b_str(B, p->sods[i].reason);
+		s.roles = b_ids(B, POL_POOL_ROLES, p->sods[i].roles ? p->sods[i].roles :
+		    (const int32_t[1]){ 0 },
+		    p->sods[i].nroles);
+		if (!B->d.oom)
+			*B_REC(B, tab.sods, i, struct pol_sod) = s;
+	}
+	tab.nsources = (uint32_t)p->nsources;
+	tab.sources = ib_put(&B->d, NULL, p->nsources * sizeof(struct pol_source));
+	for (size_t i = 0; i < p->nsources && !B->d.oom; i++) {
+		struct pol_source s;
+
+		memset(&s, 0, sizeof(s));
+		s.group = b_str(B, p->sources[i].group);
+		s.role = p->sources[i].role;
+		s.line = (uint32_t)p->sources[i].line;
+		if (!B->d.oom)
+			*B_REC(B, tab.sources, i, struct pol_source) = s;
+	}
+	tab.bg.defined = (uint32_t)(p->bg.defined != 0);
+	tab.bg.line = (uint32_t)p->bg.line;
+	tab.bg.mfa_required = (uint32_t)(p->bg.mfa_required != 0);
+	tab.bg.roles = b_ids(B, POL_POOL_ROLES, p->bg.roles, p->bg.nroles);
+	tab.bg.apps = b_ids(B, POL_POOL_APPS, p->bg.apps, p->bg.napps);
+	tab.bg.hosts = b_hosts(B, p->bg.hosts, p->bg.nhosts);
+	tab.bg.max_minutes = p->bg.max_minutes;
+	tab.bg.min_reason_chars = p->bg.min_reason_chars;
+	b_map(B, &tab.role_map, &tab.role_cap, p->nroles, role_name_of, p, p->nroles);
+	b_map(B, &tab.user_map, &tab.user_cap, p->nusers, user_name_of, p, p->nusers);
+	b_map(B, &tab.service_map, &tab.service_cap, nsvc, service_name_of, p, nsvc);
+	b_cands(B, p, &tab);
+	b_place(B, &tab);
+	if (B->d.oom || B->s.oom)
+		return;
+	tab.nstrings = (uint32_t)B->s.n;
+	tab.strings = ib_put(&B->d, B->s.b, B->s.n);
+	ib_put(&B->d, NULL, 0);      /* the image ends 8-aligned */
+	if (B->d.oom)
+		return;
+	memcpy(B->d.b + POL_HEAD, &tab, sizeof(tab));
+	memset(&head, 0, sizeof(head));
+	memcpy(head.magic, POL_MAGIC, 8);
+	head.format = POL_FORMAT;
+	head.length = B->d.n - POL_HEAD;
+	memcpy(head.version, p->version, 64);
+	memcpy(B->d.b, &head, sizeof(head));
+	head.sum = pol_image_sum(B->d.b, B->d.n);
+	memcpy(B->d.b, &head, sizeof(head));
+}
+
+static void
+src_free(struct src *p)
+{
+	struct src_block *b, *next;
+
+	if (p == NULL)
+		return;
+	for (b = p->blocks; b != NULL; b = next) {
+		next = b->next;
+		free(b);
+	}
+	free(p);
+}
+
+/* The policy over a new image of S; NULL with a message on failure. */
+static struct policy *
+policy_of_src(const struct src *s, const char *name, char *errbuf, size_t errlen)
+{
+	struct builder B;
+	struct policy *p;
+
+	memset(&B, 0, sizeof(B));
+	build_image(&B, s);
+	free(B.s.b);
+	for (int k = 0; k < POL_NPOOLS; k++)
+		free(B.pool[k].b);
+	if (B.d.oom || B.s.oom || (p = calloc(1, sizeof(*p))) == NULL) {
+		snprintf(errbuf, errlen, "%s: %s", name, B.d.oom || B.s.oom ?
+		    "policy too large or out of memory" : "out of memory");
+		free(B.d.b);
+		return NULL;
+	}
+	if (pol_image_open(p, B.d.b, B.d.n, name, errbuf, errlen) != 0) {
+		free(B.d.b);
+		free(p);
+		return NULL;
+	}
+	p->heap = B.d.b;
+	return p;
+}
+
 struct policy *
 policy_load_buffer(const char *name, const char *text, char *errbuf, size_t errlen)
 {
@@ -1300,7 +1852,8 @@ policy_load_buffer(const char *name, const char *text, char *errbuf, size_t errl
 	struct loader L;
 	config_t cfg;
 	const config_setting_t *root;
-	struct policy *p;
+	struct src *p;
+	struct policy *pol = NULL;
 
 	memset(&L, 0, sizeof(L));
 	L.file = name ? name : "policy";
@@ -1340,22 +1893,17 @@ policy_load_buffer(const char *name, const char *text, char *errbuf, size_t errl
 	load_rules(&L, config_setting_get_member(root, "rules"));
 	load_sod(&L, config_setting_get_member(root, "separation_of_duty"));
 	load_break_glass(&L, config_setting_get_member(root, "break_glass"));
-	if (L.nerr == 0 && !L.oom) {
-		build_indexes(&L);
-		build_pair_index(&L);
-	}
 	if (L.oom) {
 		err_at(&L, 0, "out of memory");
 		goto fail;
 	}
 	if (L.nerr > 0)
 		goto fail;
-	config_destroy(&cfg);
-	return p;
+	pol = policy_of_src(p, L.file, errbuf, errlen);
 fail:
 	config_destroy(&cfg);
-	policy_free(p);
-	return NULL;
+	src_free(p);
+	return pol;
 }
 
 struct policy *
@@ -1421,748 +1969,3 @@ out:
 	return p;
 }
 
-void
-policy_free(struct policy *p)
-{
-	struct pol_block *b, *next;
-
-	if (p == NULL)
-		return;
-	for (b = p->blocks; b != NULL; b = next) {
-		next = b->next;
-		free(b);
-	}
-	free(p);
-}
-
-/* ---- compiled snapshot ----
- *
- * Rules it keeps: the snapshot is a checksummed binary image of a loaded
- * policy.  It is used only when its checksum, magic and format version are
- * right, and every index read from it is bounds-checked before use, so a
- * truncated, flipped or hostile file is refused and never decides.  It is
- * written to a temporary file, fsynced and renamed into place.
- */
-
-#define SNAP_MAGIC "WARDSNAP"
-#define SNAP_FORMAT 1u
-#define SNAP_HEADER 96   /* magic 8, format 4, pad 4, length 8, checksum 8, version 64 */
-#define SNAP_MAX_BYTES (1024L * 1024 * 1024)
-
-struct wbuf {
-	unsigned char *b;
-	size_t n, cap;
-	int oom;
-};
-
-static void
-w_bytes(struct wbuf *w, const void *p, size_t n)
-{
-	if (w->oom)
-		return;
-	if (w->n + n > w->cap) {
-		size_t cap = w->cap ? w->cap : 65536;
-		unsigned char *nb;
-		while (cap < w->n + n)
-			cap *= 2;
-		nb = realloc(w->b, cap);
-		if (nb == NULL) {
-			w->oom = 1;
-			return;
-		}
-		w->b = nb;
-		w->cap = cap;
-	}
-	memcpy(w->b + w->n, p, n);
-	w->n += n;
-}
-
-static void w_u32(struct wbuf *w, uint32_t v) { w_bytes(w, &v, sizeof(v)); }
-static void w_i64(struct wbuf *w, int64_t v) { w_bytes(w, &v, sizeof(v)); }
-
-static void
-w_str(struct wbuf *w, const char *s)
-{
-	if (s == NULL) {
-		w_u32(w, UINT32_MAX);
-		return;
-	}
-	w_u32(w, (uint32_t)strlen(s));
-	w_bytes(w, s, strlen(s));
-}
-
-static void
-w_ids(struct wbuf *w, const int32_t *v, size_t n)
-{
-	if (v == NULL) {
-		w_u32(w, UINT32_MAX);
-		return;
-	}
-	w_u32(w, (uint32_t)n);
-	w_bytes(w, v, n * sizeof(*v));
-}
-
-static void
-w_strs(struct wbuf *w, char *const *v, size_t n)
-{
-	if (v == NULL) {
-		w_u32(w, UINT32_MAX);
-		return;
-	}
-	w_u32(w, (uint32_t)n);
-	for (size_t i = 0; i < n; i++)
-		w_str(w, v[i]);
-}
-
-static void
-w_hosts(struct wbuf *w, const struct pol_hostref *h, size_t n, char *const *pats, size_t np)
-{
-	if (h == NULL) {
-		w_u32(w, UINT32_MAX);
-		return;
-	}
-	w_u32(w, (uint32_t)n);
-	for (size_t i = 0; i < n; i++) {
-		w_u32(w, (uint32_t)h[i].group);
-		w_str(w, h[i].literal);
-	}
-	w_strs(w, pats, np);
-}
-
-static uint64_t
-checksum(const unsigned char *p, size_t n)
-{
-	/* FNV-1a over 8-byte words: integrity against truncation and damage,
-	 * not against an attacker (the file is root-owned, like the text). */
-	uint64_t h = 1469598103934665603ULL, v;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&v, p + i, 8);
-		h = (h ^ v) * 1099511628211ULL;
-	}
-	for (; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	return h;
-}
-
-/* The checksum covers the whole file but its own 8 bytes (16..24 are the
- * length, 24..32 the checksum). */
-static uint64_t
-snap_sum(const unsigned char *img, size_t size)
-{
-	return checksum(img, 24) ^ (checksum(img + 32, size - 32) * 0x9E3779B97F4A7C15ULL);
-}
-
-int
-policy_compile(const struct policy *p, const char *path, char *errbuf, size_t errlen)
-{
-	struct wbuf w = { NULL, 0, 0, 0 };
-	char tmp[4096];
-	uint64_t len, sum;
-	uint32_t fmt = SNAP_FORMAT, pad = 0;
-	int fd = -1, r = -1;
-	size_t off = 0;
-
-	if (p == NULL || path == NULL) {
-		snprintf(errbuf, errlen, "nothing to compile");
-		return -1;
-	}
-	w_bytes(&w, (const char[SNAP_HEADER]){ 0 }, SNAP_HEADER);
-	w_str(&w, p->file);
-	w_u32(&w, (uint32_t)p->nroles);
-	for (size_t i = 0; i < p->nroles; i++) {
-		const struct pol_role *x = &p->roles[i];
-		w_str(&w, x->name);
-		w_u32(&w, (uint32_t)x->line);
-		w_ids(&w, x->inherits ? x->inherits : (const int32_t[1]){ 0 }, x->ninherits);
-		w_strs(&w, x->perms ? x->perms : (char *[1]){ NULL }, x->nperms);
-		w_ids(&w, x->closure, x->nclosure);
-	}
-	w_u32(&w, (uint32_t)p->napps);
-	for (size_t i = 0; i < p->napps; i++) {
-		w_str(&w, p->apps[i].name);
-		w_strs(&w, p->apps[i].services ? p->apps[i].services : (char *[1]){ NULL },
-		    p->apps[i].nservices);
-	}
-	w_u32(&w, (uint32_t)p->nhostgroups);
-	for (size_t i = 0; i < p->nhostgroups; i++) {
-		w_str(&w, p->hostgroups[i].name);
-		w_u32(&w, (uint32_t)p->hostgroups[i].line);
-		w_strs(&w, p->hostgroups[i].patterns ? p->hostgroups[i].patterns : (char *[1]){ NULL },
-		    p->hostgroups[i].npatterns);
-	}
-	w_u32(&w, (uint32_t)p->nschedules);
-	for (size_t i = 0; i < p->nschedules; i++) {
-		const struct pol_schedule *x = &p->schedules[i];
-		w_str(&w, x->name);
-		w_u32(&w, (uint32_t)x->line);
-		w_u32(&w, (uint32_t)x->nspans);
-		for (size_t k = 0; k < x->nspans; k++) {
-			w_u32(&w, x->spans[k].days);
-			w_u32(&w, (uint32_t)x->spans[k].start);
-			w_u32(&w, (uint32_t)x->spans[k].end);
-		}
-		w_bytes(&w, x->bits, sizeof(x->bits));
-	}
-	w_u32(&w, (uint32_t)p->nrules);
-	for (size_t i = 0; i < p->nrules; i++) {
-		const struct pol_rule *x = &p->rules[i];
-		w_str(&w, x->id);
-		w_u32(&w, (uint32_t)x->line);
-		w_u32(&w, (uint32_t)x->deny);
-		w_ids(&w, x->roles, x->nroles);
-		w_ids(&w, x->apps, x->napps);
-		w_hosts(&w, x->hosts, x->nhosts, x->host_patterns, x->nhost_patterns);
-		w_u32(&w, (uint32_t)x->when);
-		w_str(&w, x->reason);
-		w_u32(&w, (uint32_t)x->mfa_required);
-		w_i64(&w, x->mfa_grace);
-		w_i64(&w, x->idle_logoff);
-		w_i64(&w, x->session_max);
-		w_u32(&w, (uint32_t)x->bg_overridable);
-	}
-	w_u32(&w, (uint32_t)p->nusers);
-	for (size_t i = 0; i < p->nusers; i++) {
-		w_str(&w, p->users[i].name);
-		w_u32(&w, (uint32_t)p->users[i].line);
-		w_ids(&w, p->users[i].roles ? p->users[i].roles : (const int32_t[1]){ 0 },
-		    p->users[i].nroles);
-	}
-	w_u32(&w, (uint32_t)p->nsods);
-	for (size_t i = 0; i < p->nsods; i++) {
-		w_str(&w, p->sods[i].id);
-		w_u32(&w, (uint32_t)p->sods[i].line);
-		w_ids(&w, p->sods[i].roles ? p->sods[i].roles : (const int32_t[1]){ 0 },
-		    p->sods[i].nroles);
-		w_str(&w, p->sods[i].reason);
-	}
-	w_u32(&w, (uint32_t)p->bg.defined);
-	w_u32(&w, (uint32_t)p->bg.line);
-	w_ids(&w, p->bg.roles, p->bg.nroles);
-	w_ids(&w, p->bg.apps, p->bg.napps);
-	w_hosts(&w, p->bg.hosts, p->bg.nhosts, p->bg.host_patterns, p->bg.nhost_patterns);
-	w_i64(&w, p->bg.max_minutes);
-	w_i64(&w, p->bg.min_reason_chars);
-	w_u32(&w, (uint32_t)p->bg.mfa_required);
-	w_u32(&w, (uint32_t)p->nsources);
-	for (size_t i = 0; i < p->nsources; i++) {
-		w_str(&w, p->sources[i].group);
-		w_u32(&w, (uint32_t)p->sources[i].role);
-		w_u32(&w, (uint32_t)p->sources[i].line);
-	}
-	if (w.oom) {
-		snprintf(errbuf, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	len = w.n - SNAP_HEADER;
-	memcpy(w.b, SNAP_MAGIC, 8);
-	memcpy(w.b + 8, &fmt, 4);
-	memcpy(w.b + 12, &pad, 4);
-	memcpy(w.b + 16, &len, 8);
-	memcpy(w.b + 32, p->version, 64);
-	sum = snap_sum(w.b, w.n);
-	memcpy(w.b + 24, &sum, 8);
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
-		snprintf(errbuf, errlen, "%s: path too long", path);
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	while (off < w.n) {
-		ssize_t k = write(fd, w.b + off, w.n - off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			snprintf(errbuf, errlen, "%s: write failed: %s", tmp,
-			    k < 0 ? strerror(errno) : "no progress");
-			goto out;
-		}
-		off += (size_t)k;
-	}
-	if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-		snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	r = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (r != 0)
-		unlink(tmp);
-	free(w.b);
-	return r;
-}
-
-struct rbuf {
-	const unsigned char *b;
-	size_t n, off;
-	int bad;
-};
-
-static uint32_t
-r_u32(struct rbuf *r)
-{
-	uint32_t v = 0;
-
-	if (r->bad || r->n - r->off < 4) {
-		r->bad = 1;
-		return 0;
-	}
-	memcpy(&v, r->b + r->off, 4);
-	r->off += 4;
-	return v;
-}
-
-static int64_t
-r_i64(struct rbuf *r)
-{
-	int64_t v = 0;
-
-	if (r->bad || r->n - r->off < 8) {
-		r->bad = 1;
-		return 0;
-	}
-	memcpy(&v, r->b + r->off, 8);
-	r->off += 8;
-	return v;
-}
-
-static char *
-r_str(struct loader *L, struct rbuf *r, int nullable)
-{
-	uint32_t n = r_u32(r);
-	char *s;
-
-	if (r->bad)
-		return NULL;
-	if (n == UINT32_MAX) {
-		if (!nullable)
-			r->bad = 1;
-		return NULL;
-	}
-	if (r->n - r->off < n) {
-		r->bad = 1;
-		return NULL;
-	}
-	s = ar_alloc(L, (size_t)n + 1);
-	if (s == NULL) {
-		r->bad = 1;
-		return NULL;
-	}
-	memcpy(s, r->b + r->off, n);
-	s[n] = '\0';
-	if (strlen(s) != n)
-		r->bad = 1;     /* an embedded NUL: not something we wrote */
-	r->off += n;
-	return s;
-}
-
-/* Ids, each checked to be in [LO, HI). NULL marker allowed when NULLABLE. */
-static int32_t *
-r_ids(struct loader *L, struct rbuf *r, size_t *n, int32_t lo, int32_t hi, int nullable)
-{
-	uint32_t k = r_u32(r);
-	int32_t *v;
-
-	*n = 0;
-	if (r->bad)
-		return NULL;
-	if (k == UINT32_MAX) {
-		if (!nullable)
-			r->bad = 1;
-		return NULL;
-	}
-	if ((r->n - r->off) / 4 < k) {
-		r->bad = 1;
-		return NULL;
-	}
-	v = ar_alloc(L, ((size_t)k + 1) * sizeof(*v));
-	if (v == NULL) {
-		r->bad = 1;
-		return NULL;
-	}
-	memcpy(v, r->b + r->off, (size_t)k * 4);
-	r->off += (size_t)k * 4;
-	for (uint32_t i = 0; i < k; i++)
-		if (v[i] < lo || v[i] >= hi)
-			r->bad = 1;
-	*n = k;
-	return v;
-}
-
-static char **
-r_strs(struct loader *L, struct rbuf *r, size_t *n, int nullable)
-{
-	uint32_t k = r_u32(r);
-	char **v;
-
-	*n = 0;
-	if (r->bad)
-		return NULL;
-	if (k == UINT32_MAX) {
-		if (!nullable)
-			r->bad = 1;
-		return NULL;
-	}
-	if ((r->n - r->off) / 4 < k) {
-		r->bad = 1;
-		return NULL;
-	}
-	v = ar_alloc(L, ((size_t)k + 1) * sizeof(*v));
-	if (v == NULL) {
-		r->bad = 1;
-		return NULL;
-	}
-	for (uint32_t i = 0; i < k && !r->bad; i++)
-		v[i] = r_str(L, r, 0);
-	*n = k;
-	return v;
-}
-
-static struct pol_hostref *
-r_hosts(struct loader *L, struct rbuf *r, size_t *n, char ***pats, size_t *np, int32_t nhg)
-{
-	uint32_t k = r_u32(r);
-	struct pol_hostref *h;
-
-	*n = 0;
-	*pats = NULL;
-	*np = 0;
-	if (r->bad || k == UINT32_MAX)
-		return NULL;
-	if ((r->n - r->off) / 8 < k) {
-		r->bad = 1;
-		return NULL;
-	}
-	h = ar_alloc(L, ((size_t)k + 1) * sizeof(*h));
-	if (h == NULL) {
-		r->bad = 1;
-		return NULL;
-	}
-	for (uint32_t i = 0; i < k && !r->bad; i++) {
-		h[i].group = (int32_t)r_u32(r);
-		h[i].literal = r_str(L, r, 1);
-		if (h[i].group < -1 || h[i].group >= nhg || (h[i].group < 0) != (h[i].literal != NULL))
-			r->bad = 1;
-	}
-	*n = k;
-	*pats = r_strs(L, r, np, 0);
-	return h;
-}
-
-/* Rebuild a policy from snapshot bytes.  NULL (message in ERR) on any flaw. */
-static struct policy *
-from_snapshot(const char *name, const unsigned char *buf, size_t size, char *errbuf,
-    size_t errlen)
-{
-	struct loader L;
-	struct rbuf r = { buf, size, SNAP_HEADER, 0 };
-	struct policy *p;
-	uint64_t len, sum;
-	uint32_t fmt, n;
-
-	if (size < SNAP_HEADER || memcmp(buf, SNAP_MAGIC, 8) != 0) {
-		snprintf(errbuf, errlen, "%s: not a Ward policy snapshot", name);
-		return NULL;
-	}
-	memcpy(&fmt, buf + 8, 4);
-	memcpy(&len, buf + 16, 8);
-	memcpy(&sum, buf + 24, 8);
-	if (fmt != SNAP_FORMAT) {
-		snprintf(errbuf, errlen, "%s: snapshot format %u, this Ward reads %u", name, fmt,
-		    SNAP_FORMAT);
-		return NULL;
-	}
-	if (len != size - SNAP_HEADER) {
-		snprintf(errbuf, errlen, "%s: snapshot truncated or extended (%zu bytes, expected %llu)",
-		    name, size, (unsigned long long)(len + SNAP_HEADER));
-		return NULL;
-	}
-	if (snap_sum(buf, size) != sum || buf[12] | buf[13] | buf[14] | buf[15] ||
-	    memchr(buf + 32, '\0', 64) != NULL) {
-		snprintf(errbuf, errlen, "%s: snapshot checksum mismatch (damaged)", name);
-		return NULL;
-	}
-	memset(&L, 0, sizeof(L));
-	L.file = name;
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		snprintf(errbuf, errlen, "%s: out of memory", name);
-		return NULL;
-	}
-	L.p = p;
-	memcpy(p->version, buf + 32, 64);
-	p->version[64] = '\0';
-	p->file = r_str(&L, &r, 0);
-	n = r_u32(&r);
-	if (!r.bad && n <= POL_MAX_ROLES && (p->roles = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->roles))) != NULL) {
-		p->nroles = n;
-		for (uint32_t i = 0; i < n && !r.bad; i++) {
-			struct pol_role *x = &p->roles[i];
-			x->name = r_str(&L, &r, 0);
-			x->line = (int)r_u32(&r);
-			x->inherits = r_ids(&L, &r, &x->ninherits, 0, (int32_t)n, 0);
-			x->perms = r_strs(&L, &r, &x->nperms, 0);
-			x->closure = r_ids(&L, &r, &x->nclosure, 0, (int32_t)n, 0);
-		}
-	} else {
-		r.bad = 1;
-	}
-	n = r_u32(&r);
-	if (!r.bad && n < (1u << 24) && (p->apps = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->apps))) != NULL) {
-		p->napps = p->ndefined_apps = n;
-		for (uint32_t i = 0; i < n && !r.bad; i++) {
-			p->apps[i].name = r_str(&L, &r, 0);
-			p->apps[i].services = r_strs(&L, &r, &p->apps[i].nservices, 0);
-			p->apps[i].defined = 1;
-		}
-	} else {
-		r.bad = 1;
-	}
-	n = r_u32(&r);
-	if (!r.bad && n < (1u << 24) && (p->hostgroups = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->hostgroups))) != NULL) {
-		p->nhostgroups = n;
-		for (uint32_t i = 0; i < n && !r.bad; i++) {
-			p->hostgroups[i].name = r_str(&L, &r, 0);
-			p->hostgroups[i].line = (int)r_u32(&r);
-			p->hostgroups[i].patterns = r_strs(&L, &r, &p->hostgroups[i].npatterns, 0);
-		}
-	} else {
-		r.bad = 1;
-	}
-	n = r_u32(&r);
-	if (!r.bad && n < (1u << 24) && (p->schedules = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->schedules))) != NULL) {
-		p->nschedules = n;
-		for (uint32_t i = 0; i < n && !r.bad; i++) {
-			struct pol_schedule *x = &p->schedules[i];
-			uint32_t ns;
-			x->name = r_str(&L, &r, 1);
-			x->line = (int)r_u32(&r);
-			ns = r_u32(&r);
-			if (r.bad || ns > 1024 || (x->spans = ar_alloc(&L, ((size_t)ns + 1) * sizeof(*x->spans))) == NULL) {
-				r.bad = 1;
-				break;
-			}
-			x->nspans = ns;
-			for (uint32_t k = 0; k < ns; k++) {
-				x->spans[k].days = (uint8_t)r_u32(&r);
-				x->spans[k].start = (int)r_u32(&r);
-				x->spans[k].end = (int)r_u32(&r);
-				if (x->spans[k].start < 0 || x->spans[k].start > 1440 ||
-				    x->spans[k].end < 0 || x->spans[k].end > 1440)
-					r.bad = 1;
-			}
-			if (r.bad || r.n - r.off < sizeof(x->bits)) {
-				r.bad = 1;
-				break;
-			}
-			memcpy(x->bits, r.b + r.off, sizeof(x->bits));
-			r.off += sizeof(x->bits);
-		}
-	} else {
-		r.bad = 1;
-	}
-	n = r_u32(&r);
-	if (!r.bad && n < (1u << 26) && (p->rules = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->rules))) != NULL) {
-		p->nrules = n;
-		for (uint32_t i = 0; i < n && !r.bad; i++) {
-			struct pol_rule *x = &p->rules[i];
-			x->id = r_str(&L, &r, 0);
-			x->line = (int)r_u32(&r);
-			x->deny = r_u32(&r) != 0;
-			x->roles = r_ids(&L, &r, &x->nroles, 0, (int32_t)p->nroles, 1);
-			x->apps = r_ids(&L, &r, &x->napps, 0, (int32_t)p->napps, 1);
-			x->hosts = r_hosts(&L, &r, &x->nhosts, &x->host_patterns, &x->nhost_patterns,
-			    (int32_t)p->nhostgroups);
-			x->when = (int32_t)r_u32(&r);
-			if (x->when < -1 || x->when >= (int32_t)p->nschedules)
-				r.bad = 1;
-			x->reason = r_str(&L, &r, 1);
-			x->mfa_required = r_u32(&r) != 0;
-			x->mfa_grace = (long)r_i64(&r);
-			x->idle_logoff = (long)r_i64(&r);
-			x->session_max = (long)r_i64(&r);
-			x->bg_overridable = r_u32(&r) != 0;
-		}
-	} else {
-		r.bad = 1;
-	}
-	n = r_u32(&r);
-	if (!r.bad && n < (1u << 26) && (p->users = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->users))) != NULL) {
-		p->nusers = n;
-		for (uint32_t i = 0; i < n && !r.bad; i++) {
-			p->users[i].name = r_str(&L, &r, 0);
-			p->users[i].line = (int)r_u32(&r);
-			p->users[i].roles = r_ids(&L, &r, &p->users[i].nroles, 0, (int32_t)p->nroles, 0);
-		}
-	} else {
-		r.bad = 1;
-	}
-	n = r_u32(&r);
-	if (!r.bad && n < (1u << 20) && (p->sods = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->sods))) != NULL) {
-		p->nsods = n;
-		for (uint32_t i = 0; i < n && !r.bad; i++) {
-			p->sods[i].id = r_str(&L, &r, 0);
-			p->sods[i].line = (int)r_u32(&r);
-			p->sods[i].roles = r_ids(&L, &r, &p->sods[i].nroles, 0, (int32_t)p->nroles, 0);
-			p->sods[i].reason = r_str(&L, &r, 1);
-		}
-	} else {
-		r.bad = 1;
-	}
-	p->bg.defined = r_u32(&r) != 0;
-	p->bg.line = (int)r_u32(&r);
-	p->bg.roles = r_ids(&L, &r, &p->bg.nroles, 0, (int32_t)p->nroles, 1);
-	p->bg.apps = r_ids(&L, &r, &p->bg.napps, 0, (int32_t)p->napps, 1);
-	p->bg.hosts = r_hosts(&L, &r, &p->bg.nhosts, &p->bg.host_patterns, &p->bg.nhost_patterns,
-	    (int32_t)p->nhostgroups);
-	p->bg.max_minutes = (long)r_i64(&r);
-	p->bg.min_reason_chars = (long)r_i64(&r);
-	p->bg.mfa_required = r_u32(&r) != 0;
-	n = r_u32(&r);
-	if (!r.bad && n < (1u << 20) && (p->sources = ar_alloc(&L, ((size_t)n + 1) * sizeof(*p->sources))) != NULL) {
-		p->nsources = n;
-		for (uint32_t i = 0; i < n && !r.bad; i++) {
-			p->sources[i].group = r_str(&L, &r, 0);
-			p->sources[i].role = (int32_t)r_u32(&r);
-			p->sources[i].line = (int)r_u32(&r);
-			if (p->sources[i].role < 0 || p->sources[i].role >= (int32_t)p->nroles)
-				r.bad = 1;
-		}
-	} else {
-		r.bad = 1;
-	}
-	if (!r.bad && r.off != r.n)
-		r.bad = 1;
-	/* the name maps and the fast-path indexes are rebuilt, not trusted */
-	if (!r.bad && !L.oom) {
-		size_t nsvc = 0, nnamed = 0;
-		map_build(&L, &p->role_map, p->nroles);
-		map_build(&L, &p->app_map, p->napps);
-		map_build(&L, &p->hostgroup_map, p->nhostgroups);
-		map_build(&L, &p->user_map, p->nusers);
-		for (size_t i = 0; i < p->napps; i++)
-			nsvc += p->apps[i].nservices;
-		map_build(&L, &p->service_map, nsvc);
-		for (size_t i = 0; i < p->nschedules; i++)
-			nnamed += p->schedules[i].name != NULL;
-		map_build(&L, &p->schedule_map, nnamed);
-		if (!L.oom) {
-			for (size_t i = 0; i < p->nroles; i++)
-				map_put(&p->role_map, p->roles[i].name, (int32_t)i);
-			for (size_t i = 0; i < p->napps; i++) {
-				map_put(&p->app_map, p->apps[i].name, (int32_t)i);
-				for (size_t k = 0; k < p->apps[i].nservices; k++)
-					map_put(&p->service_map, p->apps[i].services[k], (int32_t)i);
-			}
-			for (size_t i = 0; i < p->nhostgroups; i++)
-				map_put(&p->hostgroup_map, p->hostgroups[i].name, (int32_t)i);
-			for (size_t i = 0; i < p->nusers; i++)
-				map_put(&p->user_map, p->users[i].name, (int32_t)i);
-			for (size_t i = 0; i < p->nschedules; i++)
-				if (p->schedules[i].name)
-					map_put(&p->schedule_map, p->schedules[i].name, (int32_t)i);
-			build_indexes(&L);
-			build_pair_index(&L);
-		}
-	}
-	if (r.bad || L.oom) {
-		snprintf(errbuf, errlen, "%s: snapshot %s", name,
-		    L.oom ? "too large for memory" : "is malformed (refused)");
-		policy_free(p);
-		return NULL;
-	}
-	return p;
-}
-
-static int
-read_fd(int fd, size_t size, unsigned char **out)
-{
-	unsigned char *b = malloc(size + 1);
-	size_t got = 0;
-
-	if (b == NULL)
-		return -1;
-	while (got < size) {
-		ssize_t k = read(fd, b + got, size - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			free(b);
-			return -1;
-		}
-		got += (size_t)k;
-	}
-	*out = b;
-	return 0;
-}
-
-struct policy *
-policy_load_snapshot_buffer(const char *name, const void *buf, size_t size,
-    char *errbuf, size_t errlen)
-{
-	return from_snapshot(name, buf, size, errbuf, errlen);
-}
-
-struct policy *
-policy_load_snapshot(const char *path, char *errbuf, size_t errlen)
-{
-	struct stat st;
-	unsigned char *buf = NULL;
-	struct policy *p = NULL;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-
-	if (fd < 0) {
-		snprintf(errbuf, errlen, "%s: %s", path, errno == ELOOP ?
-		    "is a symbolic link (refused)" : strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
-	    st.st_size > SNAP_MAX_BYTES) {
-		snprintf(errbuf, errlen, "%s: not a regular file, writable by group or "
-		    "others, or too large (refused)", path);
-		close(fd);
-		return NULL;
-	}
-	if (read_fd(fd, (size_t)st.st_size, &buf) != 0)
-		snprintf(errbuf, errlen, "%s: read failed", path);
-	else
-		p = from_snapshot(path, buf, (size_t)st.st_size, errbuf, errlen);
-	free(buf);
-	close(fd);
-	return p;
-}
-
-struct policy *
-policy_load_compiled(const char *path, const char *snapshot, int *from_snap,
-    char *errbuf, size_t errlen)
-{
-	struct stat ts, ss;
-	struct policy *p;
-
-	*from_snap = 0;
-	if (snapshot != NULL && stat(path, &ts) == 0 && lstat(snapshot, &ss) == 0 &&
-	    (ss.st_mtim.tv_sec > ts.st_mtim.tv_sec ||
-	     (ss.st_mtim.tv_sec == ts.st_mtim.tv_sec && ss.st_mtim.tv_nsec >= ts.st_mtim.tv_nsec))) {
-		p = policy_load_snapshot(snapshot, errbuf, errlen);
-		if (p != NULL) {
-			*from_snap = 1;
-			return p;
-		}
-		/* a damaged or foreign snapshot is never trusted: parse the text */
-	}
-	return policy_load(path, errbuf, errlen);
-}

@@ -60,13 +60,13 @@ pol_hostref_match(const struct policy *p, const struct pol_hostref *h, size_t n,
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		if (h[i].group < 0) {
-			if (fnmatch(h[i].literal, host, 0) == 0)
+			if (fnmatch(pol_str(p, h[i].literal), host, 0) == 0)
 				return 1;
 			continue;
 		}
 		const struct pol_hostgroup *g = &p->hostgroups[h[i].group];
-		for (size_t k = 0; k < g->npatterns; k++)
-			if (fnmatch(g->patterns[k], host, 0) == 0)
+		for (size_t k = 0; k < g->patterns.n; k++)
+			if (fnmatch(pol_stri(p, g->patterns, k), host, 0) == 0)
 				return 1;
 	}
 	return 0;
@@ -88,26 +88,29 @@ ref_roles(const struct policy *p, const struct policy_request *rq)
 	if (rq->roles != NULL) {
 		for (size_t i = 0; i < rq->nroles; i++)
 			for (size_t r = 0; r < p->nroles; r++)
-				if (rq->roles[i] && strcmp(p->roles[r].name, rq->roles[i]) == 0 &&
+				if (rq->roles[i] && strcmp(pol_str(p, p->roles[r].name), rq->roles[i]) == 0 &&
 				    !held[r]) {
 					held[r] = 1;
 					stack[ns++] = (int32_t)r;
 				}
 	} else if (rq->user != NULL) {
 		for (size_t u = 0; u < p->nusers; u++) {
-			if (strcmp(p->users[u].name, rq->user) != 0)
+			const int32_t *v = pol_ids(p, p->users[u].roles);
+
+			if (strcmp(pol_str(p, p->users[u].name), rq->user) != 0)
 				continue;
-			for (size_t i = 0; i < p->users[u].nroles; i++)
-				if (!held[p->users[u].roles[i]]) {
-					held[p->users[u].roles[i]] = 1;
-					stack[ns++] = p->users[u].roles[i];
+			for (size_t i = 0; i < p->users[u].roles.n; i++)
+				if (!held[v[i]]) {
+					held[v[i]] = 1;
+					stack[ns++] = v[i];
 				}
 		}
 	}
 	while (ns > 0) {
 		int32_t r = stack[--ns];
-		for (size_t k = 0; k < p->roles[r].ninherits; k++) {
-			int32_t q = p->roles[r].inherits[k];
+		const int32_t *inh = pol_ids(p, p->roles[r].inherits);
+		for (size_t k = 0; k < p->roles[r].inherits.n; k++) {
+			int32_t q = inh[k];
 			if (!held[q]) {
 				held[q] = 1;
 				stack[ns++] = q;
@@ -122,8 +125,8 @@ static int
 ref_app(const struct policy *p, const char *service)
 {
 	for (size_t a = 0; a < p->napps; a++)
-		for (size_t k = 0; k < p->apps[a].nservices; k++)
-			if (strcmp(p->apps[a].services[k], service) == 0)
+		for (size_t k = 0; k < p->apps[a].services.n; k++)
+			if (strcmp(pol_stri(p, p->apps[a].services, k), service) == 0)
 				return (int)a;
 	return -1;
 }
@@ -135,8 +138,8 @@ struct tracer {
 };
 
 static void
-trace(struct tracer *tr, const struct pol_rule *r, int matched, enum policy_elem e,
-    const char *detail)
+trace(struct tracer *tr, const struct policy *p, const struct pol_rule *r, int matched,
+    enum policy_elem e, const char *detail)
 {
 	struct policy_trace_entry *t;
 
@@ -149,7 +152,7 @@ trace(struct tracer *tr, const struct pol_rule *r, int matched, enum policy_elem
 	}
 	tr->t = t;
 	t = &tr->t[tr->n++];
-	t->rule = r->id;
+	t->rule = pol_str(p, r->id);
 	t->effect = r->deny ? "deny" : "allow";
 	t->matched = matched;
 	t->failed = e;
@@ -175,18 +178,19 @@ evaluate(const struct policy *p, const struct policy_request *rq,
 		return 0;
 	app = ref_app(p, rq->service);
 	if (app >= 0)
-		d->app = p->apps[app].name;
+		d->app = pol_str(p, p->apps[app].name);
 	held = ref_roles(p, rq);
 	if (held == NULL)
 		return -1;
 
 	for (size_t i = 0; i < p->nsods; i++) {
+		const int32_t *v = pol_ids(p, p->sods[i].roles);
 		int all = 1;
-		for (size_t k = 0; k < p->sods[i].nroles; k++)
-			all &= held[p->sods[i].roles[k]];
+		for (size_t k = 0; k < p->sods[i].roles.n; k++)
+			all &= held[v[k]];
 		if (all) {
-			d->rule = p->sods[i].id;
-			d->reason = p->sods[i].reason ? p->sods[i].reason :
+			d->rule = pol_str(p, p->sods[i].id);
+			d->reason = p->sods[i].reason != POL_NONE ? pol_str(p, p->sods[i].reason) :
 			    "Your roles may not be held together (separation of duty)";
 			free(held);
 			return 0;
@@ -195,43 +199,46 @@ evaluate(const struct policy *p, const struct policy_request *rq,
 
 	for (size_t i = 0; i < p->nrules; i++) {
 		const struct pol_rule *r = &p->rules[i];
-		int ok = r->roles == NULL;
+		const int32_t *roles = pol_ids(p, r->roles), *apps = pol_ids(p, r->apps);
+		int ok = roles == NULL;
 
-		for (size_t k = 0; !ok && k < r->nroles; k++)
-			ok = held[r->roles[k]];
+		for (size_t k = 0; !ok && k < r->roles.n; k++)
+			ok = held[roles[k]];
 		if (!ok) {
 			snprintf(detail, sizeof(detail), "role: holds none of the rule's %zu role(s)",
-			    r->nroles);
-			trace(tr, r, 0, POLICY_ELEM_ROLE, detail);
+			    (size_t)r->roles.n);
+			trace(tr, p, r, 0, POLICY_ELEM_ROLE, detail);
 			continue;
 		}
-		ok = r->apps == NULL;
-		for (size_t k = 0; !ok && k < r->napps; k++)
-			ok = app >= 0 && r->apps[k] == app;
+		ok = apps == NULL;
+		for (size_t k = 0; !ok && k < r->apps.n; k++)
+			ok = app >= 0 && apps[k] == app;
 		if (!ok) {
 			snprintf(detail, sizeof(detail), "app: %s is not among the rule's apps", d->app);
-			trace(tr, r, 0, POLICY_ELEM_APP, detail);
+			trace(tr, p, r, 0, POLICY_ELEM_APP, detail);
 			continue;
 		}
-		if (r->hosts != NULL && !pol_hostref_match(p, r->hosts, r->nhosts, host)) {
+		if (r->hosts.off != POL_NONE &&
+		    !pol_hostref_match(p, pol_hostrefs(p, r->hosts), r->hosts.n, host)) {
 			snprintf(detail, sizeof(detail), "host: %s is not among the rule's hosts",
 			    host && *host ? host : "(unknown host)");
-			trace(tr, r, 0, POLICY_ELEM_HOST, detail);
+			trace(tr, p, r, 0, POLICY_ELEM_HOST, detail);
 			continue;
 		}
-		if (r->when >= 0 && !pol_span_contains(p->schedules[r->when].spans,
-		    p->schedules[r->when].nspans, rq->wday, rq->minute)) {
+		if (r->when >= 0 && !pol_span_contains(pol_spans(p, p->schedules[r->when].spans),
+		    p->schedules[r->when].spans.n, rq->wday, rq->minute)) {
 			snprintf(detail, sizeof(detail), "time: outside %s",
-			    p->schedules[r->when].name ? p->schedules[r->when].name : "its schedule");
-			trace(tr, r, 0, POLICY_ELEM_TIME, detail);
+			    p->schedules[r->when].name != POL_NONE ?
+			    pol_str(p, p->schedules[r->when].name) : "its schedule");
+			trace(tr, p, r, 0, POLICY_ELEM_TIME, detail);
 			continue;
 		}
-		trace(tr, r, 1, POLICY_ELEM_NONE, "matched: role, app, host and time");
+		trace(tr, p, r, 1, POLICY_ELEM_NONE, "matched: role, app, host and time");
 		if (r->deny) {
 			if (!denied) {
 				denied = 1;
-				d->rule = r->id;
-				d->reason = r->reason ? r->reason :
+				d->rule = pol_str(p, r->id);
+				d->reason = r->reason != POL_NONE ? pol_str(p, r->reason) :
 				    "Access is denied by the hospital's policy";
 			}
 			if (!r->bg_overridable)
@@ -241,24 +248,24 @@ evaluate(const struct policy *p, const struct policy_request *rq,
 		if (!allowed) {
 			allowed = 1;
 			if (!denied) {
-				d->rule = r->id;
-				d->reason = r->reason ? r->reason : "Allowed";
+				d->rule = pol_str(p, r->id);
+				d->reason = r->reason != POL_NONE ? pol_str(p, r->reason) : "Allowed";
 			}
 			d->mfa_required = r->mfa_required;
-			d->mfa_grace = r->mfa_grace < 0 ? 0 : r->mfa_grace;
-			d->idle_logoff = r->idle_logoff < 0 ? POLICY_NO_LIMIT : r->idle_logoff;
-			d->session_max = r->session_max < 0 ? POLICY_NO_LIMIT : r->session_max;
+			d->mfa_grace = r->mfa_grace < 0 ? 0 : (long)r->mfa_grace;
+			d->idle_logoff = r->idle_logoff < 0 ? POLICY_NO_LIMIT : (long)r->idle_logoff;
+			d->session_max = r->session_max < 0 ? POLICY_NO_LIMIT : (long)r->session_max;
 		} else {
-			long g = r->mfa_grace < 0 ? 0 : r->mfa_grace;
+			long g = r->mfa_grace < 0 ? 0 : (long)r->mfa_grace;
 			d->mfa_required |= r->mfa_required;
 			if (g < d->mfa_grace)
 				d->mfa_grace = g;
 			if (r->idle_logoff >= 0 && (d->idle_logoff == POLICY_NO_LIMIT ||
 			    r->idle_logoff < d->idle_logoff))
-				d->idle_logoff = r->idle_logoff;
+				d->idle_logoff = (long)r->idle_logoff;
 			if (r->session_max >= 0 && (d->session_max == POLICY_NO_LIMIT ||
 			    r->session_max < d->session_max))
-				d->session_max = r->session_max;
+				d->session_max = (long)r->session_max;
 		}
 	}
 	if (allowed && !denied) {
@@ -274,19 +281,21 @@ evaluate(const struct policy *p, const struct policy_request *rq,
 		d->app = appname;
 		d->mfa_required = 1;
 		d->idle_logoff = d->session_max = POLICY_NO_LIMIT;
-		if (p->bg.defined && !no_bg) {
-			int ok = p->bg.roles == NULL;
-			for (size_t k = 0; !ok && k < p->bg.nroles; k++)
-				ok = held[p->bg.roles[k]];
+		if (p->bg->defined && !no_bg) {
+			const int32_t *roles = pol_ids(p, p->bg->roles), *apps = pol_ids(p, p->bg->apps);
+			int ok = roles == NULL;
+			for (size_t k = 0; !ok && k < p->bg->roles.n; k++)
+				ok = held[roles[k]];
 			bg = ok;
-			if (bg && p->bg.apps != NULL) {
+			if (bg && apps != NULL) {
 				ok = 0;
-				for (size_t k = 0; k < p->bg.napps; k++)
-					ok |= app >= 0 && p->bg.apps[k] == app;
+				for (size_t k = 0; k < p->bg->apps.n; k++)
+					ok |= app >= 0 && apps[k] == app;
 				bg = ok;
 			}
-			if (bg && p->bg.hosts != NULL)
-				bg = pol_hostref_match(p, p->bg.hosts, p->bg.nhosts, host);
+			if (bg && p->bg->hosts.off != POL_NONE)
+				bg = pol_hostref_match(p, pol_hostrefs(p, p->bg->hosts), p->bg->hosts.n,
+				    host);
 		}
 		d->break_glass = bg;
 	}

@@ -92,12 +92,23 @@ void policy_free(struct policy *p);
  * file is refused (NULL and a message).  policy_load_compiled uses SNAPSHOT
  * when it is at least as new as the text PATH and intact, and parses the
  * text otherwise; *FROM_SNAP tells which.
+ *
+ * The snapshot is the loaded policy's image as it is: policy_load_snapshot
+ * and policy_load_snapshot_fd map the file read-only and decide over it
+ * (checksum and every offset checked once, at load), so a snapshot must be
+ * replaced by rename, as policy_compile does, never rewritten in place.
+ * policy_load_snapshot_buffer copies BUF (the caller keeps it).
  */
 int policy_compile(const struct policy *p, const char *path, char *errbuf,
     size_t errlen);
 struct policy *policy_load_snapshot(const char *path, char *errbuf, size_t errlen);
 struct policy *policy_load_snapshot_buffer(const char *name, const void *buf,
     size_t size, char *errbuf, size_t errlen);
+/* Map the snapshot open on FD (read-only), for a caller that opened and
+ * checked it (owner, mode: the trusted opener).  NAME is used in messages.
+ * The descriptor stays the caller's; it may be closed once this returns. */
+struct policy *policy_load_snapshot_fd(int fd, const char *name, char *errbuf,
+    size_t errlen);
 struct policy *policy_load_compiled(const char *path, const char *snapshot,
     int *from_snap, char *errbuf, size_t errlen);
 

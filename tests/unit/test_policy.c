@@ -4,6 +4,7 @@
  * against the reference evaluator over thousands of random policies.
  */
 #include <CUnit/Basic.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "policy_internal.h"   /* the image layout, for the hostile-image table */
 #include "ward_policy.h"
 
 static const char base_policy[] =
@@ -625,6 +627,132 @@ test_snapshot(void)
 	rmdir(dir);
 }
 
+/* Seal a modified image with a right checksum, as a hostile or buggy writer
+ * would: only the structural checks stand between it and the decisions. */
+static void
+reseal(unsigned char *img, size_t n)
+{
+	uint64_t sum = pol_image_sum(img, n);
+
+	memcpy(img + 24, &sum, 8);
+}
+
+static struct pol_tab *
+tab_of(unsigned char *img)
+{
+	return (struct pol_tab *)(void *)(img + POL_HEAD);
+}
+
+/* An image whose offsets, counts or ids point outside it (checksum right)
+ * is refused, entry by entry. */
+static void
+test_snapshot_hostile(void)
+{
+	char err[1024];
+	const struct policy *ref = pol;
+	unsigned char *img = malloc(ref->size), *bad = malloc(ref->size);
+	size_t n = ref->size;
+	const struct pol_tab *t;
+	struct policy *q;
+	int cases = 0, refused = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(img);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+	memcpy(img, ref->base, n);
+	t = tab_of(img);
+	CU_ASSERT_FATAL(t->nrules > 0 && t->nroles > 0 && t->ncands > 0 && t->napps > 0);
+	/* resealed but unchanged: loads */
+	reseal(img, n);
+	q = policy_load_snapshot_buffer("t", img, n, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(q);
+	policy_free(q);
+	for (int c = 0; c < 22; c++) {
+		struct pol_tab *b;
+		struct pol_rule *r;
+		struct pol_role *ro;
+		int32_t *cr;
+
+		memcpy(bad, img, n);
+		b = tab_of(bad);
+		r = (struct pol_rule *)(void *)(bad + b->rules);
+		ro = (struct pol_role *)(void *)(bad + b->roles);
+		cr = (int32_t *)(void *)(bad + b->cand_roles);
+		switch (c) {
+		case 0: b->rules = (uint32_t)n; break;                     /* table past the end */
+		case 1: b->nrules = UINT32_MAX / 2; break;                 /* count too large */
+		case 2: b->rules += 4; break;                              /* misaligned */
+		case 3: r[0].id = b->nstrings; break;                      /* string past the pool */
+		case 4: r[0].roles.off = (uint32_t)n - 4; r[0].roles.n = 8; break;
+		case 5: r[0].roles.off = b->pools[POL_POOL_APPS].off; break; /* another pool */
+		case 6: r[0].roles.n = b->pools[POL_POOL_ROLES].n + 1; break;
+		case 7: r[0].when = (int32_t)b->nschedules; break;
+		case 8: r[0].hosts.off = POL_NONE; r[0].hosts.n = 3; break;
+		case 9: cr[0] = (int32_t)b->nroles + 1; break;             /* candidate role */
+		case 10: ((struct pol_cand *)(void *)(bad + b->cands))[0].rule = (int32_t)b->nrules; break;
+		case 11: ((struct pol_cand *)(void *)(bad + b->cands))[0].group = (int32_t)b->nhostgroups; break;
+		case 12: ((int32_t *)(void *)(bad + b->pools[POL_POOL_ROLES].off))[0] = (int32_t)b->nroles; break;
+		case 13: ((int32_t *)(void *)(bad + b->pools[POL_POOL_RANGES].off))[1] = (int32_t)b->nroles; break;
+		case 14: ((uint32_t *)(void *)(bad + b->pools[POL_POOL_STRS].off))[0] = b->nstrings; break;
+		case 15: ro[0].closure.off = b->pools[POL_POOL_RANGES].off + 4; break;
+		case 16: b->role_cap = 3; break;                           /* not a power of two */
+		case 17: ((struct pol_slot *)(void *)(bad + b->role_map))[0].key = 0;
+			((struct pol_slot *)(void *)(bad + b->role_map))[0].val = (int32_t)b->nroles; break;
+		case 18: bad[b->strings + b->nstrings - 1] = 'x'; break;   /* pool not NUL-ended */
+		case 19: b->nroles = POL_MAX_ROLES + 1; break;
+		case 20: ((struct pol_list *)(void *)(bad + b->app_cands))[0].n = b->ncands + 1; break;
+		case 21: b->pools[POL_POOL_HOSTS].n = UINT32_MAX; break;
+		}
+		reseal(bad, n);
+		q = policy_load_snapshot_buffer("t", bad, n, err, sizeof(err));
+		cases++;
+		refused += q == NULL;
+		if (q != NULL)
+			fprintf(stderr, "hostile case %d loaded\n", c);
+		else
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, "malformed"));
+		policy_free(q);
+	}
+	CU_ASSERT_EQUAL(refused, cases);
+	free(img);
+	free(bad);
+}
+
+/* The module's path: an open descriptor, mapped. */
+static void
+test_snapshot_fd(void)
+{
+	char path[] = "/tmp/ward-snapfd-XXXXXX", err[1024];
+	int fd = mkstemp(path), pfd[2];
+	struct policy *q;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	CU_ASSERT_EQUAL_FATAL(policy_compile(pol, path, err, sizeof(err)), 0);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CU_ASSERT_FATAL(fd >= 0);
+	q = policy_load_snapshot_fd(fd, path, err, sizeof(err));
+	close(fd);                  /* the mapping outlives the descriptor */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+	CU_ASSERT_STRING_EQUAL(policy_version(q), policy_version(pol));
+	CU_ASSERT_TRUE(same_decisions(pol, q, 2000));
+	CU_ASSERT_EQUAL(policy_lint(q, NULL, NULL), policy_lint(pol, NULL, NULL));
+	policy_free(q);
+	/* not a regular file */
+	CU_ASSERT_EQUAL_FATAL(pipe(pfd), 0);
+	q = policy_load_snapshot_fd(pfd[0], "pipe", err, sizeof(err));
+	CU_ASSERT_PTR_NULL(q);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+	close(pfd[0]);
+	close(pfd[1]);
+	/* truncated on disk */
+	CU_ASSERT_EQUAL(truncate(path, 200), 0);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	q = policy_load_snapshot_fd(fd, path, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(q);
+	close(fd);
+	unlink(path);
+}
+
 /* Random policies through compile + load: the snapshot decides like the text. */
 static void
 test_snapshot_differential(void)
@@ -705,6 +833,8 @@ main(void)
 	CU_add_test(s, "differential: fast path vs reference", test_differential);
 	CU_add_test(s, "snapshot: round trip, stale, truncated, flipped", test_snapshot);
 	CU_add_test(s, "snapshot: random policies decide alike", test_snapshot_differential);
+	CU_add_test(s, "snapshot: offsets out of bounds refused", test_snapshot_hostile);
+	CU_add_test(s, "snapshot: from a descriptor, mapped", test_snapshot_fd);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
