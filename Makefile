@@ -58,7 +58,9 @@ DIR_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/dir/test_*.c))
 TOOLS      := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
 BENCHES    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
-ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(FUZZ_REPLAY)
+# tests/security: the threat table of THREATS.md (issue 7).
+SEC_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/security/test_*.c))
+ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY)
 
 .PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests
 
@@ -156,6 +158,8 @@ check: deps
 	@$(MAKE) --no-print-directory check-one
 	@echo "==== again under ASan+UBSan (build/asan) ===="
 	@$(MAKE) --no-print-directory check-one B=build/asan SAN=1
+	@echo "==== static analysis: cppcheck, clang-tidy, scan-build, gcc -fanalyzer ===="
+	@tests/static/run.sh $(abspath $(B))
 
 demo: deps all $(TOOLS)
 	@contrib/demo.sh $(abspath $(B))

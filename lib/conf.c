@@ -250,25 +250,70 @@ static const struct key audit_keys[] = {
 	{ "path", K_STR, 0, 0 }, { "key_file", K_STR, 0, 0 }, { "syslog", K_BOOL, 0, 0 },
 	{ "fsync", K_BOOL, 0, 0 }, { "group_adm", K_BOOL, 0, 0 }, { NULL, 0, 0, 0 } };
 
+/*
+ * libconfig (1.5 here, no include hook) honours a line "@include FILE" and
+ * reads FILE with fopen: no O_NOFOLLOW, no owner or mode check, no size cap.
+ * That would let ward.conf pull settings from a file the trusted opener never
+ * saw, so a line that libconfig's scanner would take as an include (start of
+ * line, blanks, "@include") is refused before parsing.  Returns the 1-based
+ * line, or 0 when there is none.
+ */
+static int
+find_include(const char *text)
+{
+	int line = 1;
+
+	for (const char *p = text; *p != '\0'; line++) {
+		const char *q = p;
+
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (strncmp(q, "@include", 8) == 0)
+			return line;
+		if ((p = strchr(q, '\n')) == NULL)
+			break;
+		p++;
+	}
+	return 0;
+}
+
 int
 conf_load(struct ward_conf *c, const char *path, char *err, size_t errlen)
 {
-	struct ctx x = { path ? path : CONF_DEFAULT_PATH, err, errlen, 0 };
-	config_t cfg;
-	const config_setting_t *root, *d, *m, *s, *a, *uri;
-	const char *algo;
+	const char *name = path ? path : CONF_DEFAULT_PATH;
 	char *text = NULL;
 	size_t textlen;
 	int r;
+
+	err[0] = '\0';
+	memset(c, 0, sizeof(*c));
+	if ((r = tfile_read(name, 0, CONF_MAX_BYTES, &text, &textlen, err, errlen)) != 0)
+		return r;
+	r = conf_load_buffer(c, name, text, err, errlen);
+	free(text);
+	return r;
+}
+
+int
+conf_load_buffer(struct ward_conf *c, const char *name, const char *text, char *err,
+    size_t errlen)
+{
+	struct ctx x = { name ? name : CONF_DEFAULT_PATH, err, errlen, 0 };
+	config_t cfg;
+	const config_setting_t *root, *d, *m, *s, *a, *uri;
+	const char *algo;
+	int r, incl;
 
 	err[0] = '\0';
 	if ((r = conf_defaults(c)) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return r;
 	}
-	if ((r = tfile_read(x.path, 0, CONF_MAX_BYTES, &text, &textlen, err, errlen)) != 0) {
+	if ((incl = find_include(text)) != 0) {
+		snprintf(err, errlen, "%s:%d: @include is not allowed (every file Ward reads "
+		    "goes through its owner and mode checks)", x.path, incl);
 		conf_free(c);
-		return r;
+		return WARD_ERR_PARSE;
 	}
 	config_init(&cfg);
 	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
@@ -398,7 +443,6 @@ conf_load(struct ward_conf *c, const char *path, char *err, size_t errlen)
 	}
 out:
 	config_destroy(&cfg);
-	free(text);
 	if (x.rc != 0) {
 		if (x.rc == WARD_ERR_NOMEM && err[0] == '\0')
 			snprintf(err, errlen, "%s: out of memory", x.path);

@@ -84,6 +84,17 @@ int conf_defaults(struct ward_conf *conf) WARD_WUR;
 int conf_load(struct ward_conf *conf, const char *path, char *errbuf,
     size_t errlen) WARD_WUR;
 
+/*
+ * Parse TEXT (NUL-terminated ward.conf text, already read through the
+ * trusted opener) as conf_load does; NAME (NULL: CONF_DEFAULT_PATH) is
+ * used in messages and kept as conf->path.  A line "@include" is refused:
+ * libconfig would read that file past the trusted opener.  Same returns
+ * and ownership as conf_load.  conf_load is tfile_read + this; tests and
+ * the fuzzer call it directly.
+ */
+int conf_load_buffer(struct ward_conf *conf, const char *name, const char *text,
+    char *errbuf, size_t errlen) WARD_WUR WARD_NONNULL(1, 3, 4);
+
 /* Free every string; CONF itself is the caller's.  Safe on a zeroed struct. */
 void conf_free(struct ward_conf *conf);
 

@@ -106,7 +106,9 @@ make_ad(const char *user, unsigned char *ad, size_t cap, size_t *len)
 	if (ll + ul > cap)
 		return WARD_ERR_INVAL;
 	memcpy(ad, seal_label, ll);
-	memcpy(ad + ll, user, ul);
+	/* AD is bytes with an explicit length (label NUL user), not a C
+	 * string: no terminator is wanted after the user name. */
+	memcpy(ad + ll, user, ul);   /* NOLINT(bugprone-not-null-terminated-result) */
 	*len = ll + ul;
 	return 0;
 }

@@ -2,6 +2,8 @@
 # run.sh OUTDIR - `make fuzz`: build every tests/fuzz/fuzz_*.c with clang's
 # libFuzzer under ASan+UBSan and run each for FUZZ_SECONDS (default 60) on a
 # copy of its seed corpus.  Exits non-zero when a target crashes.
+# FUZZ_TARGETS="fuzz_conf fuzz_reply" limits the run to those targets;
+# FUZZ_RUNS=N stops each after N executions instead of after FUZZ_SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-build/fuzz}
@@ -19,12 +21,13 @@ done
 status=0
 for t in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$t" .c)
+	case " ${FUZZ_TARGETS:-$name} " in *" $name "*) ;; *) continue ;; esac
 	clang $flags $san -fsanitize=fuzzer "$t" "${objs[@]}" $libs -o "$out/$name"
 	work="$out/corpus-$name"
 	mkdir -p "$work"
 	cp -n tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
 	echo "== $name: ${secs}s"
-	if ! LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp" "$out/$name" -max_total_time="$secs" -print_final_stats=1 \
+	if ! LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp" "$out/$name" -max_total_time="$secs" ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} -print_final_stats=1 \
 		-artifact_prefix="$out/$name-" "$work" 2>"$out/$name.log"; then
 		echo "$name: CRASH, see $out/$name.log"; status=1
 	fi
