@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -28,10 +31,22 @@
 #define REC_VERSION 1
 #define REC_FIXED (3 + 1 + 1 + 2 + 8 + 4 + 8 + 8 + 8 + 2 + 1 + 16)
 
+/* How long a write waits for the store's lock before it gives up (and
+ * the caller denies): a process stopped while holding it - the setuid
+ * helper can be stopped by its caller - must not hang every login. */
+#define LOCK_WAIT_MS 3000
+
 struct state {
 	MDB_env *env;
 	MDB_dbi dbi;
+	int lockfd;                  /* ward.lock: flock'd around every write */
+	int wlocked;
+	int timed_out;               /* once timed out, later writes do not wait */
 };
+
+static int w_begin(struct state *st, MDB_txn **txn);
+static int t_commit(struct state *st, MDB_txn *txn);
+static void t_abort(struct state *st, MDB_txn *txn);
 
 /* ---- little-endian writer / reader ---- */
 
@@ -134,6 +149,7 @@ map_mdb(int rc)
 	case ENOMEM: return WARD_ERR_NOMEM;
 	case MDB_CORRUPTED: case MDB_INVALID: case MDB_VERSION_MISMATCH:
 		return WARD_ERR_CORRUPT;
+	case ETIMEDOUT: return WARD_ERR_TIMEOUT;
 	default: return WARD_ERR_STORE;
 	}
 }
@@ -281,6 +297,7 @@ state_open(struct state **stp, const char *dir, int create)
 		return r;
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return WARD_ERR_NOMEM;
+	st->lockfd = -1;
 	if ((rc = mdb_env_create(&st->env)) != 0)
 		goto fail;
 	if ((rc = mdb_env_set_mapsize(st->env, MAP_SIZE)) != 0 ||
@@ -297,13 +314,29 @@ state_open(struct state **stp, const char *dir, int create)
 	}
 	/* Reader slots of processes killed mid-read would pin old pages. */
 	(void)mdb_reader_check(st->env, &dead);
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
-	    (rc = mdb_dbi_open(txn, NULL, 0, &st->dbi)) != 0 ||
-	    (rc = mdb_txn_commit(txn)) != 0) {
-		if (txn != NULL)
-			mdb_txn_abort(txn);
+	{
+		char lp[PATH_MAX];
+
+		if ((size_t)snprintf(lp, sizeof(lp), "%s/ward.lock", dir) >= sizeof(lp)) {
+			rc = ENAMETOOLONG;
+			goto fail;
+		}
+		st->lockfd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		if (st->lockfd < 0) {
+			rc = errno;
+			goto fail;
+		}
+	}
+	/* The main database always exists: a read transaction opens it, so
+	 * opening the store never waits for the write lock. */
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &st->dbi)) != 0) {
+		mdb_txn_abort(txn);
 		goto fail;
 	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
 	*stp = st;
 	return 0;
 fail:
@@ -314,6 +347,8 @@ fail:
 fail_logged:
 	if (st->env != NULL)
 		mdb_env_close(st->env);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
 	free(st);
 	return r;
 }
@@ -324,7 +359,80 @@ state_close(struct state *st)
 	if (st == NULL)
 		return;
 	mdb_env_close(st->env);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
 	free(st);
+}
+
+/* ---- the write lock ---- */
+
+/*
+ * Every write transaction first takes an exclusive flock on ward.lock,
+ * waiting at most LOCK_WAIT_MS (LMDB's own write mutex has no timeout).
+ * Returns 0, ETIMEDOUT (logged) or an errno.
+ */
+static int
+wlock(struct state *st)
+{
+	struct timespec t0, now, nap = { 0, 5 * 1000 * 1000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (flock(st->lockfd, LOCK_EX | LOCK_NB) == 0) {
+			st->wlocked = 1;
+			return 0;
+		}
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return errno;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (st->timed_out || (now.tv_sec - t0.tv_sec) * 1000 +
+		    (now.tv_nsec - t0.tv_nsec) / 1000000 >= LOCK_WAIT_MS) {
+			st->timed_out = 1;
+			ward_log(LOG_ERR, "state store: its lock has been held for over %d ms by "
+			    "another process (stopped or hung?); giving up", LOCK_WAIT_MS);
+			return ETIMEDOUT;
+		}
+		nanosleep(&nap, NULL);
+	}
+}
+
+static void
+wunlock(struct state *st)
+{
+	if (st->wlocked) {
+		(void)flock(st->lockfd, LOCK_UN);
+		st->wlocked = 0;
+	}
+}
+
+/* A write transaction under the lock (an MDB or errno code). */
+static int
+w_begin(struct state *st, MDB_txn **txn)
+{
+	int rc;
+
+	if ((rc = wlock(st)) != 0)
+		return rc;
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, txn)) != 0)
+		wunlock(st);
+	return rc;
+}
+
+/* End a transaction; a write transaction's lock goes with it. */
+static int
+t_commit(struct state *st, MDB_txn *txn)
+{
+	int rc = mdb_txn_commit(txn);
+
+	wunlock(st);
+	return rc;
+}
+
+static void
+t_abort(struct state *st, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	wunlock(st);
 }
 
 /* ---- generic get/put ---- */
@@ -349,7 +457,7 @@ kv_get(struct state *st, const char *k, size_t klen, void **val, size_t *vlen)
 			*vlen = v.mv_size;
 		}
 	}
-	mdb_txn_abort(txn);
+	t_abort(st, txn);
 	return map_mdb(rc);
 }
 
@@ -360,13 +468,13 @@ kv_put(struct state *st, const char *k, size_t klen, const void *val, size_t vle
 	MDB_val key = { klen, (void *)(uintptr_t)k }, v = { vlen, (void *)(uintptr_t)val };
 	int rc;
 
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+	if ((rc = w_begin(st, &txn)) != 0)
 		return map_mdb(rc);
 	if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0) {
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 		return rc == MDB_MAP_FULL ? WARD_ERR_STORE : map_mdb(rc);
 	}
-	return mdb_txn_commit(txn) == 0 ? 0 : WARD_ERR_STORE;
+	return t_commit(st, txn) == 0 ? 0 : WARD_ERR_STORE;
 }
 
 static int
@@ -376,14 +484,14 @@ kv_del(struct state *st, const char *k, size_t klen)
 	MDB_val key = { klen, (void *)(uintptr_t)k };
 	int rc;
 
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+	if ((rc = w_begin(st, &txn)) != 0)
 		return map_mdb(rc);
 	rc = mdb_del(txn, st->dbi, &key, NULL);
 	if (rc != 0) {
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 		return map_mdb(rc);
 	}
-	return mdb_txn_commit(txn) == 0 ? 0 : WARD_ERR_STORE;
+	return t_commit(st, txn) == 0 ? 0 : WARD_ERR_STORE;
 }
 
 /* ---- users ---- */
@@ -454,7 +562,7 @@ state_user_list(struct state *st, char ***namesp, size_t *np)
 	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return map_mdb(rc);
 	if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 		return map_mdb(rc);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -481,7 +589,7 @@ state_user_list(struct state *st, char ***namesp, size_t *np)
 	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
 		r = map_mdb(rc);
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	t_abort(st, txn);
 	if (r != 0) {
 		for (size_t i = 0; i < n; i++)
 			free(names[i]);
@@ -513,7 +621,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	key.mv_data = k;
 	/* The write lock is held from here to commit: racing attempts on
 	 * one code are serialised, and the second sees the first's step. */
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+	if ((rc = w_begin(st, &txn)) != 0)
 		return map_mdb(rc);
 	if ((rc = mdb_get(txn, st->dbi, &key, &v)) != 0) {
 		r = map_mdb(rc);
@@ -556,7 +664,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		r = WARD_ERR_STORE;
 		goto abort;
 	}
-	rc = mdb_txn_commit(txn);
+	rc = t_commit(st, txn);
 	txn = NULL;
 	if (rc != 0) {
 		*locked_now = 0;
@@ -567,7 +675,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	goto out;
 abort:
 	if (txn != NULL)
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 out:
 	ward_freezero(enc, enclen);
 	state_user_clear(&u);
@@ -589,29 +697,29 @@ state_user_update(struct state *st, const char *user, state_update_fn fn, void *
 		return r;
 	key.mv_size = klen;
 	key.mv_data = k;
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+	if ((rc = w_begin(st, &txn)) != 0)
 		return map_mdb(rc);
 	if ((rc = mdb_get(txn, st->dbi, &key, &v)) != 0) {
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 		return map_mdb(rc);
 	}
 	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0) {
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 		return r;
 	}
 	if ((r = fn(ctx, &u)) == 0)
 		r = state_user_encode(&u, &enc, &enclen);
 	state_user_clear(&u);
 	if (r != 0) {
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 		return r;
 	}
 	v.mv_size = enclen;
 	v.mv_data = enc;
 	if (mdb_put(txn, st->dbi, &key, &v, 0) != 0) {
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 		r = WARD_ERR_STORE;
-	} else if (mdb_txn_commit(txn) != 0) {
+	} else if (t_commit(st, txn) != 0) {
 		r = WARD_ERR_STORE;
 	}
 	ward_freezero(enc, enclen);
@@ -692,10 +800,10 @@ state_grace_clear_user(struct state *st, const char *user)
 	if (ward_user_valid(user) != 0 || make_key('g', user, "", NULL, prefix, &plen) != 0)
 		return WARD_ERR_INVAL;
 	/* prefix is "g:" USER NUL: every entry of this user and no other. */
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+	if ((rc = w_begin(st, &txn)) != 0)
 		return map_mdb(rc);
 	if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 		return map_mdb(rc);
 	}
 	k.mv_size = plen;
@@ -709,10 +817,10 @@ state_grace_clear_user(struct state *st, const char *user)
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 		return map_mdb(rc);
 	}
-	return mdb_txn_commit(txn) == 0 ? 0 : WARD_ERR_STORE;
+	return t_commit(st, txn) == 0 ? 0 : WARD_ERR_STORE;
 }
 
 /* ---- directory cache ---- */
@@ -844,7 +952,7 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn, void *ctx)
 	unsigned flag;
 	int rc, r;
 
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+	if ((rc = w_begin(st, &txn)) != 0)
 		return map_mdb(rc);
 	memset(&h, 0, sizeof(h));
 	rc = mdb_get(txn, st->dbi, &key, &v);
@@ -867,7 +975,7 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn, void *ctx)
 			r = WARD_ERR_STORE;
 	}
 	if (r != 0) {
-		mdb_txn_abort(txn);
+		t_abort(st, txn);
 		return r;
 	}
 	/* LMDB 0.9 has no per-transaction sync flags; the flag is this
@@ -877,7 +985,7 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn, void *ctx)
 	 * log.  Not durable: no fsync at all. */
 	flag = durable ? MDB_NOMETASYNC : MDB_NOSYNC;
 	(void)mdb_env_set_flags(st->env, flag, 1);
-	rc = mdb_txn_commit(txn);
+	rc = t_commit(st, txn);
 	(void)mdb_env_set_flags(st->env, flag, 0);
 	return rc == 0 ? 0 : WARD_ERR_STORE;
 }

@@ -13,6 +13,8 @@
  *  - Lockout, replay and failure counting are those of the module
  *    (core_verify), so the helper is no way around them.
  *  - Input is bounded; the code is wiped; no code reaches a log.
+ *  - Once the caller is known, every uid and gid becomes root, so the
+ *    caller cannot stop it while it holds the store's lock.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -97,6 +99,13 @@ main(int argc, char **argv)
 		syslog(LOG_WARNING, "uid %u (%s) asked to verify a code for %s; refusing",
 		    (unsigned)uid, pw.pw_name, user);
 		return HELPER_REFUSED;
+	}
+	/* From here on the caller must not be able to stop or kill us (we may
+	 * hold the state store's lock): real and saved ids become root too,
+	 * so the caller's signals are refused. */
+	if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
+		syslog(LOG_ERR, "cannot take root's ids (not installed setuid root?); refusing");
+		return HELPER_ERROR;
 	}
 	if (read_input(input, sizeof(input)) != 0) {
 		syslog(LOG_ERR, "bad input from uid %u; refusing", (unsigned)uid);
