@@ -25,6 +25,8 @@ static const char usage_text[] =
     "  policy diff OLD NEW                  who gains or loses what\n"
     "  policy compile [FILE] [--output SNAP] write the compiled snapshot\n"
     "  can USER PERMISSION [--host H]       exit 0 or 1\n"
+    "  directory test [USER]                each URI: reachable, TLS, bind, the user's\n"
+    "                                       DN, groups and mapped roles, timings\n"
     "  audit verify [FILE...]               check the MAC chain; name the first bad record\n"
     "  audit query [--user U] [--since T] [--until T] [--event E] [--result R]\n"
     "              [--json|--csv] [FILE...]   select records\n"
@@ -232,6 +234,7 @@ struct command {
 static const struct command commands[] = {
 	{ "policy", cmd_policy },
 	{ "can", cmd_can },
+	{ "directory", cmd_dir },
 	{ "audit", cmd_audit },
 };
 

@@ -52,6 +52,8 @@ int cmd_policy(struct wopts *o);       /* check|test|show|who */
 int cmd_can(struct wopts *o);
 /* init, enroll, reset, unlock, status, recovery-codes (NAME says which). */
 int cmd_user(struct wopts *o, const char *name);
+/* directory test [USER] (cmd_dir.c). */
+int cmd_dir(struct wopts *o);
 /* audit verify|query|report|export (cmd_audit.c). */
 int cmd_audit(struct wopts *o);
 

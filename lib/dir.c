@@ -38,6 +38,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,6 +482,18 @@ handle_connect(struct dir *d, LDAP *ld, const char *uri, char *err, size_t errle
 	return 0;
 }
 
+/* snprintf into a message buffer, where truncation is acceptable. */
+static void msgf(char *buf, size_t len, const char *fmt, ...) WARD_PRINTF(3, 4);
+static void
+msgf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
 /* Why a certificate is refused, from the certificate itself (OpenSSL):
  * untrusted or expired, or issued for another name. */
 static void
@@ -495,7 +508,7 @@ cert_reason(const struct berval *der, const char *ca_file, const char *host,
 	int ok, vr, name_ok;
 
 	if (cert == NULL) {
-		snprintf(buf, len, "certificate verification failed");
+		msgf(buf, len, "certificate verification failed");
 		return;
 	}
 	X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
@@ -503,8 +516,8 @@ cert_reason(const struct berval *der, const char *ca_file, const char *host,
 	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
 	    X509_STORE_load_file(store, ca_file) != 1 ||
 	    X509_STORE_CTX_init(ctx, store, cert, NULL) != 1) {
-		snprintf(buf, len, "certificate verification failed (server certificate "
-		    "%s, issuer %s; ca_file %s could not be read)", subj, iss, ca_file);
+		msgf(buf, len, "certificate verification failed (server certificate "
+		    "%.80s, issuer %.80s; ca_file %.200s could not be read)", subj, iss, ca_file);
 		goto out;
 	}
 	ok = X509_verify_cert(ctx);
@@ -512,14 +525,15 @@ cert_reason(const struct berval *der, const char *ca_file, const char *host,
 	name_ok = X509_check_ip_asc(cert, host, 0) == 1 ||
 	    X509_check_host(cert, host, 0, 0, NULL) == 1;
 	if (ok != 1)
-		snprintf(buf, len, "certificate verification failed: %s (server certificate "
-		    "%s issued by %s; not trusted by ca_file %s)",
+		msgf(buf, len, "certificate verification failed: %s (server certificate "
+		    "%.80s issued by %.80s; not trusted by ca_file %.200s)",
 		    X509_verify_cert_error_string(vr), subj, iss, ca_file);
 	else if (!name_ok)
-		snprintf(buf, len, "certificate verification failed: the server certificate "
-		    "(%s) is not issued for \"%s\"", subj, host);
+		msgf(buf, len, "certificate verification failed: the server certificate "
+		    "(%.80s) is not issued for \"%.100s\"", subj, host);
 	else
-		snprintf(buf, len, "certificate verification failed (server certificate %s)", subj);
+		msgf(buf, len, "certificate verification failed (server certificate %.80s)",
+		    subj);
 out:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
@@ -604,8 +618,14 @@ handle_bind(struct dir *d, LDAP *ld, char *err, size_t errlen)
 	int rc, msgid, code = LDAP_OTHER, r;
 
 	if (c->sasl_mech != NULL && strcmp(c->sasl_mech, "EXTERNAL") == 0) {
+		/* an empty initial response: "the identity of the TLS client
+		 * certificate or the ldapi peer, no authorization identity" */
+		char none[1] = "";
+
+		cred.bv_val = none;
+		cred.bv_len = 0;
 		step_start(d);
-		rc = ldap_sasl_bind(ld, NULL, "EXTERNAL", NULL, NULL, NULL, &msgid);
+		rc = ldap_sasl_bind(ld, NULL, "EXTERNAL", &cred, NULL, NULL, &msgid);
 	} else if (c->bind_dn != NULL) {
 		if ((r = read_password(c->bind_password_file, &pw, &pwlen, err, errlen)) != 0)
 			return r;
@@ -859,6 +879,8 @@ gset_add(struct gset *g, const char *dn, int level, const char *uri)
 	}
 	if (g->n >= g->max) {
 		free(norm);
+		ward_log(LOG_ERR, "directory %s: more than max_entries (%zu) groups: refused",
+		    uri, g->max);
 		return WARD_ERR_TOOBIG;
 	}
 	if (g->n == g->cap) {
@@ -973,6 +995,9 @@ parents_by_filter(struct dir *d, char **front, size_t nfront, struct gset *g,
 		}
 		if (r == 0 && len > DIR_MAX_FILTER)
 			r = WARD_ERR_TOOBIG;
+		if (r != 0)
+			ward_log(LOG_ERR, "directory: cannot build the group filter: %s",
+			    ward_strerror(r));
 		if (r == 0 && (f = malloc(len)) == NULL)
 			r = WARD_ERR_NOMEM;
 		if (r == 0) {
@@ -1028,8 +1053,10 @@ lookup(struct dir *d, const char *user, struct gset *g, char **user_dn)
 
 	if (attrs[0] == NULL)
 		attrs[0] = one_one;
-	if ((r = filter_subst(c->user_filter, "%u", user, &filter)) != 0)
+	if ((r = filter_subst(c->user_filter, "%u", user, &filter)) != 0) {
+		ward_log(LOG_ERR, "directory: cannot build the user filter: %s", ward_strerror(r));
 		return r;
+	}
 	r = search(d, c->base, LDAP_SCOPE_SUBTREE, filter, attrs, 2, &res);
 	if (r == WARD_ERR_TOOBIG)
 		r = WARD_ERR_INVAL;     /* logged: more than one entry */
@@ -1084,9 +1111,6 @@ lookup(struct dir *d, const char *user, struct gset *g, char **user_dn)
 		if (r != 0 || nfront == 0)
 			break;
 	}
-	if (r == WARD_ERR_TOOBIG)
-		ward_log(LOG_ERR, "directory %s: more than max_entries (%ld) groups: refused",
-		    uri, c->max_entries);
 out:
 	if (r == 0 && user_dn != NULL) {
 		if ((*user_dn = strdup(udn)) == NULL)
@@ -1194,10 +1218,12 @@ dir_user_groups(struct dir *d, const char *user, char ***dns, size_t *n, char **
 	g.max = (size_t)d->c->max_entries;
 	/* The connection of an earlier call first (auth, then account). */
 	if (d->ld != NULL) {
-		tried_cur = (int)d->cur;
 		r = lookup(d, user, &g, user_dn);
 		if (!is_outage(r))
 			goto done;
+		/* hung: do not wait for it twice; closed (restarted): reconnect */
+		if (r == WARD_ERR_TIMEOUT)
+			tried_cur = (int)d->cur;
 		worst = r;
 		gset_free(&g);
 		g.max = (size_t)d->c->max_entries;
