@@ -773,6 +773,8 @@ is_deployed_snapshot(const struct ward_conf *conf, const char *snap)
 {
 	struct stat a, b;
 
+	if (conf->snapshot_file == NULL)
+		return 0;
 	if (strcmp(snap, conf->snapshot_file) == 0)
 		return 1;
 	return stat(snap, &a) == 0 && stat(conf->snapshot_file, &b) == 0 &&

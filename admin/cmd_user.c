@@ -126,9 +126,7 @@ cmd_init(struct wopts *o)
 	if (ensure_key(c.key_file, "master key") != 0 ||
 	    ensure_key(c.audit.key_file, "audit key") != 0)
 		goto out;
-	if ((r = ensure_parent(c.state_dir)) != 0)
-		goto out;
-	if ((r = ensure_dir(c.state_dir, 0700, &created)) != 0)
+	if (ensure_parent(c.state_dir) != 0 || ensure_dir(c.state_dir, 0700, &created) != 0)
 		goto out;
 	if ((r = state_open(&st, c.state_dir, 0)) != 0) {
 		fprintf(stderr, "wardctl: state store %s: %s\n", c.state_dir, ward_strerror(r));

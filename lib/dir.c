@@ -1496,7 +1496,8 @@ dir_dn_equal(const char *a, const char *b)
 	char *na = NULL, *nb = NULL;
 	int eq = 0;
 
-	if (dir_dn_normalize(a, &na) == 0 && dir_dn_normalize(b, &nb) == 0)
+	if (dir_dn_normalize(a, &na) == 0 && dir_dn_normalize(b, &nb) == 0 && na != NULL &&
+	    nb != NULL)
 		eq = strcmp(na, nb) == 0;
 	free(na);
 	free(nb);

@@ -256,7 +256,7 @@ static void
 eff_add(const struct policy *p, struct eff *e, int32_t r)
 {
 	const struct pol_role *role = &p->roles[r];
-	const int32_t *v = pol_ids(p, role->closure);
+	const int32_t *v = pol_idlist(p, role->closure);
 
 	for (uint32_t k = 0; k < role->closure.n; k++)
 		set_range(e->bits, (uint32_t)v[2 * k], (uint32_t)v[2 * k + 1]);
@@ -285,7 +285,7 @@ eff_build(const struct policy *p, const struct policy_request *rq, struct eff *e
 	} else if (rq->user != NULL) {
 		int u = pol_user_id(p, rq->user);
 		if (u >= 0) {
-			const int32_t *v = pol_ids(p, p->users[u].roles);
+			const int32_t *v = pol_idlist(p, p->users[u].roles);
 			for (uint32_t i = 0; i < p->users[u].roles.n; i++)
 				eff_add(p, e, v[i]);
 		}
@@ -309,7 +309,7 @@ any_role(const struct policy *p, const struct eff *e, struct pol_list l)
 static int
 sod_broken(const struct policy *p, const struct eff *e, const struct pol_sod *c)
 {
-	const int32_t *v = pol_ids(p, c->roles);
+	const int32_t *v = pol_idlist(p, c->roles);
 	uint32_t k = 0;
 
 	while (k < c->roles.n && eff_has(e, v[k]))
@@ -562,7 +562,7 @@ policy_effective_roles(const struct policy *p, const struct policy_request *rq,
 
 		if (!eff_has(&e, (int32_t)r))
 			continue;
-		name = pol_str(p, p->roles[r].name);
+		name = pol_name(p, p->roles[r].name);
 		if (n < max) {
 			size_t j = n;
 			while (j > 0 && strcmp(out[j - 1], name) > 0) {
@@ -584,7 +584,7 @@ policy_user_roles(const struct policy *p, const char *user, const char **out, si
 
 	if (p == NULL || (u = pol_user_id(p, user)) < 0)
 		return 0;
-	v = pol_ids(p, p->users[u].roles);
+	v = pol_idlist(p, p->users[u].roles);
 	for (size_t i = 0; i < p->users[u].roles.n && i < max; i++)
 		out[i] = pol_str(p, p->roles[v[i]].name);
 	return p->users[u].roles.n;

@@ -207,10 +207,32 @@ pol_str(const struct policy *p, uint32_t off)
 	return off == POL_NONE ? NULL : p->strs + off;
 }
 
+/* A name that is never absent (role and user names): "" stands for an
+ * absent one, which the loader and the image check never let through. */
+static inline const char *
+pol_name(const struct policy *p, uint32_t off)
+{
+	return off == POL_NONE ? "" : p->strs + off;
+}
+
+/* The ids of list L; NULL when the list is absent (then l.n is 0, checked
+ * at load; for a rule's roles, absent means any). */
 static inline const int32_t *
 pol_ids(const struct policy *p, struct pol_list l)
 {
 	return l.off == POL_NONE ? NULL : (const int32_t *)(const void *)(p->base + l.off);
+}
+
+/* The ids of a list whose absence means empty (closures, inherits, a
+ * user's or a constraint's roles): never NULL, so a loop over l.n (0 when
+ * absent, checked at load) reads nothing. */
+static const int32_t pol_no_ids[1];
+
+static inline const int32_t *
+pol_idlist(const struct policy *p, struct pol_list l)
+{
+	const int32_t *v = pol_ids(p, l);
+	return v != NULL ? v : pol_no_ids;
 }
 
 /* The I-th string of a string list. */

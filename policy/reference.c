@@ -88,16 +88,16 @@ ref_roles(const struct policy *p, const struct policy_request *rq)
 	if (rq->roles != NULL) {
 		for (size_t i = 0; i < rq->nroles; i++)
 			for (size_t r = 0; r < p->nroles; r++)
-				if (rq->roles[i] && strcmp(pol_str(p, p->roles[r].name), rq->roles[i]) == 0 &&
+				if (rq->roles[i] && strcmp(pol_name(p, p->roles[r].name), rq->roles[i]) == 0 &&
 				    !held[r]) {
 					held[r] = 1;
 					stack[ns++] = (int32_t)r;
 				}
 	} else if (rq->user != NULL) {
 		for (size_t u = 0; u < p->nusers; u++) {
-			const int32_t *v = pol_ids(p, p->users[u].roles);
+			const int32_t *v = pol_idlist(p, p->users[u].roles);
 
-			if (strcmp(pol_str(p, p->users[u].name), rq->user) != 0)
+			if (strcmp(pol_name(p, p->users[u].name), rq->user) != 0)
 				continue;
 			for (size_t i = 0; i < p->users[u].roles.n; i++)
 				if (!held[v[i]]) {
@@ -108,7 +108,7 @@ ref_roles(const struct policy *p, const struct policy_request *rq)
 	}
 	while (ns > 0) {
 		int32_t r = stack[--ns];
-		const int32_t *inh = pol_ids(p, p->roles[r].inherits);
+		const int32_t *inh = pol_idlist(p, p->roles[r].inherits);
 		for (size_t k = 0; k < p->roles[r].inherits.n; k++) {
 			int32_t q = inh[k];
 			if (!held[q]) {
@@ -184,7 +184,7 @@ evaluate(const struct policy *p, const struct policy_request *rq,
 		return -1;
 
 	for (size_t i = 0; i < p->nsods; i++) {
-		const int32_t *v = pol_ids(p, p->sods[i].roles);
+		const int32_t *v = pol_idlist(p, p->sods[i].roles);
 		int all = 1;
 		for (size_t k = 0; k < p->sods[i].roles.n; k++)
 			all &= held[v[k]];
