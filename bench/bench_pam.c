@@ -12,10 +12,11 @@
  *                                   store of CONF, or STATEDIR (what `wardctl
  *                                   enroll --secret` stores, without 10,000
  *                                   processes)
- *   bench_pam loop DIR N SERVICE COUNT
+ *   bench_pam loop DIR N SERVICE COUNT [MODULE...]
  *                                   one case COUNT times, untimed, for a
  *                                   profiler (perf record, valgrind
- *                                   --tool=callgrind)
+ *                                   --tool=callgrind); MODULEs given are
+ *                                   loaded once and kept, as in run
  *   bench_pam run DIR N ROUNDS MAXSEC [MODULE...]
  *                                   time the cases in rounds (each round runs
  *                                   every case once, starting at a rotating
@@ -50,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -611,6 +613,12 @@ one(struct bcase *c)
 		rc = pam_acct_mgmt(h, PAM_SILENT);
 	pam_end(h, rc);
 	t1 = now_us();
+	/* Untimed: undo the syslog options a module left behind for the
+	 * whole process (pam_google_authenticator opens the log with
+	 * LOG_CONS: without /dev/log every later syslog(3) of any module
+	 * would then be written to the console, at serial speed). */
+	openlog(NULL, 0, 0);
+	closelog();
 	if (rc != PAM_SUCCESS || (c->prompts >= 0 && nprompts != c->prompts)) {
 		if (c->fails++ < 3)
 			fprintf(stderr, "bench_pam: %s user %s: %s, %d prompt(s) %s\n", c->label, name,
@@ -881,7 +889,13 @@ main(int argc, char **argv)
 		return cmd_prepare(argv[2], atoi(argv[3]), argv[4]);
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "enroll") == 0)
 		return cmd_enroll(argv[2], atoi(argv[3]), atoi(argv[4]), argc == 6 ? argv[5] : NULL);
-	if (argc == 6 && strcmp(argv[1], "loop") == 0) {
+	if (argc >= 6 && strcmp(argv[1], "loop") == 0) {
+		for (int i = 6; i < argc; i++)
+			if (dlopen(argv[i], RTLD_NOW | RTLD_LOCAL) == NULL) {
+				fprintf(stderr, "bench_pam: %s\n", dlerror());
+				return 2;
+			}
+		pinned = argc > 6;
 		snprintf(dir, sizeof(dir), "%s", argv[2]);
 		snprintf(confdir, sizeof(confdir), "%s/pam.d", argv[2]);
 		nusers = atoi(argv[3]);
@@ -908,6 +922,6 @@ main(int argc, char **argv)
 		return cmd_run(atoi(argv[4]), atof(argv[5]));
 	}
 	fprintf(stderr, "usage: bench_pam secret I | prepare DIR N MODULE | enroll CONF FIRST N [STATEDIR] |"
-	    " run DIR N ROUNDS MAXSEC [MODULE...]\n");
+	    " loop DIR N SERVICE COUNT [MODULE...] | run DIR N ROUNDS MAXSEC [MODULE...]\n");
 	return 2;
 }

@@ -874,7 +874,7 @@ audit_open(struct audit_log **lp, const struct ward_conf *conf, struct state *st
 		l->adm_gid = gp->gr_gid;
 	}
 	short_host(l->host, sizeof(l->host));
-	if ((r = secret_key_load(&key, conf->audit.key_file, kerr, sizeof(kerr))) != 0) {
+	if (secret_key_load(&key, conf->audit.key_file, kerr, sizeof(kerr)) != 0) {
 		snprintf(err, errlen, "audit key: %s", kerr);
 		r = WARD_ERR_AUDIT;
 		goto out;
@@ -1320,12 +1320,15 @@ audit_files(const char *path, char ***filesp, size_t *nfiles, size_t *skipped)
 		n--;
 		goto out;
 	}
-	*filesp = files;
-	*nfiles = n;
-	files = NULL;
 	r = 0;
 out:
-	audit_files_free(files, n);
+	if (r != 0) {
+		audit_files_free(files, n);
+		files = NULL;
+		n = 0;
+	}
+	*filesp = files;
+	*nfiles = n;
 	return r;
 }
 

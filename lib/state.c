@@ -42,6 +42,7 @@ struct state {
 	int lockfd;                  /* ward.lock: flock'd around every write */
 	int wlocked;
 	int timed_out;               /* once timed out, later writes do not wait */
+	int defer_attempt_meta;      /* state_defer_attempt_meta_sync */
 };
 
 static int w_begin(struct state *st, MDB_txn **txn);
@@ -664,7 +665,14 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		r = WARD_ERR_STORE;
 		goto abort;
 	}
+	/* Deferred (state.h): the data pages are still synced before the
+	 * meta page is written, so a crash never leaves a mix; only this last
+	 * commit may be undone, until the next synced commit of the store. */
+	if (st->defer_attempt_meta)
+		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
 	rc = t_commit(st, txn);
+	if (st->defer_attempt_meta)
+		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
 	txn = NULL;
 	if (rc != 0) {
 		*locked_now = 0;
@@ -680,6 +688,12 @@ out:
 	ward_freezero(enc, enclen);
 	state_user_clear(&u);
 	return r;
+}
+
+void
+state_defer_attempt_meta_sync(struct state *st, int defer)
+{
+	st->defer_attempt_meta = defer != 0;
 }
 
 int

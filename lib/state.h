@@ -89,6 +89,18 @@ int state_user_attempt(struct state *st, const char *user, int64_t now,
     int max_failures, long lockout_seconds, state_check_fn check, void *ctx,
     int *locked_now) WARD_WUR;
 
+/*
+ * DEFER 1: state_user_attempt's commits on ST skip the sync of LMDB's meta
+ * page (MDB_NOMETASYNC; the data pages are still synced first, so a crash
+ * never leaves the store inconsistent).  A power cut may then undo the
+ * last attempt (its watermark, failure count) until the next synced commit
+ * of the store, which flushes that meta page as well.  Only for a caller
+ * that makes such a commit before it answers: pam_ward and the helper
+ * record every attempt in the audit log, whose head commit (audit.fsync =
+ * true) is synced, before they say yes or no.  Default 0: fully synced.
+ */
+void state_defer_attempt_meta_sync(struct state *st, int defer);
+
 /* Read-modify-write of one record in one write transaction: FN changes
  * the record (returns 0) or refuses (its error is returned, nothing is
  * written).  For admin changes that must not lose a concurrent attempt's

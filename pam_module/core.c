@@ -21,8 +21,13 @@
 #define POLICY_TEXT_MAX ((size_t)64 << 20)
 #define POLICY_SNAP_MAX ((size_t)1 << 30)
 
-/* The snapshot when it is at least as new as the text and intact; the
- * text otherwise.  Both are read through the trusted opener. */
+/*
+ * The snapshot when it is at least as new as the text and intact; the
+ * text otherwise.  Both are read through the trusted opener.  A text read
+ * by root is compiled into the snapshot (DESIGN.md "Scale": on first load
+ * when the text is newer), stamped with the text's modification time as it
+ * was before reading, so a text edited meanwhile stays newer and wins.
+ */
 static struct policy *
 load_policy(const struct ward_conf *conf, int *from_snap, char *err, size_t errlen)
 {
@@ -30,9 +35,27 @@ load_policy(const struct ward_conf *conf, int *from_snap, char *err, size_t errl
 	struct policy *p = NULL;
 	char *buf = NULL;
 	size_t len = 0;
+	int have_ts;
 
 	*from_snap = 0;
-	if (conf->snapshot_file != NULL && stat(conf->policy_file, &ts) == 0 &&
+	/* The text's owner and mode are checked even when the snapshot is used:
+	 * a policy file others may write is refused either way. */
+	{
+		int tfd = open(conf->policy_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+		if (tfd < 0) {
+			snprintf(err, errlen, "%s: %s", conf->policy_file, errno == ELOOP ?
+			    "is a symbolic link (refused)" : strerror(errno));
+			return NULL;
+		}
+		have_ts = fstat(tfd, &ts) == 0;
+		if (tfile_check_fd(tfd, conf->policy_file, 0, err, errlen) != 0) {
+			close(tfd);
+			return NULL;
+		}
+		close(tfd);
+	}
+	if (conf->snapshot_file != NULL && have_ts &&
 	    lstat(conf->snapshot_file, &ss) == 0 &&
 	    (ss.st_mtim.tv_sec > ts.st_mtim.tv_sec ||
 	     (ss.st_mtim.tv_sec == ts.st_mtim.tv_sec &&
@@ -61,6 +84,16 @@ load_policy(const struct ward_conf *conf, int *from_snap, char *err, size_t errl
 		return NULL;
 	p = policy_load_buffer(conf->policy_file, buf, err, errlen);
 	free(buf);
+	if (p != NULL && have_ts && conf->snapshot_file != NULL && geteuid() == 0) {
+		char cerr[512];
+
+		if (policy_compile_at(p, conf->snapshot_file, &ts.st_mtim, cerr,
+		    sizeof(cerr)) == 0)
+			ward_log(LOG_INFO, "policy %s compiled into %s", conf->policy_file,
+			    conf->snapshot_file);
+		else
+			ward_log(LOG_WARNING, "policy snapshot not written: %s", cerr);
+	}
 	return p;
 }
 
@@ -456,6 +489,10 @@ core_verify(struct core *c, const char *user, const char *code, time_t now,
 	v.key = &key;
 	v.user = user;
 	v.code = code;
+	/* Every caller records the outcome before it answers (core.h); with
+	 * audit.fsync that record's synced head commit makes this attempt
+	 * durable too, so the attempt's own commit need not sync its meta. */
+	state_defer_attempt_meta_sync(st, c->conf.audit.fsync);
 	r = state_user_attempt(st, user, (int64_t)now, c->conf.mfa.max_failures,
 	    c->conf.mfa.lockout_seconds, vcheck, &v, &res->locked_now);
 	res->used_recovery = r == 0 && v.used_recovery;

@@ -128,6 +128,9 @@ struct core_verify_result {
  * with the replay watermark, failure count and lockout.  Returns 0 when
  * accepted, WARD_ERR_BADCODE, WARD_ERR_REPLAY, WARD_ERR_LOCKED,
  * WARD_ERR_NOTFOUND (not enrolled), or a store/key/crypto error.
+ * The caller must record the outcome (core_record) before it answers:
+ * with audit.fsync that record's synced commit is what makes the new
+ * watermark durable (state_defer_attempt_meta_sync).
  */
 int core_verify(struct core *c, const char *user, const char *code, time_t now,
     struct core_verify_result *res) WARD_WUR;

@@ -419,10 +419,14 @@ helper_verify(pam_handle_t *pamh, struct core *c, const char *user, const char *
 		return WARD_ERR_NOMEM;
 	h = run_helper(pamh, c, user, service, input, out, sizeof(out));
 	ward_free_str_secret(input);
-	if (sscanf(out, "recovery_left %d", &res->recovery_left) == 1)
+	if (strncmp(out, "recovery_left ", 14) == 0) {
+		long v = strtol(out + 14, NULL, 10);
+		res->recovery_left = v >= 0 && v <= 1000 ? (int)v : 0;
 		res->used_recovery = h == HELPER_OK;
-	else if (sscanf(out, "locked_until %" SCNd64, &res->locked_until) == 1)
+	} else if (strncmp(out, "locked_until ", 13) == 0) {
+		res->locked_until = (int64_t)strtoll(out + 13, NULL, 10);
 		res->locked_now = h != HELPER_LOCKED;
+	}
 	if (h == HELPER_ERROR || h == HELPER_REFUSED || h > HELPER_DENIED)
 		pam_syslog(pamh, LOG_ERR, "helper %s could not verify (status %d); denying",
 		    c->conf.helper_path, h);

@@ -127,11 +127,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(input, "grace\n") == 0) {
 		int active = 0;
+		/* no code needed: a rule without MFA, or within a recent grace */
 		ret = HELPER_NOGRACE;
-		if (d.allow && d.mfa_required && d.mfa_grace > 0 &&
-		    core_grace_active(&c, user, d.app, now, &active) == 0 && active)
-			ret = HELPER_OK;
-		else if (d.allow && !d.mfa_required)
+		if (d.allow && (!d.mfa_required || (d.mfa_grace > 0 &&
+		    core_grace_active(&c, user, d.app, now, &active) == 0 && active)))
 			ret = HELPER_OK;
 		if (ret == HELPER_OK) {
 			struct core_rec rc = { "auth", "success", d.rule, NULL,

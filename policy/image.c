@@ -370,6 +370,13 @@ bad:
 int
 policy_compile(const struct policy *p, const char *path, char *errbuf, size_t errlen)
 {
+	return policy_compile_at(p, path, NULL, errbuf, errlen);
+}
+
+int
+policy_compile_at(const struct policy *p, const char *path, const struct timespec *mtime,
+    char *errbuf, size_t errlen)
+{
 	char tmp[4096];
 	int fd = -1, r = -1;
 	size_t off = 0;
@@ -398,6 +405,14 @@ policy_compile(const struct policy *p, const char *path, char *errbuf, size_t er
 			goto out;
 		}
 		off += (size_t)k;
+	}
+	if (mtime != NULL) {
+		struct timespec t[2] = { *mtime, *mtime };
+
+		if (futimens(fd, t) != 0) {
+			snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
+			goto out;
+		}
 	}
 	if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));

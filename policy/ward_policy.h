@@ -101,6 +101,11 @@ void policy_free(struct policy *p);
  */
 int policy_compile(const struct policy *p, const char *path, char *errbuf,
     size_t errlen);
+/* The same, with the snapshot's modification time set to *MTIME (the text's,
+ * as it was before it was read): a text edited since is then newer than the
+ * snapshot, which is then not used.  MTIME NULL: now. */
+int policy_compile_at(const struct policy *p, const char *path,
+    const struct timespec *mtime, char *errbuf, size_t errlen);
 struct policy *policy_load_snapshot(const char *path, char *errbuf, size_t errlen);
 struct policy *policy_load_snapshot_buffer(const char *name, const void *buf,
     size_t size, char *errbuf, size_t errlen);

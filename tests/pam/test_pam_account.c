@@ -402,6 +402,51 @@ test_audit_unwritable_denies(void)
 		CU_ASSERT_PTR_NOT_NULL(strstr(logcap_text(NULL), "not written"));
 }
 
+/* The module compiles the text into the snapshot on first load, stamped
+ * with the text's time; an edited text is newer and wins at once. */
+static void
+test_snapshot_compiled_and_edit_wins(void)
+{
+	char pol[1200], snap[1300], *text, *edited, *at;
+	struct stat ps, ss;
+
+	snprintf(pol, sizeof(pol), "%s/etc/policy.conf", root);
+	snprintf(snap, sizeof(snap), "%s.snap", pol);
+	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
+	CU_ASSERT_EQUAL_FATAL(stat(pol, &ps), 0);
+	CU_ASSERT_EQUAL_FATAL(stat(snap, &ss), 0);
+	CU_ASSERT_EQUAL(ss.st_mtim.tv_sec, ps.st_mtim.tv_sec);
+	CU_ASSERT_EQUAL(ss.st_mtim.tv_nsec, ps.st_mtim.tv_nsec);
+	CU_ASSERT_EQUAL(ss.st_uid, 0);
+	CU_ASSERT_EQUAL(ss.st_mode & 07777, 0644);
+	/* edit the reason: the next login reads the text, not the old snapshot */
+	text = tu_read(pol, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	edited = malloc(strlen(text) + 64);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(edited);
+	at = strstr(text, "Nurses dispense through the pharmacy desk");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+	snprintf(edited, strlen(text) + 64, "%.*sPharmacy desk only, please%s", (int)(at - text),
+	    text, at + strlen("Nurses dispense through the pharmacy desk"));
+	usleep(20000);
+	CU_ASSERT_EQUAL_FATAL(tu_write(pol, edited, (size_t)-1, 0644), 0);
+	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Access denied: Pharmacy desk only, please"));
+	CU_ASSERT_EQUAL_FATAL(stat(pol, &ps), 0);
+	CU_ASSERT_EQUAL_FATAL(stat(snap, &ss), 0);
+	CU_ASSERT_EQUAL(ss.st_mtim.tv_nsec, ps.st_mtim.tv_nsec);
+	/* and again, now from the new snapshot */
+	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Access denied: Pharmacy desk only, please"));
+	/* put the text back */
+	usleep(20000);
+	CU_ASSERT_EQUAL(tu_write(pol, text, (size_t)-1, 0644), 0);
+	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Nurses dispense through the pharmacy desk"));
+	free(edited);
+	free(text);
+}
+
 static void
 test_chain_verifies(void)
 {
@@ -433,6 +478,8 @@ main(void)
 	CU_add_test(s, "break-glass granted: session limit, audit record, LOG_ALERT",
 	    test_break_glass_granted);
 	CU_add_test(s, "audit log unwritable: denied", test_audit_unwritable_denies);
+	CU_add_test(s, "policy compiled on first load; an edited text wins",
+	    test_snapshot_compiled_and_edit_wins);
 	CU_add_test(s, "the chain verifies", test_chain_verifies);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
