@@ -60,7 +60,9 @@ BENCHES    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
 # tests/security: the threat table of THREATS.md (issue 7).
 SEC_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/security/test_*.c))
-ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY)
+# tests/fault: every wrapped call failing in turn across a PAM transaction.
+FAULT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fault/test_*.c))
+ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS)
 
 .PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests
 
@@ -130,6 +132,23 @@ $(WARDCTL): $(call obj,$(ADMIN_SRC)) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
 $(SAMPLE): $(call obj,contrib/sample-app/ehr_sample.c) $(LIBPOLICY)
 	$(CC) -pie -o $@ $< $(LIBPOLICY) $(LDFLAGS_ALL) $(PKG_LIBS) -lpam -lpam_misc
 
+# The fault-injection module, for tests/fault only (never installed): the
+# module's objects linked again with each call in FAULT_WRAP going through
+# tests/fault/fault_wrap.c, which makes the Nth call fail.
+FAULT_MODULE := $(B)/tests/fault/pam_ward_fault.so
+FAULT_WRAP := malloc calloc realloc strdup strndup asprintf __asprintf_chk \
+  open openat read __read_chk pread __pread_chk write fsync fdatasync rename \
+  mdb_env_open mdb_txn_begin mdb_txn_commit mdb_get mdb_put \
+  ldap_initialize ldap_set_option ldap_connect ldap_start_tls ldap_install_tls \
+  ldap_sasl_bind ldap_search_ext ldap_result ldap_parse_result ldap_get_dn \
+  ldap_get_values_len ldap_dn_normalize
+FAULT_OBJ := $(call obj,$(MOD_SRC) tests/fault/fault_wrap.c)
+$(FAULT_MODULE): $(FAULT_OBJ) $(LIBWARD) $(LIBPOLICY) tests/fault/pam_ward_fault.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $(FAULT_OBJ) $(LIBPOLICY) $(LIBWARD) \
+	  $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f)) \
+	  -Wl,--version-script=tests/fault/pam_ward_fault.map $(LDFLAGS_ALL) $(PKG_LIBS) -lpam
+
 $(TESTCOMMON): $(call obj,$(TESTCOMMON_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -147,7 +166,7 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lpam -lm
 
-tests: all $(ALL_TESTS) $(TOOLS) $(if $(MOD_SRC),$(TEST_HELPER))
+tests: all $(ALL_TESTS) $(TOOLS) $(if $(MOD_SRC),$(TEST_HELPER) $(FAULT_MODULE))
 
 # One pass over every suite with the build in $(B).  Each suite is a program
 # that exits non-zero on failure; tests/run-suites.sh prints the totals.
@@ -158,6 +177,8 @@ check: deps
 	@$(MAKE) --no-print-directory check-one
 	@echo "==== again under ASan+UBSan (build/asan) ===="
 	@$(MAKE) --no-print-directory check-one B=build/asan SAN=1
+	@echo "==== valgrind over the PAM-level tests ($(B), not ASan) ===="
+	@tests/valgrind/run.sh $(abspath $(B))
 	@echo "==== static analysis: cppcheck, clang-tidy, scan-build, gcc -fanalyzer ===="
 	@tests/static/run.sh $(abspath $(B))
 

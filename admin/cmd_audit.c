@@ -35,13 +35,13 @@ wardctl_audit_begin(const struct ward_conf *conf, struct state *st, const char *
 
 	*log = NULL;
 	err[0] = '\0';
-	if (audit_open(log, conf, st, err, sizeof(err)) == 0 &&
+	if (audit_log_open(log, conf, st, err, sizeof(err)) == 0 &&
 	    audit_check(*log, err, sizeof(err)) == 0)
 		return 0;
 	fprintf(stderr, "wardctl: refusing to %s: its audit record could not be written: %s\n"
 	    "wardctl: nothing was changed (run wardctl init, or fix the audit log)\n", action,
 	    err);
-	audit_close(*log);
+	audit_log_close(*log);
 	*log = NULL;
 	return WARD_ERR_AUDIT;
 }
@@ -77,7 +77,7 @@ wardctl_audit_admin(struct audit_log *log, const char *action, const char *user,
 	if (r != 0)
 		fprintf(stderr, "wardctl: %s%s%s was done, but its audit record could not be "
 		    "written: %s\n", action, user ? " " : "", user ? user : "", err);
-	audit_close(log);
+	audit_log_close(log);
 	return r;
 }
 

@@ -849,7 +849,7 @@ policy_compile_cmd(struct wopts *o)
 	policy_free(p);
 	rc = logged == 0 ? WEXIT_OK : WEXIT_ERR;
 out:
-	audit_close(log);
+	audit_log_close(log);
 	free(snap_alloc);
 	conf_free(&conf);
 	return rc;

@@ -504,7 +504,7 @@ cmd_enroll(struct wopts *o)
 	}
 	rc = logged == 0 ? WEXIT_OK : WEXIT_ERR;
 out:
-	audit_close(log);
+	audit_log_close(log);
 	ward_freezero(secret, slen);
 	if (b32 != NULL)
 		ward_free_str_secret(b32);
@@ -539,7 +539,7 @@ cmd_reset(struct wopts *o)
 	if (r == 0)
 		logged = wardctl_audit_admin(log, "reset", user, NULL, NULL);
 	else
-		audit_close(log);
+		audit_log_close(log);
 	close_ctx(&x);
 	if (r == WARD_ERR_NOTFOUND) {
 		fprintf(stderr, "wardctl: %s is not enrolled\n", user);
@@ -575,7 +575,7 @@ cmd_unlock(struct wopts *o)
 	if (r == 0)
 		logged = wardctl_audit_admin(log, "unlock", user, NULL, NULL);
 	else
-		audit_close(log);
+		audit_log_close(log);
 	close_ctx(&x);
 	if (r == WARD_ERR_NOTFOUND) {
 		fprintf(stderr, "wardctl: %s is not enrolled\n", user);
@@ -702,7 +702,7 @@ cmd_recovery_codes(struct wopts *o)
 		logged = wardctl_audit_admin(log, "recovery-codes", user, "(new set; old ones "
 		    "revoked)", NULL);
 	else
-		audit_close(log);
+		audit_log_close(log);
 	close_ctx(&x);
 	if (r == WARD_ERR_NOTFOUND) {
 		fprintf(stderr, "wardctl: %s is not enrolled\n", user);

@@ -36,7 +36,7 @@ writer(const struct ward_conf *conf, int n, int id)
 	char err[512], user[32];
 	int r = 0;
 
-	if (audit_open(&l, conf, NULL, err, sizeof(err)) != 0) {
+	if (audit_log_open(&l, conf, NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bench_audit: %s\n", err);
 		return 1;
 	}
@@ -50,7 +50,7 @@ writer(const struct ward_conf *conf, int n, int id)
 		if ((r = audit_write(l, &ev, err, sizeof(err))) != 0)
 			fprintf(stderr, "bench_audit: %s\n", err);
 	}
-	audit_close(l);
+	audit_log_close(l);
 	return r == 0 ? 0 : 1;
 }
 

@@ -8,9 +8,10 @@ set -eu
 # library headers (see README "Dependencies")
 PKGS="build-essential pkg-config libpam0g-dev liboath-dev libldap-dev libconfig-dev
 libcunit1-dev libssl-dev liblmdb-dev libqrencode-dev"
-# tests: directory server, PAM harness, independent TOTP, man page rendering, fuzzing
+# tests: directory server, PAM harness, independent TOTP, man page rendering, fuzzing,
+# valgrind over the PAM tests
 PKGS="$PKGS slapd ldap-utils libpam-wrapper pamtester oathtool man-db groff-base
-clang libclang-rt-14-dev openssl lmdb-utils"
+clang libclang-rt-14-dev openssl lmdb-utils valgrind"
 # static analysis in make check: cppcheck, clang-tidy, scan-build (clang-tools)
 PKGS="$PKGS cppcheck clang-tidy clang-tools"
 # benchmark anchors

@@ -815,7 +815,7 @@ struct audit_log {
 };
 
 void
-audit_close(struct audit_log *l)
+audit_log_close(struct audit_log *l)
 {
 	if (l == NULL)
 		return;
@@ -830,7 +830,7 @@ audit_close(struct audit_log *l)
 }
 
 int
-audit_open(struct audit_log **lp, const struct ward_conf *conf, struct state *st,
+audit_log_open(struct audit_log **lp, const struct ward_conf *conf, struct state *st,
     char *err, size_t errlen)
 {
 	struct audit_log *l;
@@ -900,7 +900,7 @@ audit_open(struct audit_log **lp, const struct ward_conf *conf, struct state *st
 	r = 0;
 out:
 	secret_key_wipe(&key);
-	audit_close(l);
+	audit_log_close(l);
 	return r;
 }
 
@@ -1043,6 +1043,9 @@ struct append_ctx {
 	size_t errlen;
 	size_t len;          /* the record's length (without a leading newline) */
 	const char *line;
+	off_t pre_size;      /* the log's size before this record */
+	uint64_t dev, ino;   /* the log it went into */
+	int undone;          /* the record was taken back out */
 };
 
 static int
@@ -1100,10 +1103,30 @@ append_locked(void *vctx, struct state_audit_head *h)
 	h->size = (uint64_t)sb.st_size + total;
 	a->line = l->buf + 1;
 	a->len = len;
+	a->pre_size = sb.st_size;
+	a->dev = (uint64_t)sb.st_dev;
+	a->ino = (uint64_t)sb.st_ino;
 	r = 0;
 out:
 	close(fd);
 	return r;
+}
+
+/* The head could not be stored: take the record back out (still under the
+ * store's lock, so nothing was appended after it). */
+static void
+append_undo(void *vctx)
+{
+	struct append_ctx *a = vctx;
+	struct stat sb;
+	int fd = open(a->l->path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+	if (fd >= 0 && fstat(fd, &sb) == 0 && (uint64_t)sb.st_dev == a->dev &&
+	    (uint64_t)sb.st_ino == a->ino && ftruncate(fd, a->pre_size) == 0 &&
+	    (!a->l->fsync || fdatasync(fd) == 0))
+		a->undone = 1;
+	if (fd >= 0)
+		close(fd);
 }
 
 static int
@@ -1122,21 +1145,23 @@ syslog_prio(const struct audit_event *ev)
 int
 audit_write(struct audit_log *l, const struct audit_event *ev, char *err, size_t errlen)
 {
-	struct append_ctx a = { l, ev, err, errlen, 0, NULL };
+	struct append_ctx a = { l, ev, err, errlen, 0, NULL, 0, 0, 0, 0 };
 	int r;
 
 	if (ev->event == NULL || ev->result == NULL) {
 		snprintf(err, errlen, "audit record without event or result");
 		return WARD_ERR_AUDIT;
 	}
-	r = state_audit_append(l->st, l->fsync, append_locked, &a);
+	r = state_audit_append(l->st, l->fsync, append_locked, append_undo, &a);
 	if (r == WARD_ERR_AUDIT)
 		return r;
 	if (r != 0) {
-		/* a store failure after the write: the next append adopts the record */
+		/* the head could not be stored: the record was taken back out (if
+		 * that failed too, the next append adopts it, and verify holds) */
 		if (a.line == NULL || err[0] == '\0')
-			snprintf(err, errlen, "audit head in the state store: %s",
-			    ward_strerror(r));
+			snprintf(err, errlen, "audit head in the state store: %s%s",
+			    ward_strerror(r), a.line == NULL || a.undone ? "" :
+			    "; the record could not be taken back out of the log");
 		return WARD_ERR_AUDIT;
 	}
 	if (l->syslog)
@@ -1178,10 +1203,10 @@ audit_append_st(const struct ward_conf *conf, struct state *st,
 	struct audit_log *l;
 	int r;
 
-	if (audit_open(&l, conf, st, err, errlen) != 0)
+	if (audit_log_open(&l, conf, st, err, errlen) != 0)
 		return WARD_ERR_AUDIT;
 	r = audit_write(l, ev, err, errlen);
-	audit_close(l);
+	audit_log_close(l);
 	return r;
 }
 

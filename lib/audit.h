@@ -77,12 +77,15 @@ struct audit_event {
  */
 struct audit_log;
 
+/* (Not audit_open/audit_close: those are libaudit's, which libpam calls; a
+ * program linking both would send libpam's calls here.) */
+
 /*
  * Load audit.key and check the log folder.  ST is the caller's open store
  * (borrowed, must outlive the log) or NULL to open conf->state_dir (owned).
  * Returns 0 or WARD_ERR_* with the reason in ERR (file named).
  */
-int audit_open(struct audit_log **log, const struct ward_conf *conf,
+int audit_log_open(struct audit_log **log, const struct ward_conf *conf,
     struct state *st, char *err, size_t errlen) WARD_WUR;
 /* Append one record.  0 when it is in the file (fsync'd when configured)
  * and the head is committed; otherwise WARD_ERR_AUDIT (or WARD_ERR_STORE)
@@ -95,10 +98,10 @@ int audit_write(struct audit_log *log, const struct audit_event *ev, char *err,
  * record.  0 or WARD_ERR_AUDIT with the reason. */
 int audit_check(struct audit_log *log, char *err, size_t errlen) WARD_WUR;
 /* Wipe the key, close what the log owns.  NULL is fine. */
-void audit_close(struct audit_log *log);
+void audit_log_close(struct audit_log *log);
 
-/* One-shot: audit_open (store opened from conf->state_dir), audit_write,
- * audit_close.  Returns as audit_write. */
+/* One-shot: audit_log_open (store opened from conf->state_dir), audit_write,
+ * audit_log_close.  Returns as audit_write. */
 int audit_append(const struct ward_conf *conf, const struct audit_event *ev,
     char *err, size_t errlen) WARD_WUR;
 /* The same with the caller's open store ST (not NULL; borrowed). */

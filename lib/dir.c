@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <syslog.h>
 #include <time.h>
@@ -922,8 +923,26 @@ add_member_of(struct dir *d, LDAPMessage *e, struct gset *g, int level, int maxl
 	if (d->c->member_of_attr == NULL || level > maxlevel)
 		return 0;
 	vals = ldap_get_values_len(d->ld, e, d->c->member_of_attr);
-	if (vals == NULL)
-		return 0;
+	if (vals == NULL) {
+		/* Absent and unreadable look alike here: look for the attribute.
+		 * One that is there but cannot be read fails the answer - a
+		 * dropped group could drop a role a deny or SoD rule needs. */
+		BerElement *ber = NULL;
+		int present = 0;
+
+		for (char *a = ldap_first_attribute(d->ld, e, &ber); a != NULL;
+		    a = ldap_next_attribute(d->ld, e, ber)) {
+			present |= strcasecmp(a, d->c->member_of_attr) == 0;
+			ldap_memfree(a);
+		}
+		if (ber != NULL)
+			ber_free(ber, 0);
+		if (!present)
+			return 0;
+		ward_log(LOG_ERR, "directory %s: %s of an entry cannot be read; refusing "
+		    "the answer", uri, d->c->member_of_attr);
+		return WARD_ERR_PARSE;
+	}
 	n = ldap_count_values_len(vals);
 	if (n < 0 || (long)n > d->c->max_values) {
 		ward_log(LOG_ERR, "directory %s: %s has %d values (max_values %ld)", uri,
@@ -934,8 +953,13 @@ add_member_of(struct dir *d, LDAPMessage *e, struct gset *g, int level, int maxl
 		char dn[DIR_MAX_DN + 1];
 
 		if (vals[i]->bv_len == 0 || vals[i]->bv_len > DIR_MAX_DN ||
-		    memchr(vals[i]->bv_val, '\0', vals[i]->bv_len) != NULL)
-			continue;
+		    memchr(vals[i]->bv_val, '\0', vals[i]->bv_len) != NULL) {
+			ward_log(LOG_ERR, "directory %s: a %s value is empty, over %d bytes or "
+			    "holds a NUL; refusing the answer", uri, d->c->member_of_attr,
+			    DIR_MAX_DN);
+			r = WARD_ERR_PARSE;
+			break;
+		}
 		memcpy(dn, vals[i]->bv_val, vals[i]->bv_len);
 		dn[vals[i]->bv_len] = '\0';
 		r = gset_add(g, dn, level, uri);
@@ -955,8 +979,13 @@ add_entries(struct dir *d, LDAPMessage *res, struct gset *g, int level, int maxl
 	    e = ldap_next_entry(d->ld, e)) {
 		char *dn = ldap_get_dn(d->ld, e);
 
-		if (dn == NULL)
-			continue;
+		if (dn == NULL) {
+			/* a group we cannot name could carry a role: fail the answer */
+			ward_log(LOG_ERR, "directory %s: an entry's DN cannot be read; refusing "
+			    "the answer", uri);
+			r = WARD_ERR_PARSE;
+			break;
+		}
 		if (level <= maxlevel)
 			r = gset_add(g, dn, level, uri);
 		ldap_memfree(dn);

@@ -957,14 +957,15 @@ state_audit_head_put(struct state *st, const struct state_audit_head *h)
 }
 
 int
-state_audit_append(struct state *st, int durable, state_audit_fn fn, void *ctx)
+state_audit_append(struct state *st, int durable, state_audit_fn fn,
+    state_audit_undo_fn undo, void *ctx)
 {
 	struct state_audit_head h;
 	unsigned char b[HEAD_V2];
 	MDB_txn *txn = NULL;
 	MDB_val key = { 6, (void *)(uintptr_t)"a:head" }, v;
 	unsigned flag;
-	int rc, r;
+	int rc, r, written = 0;
 
 	if ((rc = w_begin(st, &txn)) != 0)
 		return map_mdb(rc);
@@ -978,10 +979,10 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn, void *ctx)
 	} else {
 		r = head_decode(v.mv_data, v.mv_size, &h);
 	}
-	if (r == 0)
-		r = fn(ctx, &h);
-	if (r == 0)
+	if (r == 0 && (r = fn(ctx, &h)) == 0) {
+		written = 1;
 		r = head_encode(&h, b) == 0 ? 0 : WARD_ERR_INTERNAL;
+	}
 	if (r == 0) {
 		v.mv_size = sizeof(b);
 		v.mv_data = b;
@@ -989,7 +990,10 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn, void *ctx)
 			r = WARD_ERR_STORE;
 	}
 	if (r != 0) {
-		t_abort(st, txn);
+		mdb_txn_abort(txn);
+		if (written && undo != NULL)
+			undo(ctx);	/* still under the lock */
+		wunlock(st);
 		return r;
 	}
 	/* LMDB 0.9 has no per-transaction sync flags; the flag is this
@@ -999,7 +1003,10 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn, void *ctx)
 	 * log.  Not durable: no fsync at all. */
 	flag = durable ? MDB_NOMETASYNC : MDB_NOSYNC;
 	(void)mdb_env_set_flags(st->env, flag, 1);
-	rc = t_commit(st, txn);
+	rc = mdb_txn_commit(txn);
 	(void)mdb_env_set_flags(st->env, flag, 0);
+	if (rc != 0 && undo != NULL)
+		undo(ctx);
+	wunlock(st);
 	return rc == 0 ? 0 : WARD_ERR_STORE;
 }

@@ -153,9 +153,14 @@ int state_audit_head_put(struct state *st, const struct state_audit_head *h) WAR
  * DURABLE 0 commits without LMDB's fsync (audit.fsync = false: a power cut
  * may lose the newest heads; a process crash loses nothing).  FN must not
  * use ST (the write lock is held; LMDB's lock is not recursive).
+ * When FN succeeded but the head cannot be stored, UNDO(CTX) is called,
+ * still under the lock, to take the record back out of the log: a record
+ * stays only when its head is committed (the caller denies otherwise, and
+ * the log must not say it succeeded).
  */
 typedef int (*state_audit_fn)(void *ctx, struct state_audit_head *head);
+typedef void (*state_audit_undo_fn)(void *ctx);
 int state_audit_append(struct state *st, int durable, state_audit_fn fn,
-    void *ctx) WARD_WUR;
+    state_audit_undo_fn undo, void *ctx) WARD_WUR;
 
 #endif

@@ -127,7 +127,7 @@ core_free(struct core *c)
 		return;
 	/* Handles inherited across a fork belong to the parent: leave them. */
 	if (c->owner == getpid()) {
-		audit_close(c->log);
+		audit_log_close(c->log);
 		dir_close(c->dir);
 		state_close(c->st);
 	}
@@ -184,10 +184,16 @@ core_map_groups(const struct policy *pol, char *const *dns, size_t n,
 		return 0;
 	if ((norm = calloc(n, sizeof(*norm))) == NULL)
 		return WARD_ERR_NOMEM;
-	/* Normalise each answer once; one that does not parse matches nothing. */
+	/*
+	 * Normalise each answer once.  Any failure fails the whole mapping: a
+	 * group silently dropped could drop a role that a deny rule or a
+	 * separation-of-duty constraint needs, and turn a deny into an allow.
+	 */
 	for (size_t i = 0; i < n; i++)
-		if (dir_dn_normalize(dns[i], &norm[i]) == WARD_ERR_NOMEM) {
-			r = WARD_ERR_NOMEM;
+		if ((r = dir_dn_normalize(dns[i], &norm[i])) != 0) {
+			if (r != WARD_ERR_NOMEM)
+				ward_log(LOG_ERR, "directory answer: group \"%.200s\" is not a "
+				    "DN; refusing the answer", dns[i]);
 			goto out;
 		}
 	for (size_t s = 0; s < nsrc && r == 0; s++) {
@@ -197,8 +203,15 @@ core_map_groups(const struct policy *pol, char *const *dns, size_t n,
 		policy_role_source(pol, s, &group, &role);
 		if (group == NULL || role == NULL)
 			continue;
-		if (dir_dn_normalize(group, &ns) != 0)
-			continue;	/* the loader checked it; nothing can match */
+		if ((r = dir_dn_normalize(group, &ns)) != 0) {
+			if (r == WARD_ERR_NOMEM)
+				break;
+			/* a policy entry no DN can match: it confers nothing */
+			ward_log(LOG_WARNING, "policy role_sources: \"%.200s\" is not a DN; "
+			    "it confers no role", group);
+			r = 0;
+			continue;
+		}
 		for (size_t i = 0; i < n; i++) {
 			if (norm[i] != NULL && strcmp(norm[i], ns) == 0) {
 				r = add_role(roles, count, max, role);
@@ -329,7 +342,7 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 	if ((r = core_state(c, &st)) != 0)
 		snprintf(err, sizeof(err), "state store %s: %s", c->conf.state_dir,
 		    ward_strerror(r));
-	else if (c->log == NULL && (r = audit_open(&c->log, &c->conf, st, err,
+	else if (c->log == NULL && (r = audit_log_open(&c->log, &c->conf, st, err,
 	    sizeof(err))) != 0)
 		c->log = NULL;
 	else

@@ -108,8 +108,8 @@ plog_fill(struct plog *p, int from, int n)
 	char err[512], user[32], reason[64];
 	int r = 0;
 
-	if (audit_open(&l, &p->conf, NULL, err, sizeof(err)) != 0) {
-		fprintf(stderr, "audit_open: %s\n", err);
+	if (audit_log_open(&l, &p->conf, NULL, err, sizeof(err)) != 0) {
+		fprintf(stderr, "audit_log_open: %s\n", err);
 		return -1;
 	}
 	for (int i = from; i < from + n && r == 0; i++) {
@@ -125,7 +125,7 @@ plog_fill(struct plog *p, int from, int n)
 		if (r != 0)
 			fprintf(stderr, "audit_write: %s\n", err);
 	}
-	audit_close(l);
+	audit_log_close(l);
 	return r;
 }
 
@@ -711,10 +711,10 @@ test_disk_full(void)
 
 		signal(SIGXFSZ, SIG_IGN);
 		if (setrlimit(RLIMIT_FSIZE, &rl) != 0 ||
-		    audit_open(&l, &p.conf, NULL, err, sizeof(err)) != 0)
+		    audit_log_open(&l, &p.conf, NULL, err, sizeof(err)) != 0)
 			_exit(10);
 		r = audit_write(l, &ev, err, sizeof(err));
-		audit_close(l);
+		audit_log_close(l);
 		if (r != WARD_ERR_AUDIT)
 			_exit(11);
 		if (strstr(err, "cannot write the audit record") == NULL ||
@@ -781,9 +781,9 @@ test_unsafe(void)
 	set(&p.conf.audit.path, "/nonexistent-ward/audit.log");
 	CU_ASSERT_EQUAL(audit_append(&p.conf, &ev, err, sizeof(err)), WARD_ERR_AUDIT);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent-ward: cannot open the audit log folder"));
-	CU_ASSERT_EQUAL_FATAL(audit_open(&l, &p.conf, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(audit_log_open(&l, &p.conf, NULL, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(audit_check(l, err, sizeof(err)), WARD_ERR_AUDIT);
-	audit_close(l);
+	audit_log_close(l);
 	set(&p.conf.audit.path, p.log);
 	/* an unsafe key is refused */
 	chmod(keyfile, 0644);

@@ -1,0 +1,565 @@
+/*
+ * fault_wrap.c - the wrappers linked into the fault-injection build of
+ * pam_ward.so only (see fault.h).  Test code: never part of the release
+ * module, which has no way to turn any of this on.
+ *
+ * Each __wrap_FN counts the call; the call whose number is the armed
+ * target fails once, the way FN really fails:
+ *   malloc calloc realloc strdup strndup asprintf   NULL / -1, ENOMEM
+ *   open openat                                     -1, EMFILE
+ *   read pread                                      -1, EIO
+ *   write                                           -1, ENOSPC (or, with
+ *                                                   short_writes, half the
+ *                                                   bytes written and that
+ *                                                   count returned)
+ *   fsync fdatasync rename                          -1, EIO
+ *   mdb_env_open mdb_txn_begin mdb_get              EIO / MDB_CORRUPTED
+ *   mdb_put                                         MDB_MAP_FULL
+ *   mdb_txn_commit                                  the txn aborted (LMDB
+ *                                                   frees it on a failed
+ *                                                   commit), EIO
+ *   ldap_initialize ldap_set_option ldap_connect ldap_start_tls
+ *   ldap_install_tls ldap_sasl_bind ldap_search_ext ldap_result
+ *   ldap_parse_result ldap_get_dn ldap_get_values_len ldap_dn_normalize
+ *                                                   their error returns
+ * Every other call goes through unchanged.  Calls from this file go to
+ * the __real_ functions (the link wraps this object's references too).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <ldap.h>
+#include <lmdb.h>
+
+#include "fault.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static struct fault_shared *fs;
+static uintptr_t so_base;
+
+EXPORT void ward_fault_arm(struct fault_shared *sh);
+
+EXPORT void
+ward_fault_arm(struct fault_shared *sh)
+{
+	Dl_info info;
+
+	fs = sh;
+	so_base = 0;
+	if (dladdr((void *)(uintptr_t)ward_fault_arm, &info) != 0)
+		so_base = (uintptr_t)info.dli_fbase;
+}
+
+/* Count this call; 1 when it is the one to fail. */
+static int
+fail_now(const char *name, void *caller)
+{
+	if (fs == NULL || fs->injected || (fs->only[0] != '\0' && strcmp(fs->only, name) != 0))
+		return 0;
+	if (++fs->calls != fs->target)
+		return 0;
+	fs->injected = 1;
+	fs->injected_phase = fs->phase;
+	snprintf(fs->name, sizeof(fs->name), "%s", name);
+	fs->site = (unsigned long)((uintptr_t)caller - so_base);
+	return 1;
+}
+
+/* The wrapper's caller (in the module's own code).  Wrappers are not
+ * inlined into one another, so this is one frame up. */
+#define FAIL(name) fail_now(name, __builtin_extract_return_addr(__builtin_return_address(0)))
+
+/* Prototypes: the linker supplies __real_FN; __wrap_FN is called instead
+ * of FN from the module's objects. */
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
+char *__wrap_strdup(const char *s);
+char *__real_strndup(const char *s, size_t n);
+char *__wrap_strndup(const char *s, size_t n);
+int __wrap_asprintf(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int __wrap___asprintf_chk(char **s, int flag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int __vasprintf_chk(char **s, int flag, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+int __real_open(const char *path, int flags, ...);
+int __wrap_open(const char *path, int flags, ...);
+int __real_openat(int dfd, const char *path, int flags, ...);
+int __wrap_openat(int dfd, const char *path, int flags, ...);
+ssize_t __real_read(int fd, void *buf, size_t n);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+ssize_t __real___read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __wrap___read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __real___pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
+ssize_t __wrap___pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
+ssize_t __real_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n);
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __real_rename(const char *a, const char *b);
+int __wrap_rename(const char *a, const char *b);
+int __real_mdb_env_open(MDB_env *env, const char *path, unsigned int flags, mdb_mode_t mode);
+int __wrap_mdb_env_open(MDB_env *env, const char *path, unsigned int flags, mdb_mode_t mode);
+int __real_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn);
+int __wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn);
+int __real_mdb_txn_commit(MDB_txn *txn);
+int __wrap_mdb_txn_commit(MDB_txn *txn);
+int __real_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
+int __wrap_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
+int __real_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags);
+int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags);
+int __real_ldap_initialize(LDAP **ldp, const char *url);
+int __wrap_ldap_initialize(LDAP **ldp, const char *url);
+int __real_ldap_set_option(LDAP *ld, int option, const void *in);
+int __wrap_ldap_set_option(LDAP *ld, int option, const void *in);
+int __real_ldap_connect(LDAP *ld);
+int __wrap_ldap_connect(LDAP *ld);
+int __real_ldap_start_tls(LDAP *ld, LDAPControl **sc, LDAPControl **cc, int *msgidp);
+int __wrap_ldap_start_tls(LDAP *ld, LDAPControl **sc, LDAPControl **cc, int *msgidp);
+int __real_ldap_install_tls(LDAP *ld);
+int __wrap_ldap_install_tls(LDAP *ld);
+int __real_ldap_sasl_bind(LDAP *ld, const char *dn, const char *mech, struct berval *cred,
+    LDAPControl **sc, LDAPControl **cc, int *msgidp);
+int __wrap_ldap_sasl_bind(LDAP *ld, const char *dn, const char *mech, struct berval *cred,
+    LDAPControl **sc, LDAPControl **cc, int *msgidp);
+int __real_ldap_search_ext(LDAP *ld, const char *base, int scope, const char *filter,
+    char **attrs, int attrsonly, LDAPControl **sc, LDAPControl **cc, struct timeval *tv,
+    int sizelimit, int *msgidp);
+int __wrap_ldap_search_ext(LDAP *ld, const char *base, int scope, const char *filter,
+    char **attrs, int attrsonly, LDAPControl **sc, LDAPControl **cc, struct timeval *tv,
+    int sizelimit, int *msgidp);
+int __real_ldap_result(LDAP *ld, int msgid, int all, struct timeval *tv, LDAPMessage **res);
+int __wrap_ldap_result(LDAP *ld, int msgid, int all, struct timeval *tv, LDAPMessage **res);
+int __real_ldap_parse_result(LDAP *ld, LDAPMessage *res, int *code, char **matched,
+    char **diag, char ***refs, LDAPControl ***sc, int freeit);
+int __wrap_ldap_parse_result(LDAP *ld, LDAPMessage *res, int *code, char **matched,
+    char **diag, char ***refs, LDAPControl ***sc, int freeit);
+char *__real_ldap_get_dn(LDAP *ld, LDAPMessage *e);
+char *__wrap_ldap_get_dn(LDAP *ld, LDAPMessage *e);
+struct berval **__real_ldap_get_values_len(LDAP *ld, LDAPMessage *e, const char *attr);
+struct berval **__wrap_ldap_get_values_len(LDAP *ld, LDAPMessage *e, const char *attr);
+int __real_ldap_dn_normalize(const char *in, unsigned iflags, char **out, unsigned oflags);
+int __wrap_ldap_dn_normalize(const char *in, unsigned iflags, char **out, unsigned oflags);
+
+/* ---- memory ---- */
+
+void *
+__wrap_malloc(size_t n)
+{
+	if (FAIL("malloc")) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_malloc(n);
+}
+
+void *
+__wrap_calloc(size_t n, size_t size)
+{
+	if (FAIL("calloc")) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_calloc(n, size);
+}
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+	if (FAIL("realloc")) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_realloc(p, n);
+}
+
+char *
+__wrap_strdup(const char *s)
+{
+	if (FAIL("strdup")) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_strdup(s);
+}
+
+char *
+__wrap_strndup(const char *s, size_t n)
+{
+	if (FAIL("strndup")) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_strndup(s, n);
+}
+
+/* On failure *S is left as it was: POSIX leaves it undefined. */
+int
+__wrap_asprintf(char **s, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (FAIL("asprintf")) {
+		errno = ENOMEM;
+		return -1;
+	}
+	va_start(ap, fmt);
+	r = vasprintf(s, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* asprintf as _FORTIFY_SOURCE compiles it. */
+int
+__wrap___asprintf_chk(char **s, int flag, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (FAIL("asprintf")) {
+		errno = ENOMEM;
+		return -1;
+	}
+	va_start(ap, fmt);
+	r = __vasprintf_chk(s, flag, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* ---- files ---- */
+
+int
+__wrap_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (FAIL("open")) {
+		errno = EMFILE;
+		return -1;
+	}
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	return __real_open(path, flags, mode);
+}
+
+int
+__wrap_openat(int dfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (FAIL("openat")) {
+		errno = EMFILE;
+		return -1;
+	}
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	return __real_openat(dfd, path, flags, mode);
+}
+
+ssize_t
+__wrap_read(int fd, void *buf, size_t n)
+{
+	if (FAIL("read")) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_read(fd, buf, n);
+}
+
+ssize_t
+__wrap___read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (FAIL("read")) {
+		errno = EIO;
+		return -1;
+	}
+	return __real___read_chk(fd, buf, n, buflen);
+}
+
+ssize_t
+__wrap_pread(int fd, void *buf, size_t n, off_t off)
+{
+	if (FAIL("pread")) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_pread(fd, buf, n, off);
+}
+
+ssize_t
+__wrap___pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+	if (FAIL("pread")) {
+		errno = EIO;
+		return -1;
+	}
+	return __real___pread_chk(fd, buf, n, off, buflen);
+}
+
+ssize_t
+__wrap_write(int fd, const void *buf, size_t n)
+{
+	if (FAIL("write")) {
+		if (fs->short_writes && n > 1) {
+			/* the disk filled up half-way through */
+			ssize_t k = __real_write(fd, buf, n / 2);
+			errno = ENOSPC;
+			return k;
+		}
+		errno = ENOSPC;
+		return -1;
+	}
+	return __real_write(fd, buf, n);
+}
+
+int
+__wrap_fsync(int fd)
+{
+	if (FAIL("fsync")) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_fsync(fd);
+}
+
+int
+__wrap_fdatasync(int fd)
+{
+	if (FAIL("fdatasync")) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_fdatasync(fd);
+}
+
+int
+__wrap_rename(const char *a, const char *b)
+{
+	if (FAIL("rename")) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_rename(a, b);
+}
+
+/* ---- LMDB ---- */
+
+int
+__wrap_mdb_env_open(MDB_env *env, const char *path, unsigned int flags, mdb_mode_t mode)
+{
+	if (FAIL("mdb_env_open"))
+		return EIO;
+	return __real_mdb_env_open(env, path, flags, mode);
+}
+
+int
+__wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn)
+{
+	if (FAIL("mdb_txn_begin")) {
+		*txn = NULL;
+		return EIO;
+	}
+	return __real_mdb_txn_begin(env, parent, flags, txn);
+}
+
+/* A failed commit frees the transaction (lmdb.h): so does this one. */
+int
+__wrap_mdb_txn_commit(MDB_txn *txn)
+{
+	if (FAIL("mdb_txn_commit")) {
+		mdb_txn_abort(txn);
+		return EIO;
+	}
+	return __real_mdb_txn_commit(txn);
+}
+
+int
+__wrap_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
+{
+	if (FAIL("mdb_get"))
+		return MDB_CORRUPTED;
+	return __real_mdb_get(txn, dbi, key, data);
+}
+
+int
+__wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags)
+{
+	if (FAIL("mdb_put"))
+		return MDB_MAP_FULL;
+	return __real_mdb_put(txn, dbi, key, data, flags);
+}
+
+/* ---- libldap ---- */
+
+/* What libldap keeps as the handle's last error. */
+static void
+ld_error(LDAP *ld, int code)
+{
+	if (ld != NULL)
+		(void)__real_ldap_set_option(ld, LDAP_OPT_RESULT_CODE, &code);
+}
+
+int
+__wrap_ldap_initialize(LDAP **ldp, const char *url)
+{
+	if (FAIL("ldap_initialize")) {
+		*ldp = NULL;
+		return LDAP_NO_MEMORY;
+	}
+	return __real_ldap_initialize(ldp, url);
+}
+
+int
+__wrap_ldap_set_option(LDAP *ld, int option, const void *in)
+{
+	if (FAIL("ldap_set_option"))
+		return LDAP_OPT_ERROR;
+	return __real_ldap_set_option(ld, option, in);
+}
+
+int
+__wrap_ldap_connect(LDAP *ld)
+{
+	if (FAIL("ldap_connect")) {
+		ld_error(ld, LDAP_SERVER_DOWN);
+		return LDAP_SERVER_DOWN;
+	}
+	return __real_ldap_connect(ld);
+}
+
+int
+__wrap_ldap_start_tls(LDAP *ld, LDAPControl **sc, LDAPControl **cc, int *msgidp)
+{
+	if (FAIL("ldap_start_tls")) {
+		ld_error(ld, LDAP_SERVER_DOWN);
+		return LDAP_SERVER_DOWN;
+	}
+	return __real_ldap_start_tls(ld, sc, cc, msgidp);
+}
+
+int
+__wrap_ldap_install_tls(LDAP *ld)
+{
+	if (FAIL("ldap_install_tls")) {
+		ld_error(ld, LDAP_CONNECT_ERROR);
+		return LDAP_CONNECT_ERROR;
+	}
+	return __real_ldap_install_tls(ld);
+}
+
+int
+__wrap_ldap_sasl_bind(LDAP *ld, const char *dn, const char *mech, struct berval *cred,
+    LDAPControl **sc, LDAPControl **cc, int *msgidp)
+{
+	if (FAIL("ldap_sasl_bind")) {
+		ld_error(ld, LDAP_SERVER_DOWN);
+		return LDAP_SERVER_DOWN;
+	}
+	return __real_ldap_sasl_bind(ld, dn, mech, cred, sc, cc, msgidp);
+}
+
+int
+__wrap_ldap_search_ext(LDAP *ld, const char *base, int scope, const char *filter,
+    char **attrs, int attrsonly, LDAPControl **sc, LDAPControl **cc, struct timeval *tv,
+    int sizelimit, int *msgidp)
+{
+	if (FAIL("ldap_search_ext")) {
+		ld_error(ld, LDAP_SERVER_DOWN);
+		return LDAP_SERVER_DOWN;
+	}
+	return __real_ldap_search_ext(ld, base, scope, filter, attrs, attrsonly, sc, cc, tv,
+	    sizelimit, msgidp);
+}
+
+/* -1: the connection failed while waiting (the answer never comes). */
+int
+__wrap_ldap_result(LDAP *ld, int msgid, int all, struct timeval *tv, LDAPMessage **res)
+{
+	if (FAIL("ldap_result")) {
+		*res = NULL;
+		ld_error(ld, LDAP_SERVER_DOWN);
+		return -1;
+	}
+	return __real_ldap_result(ld, msgid, all, tv, res);
+}
+
+/* An answer that does not decode.  With FREEIT the message is freed, as
+ * libldap does on every path. */
+int
+__wrap_ldap_parse_result(LDAP *ld, LDAPMessage *res, int *code, char **matched,
+    char **diag, char ***refs, LDAPControl ***sc, int freeit)
+{
+	if (FAIL("ldap_parse_result")) {
+		if (matched != NULL)
+			*matched = NULL;
+		if (diag != NULL)
+			*diag = NULL;
+		if (refs != NULL)
+			*refs = NULL;
+		if (sc != NULL)
+			*sc = NULL;
+		if (code != NULL)
+			*code = LDAP_DECODING_ERROR;
+		if (freeit)
+			ldap_msgfree(res);
+		ld_error(ld, LDAP_DECODING_ERROR);
+		return LDAP_DECODING_ERROR;
+	}
+	return __real_ldap_parse_result(ld, res, code, matched, diag, refs, sc, freeit);
+}
+
+char *
+__wrap_ldap_get_dn(LDAP *ld, LDAPMessage *e)
+{
+	if (FAIL("ldap_get_dn")) {
+		ld_error(ld, LDAP_DECODING_ERROR);
+		return NULL;
+	}
+	return __real_ldap_get_dn(ld, e);
+}
+
+struct berval **
+__wrap_ldap_get_values_len(LDAP *ld, LDAPMessage *e, const char *attr)
+{
+	if (FAIL("ldap_get_values_len")) {
+		ld_error(ld, LDAP_DECODING_ERROR);
+		return NULL;
+	}
+	return __real_ldap_get_values_len(ld, e, attr);
+}
+
+int
+__wrap_ldap_dn_normalize(const char *in, unsigned iflags, char **out, unsigned oflags)
+{
+	if (FAIL("ldap_dn_normalize")) {
+		*out = NULL;
+		return LDAP_NO_MEMORY;
+	}
+	return __real_ldap_dn_normalize(in, iflags, out, oflags);
+}
