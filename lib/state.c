@@ -45,7 +45,10 @@ struct state {
 	int defer_attempt_meta;      /* state_defer_attempt_meta_sync */
 };
 
+static int wlock(struct state *st);
+static void wunlock(struct state *st);
 static int w_begin(struct state *st, MDB_txn **txn);
+static int r_begin(struct state *st, MDB_txn **txn);
 static int t_commit(struct state *st, MDB_txn *txn);
 static void t_abort(struct state *st, MDB_txn *txn);
 
@@ -299,6 +302,32 @@ state_open(struct state **stp, const char *dir, int create)
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return WARD_ERR_NOMEM;
 	st->lockfd = -1;
+	/*
+	 * ward.lock first: every use of the store (opening it, reading,
+	 * writing) holds it, waiting a bounded time, so LMDB's own mutexes
+	 * (which wait forever) are only ever taken by its holder - a process
+	 * stopped inside LMDB makes others wait LOCK_WAIT_MS and deny, never
+	 * hang.
+	 */
+	{
+		char lp[PATH_MAX];
+
+		if ((size_t)snprintf(lp, sizeof(lp), "%s/ward.lock", dir) >= sizeof(lp)) {
+			rc = ENAMETOOLONG;
+			goto fail;
+		}
+		st->lockfd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		if (st->lockfd < 0) {
+			rc = errno;
+			if (!create && rc == ENOENT) {
+				r = WARD_ERR_NOTFOUND;
+				goto fail_logged;
+			}
+			goto fail;
+		}
+	}
+	if ((rc = wlock(st)) != 0)
+		goto fail;
 	if ((rc = mdb_env_create(&st->env)) != 0)
 		goto fail;
 	if ((rc = mdb_env_set_mapsize(st->env, MAP_SIZE)) != 0 ||
@@ -315,21 +344,7 @@ state_open(struct state **stp, const char *dir, int create)
 	}
 	/* Reader slots of processes killed mid-read would pin old pages. */
 	(void)mdb_reader_check(st->env, &dead);
-	{
-		char lp[PATH_MAX];
-
-		if ((size_t)snprintf(lp, sizeof(lp), "%s/ward.lock", dir) >= sizeof(lp)) {
-			rc = ENAMETOOLONG;
-			goto fail;
-		}
-		st->lockfd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-		if (st->lockfd < 0) {
-			rc = errno;
-			goto fail;
-		}
-	}
-	/* The main database always exists: a read transaction opens it, so
-	 * opening the store never waits for the write lock. */
+	/* The main database always exists: a read transaction opens it. */
 	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
 		goto fail;
 	if ((rc = mdb_dbi_open(txn, NULL, 0, &st->dbi)) != 0) {
@@ -338,6 +353,7 @@ state_open(struct state **stp, const char *dir, int create)
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto fail;
+	wunlock(st);
 	*stp = st;
 	return 0;
 fail:
@@ -348,6 +364,7 @@ fail:
 fail_logged:
 	if (st->env != NULL)
 		mdb_env_close(st->env);
+	wunlock(st);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
 	free(st);
@@ -381,6 +398,7 @@ wlock(struct state *st)
 	for (;;) {
 		if (flock(st->lockfd, LOCK_EX | LOCK_NB) == 0) {
 			st->wlocked = 1;
+			st->timed_out = 0;
 			return 0;
 		}
 		if (errno != EWOULDBLOCK && errno != EINTR)
@@ -419,7 +437,21 @@ w_begin(struct state *st, MDB_txn **txn)
 	return rc;
 }
 
-/* End a transaction; a write transaction's lock goes with it. */
+/* A read transaction, under the same lock (LMDB's reader-table mutex has
+ * no timeout either). */
+static int
+r_begin(struct state *st, MDB_txn **txn)
+{
+	int rc;
+
+	if ((rc = wlock(st)) != 0)
+		return rc;
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn)) != 0)
+		wunlock(st);
+	return rc;
+}
+
+/* End a transaction; its lock goes with it. */
 static int
 t_commit(struct state *st, MDB_txn *txn)
 {
@@ -447,7 +479,7 @@ kv_get(struct state *st, const char *k, size_t klen, void **val, size_t *vlen)
 
 	*val = NULL;
 	*vlen = 0;
-	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = r_begin(st, &txn)) != 0)
 		return map_mdb(rc);
 	rc = mdb_get(txn, st->dbi, &key, &v);
 	if (rc == 0) {
@@ -560,7 +592,7 @@ state_user_list(struct state *st, char ***namesp, size_t *np)
 
 	*namesp = NULL;
 	*np = 0;
-	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = r_begin(st, &txn)) != 0)
 		return map_mdb(rc);
 	if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
 		t_abort(st, txn);

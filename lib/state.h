@@ -112,8 +112,9 @@ int state_user_update(struct state *st, const char *user, state_update_fn fn,
 /* Clear failures and lockout (wardctl unlock). */
 int state_user_unlock(struct state *st, const char *user) WARD_WUR;
 
-/* Grace: (user, host, app) -> until (unix time).  get returns 0 and sets
- * *until (0 when none). */
+/* Grace: (user, host, app) -> a unix time (pam_module keeps the time of
+ * the last verification; the grace length is the policy's, decided each
+ * time).  get returns 0 and sets *until (0 when none). */
 int state_grace_get(struct state *st, const char *user, const char *host,
     const char *app, int64_t *until) WARD_WUR;
 int state_grace_put(struct state *st, const char *user, const char *host,

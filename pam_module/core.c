@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -101,6 +102,13 @@ int
 core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
+	/* Schedules are in the workstation's local time.  In a setuid program
+	 * (sudo, su) the caller's TZ would choose that time: refuse. */
+	if (getauxval(AT_SECURE) != 0 && getenv("TZ") != NULL) {
+		snprintf(err, errlen, "TZ is set by the caller of a setuid program; the "
+		    "policy's times would follow it (unset TZ)");
+		return WARD_ERR_UNSAFE;
+	}
 	if (conf_load(&c->conf, conf_path, err, errlen) != 0)
 		return WARD_ERR_PARSE;
 	c->pol = load_policy(&c->conf, &c->from_snapshot, err, errlen);
@@ -150,10 +158,15 @@ core_state(struct core *c, struct state **st)
 		c->st = NULL;
 		c->dir = NULL;
 		c->log = NULL;
+		c->st_err = 0;
 		c->owner = getpid();
 	}
+	/* one failure per transaction: a lock held elsewhere is waited for once */
+	if (c->st_err != 0)
+		return c->st_err;
 	if (c->st == NULL && (r = state_open(&c->st, c->conf.state_dir, 0)) != 0) {
 		c->st = NULL;
+		c->st_err = r;
 		return r;
 	}
 	*st = c->st;
@@ -375,17 +388,21 @@ core_decide(struct core *c, const char *user, const char *service, time_t now,
 
 int
 core_grace_active(struct core *c, const char *user, const char *app, time_t now,
-    int *active)
+    long seconds, int *active)
 {
 	struct state *st;
-	int64_t until = 0;
+	int64_t verified = 0;
 	int r;
 
 	*active = 0;
+	if (seconds <= 0)
+		return 0;
 	if ((r = core_state(c, &st)) != 0)
 		return r;
-	r = state_grace_get(st, user, c->host, app, &until);
-	if (r == 0 && until > (int64_t)now)
+	r = state_grace_get(st, user, c->host, app, &verified);
+	/* a time in the future (clock stepped back) grants nothing */
+	if (r == 0 && verified > 0 && verified <= (int64_t)now &&
+	    (int64_t)now - verified < (int64_t)seconds)
 		*active = 1;
 	return r;
 }
@@ -401,7 +418,7 @@ core_grace_record(struct core *c, const char *user, const char *app, long second
 		return 0;
 	if ((r = core_state(c, &st)) != 0)
 		return r;
-	return state_grace_put(st, user, c->host, app, (int64_t)now + seconds);
+	return state_grace_put(st, user, c->host, app, (int64_t)now);
 }
 
 struct vctx {

@@ -37,6 +37,7 @@ struct core {
 	struct state *st;
 	struct dir *dir;
 	struct audit_log *log;       /* audit.key loaded once */
+	int st_err;                  /* the store could not be opened: not retried */
 	pid_t owner;
 };
 
@@ -93,10 +94,15 @@ int core_map_groups(const struct policy *pol, char *const *dns, size_t n,
 int core_decide(struct core *c, const char *user, const char *service, time_t now,
     struct policy_decision *d, struct core_who *w) WARD_WUR;
 
-/* Grace: *ACTIVE = 1 when USER verified for APP on this host recently
- * enough.  Store errors are returned (the caller then asks for a code). */
+/* Grace: *ACTIVE = 1 when USER verified a code for APP on this host less
+ * than SECONDS ago - the grace of the decision made now, so a shorter
+ * grace (another schedule's rule, an edited policy) applies at once.  The
+ * store keeps the time of the verification, not an end time.  Store
+ * errors are returned (the caller then asks for a code). */
 int core_grace_active(struct core *c, const char *user, const char *app, time_t now,
-    int *active) WARD_WUR;
+    long seconds, int *active) WARD_WUR;
+/* Record that USER verified a code for APP on this host at NOW (when the
+ * decision grants a grace: SECONDS > 0). */
 int core_grace_record(struct core *c, const char *user, const char *app,
     long seconds, time_t now) WARD_WUR;
 

@@ -42,6 +42,7 @@
 #include "core.h"
 #include "dir.h"
 #include "helper_proto.h"
+#include "secret.h"
 
 #define DEFAULT_PROMPT "Verification code: "
 #define EXPORT __attribute__((visibility("default")))
@@ -65,7 +66,9 @@ struct txn {
 	struct core_who w;
 	int resolved;
 	const char *factor;          /* second factor verified in this transaction */
+	char factor_user[DIR_USER_MAX + 1];  /* ... and for whom */
 	int break_glass;             /* emergency access granted by account */
+	char bg_user[DIR_USER_MAX + 1];  /* ... to whom */
 	long bg_session_max;         /* seconds */
 };
 
@@ -186,8 +189,10 @@ get_txn(pam_handle_t *pamh, const struct opts *o)
 
 	if (pam_get_data(pamh, TXN_KEY, &data) == PAM_SUCCESS && data != NULL) {
 		t = (struct txn *)(uintptr_t)data;
-		if (same_config(t->config, o->config))
+		if (same_config(t->config, o->config)) {
+			t->c.st_err = 0;	/* each phase may try the store again, once */
 			return t;
+		}
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		pam_syslog(pamh, LOG_CRIT, "out of memory; denying");
@@ -215,6 +220,20 @@ get_txn(pam_handle_t *pamh, const struct opts *o)
 		return NULL;
 	}
 	return t;
+}
+
+/* The second factor verified in this transaction for USER (NULL: none). */
+static const char *
+txn_factor(const struct txn *t, const char *user)
+{
+	return t->factor != NULL && strcmp(t->factor_user, user) == 0 ? t->factor : NULL;
+}
+
+static void
+txn_set_factor(struct txn *t, const char *user, const char *factor)
+{
+	t->factor = factor;
+	snprintf(t->factor_user, sizeof(t->factor_user), "%s", user);
 }
 
 /* Roles of USER, resolved once per transaction.  0 or WARD_ERR_*. */
@@ -278,16 +297,35 @@ record(pam_handle_t *pamh, struct txn *t, const char *user, const char *service,
 
 /* ---- the code ---- */
 
-/* Read the code: PAM_AUTHTOK (use_/try_first_pass) or the prompt.  The
- * result is a copy the caller wipes with ward_free_str_secret. */
+/* Does TOK have the shape of a code (DIGITS digits) or a recovery code?
+ * try_first_pass only tries such a token, so the password an earlier
+ * module left in PAM_AUTHTOK is never spent as a wrong code. */
+static int
+code_shaped(const char *tok, int digits)
+{
+	char norm[SECRET_RECOVERY_CHARS + 1];
+	size_t n = strlen(tok);
+	int r;
+
+	if (n == (size_t)digits && strspn(tok, "0123456789") == n)
+		return 1;
+	r = secret_recovery_normalise(tok, norm) == 0;
+	ward_wipe(norm, sizeof(norm));
+	return r;
+}
+
+/* Read the code: PAM_AUTHTOK (use_/try_first_pass, unless PROMPT_ONLY) or
+ * the prompt.  The result is a copy the caller wipes. */
 static char *
-get_code(pam_handle_t *pamh, const struct opts *o, const char *prompt)
+get_code_from(pam_handle_t *pamh, const struct opts *o, const char *prompt, int digits,
+    int prompt_only)
 {
 	const void *tok = NULL;
 	char *resp = NULL, *code;
 
-	if (o->use_first_pass || o->try_first_pass) {
-		if (pam_get_item(pamh, PAM_AUTHTOK, &tok) == PAM_SUCCESS && tok != NULL)
+	if (!prompt_only && (o->use_first_pass || o->try_first_pass)) {
+		if (pam_get_item(pamh, PAM_AUTHTOK, &tok) == PAM_SUCCESS && tok != NULL &&
+		    (o->use_first_pass || code_shaped(tok, digits)))
 			return strdup(tok);
 		if (o->use_first_pass) {
 			pam_syslog(pamh, LOG_NOTICE, "use_first_pass: no code from an earlier "
@@ -307,6 +345,12 @@ get_code(pam_handle_t *pamh, const struct opts *o, const char *prompt)
 	return code;
 }
 
+static char *
+get_code(pam_handle_t *pamh, const struct opts *o, const struct txn *t)
+{
+	return get_code_from(pamh, o, o->prompt, t->c.conf.mfa.digits, 0);
+}
+
 /* ---- the helper, for callers without root ---- */
 
 static int
@@ -315,7 +359,7 @@ run_helper(pam_handle_t *pamh, const struct core *c, const char *user, const cha
 {
 	struct sigaction sa, old;
 	int in[2] = { -1, -1 }, op[2] = { -1, -1 };
-	int status = 0, r = HELPER_ERROR;
+	int status = 0, r = HELPER_ERROR, reaped = 0;
 	size_t len = strlen(input), got = 0;
 	pid_t pid;
 
@@ -381,13 +425,24 @@ run_helper(pam_handle_t *pamh, const struct core *c, const char *user, const cha
 	}
 	out[got] = '\0';
 	close(op[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	for (;;) {
+		pid_t w = waitpid(pid, &status, 0);
+
+		if (w == pid) {
+			reaped = 1;
+			break;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		break;	/* lost (reaped elsewhere): its answer is unknown */
+	}
 	sigaction(SIGCHLD, &old, NULL);
-	if (WIFEXITED(status))
+	/* Only an exit status we collected ourselves counts. */
+	if (reaped && WIFEXITED(status))
 		r = WEXITSTATUS(status);
 	else
-		pam_syslog(pamh, LOG_ERR, "%s ended abnormally; denying", c->conf.helper_path);
+		pam_syslog(pamh, LOG_ERR, "%s ended abnormally or its status was lost; denying",
+		    c->conf.helper_path);
 	return r;
 }
 
@@ -563,10 +618,10 @@ auth_unprivileged(pam_handle_t *pamh, const struct opts *o, struct txn *t,
 	    run_helper(pamh, &t->c, user, service, "grace\n", out, sizeof(out)) == HELPER_OK) {
 		pam_syslog(pamh, LOG_INFO, "user %s service %s: no code needed now (helper)",
 		    user, service);
-		t->factor = "grace";
+		txn_set_factor(t, user, "grace");
 		return PAM_SUCCESS;
 	}
-	if ((code = get_code(pamh, o, o->prompt)) == NULL)
+	if ((code = get_code(pamh, o, t)) == NULL)
 		return PAM_AUTH_ERR;
 	if (ward_user_valid(user) != 0) {
 		say(pamh, o, PAM_ERROR_MSG, "You are not enrolled for two-step verification. "
@@ -577,7 +632,7 @@ auth_unprivileged(pam_handle_t *pamh, const struct opts *o, struct txn *t,
 	ret = check_code(pamh, o, t, user, service, code, now, "auth", &factor);
 	ward_free_str_secret(code);
 	if (ret == PAM_SUCCESS)
-		t->factor = factor;
+		txn_set_factor(t, user, factor);
 	return ret;
 }
 
@@ -630,7 +685,8 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 
 			if (d.mfa_required) {
 				why = "grace";
-				if ((r = core_grace_active(&t->c, user, d.app, now, &active)) != 0 &&
+				if ((r = core_grace_active(&t->c, user, d.app, now, d.mfa_grace,
+				    &active)) != 0 &&
 				    r != WARD_ERR_NOTFOUND)
 					pam_syslog(pamh, LOG_WARNING, "grace for %s not checked (%s); "
 					    "asking for a code", user, ward_strerror(r));
@@ -645,14 +701,14 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 				pam_syslog(pamh, LOG_INFO, "user %s service %s: %s (rule %s)", user,
 				    service, active ? "within the grace of a recent verification on "
 				    "this workstation" : "no second factor required", d.rule);
-				t->factor = why;
+				txn_set_factor(t, user, why);
 				ret = PAM_SUCCESS;
 				goto done;
 			}
 		}
 	}
 	/* From here on, everyone sees the same prompt. */
-	if ((code = get_code(pamh, &o, o.prompt)) == NULL) {
+	if ((code = get_code(pamh, &o, t)) == NULL) {
 		ret = PAM_AUTH_ERR;
 		goto done;
 	}
@@ -666,7 +722,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	}
 	ret = check_code(pamh, &o, t, user, service, code, now, "auth", &factor);
 	if (ret == PAM_SUCCESS) {
-		t->factor = factor;
+		txn_set_factor(t, user, factor);
 		if (d.allow && d.mfa_grace > 0 &&
 		    (r = core_grace_record(&t->c, user, d.app, d.mfa_grace, now)) != 0)
 			pam_syslog(pamh, LOG_WARNING, "grace for %s not recorded: %s", user,
@@ -691,54 +747,120 @@ pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 
 /* ---- account ---- */
 
-/* Characters (UTF-8 code points) of S. */
-static size_t
-utf8_chars(const char *s)
+/* One UTF-8 code point at *P (advanced), or -1 when malformed (overlong,
+ * surrogate, out of range, truncated). */
+static long
+utf8_next(const unsigned char **p)
 {
-	size_t n = 0;
+	const unsigned char *s = *p;
+	long c;
+	int n;
 
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
-	return n;
+	if (s[0] < 0x80) {
+		*p = s + 1;
+		return s[0];
+	}
+	if ((s[0] & 0xE0) == 0xC0)
+		n = 1, c = s[0] & 0x1F;
+	else if ((s[0] & 0xF0) == 0xE0)
+		n = 2, c = s[0] & 0x0F;
+	else if ((s[0] & 0xF8) == 0xF0)
+		n = 3, c = s[0] & 0x07;
+	else
+		return -1;
+	for (int i = 1; i <= n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return -1;
+		c = (c << 6) | (s[i] & 0x3F);
+	}
+	if ((n == 1 && c < 0x80) || (n == 2 && c < 0x800) || (n == 3 && c < 0x10000) ||
+	    c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return -1;
+	*p = s + n + 1;
+	return c;
+}
+
+static int
+uspace(long c)
+{
+	return c == ' ' || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+	    c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* Controls, and invisible or reordering format characters (zero-width,
+ * bidi overrides and isolates, BOM, interlinear annotation). */
+static int
+uhidden(long c)
+{
+	return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0xAD ||
+	    (c >= 0x200B && c <= 0x200F) || (c >= 0x202A && c <= 0x202E) ||
+	    (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB);
 }
 
 /*
- * The reason typed at the break-glass prompt, trimmed, into BUF.  Returns
- * 1 when one was given, 0 when the user declined (empty answer or no
- * answer), -1 when it has control characters or is too long.
+ * Check a break-glass reason IN: valid UTF-8, no control or hidden format
+ * character; trimmed of (Unicode) spaces into OUT.  *COUNT is the number of
+ * characters that carry meaning (ASCII letters and digits, and any other
+ * visible character beyond ASCII): punctuation and spaces do not make a
+ * reason.  Returns 0, or -1 when IN is refused.
  */
 static int
-read_reason(pam_handle_t *pamh, long min_chars, char *buf, size_t len)
+reason_check(const char *in, char *out, size_t outlen, size_t *count)
 {
-	char *resp = NULL, *s, *e;
-	int r = 0;
+	const unsigned char *p = (const unsigned char *)in, *start = NULL, *end = NULL;
+
+	*count = 0;
+	out[0] = '\0';
+	while (*p) {
+		const unsigned char *at = p;
+		long c = utf8_next(&p);
+
+		if (c < 0 || uhidden(c))
+			return -1;
+		if (uspace(c))
+			continue;
+		if (start == NULL)
+			start = at;
+		end = p;
+		if ((c < 0x80 && ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' &&
+		    (c | 0x20) <= 'z'))) || c >= 0x80)
+			(*count)++;
+	}
+	if (start == NULL)
+		return 0;
+	if ((size_t)(end - start) >= outlen)
+		return -1;
+	memcpy(out, start, (size_t)(end - start));
+	out[end - start] = '\0';
+	return 0;
+}
+
+/*
+ * The reason typed at the break-glass prompt, checked and trimmed, into
+ * BUF; *COUNT its meaningful characters.  Returns 1 when one was given, 0
+ * when the user declined (empty or blank answer, or no answer), -1 when it
+ * is refused (malformed, control or hidden characters, too long).
+ */
+static int
+read_reason(pam_handle_t *pamh, long min_chars, char *buf, size_t len, size_t *count)
+{
+	char *resp = NULL;
+	int r;
 
 	buf[0] = '\0';
+	*count = 0;
 	if (pam_prompt(pamh, PAM_PROMPT_ECHO_ON, &resp,
 	    "EMERGENCY ACCESS: it will be recorded and reviewed by the security team. "
-	    "Type the clinical reason (at least %ld characters), or press Enter to "
+	    "Type the clinical reason (at least %ld letters or digits), or press Enter to "
 	    "cancel: ", min_chars) != PAM_SUCCESS || resp == NULL) {
 		free(resp);
 		return 0;
 	}
-	for (s = resp; *s == ' ' || *s == '\t'; s++)
-		;
-	for (e = s + strlen(s); e > s && (e[-1] == ' ' || e[-1] == '\t'); e--)
-		;
-	*e = '\0';
-	if (*s == '\0')
-		r = 0;
-	else if (strlen(s) >= len)
-		r = -1;
-	else {
-		r = 1;
-		for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-			if (*p < 0x20 || *p == 0x7f)
-				r = -1;
-		if (r == 1)
-			snprintf(buf, len, "%s", s);
-	}
-	free(resp);
+	r = reason_check(resp, buf, len, count) != 0 ? -1 : buf[0] != '\0';
+	/* whatever was typed may have been a code typed at the wrong prompt */
+	ward_free_str_secret(resp);
+	if (r < 0)
+		buf[0] = '\0';
 	return r;
 }
 
@@ -752,33 +874,42 @@ break_glass(pam_handle_t *pamh, const struct opts *o, struct txn *t, const char 
     const char *service, const struct policy_decision *d, time_t now)
 {
 	struct policy_break_glass bg;
-	char reason[REASON_MAX];
-	const char *factor = t->factor;
+	char reason[REASON_MAX], detail[REASON_MAX];
+	const char *factor = txn_factor(t, user);
+	size_t count = 0;
 	int r;
 
 	policy_break_glass(t->c.pol, &bg);
-	if (!bg.defined || geteuid() != 0)
+	/* only for someone the hospital knows in a role, and only with root */
+	if (!bg.defined || geteuid() != 0 || !t->resolved || t->w.nroles == 0) {
+		say(pamh, o, PAM_ERROR_MSG, "Access denied: %s", d->reason);
 		return PAM_PERM_DENIED;
+	}
 	say(pamh, o, PAM_ERROR_MSG, "Access denied: %s", d->reason);
-	r = read_reason(pamh, bg.min_reason_chars, reason, sizeof(reason));
+	r = read_reason(pamh, bg.min_reason_chars, reason, sizeof(reason), &count);
 	if (r == 0) {
 		pam_syslog(pamh, LOG_NOTICE, "user %s service %s: break-glass offered and "
 		    "declined", user, service);
 		return PAM_PERM_DENIED;
 	}
-	if (r < 0 || (long)utf8_chars(reason) < bg.min_reason_chars) {
-		struct core_rec rc = { "breakglass", "refused", d->rule, "reason too short or "
-			"malformed", factor, r < 0 ? NULL : reason };
+	if (r < 0 || (long)count < bg.min_reason_chars) {
+		/* the refused text is not kept: it may be a code typed at the wrong
+		 * prompt; its size says enough for review */
+		struct core_rec rc = { "breakglass", "refused", d->rule, r < 0 ?
+			"reason refused: control, hidden or malformed characters" :
+			"reason too short", factor, detail };
 
+		snprintf(detail, sizeof(detail), "reason of %zu letters or digits", count);
 		(void)record(pamh, t, user, service, &rc, 1);
-		say(pamh, o, PAM_ERROR_MSG, "Emergency access refused: the reason must be at "
-		    "least %ld characters of plain text.", bg.min_reason_chars);
+		say(pamh, o, PAM_ERROR_MSG, "Emergency access refused: the reason must have at "
+		    "least %ld letters or digits, in plain text.", bg.min_reason_chars);
 		return PAM_PERM_DENIED;
 	}
 	/* The second factor: verified in this transaction, or asked now. */
 	if (bg.mfa_required && (factor == NULL || (strcmp(factor, "totp") != 0 &&
 	    strcmp(factor, "recovery") != 0))) {
-		char *code = get_code(pamh, o, o->prompt);
+		/* always asked: never an earlier module's PAM_AUTHTOK */
+		char *code = get_code_from(pamh, o, o->prompt, t->c.conf.mfa.digits, 1);
 		int ret;
 
 		if (code == NULL)
@@ -791,10 +922,9 @@ break_glass(pam_handle_t *pamh, const struct opts *o, struct txn *t, const char 
 			(void)record(pamh, t, user, service, &rc, 1);
 			return PAM_PERM_DENIED;
 		}
-		t->factor = factor;
+		txn_set_factor(t, user, factor);
 	}
 	{
-		char detail[REASON_MAX];
 		struct core_rec rc = { "breakglass", "granted", d->rule, reason, factor, detail };
 
 		snprintf(detail, sizeof(detail), "denied: %s; session_max=%ld", d->reason,
@@ -812,7 +942,48 @@ break_glass(pam_handle_t *pamh, const struct opts *o, struct txn *t, const char 
 	say(pamh, o, PAM_TEXT_INFO, "Emergency access granted for %ld minutes. It is "
 	    "recorded and will be reviewed.", bg.max_minutes);
 	t->break_glass = 1;
+	snprintf(t->bg_user, sizeof(t->bg_user), "%s", user);
 	t->bg_session_max = bg.max_minutes * 60;
+	return PAM_SUCCESS;
+}
+
+/* A factor that satisfies a rule's mfa = "required". */
+static int
+factor_ok(const char *f)
+{
+	return f != NULL && (strcmp(f, "totp") == 0 || strcmp(f, "recovery") == 0 ||
+	    strcmp(f, "grace") == 0);
+}
+
+/* The second factor, asked in the account phase (grace first). */
+static int
+account_factor(pam_handle_t *pamh, const struct opts *o, struct txn *t, const char *user,
+    const char *service, const struct policy_decision *d, time_t now)
+{
+	const char *factor = NULL;
+	char *code;
+	int active = 0, ret, r;
+
+	if (d->mfa_grace > 0 && core_grace_active(&t->c, user, d->app, now, d->mfa_grace,
+	    &active) == 0 && active) {
+		struct core_rec rc = { "auth", "success", d->rule, NULL, "grace", NULL };
+
+		if (record(pamh, t, user, service, &rc, 1) != 0)
+			return PAM_AUTHINFO_UNAVAIL;
+		txn_set_factor(t, user, "grace");
+		return PAM_SUCCESS;
+	}
+	if ((code = get_code_from(pamh, o, o->prompt, t->c.conf.mfa.digits, 1)) == NULL)
+		return PAM_PERM_DENIED;
+	ret = check_code(pamh, o, t, user, service, code, now, "auth", &factor);
+	ward_free_str_secret(code);
+	if (ret != PAM_SUCCESS)
+		return ret == PAM_AUTHINFO_UNAVAIL ? ret : PAM_PERM_DENIED;
+	txn_set_factor(t, user, factor);
+	if (d->mfa_grace > 0 && (r = core_grace_record(&t->c, user, d->app, d->mfa_grace,
+	    now)) != 0)
+		pam_syslog(pamh, LOG_WARNING, "grace for %s not recorded: %s", user,
+		    ward_strerror(r));
 	return PAM_SUCCESS;
 }
 
@@ -871,9 +1042,10 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		goto done;
 	}
 	if (ward_user_valid(user) != 0) {
+		/* PAM_PERM_DENIED, not PAM_USER_UNKNOWN, which stacks may ignore */
 		pam_syslog(pamh, LOG_NOTICE, "refused a malformed user name (%zu bytes)",
 		    strlen(user));
-		ret = PAM_USER_UNKNOWN;
+		ret = PAM_PERM_DENIED;
 		goto done;
 	}
 	if ((r = txn_decide(pamh, t, user, service, now, &d)) != 0) {
@@ -885,9 +1057,19 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		ret = PAM_AUTHINFO_UNAVAIL;
 		goto done;
 	}
+	/*
+	 * An allow that needs a second factor needs it in this transaction (or
+	 * a grace): a stack whose auth phase did not run pam_ward (sshd with a
+	 * public key) must not get past it.  The code is asked here.
+	 */
+	if (d.allow && d.mfa_required && !factor_ok(txn_factor(t, user))) {
+		if ((ret = account_factor(pamh, &o, t, user, service, &d, now)) != PAM_SUCCESS)
+			goto done;
+		ret = PAM_PERM_DENIED;
+	}
 	{
 		struct core_rec rc = { "account", d.allow ? "allow" : "deny", d.rule, d.reason,
-			t->factor, NULL };
+			txn_factor(t, user), NULL };
 		if (record(pamh, t, user, service, &rc, 1) != 0) {
 			say(pamh, &o, PAM_ERROR_MSG, "Access cannot be recorded on this "
 			    "workstation, so it is refused. Contact IT.");
@@ -934,6 +1116,18 @@ putenvf(pam_handle_t *pamh, const char *fmt, ...)
 	return pam_putenv(pamh, buf);
 }
 
+/* Remove the variables this module sets (pam_putenv of a bare name). */
+static void
+unset_env(pam_handle_t *pamh)
+{
+	static const char *const names[] = { "WARD_ROLES", "WARD_IDLE_LOGOFF",
+		"WARD_SESSION_MAX", "WARD_BREAK_GLASS" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (pam_getenv(pamh, names[i]) != NULL)
+			(void)pam_putenv(pamh, names[i]);
+}
+
 static long
 min_limit(long a, long b)
 {
@@ -955,7 +1149,7 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	char roles[4096];
 	time_t now = time(NULL);
 	long session_max;
-	int ret = PAM_SESSION_ERR;
+	int ret = PAM_SESSION_ERR, bg;
 
 	if (parse_opts(pamh, flags, argc, argv, &o) != 0)
 		return PAM_SERVICE_ERR;
@@ -971,39 +1165,46 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	}
 	if (txn_decide(pamh, t, user, service, now, &d) != 0)
 		goto done;
-	if (!d.allow && !t->break_glass) {
+	/* break-glass counts only for the user it was granted to */
+	bg = t->break_glass && strcmp(t->bg_user, user) == 0;
+	if (!d.allow && !bg) {
 		pam_syslog(pamh, LOG_ERR, "session for %s: no allowing decision (%s); refusing",
 		    user, d.rule);
 		goto done;
 	}
 	session_max = d.allow ? d.session_max : POLICY_NO_LIMIT;
-	if (t->break_glass)
+	if (bg)
 		session_max = min_limit(session_max, t->bg_session_max);
 	core_roles_joined(&t->c, &t->w, roles, sizeof(roles));
-	if (putenvf(pamh, "WARD_ROLES=%s", roles) != PAM_SUCCESS)
+	/* no stale value from an earlier session of this handle survives */
+	unset_env(pamh);
+	if (putenvf(pamh, "WARD_ROLES=%s", roles) != PAM_SUCCESS ||
+	    (d.allow && d.idle_logoff != POLICY_NO_LIMIT &&
+	     putenvf(pamh, "WARD_IDLE_LOGOFF=%ld", d.idle_logoff) != PAM_SUCCESS) ||
+	    (session_max != POLICY_NO_LIMIT &&
+	     putenvf(pamh, "WARD_SESSION_MAX=%ld", session_max) != PAM_SUCCESS) ||
+	    (bg && putenvf(pamh, "WARD_BREAK_GLASS=1") != PAM_SUCCESS)) {
+		unset_env(pamh);
 		goto done;
-	if (d.allow && d.idle_logoff != POLICY_NO_LIMIT &&
-	    putenvf(pamh, "WARD_IDLE_LOGOFF=%ld", d.idle_logoff) != PAM_SUCCESS)
-		goto done;
-	if (session_max != POLICY_NO_LIMIT &&
-	    putenvf(pamh, "WARD_SESSION_MAX=%ld", session_max) != PAM_SUCCESS)
-		goto done;
-	if (t->break_glass && putenvf(pamh, "WARD_BREAK_GLASS=1") != PAM_SUCCESS)
-		goto done;
+	}
 	{
 		char detail[64];
-		struct core_rec rc = { "session_open", "success", t->break_glass ? "break-glass" :
-			d.rule, NULL, t->factor, detail };
+		struct core_rec rc = { "session_open", "success", bg ? "break-glass" :
+			d.rule, NULL, txn_factor(t, user), detail };
 
 		if (session_max != POLICY_NO_LIMIT)
 			snprintf(detail, sizeof(detail), "session_max=%ld", session_max);
 		else
 			snprintf(detail, sizeof(detail), "session_max=none");
-		if (record(pamh, t, user, service, &rc, 1) != 0)
+		if (record(pamh, t, user, service, &rc, 1) != 0) {
+			unset_env(pamh);
 			goto done;
+		}
 	}
 	pam_syslog(pamh, LOG_INFO, "session opened for %s (%s)%s", user, service,
-	    t->break_glass ? " under break-glass" : "");
+	    bg ? " under break-glass" : "");
+	/* one grant, one session: another needs another reason */
+	t->break_glass = 0;
 	ret = PAM_SUCCESS;
 done:
 	ward_log_set_sink(NULL, NULL);

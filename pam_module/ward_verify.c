@@ -17,6 +17,11 @@
  *    caller cannot stop it while it holds the store's lock.
  */
 #include <errno.h>
+#include <grp.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <signal.h>
@@ -67,6 +72,40 @@ read_input(char *buf, size_t cap)
 	return 0;
 }
 
+/*
+ * Make the process the caller cannot steer: no terminal (no Ctrl-Z), the
+ * job-control and hang-up signals ignored, no core dump (it holds the
+ * master key and a secret), limits and scheduling reset (a caller's
+ * RLIMIT_FSIZE must not cut an audit record short, nor its nice value
+ * stall a lock holder), no environment (libldap reads ldaprc files and
+ * LDAP* variables once real and effective ids match; TZ would move the
+ * policy's schedules), a known folder and umask.  Returns 0 or -1.
+ */
+static int
+sanitise(void)
+{
+	static const int ignored[] = { SIGTSTP, SIGTTIN, SIGTTOU, SIGINT, SIGQUIT, SIGHUP,
+		SIGPIPE, SIGXFSZ, SIGUSR1, SIGUSR2 };
+	struct rlimit inf = { RLIM_INFINITY, RLIM_INFINITY }, zero = { 0, 0 };
+	struct rlimit files = { 1024, 1024 };
+	struct sched_param sp = { 0 };
+
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		signal(ignored[i], SIG_IGN);
+	(void)setsid();
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &zero) != 0 ||
+	    setrlimit(RLIMIT_FSIZE, &inf) != 0 || setrlimit(RLIMIT_CPU, &inf) != 0 ||
+	    setrlimit(RLIMIT_NOFILE, &files) != 0)
+		return -1;
+	(void)setpriority(PRIO_PROCESS, 0, 0);
+	(void)sched_setscheduler(0, SCHED_OTHER, &sp);
+	if (clearenv() != 0 || setenv("LDAPNOINIT", "1", 1) != 0 ||
+	    setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1) != 0 || chdir("/") != 0)
+		return -1;
+	umask(077);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -79,13 +118,21 @@ main(int argc, char **argv)
 	const char *user, *service;
 	char *code, *nl;
 	uid_t uid = getuid();
-	time_t now = time(NULL);
+	time_t now;
 	int r, ret = HELPER_ERROR;
 
 	openlog("ward_verify", LOG_PID, LOG_AUTHPRIV);
 	ward_log_set_sink(syslog_sink, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (argc != 3 || ward_user_valid(argv[1]) != 0 || strlen(argv[2]) > 128) {
+	if (geteuid() != 0 || sanitise() != 0) {
+		syslog(LOG_ERR, "cannot make a safe process (not installed setuid root?); "
+		    "refusing");
+		return HELPER_ERROR;
+	}
+	/* bounded: a caller that never writes its request gets nothing */
+	alarm(60);
+	/* the service names a PAM service: the same rules as a user name */
+	if (argc != 3 || ward_user_valid(argv[1]) != 0 || ward_user_valid(argv[2]) != 0 ||
+	    strlen(argv[2]) > 128) {
 		syslog(LOG_ERR, "called by uid %u with bad arguments; refusing", (unsigned)uid);
 		return HELPER_ERROR;
 	}
@@ -103,7 +150,7 @@ main(int argc, char **argv)
 	/* From here on the caller must not be able to stop or kill us (we may
 	 * hold the state store's lock): real and saved ids become root too,
 	 * so the caller's signals are refused. */
-	if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
+	if (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
 		syslog(LOG_ERR, "cannot take root's ids (not installed setuid root?); refusing");
 		return HELPER_ERROR;
 	}
@@ -112,6 +159,9 @@ main(int argc, char **argv)
 		ward_wipe(input, sizeof(input));
 		return HELPER_ERROR;
 	}
+	/* the time of the request, not of the start: a helper started early
+	 * and fed later must not stretch a code's life */
+	now = time(NULL);
 	if (core_init(&c, WARD_HELPER_CONF, err, sizeof(err)) != 0) {
 		syslog(LOG_ERR, "%s; denying", err);
 		ward_wipe(input, sizeof(input));
@@ -130,7 +180,8 @@ main(int argc, char **argv)
 		/* no code needed: a rule without MFA, or within a recent grace */
 		ret = HELPER_NOGRACE;
 		if (d.allow && (!d.mfa_required || (d.mfa_grace > 0 &&
-		    core_grace_active(&c, user, d.app, now, &active) == 0 && active)))
+		    core_grace_active(&c, user, d.app, now, d.mfa_grace, &active) == 0 &&
+		    active)))
 			ret = HELPER_OK;
 		if (ret == HELPER_OK) {
 			struct core_rec rc = { "auth", "success", d.rule, NULL,

@@ -32,6 +32,9 @@ static const struct {
 	{ "bob4",  "KRUGKIDROVUWG2ZAMJZG653OEBTG66BA" },
 	{ "bob5",  "NJ2W24DTEBXXMZLSEB2GQZJANRQXU6JA" },
 	{ "carol", "MRXWOIDBNZSCAYLHMFUW4IDUNBSSA5DF" },
+	{ "dina",  "OBUGC4TNMFRXS4DSN5TGKZ3TN5ZHIYLM" },
+	{ "fay",   "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJR" },
+	{ "ed",    "MFZWIZTHNJVWY3LONZXXA4LSON2HK5TX" },
 };
 
 static const char policy_text[] =
@@ -42,8 +45,10 @@ static const char policy_text[] =
     "users = ( { user = \"alice\"; roles = [\"nurse\"]; },\n"
     "  { user = \"bob1\"; roles = [\"physician\"]; }, { user = \"bob2\"; roles = [\"physician\"]; },\n"
     "  { user = \"bob3\"; roles = [\"physician\"]; }, { user = \"bob4\"; roles = [\"physician\"]; },\n"
-    "  { user = \"bob5\"; roles = [\"physician\"]; }, { user = \"carol\"; roles = [\"clerk\"]; } );\n"
-    "apps = { ehr = [\"acct-ehr\"]; pharmacy = [\"acct-rx\"]; };\n"
+    "  { user = \"bob5\"; roles = [\"physician\"]; }, { user = \"carol\"; roles = [\"clerk\"]; },\n"
+    "  { user = \"dina\"; roles = [\"nurse\"]; }, { user = \"fay\"; roles = [\"nurse\"]; },\n"
+    "  { user = \"ed\"; roles = [\"physician\"]; } );\n"
+    "apps = { ehr = [\"acct-ehr\", \"acct-try\"]; pharmacy = [\"acct-rx\"]; };\n"
     "rules = (\n"
     "  { id = \"nurses-ehr\"; effect = \"allow\"; roles = [\"nurse\"]; apps = [\"ehr\"];\n"
     "    mfa = \"required\"; idle_logoff = 600; session_max = 43200; },\n"
@@ -263,6 +268,14 @@ setup(void)
 	if (write_service("acct-ehr", conf) || write_service("acct-rx", conf) ||
 	    write_service("acct-noaudit", badconf))
 		return 1;
+	snprintf(path, sizeof(path), "%s/acct-try", pamd);
+	/* pam_unix first: it asks for the password and leaves it in PAM_AUTHTOK
+	 * (and fails: these users are not in /etc/passwd) */
+	snprintf(text, sizeof(text), "auth optional /lib/x86_64-linux-gnu/security/pam_unix.so\n"
+	    "auth required %s config=%s try_first_pass\n"
+	    "account required %s config=%s\n", module, conf, module, conf);
+	if (tu_write(path, text, (size_t)-1, 0644) != 0)
+		return 1;
 	if (sh("'%s' --config '%s' init", wardctl, conf) != 0)
 		return 1;
 	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++)
@@ -402,6 +415,95 @@ test_audit_unwritable_denies(void)
 		CU_ASSERT_PTR_NOT_NULL(strstr(logcap_text(NULL), "not written"));
 }
 
+/* An allow that needs a code gets one even when the stack's auth phase did
+ * not run pam_ward (sshd with a public key): account asks for it. */
+static void
+test_account_asks_code_without_auth(void)
+{
+	char code[16];
+
+	CU_ASSERT_EQUAL(run_pam("acct-ehr", "dina", "acct", NULL, 0, "000000", NULL),
+	    PAM_PERM_DENIED);
+	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "prompt: Verification code: "));
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"dina\"", "\"event\":\"account\"",
+	    "\"result\":\"allow\"", NULL), 0);
+	code_now("dina", code);
+	CU_ASSERT_EQUAL(run_pam("acct-ehr", "dina", "acct", NULL, 0, code, NULL), PAM_SUCCESS);
+	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"dina\"", "\"event\":\"auth\"",
+	    "\"result\":\"success\"", "\"factor\":\"totp\"", NULL), 1);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"dina\"", "\"event\":\"account\"",
+	    "\"result\":\"allow\"", "\"factor\":\"totp\"", NULL), 1);
+}
+
+/* try_first_pass: the password an earlier module left in PAM_AUTHTOK is
+ * not spent as a wrong code (no failure counted); the code is asked. */
+static void
+test_try_first_pass_keeps_password(void)
+{
+	struct pam_conv c = { conv, NULL };
+	pam_handle_t *h = NULL;
+	char code[16];
+	int rc;
+
+	code_now("fay", code);
+	transcript[0] = '\0';
+	nprompts = 0;
+	nanswers = next_answer = 0;
+	answers[nanswers++] = "correct horse battery";	/* pam_unix's password */
+	answers[nanswers++] = code;
+	CU_ASSERT_EQUAL_FATAL(pam_start_confdir("acct-try", "fay", &c, pamd, &h), PAM_SUCCESS);
+	rc = pam_authenticate(h, 0);
+	pam_end(h, rc);
+	CU_ASSERT_EQUAL(rc, PAM_SUCCESS);
+	CU_ASSERT_EQUAL(nprompts, 2);	/* the password, then the code */
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"fay\"", "\"result\":\"failure\"", NULL), 0);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"fay\"", "\"event\":\"auth\"", "\"result\":\"success\"",
+	    NULL), 1);
+}
+
+/* Break-glass reasons: hidden, reordering, control or malformed characters
+ * are refused; punctuation and spaces do not count; a refused reason is not
+ * kept (it may be a code typed at the wrong prompt). */
+static void
+test_break_glass_reason_checks(void)
+{
+	static const char *const refused[] = {
+		"Quokka arrest\xE2\x80\xAE in bay four",      /* right-to-left override */
+		"Quokka\xE2\x80\x8B arrest in bay four",       /* zero-width space */
+		"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5", /* not UTF-8 */
+		"Quokka arrest \xC2\x9B in bay four",           /* C1 control (CSI) */
+		"Quokka arrest\tin bay four",                     /* tab: a control */
+		"!!!!!!!!!!!! ............ ----",                   /* no letters */
+		"\xC2\xA0\xC2\xA0  ab  \xE3\x80\x80",                /* blank but for two */
+		"428913",                                           /* a code, mistyped */
+	};
+	char *log;
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		CU_ASSERT_EQUAL(run_pam("acct-ehr", "ed", "acct", NULL, 0, refused[i], NULL),
+		    PAM_PERM_DENIED);
+		CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Emergency access refused"));
+		CU_ASSERT_EQUAL(nprompts, 1);	/* no code asked after a refused reason */
+	}
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"ed\"", "\"event\":\"breakglass\"",
+	    "\"result\":\"refused\"", NULL), (int)(sizeof(refused) / sizeof(refused[0])));
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"ed\"", "\"result\":\"granted\"", NULL), 0);
+	log = audit_text();
+	CU_ASSERT_PTR_NULL(strstr(log, "428913"));
+	CU_ASSERT_PTR_NULL(strstr(log, "Quokka"));
+	free(log);
+	/* a reason in another script counts its letters */
+	{
+		char code[16];
+		code_now("ed", code);
+		CU_ASSERT_EQUAL(run_pam("acct-ehr", "ed", "acct", NULL, 0,
+		    "\xD0\x98\xD0\xBD\xD1\x84\xD0\xB0\xD1\x80\xD0\xBA\xD1\x82 \xD0\xB2 "
+		    "\xD0\xBF\xD0\xB0\xD0\xBB\xD0\xB0\xD1\x82\xD0\xB5", code, NULL), PAM_SUCCESS);
+	}
+}
+
 /* The module compiles the text into the snapshot on first load, stamped
  * with the text's time; an edited text is newer and wins at once. */
 static void
@@ -478,6 +580,12 @@ main(void)
 	CU_add_test(s, "break-glass granted: session limit, audit record, LOG_ALERT",
 	    test_break_glass_granted);
 	CU_add_test(s, "audit log unwritable: denied", test_audit_unwritable_denies);
+	CU_add_test(s, "account asks for the code when auth did not run",
+	    test_account_asks_code_without_auth);
+	CU_add_test(s, "try_first_pass does not spend the password as a code",
+	    test_try_first_pass_keeps_password);
+	CU_add_test(s, "break-glass reasons: hidden, control, malformed, empty, a code",
+	    test_break_glass_reason_checks);
 	CU_add_test(s, "policy compiled on first load; an edited text wins",
 	    test_snapshot_compiled_and_edit_wins);
 	CU_add_test(s, "the chain verifies", test_chain_verifies);

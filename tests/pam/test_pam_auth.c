@@ -464,6 +464,27 @@ test_grace(void)
 	/* the ehr rule has no grace: asks */
 	CU_ASSERT_EQUAL(run_pam("ward-test", "grace1", "auth", "", NULL, 0), PAM_AUTH_ERR);
 	CU_ASSERT_EQUAL(nprompts, 1);
+	/* the policy's grace now, not the one in force at the verification: an
+	 * edit down to 1 s ends the grace at once */
+	{
+		char pol[1200], *shorter = strdup(policy_text), *at;
+
+		snprintf(pol, sizeof(pol), "%s/etc/policy.conf", root);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(shorter);
+		at = strstr(shorter, "mfa_grace = 300");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+		memcpy(at, "mfa_grace = 1  ", 15);
+		usleep(1200000);
+		CU_ASSERT_EQUAL(tu_write(pol, shorter, (size_t)-1, 0644), 0);
+		CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", "", NULL, 0), PAM_AUTH_ERR);
+		CU_ASSERT_EQUAL(nprompts, 1);
+		usleep(20000);
+		CU_ASSERT_EQUAL(tu_write(pol, policy_text, (size_t)-1, 0644), 0);
+		/* back to 300 s: the same verification counts again */
+		CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", "", NULL, 0), PAM_SUCCESS);
+		CU_ASSERT_EQUAL(nprompts, 0);
+		free(shorter);
+	}
 	/* reset drops the grace with the enrolment */
 	CU_ASSERT_EQUAL(sh("'%s' --config '%s' reset grace1", wardctl, conf), 0);
 	CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", "", NULL, 0), PAM_AUTH_ERR);
@@ -637,6 +658,13 @@ test_unprivileged_caller_uses_helper(void)
 		free(out);
 		snprintf(cmd, sizeof(cmd), "printf 'verify\\n%s\\nextra\\n' | setpriv --reuid=nobody "
 		    "--regid=nogroup --clear-groups '%s' nobody ward-test", code, helper);
+		out = tu_run(cmd, 1, &st);
+		CU_ASSERT_EQUAL(st, 6);
+		free(out);
+		/* a service name with a newline (a forged log line) is refused */
+		snprintf(cmd, sizeof(cmd), "printf 'grace\\n' | setpriv --reuid=nobody "
+		    "--regid=nogroup --clear-groups '%s' nobody \"$(printf 'ward-test\\nforged')\"",
+		    helper);
 		out = tu_run(cmd, 1, &st);
 		CU_ASSERT_EQUAL(st, 6);
 		free(out);
