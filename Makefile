@@ -114,7 +114,10 @@ $(HELPER): $(call obj,pam_module/ward_verify.c) $(CORE_OBJ) $(LIBWARD) $(LIBPOLI
 # A test build of the helper whose compiled-in ward.conf lives in the build
 # folder (the release helper reads only /etc/ward/ward.conf).  The PAM
 # tests make it setuid root and run it as nobody.
-TEST_HELPER_ROOT := $(abspath $(B))/tests/helper-root
+# It lives under /var/tmp, one folder per build folder, because user
+# nobody must reach it (and the staged module and helper) whatever folder
+# the sources are in: /root is 0700 on Debian.
+TEST_HELPER_ROOT := /var/tmp/ward-tests-$(shell printf '%s' '$(abspath $(B))' | md5sum | cut -c1-12)/helper-root
 TEST_HELPER := $(B)/tests/pam/ward_verify_test
 $(B)/obj/tests/ward_verify_test.o: pam_module/ward_verify.c
 	@mkdir -p $(dir $@)
@@ -171,21 +174,26 @@ tests: all $(ALL_TESTS) $(TOOLS) $(if $(MOD_SRC),$(TEST_HELPER) $(FAULT_MODULE))
 # One pass over every suite with the build in $(B).  Each suite is a program
 # that exits non-zero on failure; tests/run-suites.sh prints the totals.
 check-one: tests
-	@WARD_BUILD=$(abspath $(B)) WARD_SRC=$(CURDIR) WARD_SAN=$(SAN) tests/run-suites.sh $(ALL_TESTS)
+	@WARD_BUILD=$(abspath $(B)) WARD_SRC=$(CURDIR) WARD_SAN=$(SAN) \
+	  WARD_HELPER_ROOT=$(TEST_HELPER_ROOT) tests/run-suites.sh $(ALL_TESTS)
 
 check: deps
 	@$(MAKE) --no-print-directory check-one
 	@echo "==== again under ASan+UBSan (build/asan) ===="
 	@$(MAKE) --no-print-directory check-one B=build/asan SAN=1
 	@echo "==== valgrind over the PAM-level tests ($(B), not ASan) ===="
-	@tests/valgrind/run.sh $(abspath $(B))
+	@WARD_HELPER_ROOT=$(TEST_HELPER_ROOT) tests/valgrind/run.sh $(abspath $(B))
 	@echo "==== static analysis: cppcheck, clang-tidy, scan-build, gcc -fanalyzer ===="
 	@tests/static/run.sh $(abspath $(B))
 
-demo: deps all $(TOOLS)
+# demo and bench run make again after deps: on a fresh machine pkg-config
+# (and so PKG_LIBS) only exists once deps has installed it.
+demo: deps
+	@$(MAKE) --no-print-directory all $(TOOLS)
 	@contrib/demo.sh $(abspath $(B))
 
-bench: deps all $(BENCHES) $(TOOLS)
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCHES) $(TOOLS)
 	@WARD_BUILD=$(abspath $(B)) bench/run.sh
 
 fuzz: deps
@@ -212,7 +220,7 @@ install: all
 	install -m 0644 contrib/pam.d/* $(DESTDIR)$(PREFIX)/share/doc/ward/examples/pam.d/
 
 clean:
-	rm -rf build
+	rm -rf build $(dir $(TEST_HELPER_ROOT))
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

@@ -11,7 +11,7 @@ libcunit1-dev libssl-dev liblmdb-dev libqrencode-dev"
 # tests: directory server, PAM harness, independent TOTP, man page rendering, fuzzing,
 # valgrind over the PAM tests
 PKGS="$PKGS slapd ldap-utils libpam-wrapper pamtester oathtool man-db groff-base
-clang libclang-rt-14-dev openssl lmdb-utils valgrind"
+clang libclang-rt-14-dev openssl lmdb-utils valgrind xxd procps"
 # static analysis in make check: cppcheck, clang-tidy, scan-build (clang-tools)
 PKGS="$PKGS cppcheck clang-tidy clang-tools"
 # benchmark anchors

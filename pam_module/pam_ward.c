@@ -1065,7 +1065,6 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (d.allow && d.mfa_required && !factor_ok(txn_factor(t, user))) {
 		if ((ret = account_factor(pamh, &o, t, user, service, &d, now)) != PAM_SUCCESS)
 			goto done;
-		ret = PAM_PERM_DENIED;
 	}
 	{
 		struct core_rec rc = { "account", d.allow ? "allow" : "deny", d.rule, d.reason,

@@ -9,8 +9,10 @@ for t in "$@"; do
 	name=${t#"$WARD_BUILD"/tests/}
 	echo "---- $name"
 	out=$(mktemp)
-	"$t" >"$out" 2>&1
+	# a hung suite is a failure, not a hung CI
+	timeout -k 10 600 "$t" >"$out" 2>&1
 	rc=$?
+	[ "$rc" -eq 124 ] && echo "$name: timed out after 600 s" >>"$out"
 	cat "$out"
 	# CUnit basic interface summary: "tests  N  N  N  N  0"
 	read -r ran failed < <(awk '$1=="tests"{print $3, $5}' "$out" | tail -1)

@@ -137,6 +137,37 @@ tu_contains(const void *hay, size_t len, const void *needle, size_t nlen)
 }
 
 const char *
+tu_helper_root(void)
+{
+	static char def[1024];
+	const char *r = getenv("WARD_HELPER_ROOT");
+
+	if (r != NULL && *r != '\0')
+		return r;
+	snprintf(def, sizeof(def), "%s/tests/helper-root", tu_build());
+	return def;
+}
+
+int
+tu_stage_helper(char *module, size_t mlen, char *helper, size_t hlen)
+{
+	char cmd[4096], *out;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "set -e; r='%s'; chmod 0755 \"$(dirname \"$r\")\" \"$r\"; "
+	    "install -o 0 -g 0 -m 0644 '%s/pam_ward.so' \"$r/pam_ward.so\"; "
+	    "install -o 0 -g 0 -m 4755 '%s/tests/pam/ward_verify_test' \"$r/ward_verify_test\"",
+	    tu_helper_root(), tu_build(), tu_build());
+	out = tu_run(cmd, 1, &st);
+	if (st != 0)
+		fprintf(stderr, "cannot stage the module and helper: %s\n", out ? out : "");
+	free(out);
+	snprintf(module, mlen, "%s/pam_ward.so", tu_helper_root());
+	snprintf(helper, hlen, "%s/ward_verify_test", tu_helper_root());
+	return st == 0 ? 0 : -1;
+}
+
+const char *
 tu_build(void)
 {
 	const char *b = getenv("WARD_BUILD");

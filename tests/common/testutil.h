@@ -23,6 +23,15 @@ char *tu_run(const char *cmd, int both, int *status);
 int tu_contains(const void *hay, size_t len, const void *needle, size_t nlen);
 /* Path of the build folder ($WARD_BUILD, default "build") and sources. */
 const char *tu_build(void);
+/*
+ * The folder whose ward.conf the test build of the setuid helper has
+ * compiled in ($WARD_HELPER_ROOT, set by the Makefile: under /var/tmp, so
+ * that user nobody can reach it whatever folder the sources are in).
+ * tu_stage_helper copies the module and the helper there (root, 4755) and
+ * writes their paths: what nobody runs must be reachable by nobody.
+ */
+const char *tu_helper_root(void);
+int tu_stage_helper(char *module, size_t mlen, char *helper, size_t hlen);
 const char *tu_src(void);
 
 #endif

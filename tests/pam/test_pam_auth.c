@@ -3,7 +3,7 @@
  * with a private ward.conf, keys and state store made by wardctl, and codes
  * from an independent generator (oathtool).
  *
- * The fixture lives in $WARD_BUILD/tests/helper-root because the test
+ * The fixture lives in tu_helper_root() because the test
  * build of the setuid helper has that ward.conf compiled in.
  */
 #include <CUnit/Basic.h>
@@ -211,19 +211,17 @@ setup(void)
 {
 	char path[1200], text[4096];
 
-	snprintf(root, sizeof(root), "%s/tests/helper-root", tu_build());
+	snprintf(root, sizeof(root), "%s", tu_helper_root());
 	snprintf(conf, sizeof(conf), "%s/ward.conf", root);
 	snprintf(pamd, sizeof(pamd), "%s/pam.d", root);
 	snprintf(statedir, sizeof(statedir), "%s/state", root);
 	snprintf(keyfile, sizeof(keyfile), "%s/etc/master.key", root);
-	snprintf(module, sizeof(module), "%s/pam_ward.so", tu_build());
 	snprintf(wardctl, sizeof(wardctl), "%s/wardctl", tu_build());
-	snprintf(helper, sizeof(helper), "%s/tests/pam/ward_verify_test", tu_build());
 	if (sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
 	    root, root, pamd, root, root, pamd) != 0)
 		return 1;
 	/* the helper must be setuid root to read the store for nobody */
-	if (chown(helper, 0, 0) != 0 || chmod(helper, 04755) != 0)
+	if (tu_stage_helper(module, sizeof(module), helper, sizeof(helper)) != 0)
 		return 1;
 	snprintf(text, sizeof(text),
 	    "policy_file = \"%s/etc/policy.conf\";\nstate_dir = \"%s\";\nhelper = \"%s\";\n"

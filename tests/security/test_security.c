@@ -11,7 +11,7 @@
  * same request succeeds once the condition is removed, so a test cannot
  * pass merely because everything is broken.
  *
- * The fixture lives in $WARD_BUILD/tests/helper-root because the test
+ * The fixture lives in tu_helper_root() because the test
  * build of the setuid helper has that ward.conf compiled in (shared with
  * tests/pam/test_pam_auth.c; suites run one after another).
  */
@@ -270,19 +270,17 @@ setup(void)
 
 	if (getpwnam_r("nobody", &nobody, nobody_buf, sizeof(nobody_buf), &pw) != 0 || !pw)
 		return 1;
-	snprintf(root, sizeof(root), "%s/tests/helper-root", tu_build());
+	snprintf(root, sizeof(root), "%s", tu_helper_root());
 	snprintf(etc, sizeof(etc), "%s/etc", root);
 	snprintf(conf, sizeof(conf), "%s/ward.conf", root);
 	snprintf(pamd, sizeof(pamd), "%s/pam.d", root);
 	snprintf(statedir, sizeof(statedir), "%s/state", root);
 	snprintf(keyfile, sizeof(keyfile), "%s/master.key", etc);
-	snprintf(module, sizeof(module), "%s/pam_ward.so", tu_build());
 	snprintf(wardctl, sizeof(wardctl), "%s/wardctl", tu_build());
-	snprintf(helper, sizeof(helper), "%s/tests/pam/ward_verify_test", tu_build());
 	if (sh("rm -rf '%s' && mkdir -p '%s' '%s' '%s/log' && chmod 0755 '%s' '%s' '%s'",
 	    root, etc, pamd, root, root, etc, pamd) != 0)
 		return 1;
-	if (chown(helper, 0, 0) != 0 || chmod(helper, 04755) != 0)
+	if (tu_stage_helper(module, sizeof(module), helper, sizeof(helper)) != 0)
 		return 1;
 	snprintf(text, sizeof(text),
 	    "policy_file = \"%s/policy.conf\";\nstate_dir = \"%s\";\nhelper = \"%s\";\n"
@@ -940,11 +938,13 @@ test_lock_held_bounded_wait(void)
 		char cmd[2400], *out;
 		int st;
 		snprintf(cmd, sizeof(cmd), "setpriv --reuid=nobody --regid=nogroup "
-		    "--clear-groups sh -c 'sleep 3 | \"%s\" nobody sec & sleep 0.3; "
-		    "p=$(pgrep -n -x ward_verify_tes || pgrep -n -f \"%s nobody\"); "
+		    "--clear-groups sh -c 'sleep 3 | \"%s\" nobody sec & p=$!; sleep 0.3; "
+		    "echo running=$(cat /proc/$p/comm 2>/dev/null); "
 		    "if kill -STOP $p 2>/dev/null; then echo stopped; else echo refused; fi'",
-		    helper, helper);
+		    helper);
 		out = tu_run(cmd, 1, &st);
+		/* the helper really runs (so the refusal is its own) */
+		CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "running=ward_verify"));
 		CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "refused"));
 		CU_ASSERT_PTR_NULL(out && strstr(out, "stopped"));
 		free(out);
