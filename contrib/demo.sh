@@ -177,10 +177,10 @@ PAMD
 		    "$pamdrive" "$W/pam.d" reg-desk nina auth "$g" | grep -E '^error' | sed 's/^/   /' || true
 	done
 	run "$wardctl" --config "$conf" status nina
-	say "She calls IT. Dave checks it is her and unlocks; she logs in."
+	say "She calls IT. Dave checks it is her and unlocks; her code works again."
 	run "$wardctl" --config "$conf" unlock nina
 	code=$(oathtool --totp -b "$nina")
-	at reg-ws-1 reg-desk nina auth,acct "$code"
+	at reg-ws-1 reg-desk nina auth "$code"
 
 	say "Dave uses sudo at his IT workstation with his code; then, his phone left at home, a recovery code (each works once)."
 	code=$(oathtool --totp -b "$dave")
