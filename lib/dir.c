@@ -458,6 +458,7 @@ handle_connect(struct dir *d, LDAP *ld, const char *uri, char *err, size_t errle
 	step_tv(d, &tv);
 	rc = ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &res);
 	if (rc <= 0) {
+		ldap_msgfree(res);
 		if (rc == 0)
 			snprintf(err, errlen, "StartTLS: no answer within %ld ms", d->c->timeout_ms);
 		else
@@ -646,6 +647,10 @@ handle_bind(struct dir *d, LDAP *ld, char *err, size_t errlen)
 	}
 	step_tv(d, &tv);
 	rc = ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &res);
+	if (rc <= 0) {
+		ldap_msgfree(res);	/* a message of type 0 comes back as 0 */
+		res = NULL;
+	}
 	if (rc == 0) {
 		snprintf(err, errlen, "bind: no answer within %ld ms", c->timeout_ms);
 		return WARD_ERR_TIMEOUT;
@@ -1060,8 +1065,10 @@ parents_by_read(struct dir *d, const char *dn, struct gset *g, int level, int ma
 	int r;
 
 	r = search(d, dn, LDAP_SCOPE_BASE, any, attrs, 1, &res);
-	if (r == WARD_ERR_NOTFOUND)
+	if (r == WARD_ERR_NOTFOUND) {
+		ldap_msgfree(res);
 		return 0;
+	}
 	if (r == 0 && (e = ldap_first_entry(d->ld, res)) != NULL)
 		r = add_member_of(d, e, g, level, maxlevel);
 	ldap_msgfree(res);
