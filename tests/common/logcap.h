@@ -7,8 +7,13 @@
 #include <stddef.h>
 
 int logcap_start(void);
+/* logcap_start for a suite: 1 when capturing; otherwise 0, having said on
+ * stderr that the log assertions are skipped. */
+int logcap_begin(void);
 /* Everything captured so far (NUL-terminated, lines joined by '\n'). */
 const char *logcap_text(size_t *len);
+/* Does what was captured so far hold NEEDLE? */
+int logcap_has(const char *needle);
 void logcap_stop(void);
 
 #endif

@@ -1,11 +1,13 @@
 /* testutil.c - helpers for the test suites (see testutil.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -179,4 +181,74 @@ tu_src(void)
 {
 	const char *s = getenv("WARD_SRC");
 	return s != NULL && *s != '\0' ? s : ".";
+}
+
+int
+tu_sh(const char *fmt, ...)
+{
+	char *cmd, *out;
+	va_list ap;
+	int st, r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&cmd, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -1;
+	out = tu_run(cmd, 1, &st);
+	if (st != 0)
+		fprintf(stderr, "command failed (%d): %s\n%s", st, cmd, out ? out : "");
+	free(out);
+	free(cmd);
+	return st;
+}
+
+int
+tu_totp(const char *b32, long offset, char out[16])
+{
+	char cmd[256], *o;
+	int st;
+
+	out[0] = '\0';
+	snprintf(cmd, sizeof(cmd), "oathtool --totp -b %s -N @%lld", b32,
+	    (long long)time(NULL) + offset);
+	o = tu_run(cmd, 0, &st);
+	if (o == NULL || st != 0) {
+		free(o);
+		return -1;
+	}
+	snprintf(out, 16, "%.*s", (int)strcspn(o, "\n"), o);
+	free(o);
+	return 0;
+}
+
+void
+tu_totp_wait(int latest)
+{
+	while (time(NULL) % 30 > latest)
+		usleep(200000);
+}
+
+int
+tu_count_lines(const char *path, const char *first, ...)
+{
+	char *t = tu_read(path, NULL), *line, *save = NULL;
+	int n = 0;
+
+	if (t == NULL)
+		return 0;
+	for (line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		va_list ap;
+		const char *nd = first;
+		int all = 1;
+
+		va_start(ap, first);
+		for (; nd != NULL; nd = va_arg(ap, const char *))
+			if (strstr(line, nd) == NULL)
+				all = 0;
+		va_end(ap);
+		n += all;
+	}
+	free(t);
+	return n;
 }

@@ -34,4 +34,20 @@ const char *tu_helper_root(void);
 int tu_stage_helper(char *module, size_t mlen, char *helper, size_t hlen);
 const char *tu_src(void);
 
+/* Run the shell command FMT (printf-style) with stdout and stderr taken;
+ * when it fails, print it with its output to stderr.  Its exit status (or
+ * -1). */
+int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The TOTP code of base32 secret B32 at now + OFFSET seconds, from oathtool
+ * (a generator independent of lib/otp.c), into OUT.  0, or -1 when
+ * oathtool fails. */
+int tu_totp(const char *b32, long offset, char out[16]);
+/* Keep a test's codes inside one 30 s time step: wait while the second
+ * within the current step is past LATEST. */
+void tu_totp_wait(int latest);
+/* The number of lines of the file PATH that hold every one of the strings
+ * FIRST, ... (NULL-terminated); 0 when it cannot be read. */
+int tu_count_lines(const char *path, const char *first, ...)
+    __attribute__((sentinel));
+
 #endif

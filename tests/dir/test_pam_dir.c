@@ -9,18 +9,17 @@
  */
 #include <CUnit/Basic.h>
 #include <security/pam_appl.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "pamtest.h"
+#include "slapdtest.h"
 #include "testutil.h"
 
 static char root[512], ldapdir[600], conf[600], conf0[600], pamd[600], module[600];
-static char wardctl[600], auditlog[600], slapd_sh[600];
-static int slapd_started;
+static char wardctl[600], auditlog[600];
 
 static const char policy_text[] =
     "roles = { clinician = { }; nurse = { inherits = [\"clinician\"]; };\n"
@@ -40,106 +39,32 @@ static const char policy_text[] =
     "separation_of_duty = ( { roles = [\"pharmacist\", \"physician\"];\n"
     "  reason = \"Prescribing and dispensing must be done by different people\"; } );\n";
 
-static char transcript[4096];
-
-static int
-conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
-{
-	struct pam_response *r = calloc((size_t)n, sizeof(*r));
-
-	(void)data;
-	if (r == NULL)
-		return PAM_CONV_ERR;
-	for (int i = 0; i < n; i++) {
-		size_t l = strlen(transcript);
-		snprintf(transcript + l, sizeof(transcript) - l, "%d: %s\n", msg[i]->msg_style,
-		    msg[i]->msg);
-		if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF ||
-		    msg[i]->msg_style == PAM_PROMPT_ECHO_ON)
-			r[i].resp = strdup("");
-	}
-	*resp = r;
-	return PAM_SUCCESS;
-}
-
 /* auth + account (+ session when ROLES is not NULL: WARD_ROLES into it);
- * account alone when ROLES is NULL and LEN is 1. */
+ * account alone when ROLES is NULL and LEN is 1.  Every prompt gets "". */
 static int
 login(const char *service, const char *user, char *roles, size_t len)
 {
-	struct pam_conv c = { conv, NULL };
-	pam_handle_t *h = NULL;
+	char env[1024];
 	int rc;
 
-	transcript[0] = '\0';
 	if (roles != NULL)
 		roles[0] = '\0';
-	if ((rc = pam_start_confdir(service, user, &c, pamd, &h)) != PAM_SUCCESS)
-		return rc;
-	if (!(roles == NULL && len == 1) && (rc = pam_authenticate(h, 0)) != PAM_SUCCESS)
-		goto out;
-	if ((rc = pam_acct_mgmt(h, 0)) != PAM_SUCCESS)
-		goto out;
-	if (roles != NULL) {
-		const char *v;
-		if ((rc = pam_open_session(h, 0)) != PAM_SUCCESS)
-			goto out;
-		if ((v = pam_getenv(h, "WARD_ROLES")) != NULL)
-			snprintf(roles, len, "%s", v);
-	}
-out:
-	pam_end(h, rc);
+	pt_answer_all(NULL);
+	rc = pt_run(pamd, service, user, roles != NULL ? "auth,acct,open" :
+	    len == 1 ? "acct" : "auth,acct", env, sizeof(env));
+	if (roles != NULL && rc == PAM_SUCCESS && strncmp(env, "WARD_ROLES=", 11) == 0)
+		snprintf(roles, len, "%.*s", (int)strcspn(env + 11, "\n"), env + 11);
 	return rc;
-}
-
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[4096], *out;
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	out = tu_run(cmd, 1, &st);
-	if (st != 0)
-		fprintf(stderr, "command failed (%d): %s\n%s", st, cmd, out ? out : "");
-	free(out);
-	return st;
 }
 
 /* Audit lines about USER that hold NEEDLE. */
 static int
 audit_count(const char *user, const char *needle)
 {
-	char *t = tu_read(auditlog, NULL), *line, *save = NULL, u[128];
-	int n = 0;
+	char u[128];
 
-	if (t == NULL)
-		return 0;
 	snprintf(u, sizeof(u), "\"user\":\"%s\"", user);
-	for (line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		n += strstr(line, u) != NULL && strstr(line, needle) != NULL;
-	free(t);
-	return n;
-}
-
-static void
-stop_slapd(void)
-{
-	if (slapd_started) {
-		sh("'%s' clean '%s' >/dev/null 2>&1", slapd_sh, ldapdir);
-		slapd_started = 0;
-	}
-}
-
-static void
-on_signal(int sig)
-{
-	stop_slapd();
-	signal(sig, SIG_DFL);
-	raise(sig);
+	return tu_count_lines(auditlog, u, needle, NULL);
 }
 
 static int
@@ -164,8 +89,7 @@ write_conf(const char *path, const char *uri, const char *ca, long offline_max_a
 static int
 setup(void)
 {
-	char path[1200], text[4096], cmd[1400], *env, *uri, *ca;
-	int st;
+	char path[1200], uri[1024], dead[300], ldaps[300], ca[600];
 
 	snprintf(root, sizeof(root), "%s/tests/pam-dir", tu_build());
 	snprintf(ldapdir, sizeof(ldapdir), "%s/ldap", root);
@@ -175,54 +99,36 @@ setup(void)
 	snprintf(auditlog, sizeof(auditlog), "%s/log/audit.log", root);
 	snprintf(module, sizeof(module), "%s/pam_ward.so", tu_build());
 	snprintf(wardctl, sizeof(wardctl), "%s/wardctl", tu_build());
-	snprintf(slapd_sh, sizeof(slapd_sh), "%s/tests/dir/slapd.sh", tu_src());
-	if (sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
+	if (tu_sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
 	    root, root, pamd, root, root, pamd) != 0)
 		return 1;
-	atexit(stop_slapd);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	slapd_started = 1;
-	if (sh("'%s' start '%s' '%s/contrib/ldap/hospital.ldif' >/dev/null", slapd_sh, ldapdir,
-	    tu_src()) != 0)
+	if (tu_slapd_start(ldapdir) != 0)
 		return 1;
-	snprintf(cmd, sizeof(cmd), ". '%s/env' && printf '\"%%s\", \"%%s\"\\n%%s\\n' "
-	    "\"$DEAD_URI\" \"$LDAPS_URI\" \"$CA_FILE\"", ldapdir);
-	if ((env = tu_run(cmd, 0, &st)) == NULL || st != 0)
+	if (tu_slapd_env("DEAD_URI", dead, sizeof(dead)) != 0 ||
+	    tu_slapd_env("LDAPS_URI", ldaps, sizeof(ldaps)) != 0 ||
+	    tu_slapd_env("CA_FILE", ca, sizeof(ca)) != 0)
 		return 1;
-	uri = env;
-	ca = strchr(env, '\n');
-	if (ca == NULL)
-		return 1;
-	*ca++ = '\0';
-	ca[strcspn(ca, "\n")] = '\0';
 	/* the first URI is dead: every lookup also exercises failover */
+	snprintf(uri, sizeof(uri), "\"%s\", \"%s\"", dead, ldaps);
 	if (write_conf(conf, uri, ca, 43200) != 0 || write_conf(conf0, uri, ca, 0) != 0)
 		return 1;
-	free(env);
 	snprintf(path, sizeof(path), "%s/etc/ldap.secret", root);
 	if (tu_write(path, "ward-demo-password", (size_t)-1, 0600) != 0)
 		return 1;
 	snprintf(path, sizeof(path), "%s/etc/policy.conf", root);
 	if (tu_write(path, policy_text, (size_t)-1, 0644) != 0)
 		return 1;
-	for (int i = 0; i < 3; i++) {
-		static const char *const svc[] = { "dir-ehr", "dir-rx", "dir-strict" };
-		snprintf(path, sizeof(path), "%s/%s", pamd, svc[i]);
-		snprintf(text, sizeof(text), "auth required %s config=%s\n"
-		    "account required %s config=%s\nsession required %s config=%s\n",
-		    module, i == 2 ? conf0 : conf, module, i == 2 ? conf0 : conf, module,
-		    i == 2 ? conf0 : conf);
-		if (tu_write(path, text, (size_t)-1, 0644) != 0)
-			return 1;
-	}
-	return sh("'%s' --config '%s' init >/dev/null", wardctl, conf) != 0;
+	if (pt_write_service(pamd, "dir-ehr", module, conf, NULL) != 0 ||
+	    pt_write_service(pamd, "dir-rx", module, conf, NULL) != 0 ||
+	    pt_write_service(pamd, "dir-strict", module, conf0, NULL) != 0)
+		return 1;
+	return tu_sh("'%s' --config '%s' init >/dev/null", wardctl, conf) != 0;
 }
 
 static int
 teardown(void)
 {
-	stop_slapd();
+	tu_slapd_stop();
 	return 0;
 }
 
@@ -250,7 +156,7 @@ test_roles_from_groups(void)
 	CU_ASSERT_STRING_EQUAL(roles, "clinician,pharmacist");
 	/* oscar: physician and pharmacist through two groups: separation of duty */
 	CU_ASSERT_EQUAL(acct_only("dir-rx", "oscar"), PAM_PERM_DENIED);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "different people"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "different people"));
 	/* walter: in no group; zed: unknown to everyone - both denied */
 	CU_ASSERT_EQUAL(acct_only("dir-ehr", "walter"), PAM_PERM_DENIED);
 	CU_ASSERT_EQUAL(acct_only("dir-ehr", "zed"), PAM_PERM_DENIED);
@@ -265,7 +171,7 @@ test_directory_down(void)
 {
 	char roles[512];
 
-	CU_ASSERT_EQUAL_FATAL(sh("'%s' stop '%s' >/dev/null", slapd_sh, ldapdir), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_slapd_cmd("stop"), 0);
 	/* cached roles decide, and every record says offline */
 	CU_ASSERT_EQUAL(login("dir-ehr", "rosa", roles, sizeof(roles)), PAM_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(roles, "clinician,icu_nurse,nurse");
@@ -273,11 +179,11 @@ test_directory_down(void)
 	CU_ASSERT_EQUAL(acct_only("dir-rx", "oscar"), PAM_PERM_DENIED);
 	/* tara was never looked up: no cache, fail closed */
 	CU_ASSERT_EQUAL(login("dir-ehr", "tara", NULL, 0), PAM_AUTHINFO_UNAVAIL);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "cannot be checked"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "cannot be checked"));
 	/* offline_max_age = 0: cached roles do not count */
 	CU_ASSERT_EQUAL(login("dir-strict", "rosa", NULL, 0), PAM_AUTHINFO_UNAVAIL);
 	/* back up: tara gets her roles */
-	CU_ASSERT_EQUAL_FATAL(sh("'%s' restart '%s' >/dev/null", slapd_sh, ldapdir), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_slapd_cmd("restart"), 0);
 	CU_ASSERT_EQUAL(login("dir-ehr", "tara", roles, sizeof(roles)), PAM_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(roles, "clinician,icu_nurse,nurse");
 }
@@ -299,6 +205,6 @@ main(void)
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
 	CU_cleanup_registry();
-	stop_slapd();
+	tu_slapd_stop();
 	return fails ? 1 : 0;
 }

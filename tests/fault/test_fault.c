@@ -62,6 +62,8 @@
 #include <security/pam_appl.h>
 
 #include "fault.h"
+#include "pamtest.h"
+#include "slapdtest.h"
 #include "state.h"
 #include "testutil.h"
 
@@ -86,9 +88,9 @@ __lsan_default_suppressions(void)
 #define EXIT_SETUP 4
 
 static char root[512], pamd[600], statedir[600], auditlog[600], auditkey[600];
-static char module[600], wardctl[600], slapd_sh[600], ldapdir[600];
+static char module[600], wardctl[600], ldapdir[600];
 static char conf_local[600], conf_tls[600], conf_ldaps[600], childerr[600];
-static int slapd_started, verbose;
+static int verbose;
 static ward_fault_arm_fn arm;
 
 static const char policy_text[] =
@@ -141,43 +143,6 @@ struct run {
 };
 
 /* ---- helpers ---- */
-
-static int
-sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[4096], *out;
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	out = tu_run(cmd, 1, &st);
-	if (st != 0)
-		fprintf(stderr, "command failed (%d): %s\n%s", st, cmd, out ? out : "");
-	free(out);
-	return st;
-}
-
-static void
-stop_slapd(void)
-{
-	if (slapd_started) {
-		sh("'%s' clean '%s' >/dev/null 2>&1", slapd_sh, ldapdir);
-		slapd_started = 0;
-	}
-}
-
-static void
-on_signal(int sig)
-{
-	stop_slapd();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
 
 /* TOTP code of B32 at NOW (liboath: independent of lib/otp.c); its step. */
 static int
@@ -801,23 +766,9 @@ write_conf(const char *path, int dir, const char *uri, const char *ca)
 }
 
 static int
-write_service(const char *name, const char *cfg)
-{
-	char path[1200], text[4096];
-
-	snprintf(path, sizeof(path), "%s/%s", pamd, name);
-	snprintf(text, sizeof(text),
-	    "auth     required %s config=%s\n"
-	    "account  required %s config=%s\n"
-	    "session  required %s config=%s\n", module, cfg, module, cfg, module, cfg);
-	return tu_write(path, text, (size_t)-1, 0644);
-}
-
-static int
 setup(void)
 {
-	char path[1200], cmd[1400], *env, *uri, *ldaps, *ca;
-	int st;
+	char path[1200], uri[300], ldaps[300], ca[600];
 
 	verbose = getenv("WARD_FAULT_VERBOSE") != NULL;
 	snprintf(root, sizeof(root), "%s/tests/fault-run", tu_build());
@@ -832,7 +783,6 @@ setup(void)
 	snprintf(childerr, sizeof(childerr), "%s/child.stderr", root);
 	snprintf(module, sizeof(module), "%s/tests/fault/pam_ward_fault.so", tu_build());
 	snprintf(wardctl, sizeof(wardctl), "%s/wardctl", tu_build());
-	snprintf(slapd_sh, sizeof(slapd_sh), "%s/tests/dir/slapd.sh", tu_src());
 	if (oath_init() != OATH_OK)
 		return 1;
 	/* The module stays loaded: libpam's dlopen gets this handle. */
@@ -844,48 +794,33 @@ setup(void)
 			return 1;
 		}
 	}
-	if (sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
+	if (tu_sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
 	    root, root, pamd, root, root, pamd) != 0)
 		return 1;
-	atexit(stop_slapd);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	slapd_started = 1;
-	if (sh("'%s' start '%s' '%s/contrib/ldap/hospital.ldif' >/dev/null", slapd_sh, ldapdir,
-	    tu_src()) != 0)
+	if (tu_slapd_start(ldapdir) != 0)
 		return 1;
-	snprintf(cmd, sizeof(cmd), ". '%s/env' && printf '%%s\\n%%s\\n%%s\\n' "
-	    "\"$LDAP_URI\" \"$LDAPS_URI\" \"$CA_FILE\"", ldapdir);
-	if ((env = tu_run(cmd, 0, &st)) == NULL || st != 0)
+	if (tu_slapd_env("LDAP_URI", uri, sizeof(uri)) != 0 ||
+	    tu_slapd_env("LDAPS_URI", ldaps, sizeof(ldaps)) != 0 ||
+	    tu_slapd_env("CA_FILE", ca, sizeof(ca)) != 0)
 		return 1;
-	uri = env;
-	if ((ldaps = strchr(uri, '\n')) == NULL)
-		return 1;
-	*ldaps++ = '\0';
-	if ((ca = strchr(ldaps, '\n')) == NULL)
-		return 1;
-	*ca++ = '\0';
-	ca[strcspn(ca, "\n")] = '\0';
 	if (write_conf(conf_local, DIR_NONE, NULL, NULL) != 0 ||
 	    write_conf(conf_tls, DIR_STARTTLS, uri, ca) != 0 ||
-	    write_conf(conf_ldaps, DIR_LDAPS, ldaps, ca) != 0) {
-		free(env);
+	    write_conf(conf_ldaps, DIR_LDAPS, ldaps, ca) != 0)
 		return 1;
-	}
-	free(env);
 	snprintf(path, sizeof(path), "%s/etc/ldap.secret", root);
 	if (tu_write(path, "ward-demo-password", (size_t)-1, 0600) != 0)
 		return 1;
 	snprintf(path, sizeof(path), "%s/etc/policy.conf", root);
 	if (tu_write(path, policy_text, (size_t)-1, 0644) != 0)
 		return 1;
-	if (write_service("fault-ehr", conf_local) || write_service("fault-dir-ehr", conf_tls) ||
-	    write_service("fault-dir-rx", conf_ldaps))
+	if (pt_write_service(pamd, "fault-ehr", module, conf_local, NULL) ||
+	    pt_write_service(pamd, "fault-dir-ehr", module, conf_tls, NULL) ||
+	    pt_write_service(pamd, "fault-dir-rx", module, conf_ldaps, NULL))
 		return 1;
-	if (sh("'%s' --config '%s' init >/dev/null", wardctl, conf_local) != 0)
+	if (tu_sh("'%s' --config '%s' init >/dev/null", wardctl, conf_local) != 0)
 		return 1;
 	for (size_t i = 0; i < NSCEN; i++)
-		if (sh("'%s' --config '%s' enroll %s --secret %s --qr none >/dev/null", wardctl,
+		if (tu_sh("'%s' --config '%s' enroll %s --secret %s --qr none >/dev/null", wardctl,
 		    conf_local, scen[i].user, scen[i].b32) != 0)
 			return 1;
 	return 0;
@@ -894,7 +829,7 @@ setup(void)
 static int
 teardown(void)
 {
-	stop_slapd();
+	tu_slapd_stop();
 	return 0;
 }
 
@@ -954,6 +889,6 @@ main(void)
 				    gaps[i].check, gaps[i].call);
 	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
 	CU_cleanup_registry();
-	stop_slapd();
+	tu_slapd_stop();
 	return fails ? 1 : 0;
 }

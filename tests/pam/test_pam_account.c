@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "logcap.h"
+#include "pamtest.h"
 #include "testutil.h"
 
 static char root[512], conf[600], badconf[600], pamd[600], module[600], wardctl[600];
@@ -57,93 +58,25 @@ static const char policy_text[] =
     "break_glass = { roles = [\"clinician\"]; apps = [\"ehr\", \"pharmacy\"]; hosts = [\"*\"];\n"
     "                max_minutes = 60; min_reason_chars = 10; mfa = \"required\"; };\n";
 
-/* ---- conversation: answers in order, one per prompt ---- */
+/* ---- PAM ---- */
 
-static const char *answers[4];
-static size_t nanswers, next_answer;
-static char transcript[8192];
-static int nprompts;
-
-static void
-tlog(const char *fmt, ...)
-{
-	size_t l = strlen(transcript);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(transcript + l, sizeof(transcript) - l, fmt, ap);
-	va_end(ap);
-}
-
-static int
-conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
-{
-	struct pam_response *r = calloc((size_t)n, sizeof(*r));
-
-	(void)data;
-	if (r == NULL)
-		return PAM_CONV_ERR;
-	for (int i = 0; i < n; i++) {
-		if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF ||
-		    msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
-			const char *a = next_answer < nanswers ? answers[next_answer++] : "";
-			nprompts++;
-			tlog("prompt%s: %s\n", msg[i]->msg_style == PAM_PROMPT_ECHO_ON ?
-			    "(echo)" : "", msg[i]->msg);
-			r[i].resp = strdup(a);
-		} else {
-			tlog("%s: %s\n", msg[i]->msg_style == PAM_ERROR_MSG ? "error" : "info",
-			    msg[i]->msg);
-		}
-	}
-	*resp = r;
-	return PAM_SUCCESS;
-}
-
-/* Run PHASES as USER on SERVICE with the answers given (NULL-terminated).
- * Returns the first failing rc or PAM_SUCCESS; ENV gets WARD_* lines. */
+/* Run PHASES as USER on SERVICE with the answers given (NULL-terminated),
+ * one per prompt in order, then "".  Returns the first failing rc or
+ * PAM_SUCCESS; ENV gets WARD_* lines. */
 static int
 run_pam(const char *service, const char *user, const char *phases, char *env,
     size_t envlen, ...)
 {
-	struct pam_conv c = { conv, NULL };
-	pam_handle_t *h = NULL;
-	const char *a;
+	const char *answers[4], *a;
+	size_t nanswers = 0;
 	va_list ap;
-	int rc;
 
-	transcript[0] = '\0';
-	nprompts = 0;
-	nanswers = next_answer = 0;
 	va_start(ap, envlen);
 	while ((a = va_arg(ap, const char *)) != NULL && nanswers < 4)
 		answers[nanswers++] = a;
 	va_end(ap);
-	if (env != NULL)
-		env[0] = '\0';
-	if ((rc = pam_start_confdir(service, user, &c, pamd, &h)) != PAM_SUCCESS)
-		return rc;
-	if (strstr(phases, "auth") && (rc = pam_authenticate(h, 0)) != PAM_SUCCESS)
-		goto out;
-	if (strstr(phases, "acct") && (rc = pam_acct_mgmt(h, 0)) != PAM_SUCCESS)
-		goto out;
-	if (strstr(phases, "open") && (rc = pam_open_session(h, 0)) != PAM_SUCCESS)
-		goto out;
-	if (env != NULL) {
-		static const char *const names[] = { "WARD_ROLES", "WARD_IDLE_LOGOFF",
-			"WARD_SESSION_MAX", "WARD_BREAK_GLASS" };
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			const char *v = pam_getenv(h, names[i]);
-			if (v != NULL)
-				snprintf(env + strlen(env), envlen - strlen(env), "%s=%s\n",
-				    names[i], v);
-		}
-	}
-	if (strstr(phases, "close"))
-		rc = pam_close_session(h, 0);
-out:
-	pam_end(h, rc);
-	return rc;
+	pt_answers(answers, nanswers);
+	return pt_run(pamd, service, user, phases, env, envlen);
 }
 
 static const char *
@@ -159,33 +92,8 @@ b32_of(const char *user)
 static void
 code_now(const char *user, char out[16])
 {
-	char cmd[256], *o;
-	int st;
-
-	while (time(NULL) % 30 > 26)	/* keep clear of a step's end */
-		usleep(200000);
-	snprintf(cmd, sizeof(cmd), "oathtool --totp -b %s", b32_of(user));
-	o = tu_run(cmd, 0, &st);
-	CU_ASSERT_EQUAL_FATAL(st, 0);
-	snprintf(out, 16, "%.*s", (int)strcspn(o, "\n"), o);
-	free(o);
-}
-
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[4096], *out;
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	out = tu_run(cmd, 1, &st);
-	if (st != 0)
-		fprintf(stderr, "command failed (%d): %s\n%s", st, cmd, out ? out : "");
-	free(out);
-	return st;
+	tu_totp_wait(26);	/* keep clear of a step's end */
+	CU_ASSERT_EQUAL_FATAL(tu_totp(b32_of(user), 0, out), 0);
 }
 
 /* The audit log's text (NUL-terminated; caller frees). */
@@ -197,40 +105,7 @@ audit_text(void)
 }
 
 /* Number of lines of the audit log holding every NEEDLE (NULL-terminated). */
-static int
-audit_count(const char *first, ...)
-{
-	char *t = audit_text(), *line, *save = NULL;
-	int n = 0;
-
-	for (line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		va_list ap;
-		const char *nd = first;
-		int all = 1;
-
-		va_start(ap, first);
-		for (; nd != NULL; nd = va_arg(ap, const char *))
-			if (strstr(line, nd) == NULL)
-				all = 0;
-		va_end(ap);
-		n += all;
-	}
-	free(t);
-	return n;
-}
-
-static int
-write_service(const char *name, const char *cfg)
-{
-	char path[1200], text[4096];
-
-	snprintf(path, sizeof(path), "%s/%s", pamd, name);
-	snprintf(text, sizeof(text),
-	    "auth     required %s config=%s\n"
-	    "account  required %s config=%s\n"
-	    "session  required %s config=%s\n", module, cfg, module, cfg, module, cfg);
-	return tu_write(path, text, (size_t)-1, 0644);
-}
+#define audit_count(...) tu_count_lines(auditlog, __VA_ARGS__)
 
 static int
 setup(void)
@@ -244,7 +119,7 @@ setup(void)
 	snprintf(auditlog, sizeof(auditlog), "%s/log/audit.log", root);
 	snprintf(module, sizeof(module), "%s/pam_ward.so", tu_build());
 	snprintf(wardctl, sizeof(wardctl), "%s/wardctl", tu_build());
-	if (sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
+	if (tu_sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
 	    root, root, pamd, root, root, pamd) != 0)
 		return 1;
 	snprintf(text, sizeof(text),
@@ -265,8 +140,9 @@ setup(void)
 	snprintf(path, sizeof(path), "%s/etc/policy.conf", root);
 	if (tu_write(path, policy_text, (size_t)-1, 0644) != 0)
 		return 1;
-	if (write_service("acct-ehr", conf) || write_service("acct-rx", conf) ||
-	    write_service("acct-noaudit", badconf))
+	if (pt_write_service(pamd, "acct-ehr", module, conf, NULL) ||
+	    pt_write_service(pamd, "acct-rx", module, conf, NULL) ||
+	    pt_write_service(pamd, "acct-noaudit", module, badconf, NULL))
 		return 1;
 	snprintf(path, sizeof(path), "%s/acct-try", pamd);
 	/* pam_unix first: it asks for the password and leaves it in PAM_AUTHTOK
@@ -276,15 +152,13 @@ setup(void)
 	    "account required %s config=%s\n", module, conf, module, conf);
 	if (tu_write(path, text, (size_t)-1, 0644) != 0)
 		return 1;
-	if (sh("'%s' --config '%s' init", wardctl, conf) != 0)
+	if (tu_sh("'%s' --config '%s' init", wardctl, conf) != 0)
 		return 1;
 	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++)
-		if (sh("'%s' --config '%s' enroll %s --secret %s --qr none", wardctl, conf,
+		if (tu_sh("'%s' --config '%s' enroll %s --secret %s --qr none", wardctl, conf,
 		    users[i].user, users[i].b32) != 0)
 			return 1;
-	have_log = logcap_start() == 0;
-	if (!have_log)
-		fprintf(stderr, "note: /dev/log is taken; log assertions are skipped\n");
+	have_log = logcap_begin();
 	return 0;
 }
 
@@ -305,7 +179,7 @@ test_allow_with_session_env(void)
 	code_now("alice", code);
 	CU_ASSERT_EQUAL(run_pam("acct-ehr", "alice", "auth,acct,open,close", env, sizeof(env),
 	    code, NULL), PAM_SUCCESS);
-	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_ROLES=clinician,nurse\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_IDLE_LOGOFF=600\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_SESSION_MAX=43200\n"));
@@ -326,18 +200,18 @@ test_deny_shows_reason_no_break_glass(void)
 	/* a deny rule with break_glass = false: the reason, and no offer */
 	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, "should not be asked",
 	    NULL), PAM_PERM_DENIED);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript,
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript,
 	    "error: Access denied: Nurses dispense through the pharmacy desk"));
-	CU_ASSERT_EQUAL(nprompts, 0);
+	CU_ASSERT_EQUAL(pt_nprompts, 0);
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"alice\"", "\"event\":\"account\"",
 	    "\"result\":\"deny\"", "\"rule\":\"no-rx-for-nurses\"", NULL), 1);
 	/* a clerk is no clinician: default deny, no offer */
 	code_now("carol", code);
 	CU_ASSERT_EQUAL(run_pam("acct-ehr", "carol", "auth,acct", NULL, 0, code,
 	    "Cardiac arrest, need the chart", NULL), PAM_PERM_DENIED);
-	CU_ASSERT_EQUAL(nprompts, 1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "error: Access denied: "));
-	CU_ASSERT_PTR_NULL(strstr(transcript, "EMERGENCY"));
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "error: Access denied: "));
+	CU_ASSERT_PTR_NULL(strstr(pt_transcript, "EMERGENCY"));
 	CU_ASSERT_EQUAL(audit_count("\"event\":\"breakglass\"", "\"user\":\"carol\"", NULL), 0);
 }
 
@@ -350,24 +224,24 @@ test_break_glass_refused(void)
 	code_now("bob1", code);
 	CU_ASSERT_EQUAL(run_pam("acct-ehr", "bob1", "auth,acct", NULL, 0, code, "help me",
 	    NULL), PAM_PERM_DENIED);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "prompt(echo): EMERGENCY ACCESS"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "recorded and reviewed"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Emergency access refused"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "prompt(echo): EMERGENCY ACCESS"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "recorded and reviewed"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Emergency access refused"));
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"bob1\"", "\"event\":\"breakglass\"",
 	    "\"result\":\"refused\"", NULL), 1);
 	/* an empty answer declines: denied, nothing granted */
 	CU_ASSERT_EQUAL(run_pam("acct-ehr", "bob1", "acct", NULL, 0, "   ", NULL),
 	    PAM_PERM_DENIED);
-	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
 	/* a good reason but a wrong code (no code in this transaction yet) */
 	CU_ASSERT_EQUAL(run_pam("acct-ehr", "bob2", "acct", NULL, 0,
 	    "Cardiac arrest in bay 4, need the chart", "000000", NULL), PAM_PERM_DENIED);
-	CU_ASSERT_EQUAL(nprompts, 2);
+	CU_ASSERT_EQUAL(pt_nprompts, 2);
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"bob2\"", "\"event\":\"breakglass\"",
 	    "\"result\":\"refused\"", NULL), 1);
 	CU_ASSERT_EQUAL(audit_count("\"event\":\"breakglass\"", "\"result\":\"granted\"",
 	    NULL), 0);
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' unlock bob2", wardctl, conf), 0);
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock bob2", wardctl, conf), 0);
 }
 
 static void
@@ -378,8 +252,8 @@ test_break_glass_granted(void)
 	code_now("bob3", code);
 	CU_ASSERT_EQUAL(run_pam("acct-ehr", "bob3", "auth,acct,open", env, sizeof(env), code,
 	    "  Cardiac arrest in bay 4, need the chart  ", NULL), PAM_SUCCESS);
-	CU_ASSERT_EQUAL(nprompts, 2);	/* the code once, then the reason */
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Emergency access granted for 60 minutes"));
+	CU_ASSERT_EQUAL(pt_nprompts, 2);	/* the code once, then the reason */
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Emergency access granted for 60 minutes"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_SESSION_MAX=3600\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_BREAK_GLASS=1\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_ROLES=clinician,physician\n"));
@@ -395,7 +269,7 @@ test_break_glass_granted(void)
 	code_now("bob4", code);
 	CU_ASSERT_EQUAL(run_pam("acct-ehr", "bob4", "acct", NULL, 0,
 	    "Stroke alert, thrombolysis decision", code, NULL), PAM_SUCCESS);
-	CU_ASSERT_EQUAL(nprompts, 2);
+	CU_ASSERT_EQUAL(pt_nprompts, 2);
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"bob4\"", "\"event\":\"breakglass\"",
 	    "\"result\":\"granted\"", NULL), 1);
 }
@@ -408,7 +282,7 @@ test_audit_unwritable_denies(void)
 	code_now("bob5", code);
 	CU_ASSERT_NOT_EQUAL(run_pam("acct-noaudit", "bob5", "auth", NULL, 0, code, NULL),
 	    PAM_SUCCESS);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "cannot be recorded"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "cannot be recorded"));
 	CU_ASSERT_NOT_EQUAL(run_pam("acct-noaudit", "alice", "acct", NULL, 0, NULL),
 	    PAM_SUCCESS);
 	if (have_log)
@@ -424,13 +298,13 @@ test_account_asks_code_without_auth(void)
 
 	CU_ASSERT_EQUAL(run_pam("acct-ehr", "dina", "acct", NULL, 0, "000000", NULL),
 	    PAM_PERM_DENIED);
-	CU_ASSERT_EQUAL(nprompts, 1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "prompt: Verification code: "));
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "prompt: Verification code: "));
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"dina\"", "\"event\":\"account\"",
 	    "\"result\":\"allow\"", NULL), 0);
 	code_now("dina", code);
 	CU_ASSERT_EQUAL(run_pam("acct-ehr", "dina", "acct", NULL, 0, code, NULL), PAM_SUCCESS);
-	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"dina\"", "\"event\":\"auth\"",
 	    "\"result\":\"success\"", "\"factor\":\"totp\"", NULL), 1);
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"dina\"", "\"event\":\"account\"",
@@ -442,22 +316,20 @@ test_account_asks_code_without_auth(void)
 static void
 test_try_first_pass_keeps_password(void)
 {
-	struct pam_conv c = { conv, NULL };
+	struct pam_conv c = { pt_conv, NULL };
 	pam_handle_t *h = NULL;
 	char code[16];
+	/* pam_unix's password, then the code */
+	const char *answers[2] = { "correct horse battery", code };
 	int rc;
 
 	code_now("fay", code);
-	transcript[0] = '\0';
-	nprompts = 0;
-	nanswers = next_answer = 0;
-	answers[nanswers++] = "correct horse battery";	/* pam_unix's password */
-	answers[nanswers++] = code;
+	pt_answers(answers, 2);
 	CU_ASSERT_EQUAL_FATAL(pam_start_confdir("acct-try", "fay", &c, pamd, &h), PAM_SUCCESS);
 	rc = pam_authenticate(h, 0);
 	pam_end(h, rc);
 	CU_ASSERT_EQUAL(rc, PAM_SUCCESS);
-	CU_ASSERT_EQUAL(nprompts, 2);	/* the password, then the code */
+	CU_ASSERT_EQUAL(pt_nprompts, 2);	/* the password, then the code */
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"fay\"", "\"result\":\"failure\"", NULL), 0);
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"fay\"", "\"event\":\"auth\"", "\"result\":\"success\"",
 	    NULL), 1);
@@ -484,8 +356,8 @@ test_break_glass_reason_checks(void)
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		CU_ASSERT_EQUAL(run_pam("acct-ehr", "ed", "acct", NULL, 0, refused[i], NULL),
 		    PAM_PERM_DENIED);
-		CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Emergency access refused"));
-		CU_ASSERT_EQUAL(nprompts, 1);	/* no code asked after a refused reason */
+		CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Emergency access refused"));
+		CU_ASSERT_EQUAL(pt_nprompts, 1);	/* no code asked after a refused reason */
 	}
 	CU_ASSERT_EQUAL(audit_count("\"user\":\"ed\"", "\"event\":\"breakglass\"",
 	    "\"result\":\"refused\"", NULL), (int)(sizeof(refused) / sizeof(refused[0])));
@@ -533,18 +405,18 @@ test_snapshot_compiled_and_edit_wins(void)
 	usleep(20000);
 	CU_ASSERT_EQUAL_FATAL(tu_write(pol, edited, (size_t)-1, 0644), 0);
 	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Access denied: Pharmacy desk only, please"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Access denied: Pharmacy desk only, please"));
 	CU_ASSERT_EQUAL_FATAL(stat(pol, &ps), 0);
 	CU_ASSERT_EQUAL_FATAL(stat(snap, &ss), 0);
 	CU_ASSERT_EQUAL(ss.st_mtim.tv_nsec, ps.st_mtim.tv_nsec);
 	/* and again, now from the new snapshot */
 	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Access denied: Pharmacy desk only, please"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Access denied: Pharmacy desk only, please"));
 	/* put the text back */
 	usleep(20000);
 	CU_ASSERT_EQUAL(tu_write(pol, text, (size_t)-1, 0644), 0);
 	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Nurses dispense through the pharmacy desk"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Nurses dispense through the pharmacy desk"));
 	free(edited);
 	free(text);
 }

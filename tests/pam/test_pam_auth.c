@@ -11,7 +11,6 @@
 #include <lmdb.h>
 #include <pwd.h>
 #include <security/pam_appl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "logcap.h"
+#include "pamtest.h"
 #include "testutil.h"
 
 static char root[512], conf[600], pamd[600], statedir[600], keyfile[600];
@@ -63,44 +63,7 @@ static const char policy_text[] =
     "  { id = \"clerks-ehr\"; effect = \"allow\"; roles = [\"clerk\"]; apps = [\"ehr\"];\n"
     "    mfa = \"not_required\"; } );\n";
 
-/* ---- conversation ---- */
-
-static const char *answer;
-static char transcript[8192];
-static int nprompts;
-
-static void
-tlog(const char *fmt, ...)
-{
-	size_t l = strlen(transcript);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(transcript + l, sizeof(transcript) - l, fmt, ap);
-	va_end(ap);
-}
-
-static int
-conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
-{
-	struct pam_response *r = calloc((size_t)n, sizeof(*r));
-
-	(void)data;
-	if (r == NULL)
-		return PAM_CONV_ERR;
-	for (int i = 0; i < n; i++) {
-		if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF || msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
-			nprompts++;
-			tlog("prompt: %s\n", msg[i]->msg);
-			r[i].resp = strdup(answer ? answer : "");
-		} else {
-			tlog("%s: %s\n", msg[i]->msg_style == PAM_ERROR_MSG ? "error" : "info",
-			    msg[i]->msg);
-		}
-	}
-	*resp = r;
-	return PAM_SUCCESS;
-}
+/* ---- PAM ---- */
 
 /* Run PHASES ("auth", "auth,acct", "auth,acct,open") as USER on SERVICE,
  * answering every prompt with CODE.  Returns the first failing rc or
@@ -109,34 +72,8 @@ static int
 run_pam(const char *service, const char *user, const char *phases, const char *code,
     char *env, size_t envlen)
 {
-	struct pam_conv c = { conv, NULL };
-	pam_handle_t *h = NULL;
-	int rc;
-
-	transcript[0] = '\0';
-	nprompts = 0;
-	answer = code;
-	if ((rc = pam_start_confdir(service, user, &c, pamd, &h)) != PAM_SUCCESS)
-		return rc;
-	if (strstr(phases, "auth") && (rc = pam_authenticate(h, 0)) != PAM_SUCCESS)
-		goto out;
-	if (strstr(phases, "acct") && (rc = pam_acct_mgmt(h, 0)) != PAM_SUCCESS)
-		goto out;
-	if (strstr(phases, "open") && (rc = pam_open_session(h, 0)) != PAM_SUCCESS)
-		goto out;
-	if (env != NULL) {
-		const char *v;
-		env[0] = '\0';
-		if ((v = pam_getenv(h, "WARD_ROLES")) != NULL)
-			snprintf(env + strlen(env), envlen - strlen(env), "WARD_ROLES=%s\n", v);
-		if ((v = pam_getenv(h, "WARD_IDLE_LOGOFF")) != NULL)
-			snprintf(env + strlen(env), envlen - strlen(env), "WARD_IDLE_LOGOFF=%s\n", v);
-		if ((v = pam_getenv(h, "WARD_SESSION_MAX")) != NULL)
-			snprintf(env + strlen(env), envlen - strlen(env), "WARD_SESSION_MAX=%s\n", v);
-	}
-out:
-	pam_end(h, rc);
-	return rc;
+	pt_answer_all(code);
+	return pt_run(pamd, service, user, phases, env, envlen);
 }
 
 /* ---- codes from oathtool ---- */
@@ -154,61 +91,28 @@ b32_of(const char *user)
 static void
 code_at(const char *user, long offset, char out[16])
 {
-	char cmd[256], *o;
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "oathtool --totp -b %s -N @%lld", b32_of(user),
-	    (long long)time(NULL) + offset);
-	o = tu_run(cmd, 0, &st);
-	CU_ASSERT_EQUAL_FATAL(st, 0);
-	snprintf(out, 16, "%.*s", (int)strcspn(o, "\n"), o);
-	free(o);
+	CU_ASSERT_EQUAL_FATAL(tu_totp(b32_of(user), offset, out), 0);
 }
 
 /* Keep a test's codes inside one time step: wait when close to its end. */
 static void
 fresh_step(void)
 {
-	while (time(NULL) % 30 > 24)
-		usleep(200000);
+	tu_totp_wait(24);
 }
 
 /* ---- fixture ---- */
 
 static int
-sh(const char *fmt, ...)
-{
-	char cmd[4096], *out;
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	out = tu_run(cmd, 1, &st);
-	if (st != 0)
-		fprintf(stderr, "command failed (%d): %s\n%s", st, cmd, out ? out : "");
-	free(out);
-	return st;
-}
-
-static int
-write_service(const char *name, const char *opts)
-{
-	char path[1200], text[4096];
-
-	snprintf(path, sizeof(path), "%s/%s", pamd, name);
-	snprintf(text, sizeof(text),
-	    "auth     required %s config=%s %s\n"
-	    "account  required %s config=%s\n"
-	    "session  required %s config=%s\n",
-	    module, conf, opts, module, conf, module, conf);
-	return tu_write(path, text, (size_t)-1, 0644);
-}
-
-static int
 setup(void)
 {
+	static const struct {
+		const char *name, *opts;
+	} services[] = {
+		{ "ward-test", "" }, { "ward-grace", "" }, { "ward-grace2", "" },
+		{ "ward-first", "use_first_pass" }, { "ward-tryfirst", "try_first_pass" },
+		{ "ward-badopt", "no_such_option" },
+	};
 	char path[1200], text[4096];
 
 	snprintf(root, sizeof(root), "%s", tu_helper_root());
@@ -217,7 +121,7 @@ setup(void)
 	snprintf(statedir, sizeof(statedir), "%s/state", root);
 	snprintf(keyfile, sizeof(keyfile), "%s/etc/master.key", root);
 	snprintf(wardctl, sizeof(wardctl), "%s/wardctl", tu_build());
-	if (sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
+	if (tu_sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
 	    root, root, pamd, root, root, pamd) != 0)
 		return 1;
 	/* the helper must be setuid root to read the store for nobody */
@@ -235,20 +139,16 @@ setup(void)
 	snprintf(path, sizeof(path), "%s/etc/policy.conf", root);
 	if (tu_write(path, policy_text, (size_t)-1, 0644) != 0)
 		return 1;
-	if (write_service("ward-test", "") || write_service("ward-grace", "") ||
-	    write_service("ward-grace2", "") || write_service("ward-first", "use_first_pass") ||
-	    write_service("ward-tryfirst", "try_first_pass") ||
-	    write_service("ward-badopt", "no_such_option"))
-		return 1;
-	if (sh("'%s' --config '%s' init", wardctl, conf) != 0)
+	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+		if (pt_write_service(pamd, services[i].name, module, conf, services[i].opts) != 0)
+			return 1;
+	if (tu_sh("'%s' --config '%s' init", wardctl, conf) != 0)
 		return 1;
 	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++)
-		if (sh("'%s' --config '%s' enroll %s --secret %s --qr none", wardctl, conf,
+		if (tu_sh("'%s' --config '%s' enroll %s --secret %s --qr none", wardctl, conf,
 		    users[i].user, users[i].b32) != 0)
 			return 1;
-	have_log = logcap_start() == 0;
-	if (!have_log)
-		fprintf(stderr, "note: /dev/log is taken; log assertions are skipped\n");
+	have_log = logcap_begin();
 	return 0;
 }
 
@@ -257,12 +157,6 @@ teardown(void)
 {
 	logcap_stop();
 	return 0;
-}
-
-static int
-log_has(const char *needle)
-{
-	return strstr(logcap_text(NULL), needle) != NULL;
 }
 
 /* ---- tests ---- */
@@ -276,33 +170,33 @@ test_valid_code_then_replay(void)
 	code_at("alice", 0, code);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "alice", "auth,acct,open", code, env,
 	    sizeof(env)), PAM_SUCCESS);
-	CU_ASSERT_EQUAL(nprompts, 1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "prompt: Verification code: "));
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "prompt: Verification code: "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_ROLES=nurse\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_IDLE_LOGOFF=600\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_SESSION_MAX=43200\n"));
 	/* the same code again: replay */
 	CU_ASSERT_EQUAL(run_pam("ward-test", "alice", "auth", code, NULL, 0), PAM_AUTH_ERR);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "already used"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "already used"));
 	if (have_log)
-		CU_ASSERT_TRUE(log_has("user alice service ward-test: code already used (replay)"));
+		CU_ASSERT_TRUE(logcap_has("user alice service ward-test: code already used (replay)"));
 	/* a wrong code */
 	CU_ASSERT_EQUAL(run_pam("ward-test", "alice", "auth", "000000", NULL, 0) == PAM_AUTH_ERR ||
 	    strcmp(code, "000000") == 0, 1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "not accepted"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "not accepted"));
 	/* garbage of all shapes is a wrong code, never an error (unlocking
 	 * between, as max_failures is 3) */
 	{
 		static const char *const junk[] = { "", "12345678901234567890", "abc\x01\xff",
 			"12345", "1234567", " 123456", "-12345", "%s%n%s" };
 		for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
-			CU_ASSERT_EQUAL(sh("'%s' --config '%s' unlock alice", wardctl, conf), 0);
+			CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock alice", wardctl, conf), 0);
 			CU_ASSERT_EQUAL(run_pam("ward-test", "alice", "auth", junk[i], NULL, 0),
 			    PAM_AUTH_ERR);
-			CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "not accepted"));
+			CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "not accepted"));
 		}
 	}
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' unlock alice", wardctl, conf), 0);
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock alice", wardctl, conf), 0);
 }
 
 static void
@@ -325,8 +219,8 @@ test_window_edges(void)
 	CU_ASSERT_EQUAL(run_pam("ward-test", "win1", "auth", next, NULL, 0), PAM_SUCCESS);
 	/* now's code is older than the watermark: replay */
 	CU_ASSERT_EQUAL(run_pam("ward-test", "win1", "auth", now, NULL, 0), PAM_AUTH_ERR);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "already used"));
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' unlock win1", wardctl, conf), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "already used"));
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock win1", wardctl, conf), 0);
 }
 
 static void
@@ -342,10 +236,10 @@ test_lockout_and_unlock(void)
 		const char *wrong = strcmp(code, "111111") == 0 ? "222222" : "111111";
 		CU_ASSERT_EQUAL(run_pam("ward-test", "lock1", "auth", wrong, NULL, 0), PAM_AUTH_ERR);
 	}
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "locked until"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "locked until"));
 	/* the right code is refused while locked */
 	CU_ASSERT_EQUAL(run_pam("ward-test", "lock1", "auth", code, NULL, 0), PAM_MAXTRIES);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "locked until"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "locked until"));
 	out = tu_run("true", 0, &st);
 	free(out);
 	{
@@ -356,10 +250,10 @@ test_lockout_and_unlock(void)
 		CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "\"failures\":3"));
 		free(out);
 	}
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' unlock lock1", wardctl, conf), 0);
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock lock1", wardctl, conf), 0);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "lock1", "auth", code, NULL, 0), PAM_SUCCESS);
 	if (have_log)
-		CU_ASSERT_TRUE(log_has("user lock1 service ward-test: wrong code; account now locked"));
+		CU_ASSERT_TRUE(logcap_has("user lock1 service ward-test: wrong code; account now locked"));
 }
 
 /* Recovery codes from a fresh set made by wardctl recovery-codes --json. */
@@ -378,7 +272,7 @@ test_recovery_code_single_use(void)
 	free(out);
 	CU_ASSERT_EQUAL(strlen(rcode), 14);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "rec1", "auth", rcode, NULL, 0), PAM_SUCCESS);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "Recovery code accepted; 3 left"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Recovery code accepted; 3 left"));
 	CU_ASSERT_EQUAL(run_pam("ward-test", "rec1", "auth", rcode, NULL, 0), PAM_AUTH_ERR);
 	/* a new set voids the old codes */
 	out = tu_run(cmd, 0, &st);
@@ -407,11 +301,11 @@ test_unenrolled_and_unknown_look_alike(void)
 	int r1, r2, r3;
 
 	r1 = run_pam("ward-test", "dave", "auth", "123456", NULL, 0);
-	snprintf(t_dave, sizeof(t_dave), "%s", transcript);
+	snprintf(t_dave, sizeof(t_dave), "%s", pt_transcript);
 	r2 = run_pam("ward-test", "zed", "auth", "123456", NULL, 0);
-	snprintf(t_zed, sizeof(t_zed), "%s", transcript);
+	snprintf(t_zed, sizeof(t_zed), "%s", pt_transcript);
 	r3 = run_pam("ward-test", "bad\nname", "auth", "123456", NULL, 0);
-	snprintf(t_bad, sizeof(t_bad), "%s", transcript);
+	snprintf(t_bad, sizeof(t_bad), "%s", pt_transcript);
 	CU_ASSERT_EQUAL(r1, PAM_AUTH_ERR);
 	CU_ASSERT_EQUAL(r2, PAM_AUTH_ERR);
 	CU_ASSERT_EQUAL(r3, PAM_AUTH_ERR);
@@ -422,9 +316,9 @@ test_unenrolled_and_unknown_look_alike(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(t_dave, "Contact IT"));
 	/* an enrolled user sees the same prompt first */
 	run_pam("ward-test", "alice", "auth", "123456", NULL, 0);
-	CU_ASSERT_EQUAL(strncmp(transcript, "prompt: Verification code: \n", 28), 0);
+	CU_ASSERT_EQUAL(strncmp(pt_transcript, "prompt: Verification code: \n", 28), 0);
 	CU_ASSERT_EQUAL(strncmp(t_dave, "prompt: Verification code: \n", 28), 0);
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' unlock alice", wardctl, conf), 0);
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock alice", wardctl, conf), 0);
 }
 
 static void
@@ -434,12 +328,12 @@ test_account_and_no_mfa(void)
 
 	/* carol's rule needs no second factor: no prompt */
 	CU_ASSERT_EQUAL(run_pam("ward-test", "carol", "auth,acct", "x", NULL, 0), PAM_SUCCESS);
-	CU_ASSERT_EQUAL(nprompts, 0);
+	CU_ASSERT_EQUAL(pt_nprompts, 0);
 	/* erin may authenticate (enrolled) but the account phase denies with the reason */
 	fresh_step();
 	code_at("erin", 0, code);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "erin", "auth,acct", code, NULL, 0), PAM_PERM_DENIED);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "error: Access denied: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "error: Access denied: "));
 	/* no session for a denied user */
 	CU_ASSERT_EQUAL(run_pam("ward-test", "erin", "open", "", NULL, 0), PAM_SESSION_ERR);
 }
@@ -452,16 +346,16 @@ test_grace(void)
 	fresh_step();
 	code_at("grace1", 0, code);
 	CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", code, NULL, 0), PAM_SUCCESS);
-	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
 	/* within mfa_grace on this workstation and app: no prompt */
 	CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", "", NULL, 0), PAM_SUCCESS);
-	CU_ASSERT_EQUAL(nprompts, 0);
+	CU_ASSERT_EQUAL(pt_nprompts, 0);
 	/* another app: asks again */
 	CU_ASSERT_EQUAL(run_pam("ward-grace2", "grace1", "auth", "", NULL, 0), PAM_AUTH_ERR);
-	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
 	/* the ehr rule has no grace: asks */
 	CU_ASSERT_EQUAL(run_pam("ward-test", "grace1", "auth", "", NULL, 0), PAM_AUTH_ERR);
-	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
 	/* the policy's grace now, not the one in force at the verification: an
 	 * edit down to 1 s ends the grace at once */
 	{
@@ -475,19 +369,19 @@ test_grace(void)
 		usleep(1200000);
 		CU_ASSERT_EQUAL(tu_write(pol, shorter, (size_t)-1, 0644), 0);
 		CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", "", NULL, 0), PAM_AUTH_ERR);
-		CU_ASSERT_EQUAL(nprompts, 1);
+		CU_ASSERT_EQUAL(pt_nprompts, 1);
 		usleep(20000);
 		CU_ASSERT_EQUAL(tu_write(pol, policy_text, (size_t)-1, 0644), 0);
 		/* back to 300 s: the same verification counts again */
 		CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", "", NULL, 0), PAM_SUCCESS);
-		CU_ASSERT_EQUAL(nprompts, 0);
+		CU_ASSERT_EQUAL(pt_nprompts, 0);
 		free(shorter);
 	}
 	/* reset drops the grace with the enrolment */
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' reset grace1", wardctl, conf), 0);
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' reset grace1", wardctl, conf), 0);
 	CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", "", NULL, 0), PAM_AUTH_ERR);
-	CU_ASSERT_EQUAL(nprompts, 1);
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' enroll grace1 --secret %s --qr none", wardctl,
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' enroll grace1 --secret %s --qr none", wardctl,
 	    conf, b32_of("grace1")), 0);
 }
 
@@ -496,17 +390,17 @@ test_options(void)
 {
 	/* use_first_pass with no earlier token: denied without a prompt */
 	CU_ASSERT_EQUAL(run_pam("ward-first", "alice", "auth", "123456", NULL, 0), PAM_AUTH_ERR);
-	CU_ASSERT_EQUAL(nprompts, 0);
+	CU_ASSERT_EQUAL(pt_nprompts, 0);
 	/* try_first_pass with no token falls back to the prompt */
 	run_pam("ward-tryfirst", "alice", "auth", "123456", NULL, 0);
-	CU_ASSERT_EQUAL(nprompts, 1);
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
 	/* an unknown option is an error, never ignored */
 	CU_ASSERT_EQUAL(run_pam("ward-badopt", "alice", "auth", "123456", NULL, 0),
 	    PAM_SERVICE_ERR);
-	CU_ASSERT_EQUAL(nprompts, 0);
+	CU_ASSERT_EQUAL(pt_nprompts, 0);
 	if (have_log)
-		CU_ASSERT_TRUE(log_has("unknown option 'no_such_option'"));
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' unlock alice", wardctl, conf), 0);
+		CU_ASSERT_TRUE(logcap_has("unknown option 'no_such_option'"));
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock alice", wardctl, conf), 0);
 }
 
 static void
@@ -520,9 +414,9 @@ test_unsafe_files_fail_closed(void)
 	CU_ASSERT_EQUAL(chmod(conf, 0666), 0);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "auth", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "acct", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
-	CU_ASSERT_EQUAL(nprompts, 0);
+	CU_ASSERT_EQUAL(pt_nprompts, 0);
 	if (have_log)
-		CU_ASSERT_TRUE(log_has("ward.conf: writable by group or others (mode 0666, refused)"));
+		CU_ASSERT_TRUE(logcap_has("ward.conf: writable by group or others (mode 0666, refused)"));
 	CU_ASSERT_EQUAL(chmod(conf, 0644), 0);
 	CU_ASSERT_EQUAL(chmod(pol, 0664), 0);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "auth", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
@@ -530,7 +424,7 @@ test_unsafe_files_fail_closed(void)
 	CU_ASSERT_EQUAL(chmod(keyfile, 0640), 0);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "auth", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
 	if (have_log)
-		CU_ASSERT_TRUE(log_has("master.key: open to group or others (mode 0640"));
+		CU_ASSERT_TRUE(logcap_has("master.key: open to group or others (mode 0640"));
 	CU_ASSERT_EQUAL(chmod(keyfile, 0600), 0);
 	CU_ASSERT_EQUAL(chmod(statedir, 0755), 0);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "auth", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
@@ -560,12 +454,12 @@ test_corrupt_record_fails_closed(void)
 	code_at("corrupt1", 0, code);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "corrupt1", "auth", code, NULL, 0),
 	    PAM_AUTHINFO_UNAVAIL);
-	CU_ASSERT_PTR_NOT_NULL(strstr(transcript, "unavailable"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "unavailable"));
 	if (have_log)
-		CU_ASSERT_TRUE(log_has("the record of user 'corrupt1' is corrupt"));
+		CU_ASSERT_TRUE(logcap_has("the record of user 'corrupt1' is corrupt"));
 	/* the admin tool says so too, and re-enrolment repairs it */
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' status corrupt1", wardctl, conf), 2);
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' enroll corrupt1 --force --secret %s --qr none",
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' status corrupt1", wardctl, conf), 2);
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' enroll corrupt1 --force --secret %s --qr none",
 	    wardctl, conf, b32_of("corrupt1")), 0);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "corrupt1", "auth", code, NULL, 0), PAM_SUCCESS);
 }
@@ -599,7 +493,7 @@ test_sixteen_processes_race_one_code(void)
 	CU_ASSERT_EQUAL(wins, 1);
 	CU_ASSERT_EQUAL(losses, 15);
 	CU_ASSERT_EQUAL(other, 0);
-	CU_ASSERT_EQUAL(sh("'%s' --config '%s' unlock race1", wardctl, conf), 0);
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock race1", wardctl, conf), 0);
 }
 
 /* As nobody, through the setuid helper: own code works once; another
@@ -631,7 +525,7 @@ test_unprivileged_caller_uses_helper(void)
 		if (run_pam("ward-test", "nobody", "open", code, NULL, 0) != PAM_SESSION_ERR)
 			fails |= 8;
 		if (run_pam("ward-test", "nobody", "auth", code, NULL, 0) != PAM_AUTH_ERR ||
-		    strstr(transcript, "already used") == NULL)
+		    strstr(pt_transcript, "already used") == NULL)
 			fails |= 2;
 		/* alice's right code, asked by nobody: the helper refuses */
 		snprintf(acode, sizeof(acode), "%s", "000000");
@@ -644,7 +538,7 @@ test_unprivileged_caller_uses_helper(void)
 	CU_ASSERT_TRUE(WIFEXITED(status));
 	CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
 	if (have_log)
-		CU_ASSERT_TRUE(log_has("(nobody) asked to verify a code for alice; refusing"));
+		CU_ASSERT_TRUE(logcap_has("(nobody) asked to verify a code for alice; refusing"));
 	/* the helper's own checks: refuses a mismatched user even with a code */
 	{
 		char cmd[2400], *out;
