@@ -62,6 +62,7 @@ static const struct {
 	{ "roles = { a = { inherits = [\"b\"]; };\n b = { inherits = [\"a\"]; }; };\n",
 	  "inheritance cycle" },
 	{ "roles = {\n a = { inherits = [\"nope\"]; }; };\n", "t.conf:2: inherits: unknown role 'nope'" },
+	{ "roles = { a = { }; };\n  @include \"/etc/passwd\"\n", "t.conf:2: @include is not allowed" },
 	{ "roles = { a = { }; };\nrules = (\n { id = \"r\"; effect = \"allow\"; roles = [\"x\"]; } );\n",
 	  "t.conf:3: roles: unknown role 'x'" },
 	{ "rules = (\n { id = \"r\"; effect = \"allow\"; apps = [\"ghost\"]; } );\n",
