@@ -198,14 +198,7 @@ cmd_dir(struct wopts *o)
 	rc = dir_diagnose(&conf.directory, user, dg, CONF_MAX_URIS, &dns, &n, &udn);
 	ward_log_set_sink(NULL, NULL);
 	if (rc == 0 && user != NULL) {
-		int from_snap = 0;
-
-		if (o->policy != NULL)
-			pol = policy_load(o->policy, err, sizeof(err));
-		else
-			pol = policy_load_compiled(conf.policy_file, conf.snapshot_file,
-			    &from_snap, err, sizeof(err));
-		if (pol == NULL) {
+		if ((pol = wardctl_load_policy(&conf, o->policy, err, sizeof(err))) == NULL) {
 			polerr = err;
 		} else {
 			int mr = core_map_groups(pol, dns, n, roles, &nroles, CORE_MAX_ROLES);

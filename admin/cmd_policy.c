@@ -35,16 +35,9 @@ open_policy(struct wopts *o, const char *file_arg, struct ctx *c)
 
 	memset(c, 0, sizeof(*c));
 	memset(&conf, 0, sizeof(conf));
-	if (path == NULL) {
-		int from_snap;
-		if (wardctl_load_conf(o, &conf) != 0)
-			return -1;
-		/* as the module does: the compiled snapshot when it is current */
-		c->pol = policy_load_compiled(conf.policy_file, conf.snapshot_file, &from_snap,
-		    err, sizeof(err));
-	} else {
-		c->pol = policy_load(path, err, sizeof(err));
-	}
+	if (path == NULL && wardctl_load_conf(o, &conf) != 0)
+		return -1;
+	c->pol = wardctl_load_policy(&conf, path, err, sizeof(err));
 	if (c->pol == NULL)
 		fprintf(stderr, "%s\n", err);
 	conf_free(&conf);

@@ -3,6 +3,7 @@
  * Options may stand anywhere on the line; everything else is a word.
  */
 #include "wardctl.h"
+#include "ward_policy.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -128,6 +129,16 @@ wardctl_load_conf(const struct wopts *o, struct ward_conf *conf)
 	if (r != 0)
 		fprintf(stderr, "wardctl: %s\n", err);
 	return r;
+}
+
+struct policy *
+wardctl_load_policy(const struct ward_conf *conf, const char *path, char *err, size_t len)
+{
+	int from_snap = 0;
+
+	if (path != NULL)
+		return policy_load(path, err, len);
+	return policy_load_compiled(conf->policy_file, conf->snapshot_file, &from_snap, err, len);
 }
 
 void

@@ -37,6 +37,13 @@ struct wopts {
  * WARD_ERR_* on failure. */
 int wardctl_load_conf(const struct wopts *o, struct ward_conf *conf);
 
+struct policy;
+/* The policy a command works on: the file PATH when given (--policy),
+ * else CONF's policy as the module reads it (the compiled snapshot when it
+ * is current).  NULL with ERR filled when it cannot be loaded. */
+struct policy *wardctl_load_policy(const struct ward_conf *conf, const char *path, char *err,
+    size_t len);
+
 /* JSON string literal of S (with quotes) to F; NULL prints null. */
 void json_str(FILE *f, const char *s);
 /* CSV field (quoted when needed). */

@@ -222,6 +222,45 @@ get_txn(pam_handle_t *pamh, const struct opts *o)
 	return t;
 }
 
+/* What every entry point starts from. */
+struct entry {
+	struct opts o;
+	const char *user, *service;
+	struct txn *t;
+};
+
+/*
+ * Every entry point's first steps: its options, the user and service
+ * names, the transaction's context.  0 when all are there.  Otherwise -1
+ * with *RET set to what the phase returns: PAM_SERVICE_ERR for an unknown
+ * stack option; *RET left as it was (the phase's denial) without a user or
+ * service; UNAVAIL when ward.conf or the policy cannot be loaded, with MSG
+ * (when not NULL) told to the user.  *RET is never made a success.
+ */
+static int
+enter(pam_handle_t *pamh, int flags, int argc, const char **argv, struct entry *e, int *ret,
+    int unavail, const char *msg)
+{
+	memset(e, 0, sizeof(*e));
+	if (parse_opts(pamh, flags, argc, argv, &e->o) != 0) {
+		*ret = PAM_SERVICE_ERR;
+		return -1;
+	}
+	if ((e->user = get_user(pamh)) == NULL ||
+	    (e->service = get_item_str(pamh, PAM_SERVICE)) == NULL) {
+		pam_syslog(pamh, LOG_ERR, "no user or service name; denying");
+		e->user = NULL;
+		return -1;
+	}
+	if ((e->t = get_txn(pamh, &e->o)) == NULL) {
+		if (msg != NULL)
+			say(pamh, &e->o, PAM_ERROR_MSG, "%s", msg);
+		*ret = unavail;
+		return -1;
+	}
+	return 0;
+}
+
 /* The second factor verified in this transaction for USER (NULL: none). */
 static const char *
 txn_factor(const struct txn *t, const char *user)
@@ -639,31 +678,25 @@ auth_unprivileged(pam_handle_t *pamh, const struct opts *o, struct txn *t,
 EXPORT int
 pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
+	struct entry e;
 	struct opts o;
 	struct txn *t;
 	struct policy_decision d;
 	const char *user, *service, *factor = NULL;
 	char *code = NULL;
 	time_t now = time(NULL);
-	int ret = PAM_AUTH_ERR, r, valid;
+	int ret = PAM_AUTH_ERR, r, valid, active = 0, grace_r;
 
 	memset(&d, 0, sizeof(d));
 	d.mfa_required = 1;
 
-	if (parse_opts(pamh, flags, argc, argv, &o) != 0)
-		return PAM_SERVICE_ERR;
-	if ((user = get_user(pamh)) == NULL ||
-	    (service = get_item_str(pamh, PAM_SERVICE)) == NULL) {
-		pam_syslog(pamh, LOG_ERR, "no user or service name; denying");
-		ret = PAM_AUTH_ERR;
+	if (enter(pamh, flags, argc, argv, &e, &ret, PAM_AUTHINFO_UNAVAIL, "Two-step "
+	    "verification is unavailable on this workstation. Contact IT.") != 0)
 		goto done;
-	}
-	if ((t = get_txn(pamh, &o)) == NULL) {
-		say(pamh, &o, PAM_ERROR_MSG, "Two-step verification is unavailable on this "
-		    "workstation. Contact IT.");
-		ret = PAM_AUTHINFO_UNAVAIL;
-		goto done;
-	}
+	o = e.o;
+	t = e.t;
+	user = e.user;
+	service = e.service;
 	if (geteuid() != 0) {
 		ret = auth_unprivileged(pamh, &o, t, user, service, now);
 		goto done;
@@ -679,32 +712,32 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 			ret = PAM_AUTHINFO_UNAVAIL;
 			goto done;
 		}
-		if (d.allow && (!d.mfa_required || d.mfa_grace > 0)) {
-			int active = 0;
-			const char *why = "none";
+		/* The grace is looked up for every well-formed name, whatever the
+		 * decision, so that the work before the prompt does not tell a
+		 * user with roles from one without (tests/fault: "the same work
+		 * whether a user exists or not").  Only an allowed decision that
+		 * needs a code and has a grace period uses the answer. */
+		grace_r = core_grace_active(&t->c, user, d.app, now,
+		    d.mfa_grace > 0 ? d.mfa_grace : 1, &active);
+		if (!d.allow || !d.mfa_required || d.mfa_grace <= 0)
+			active = 0;
+		else if (grace_r != 0 && grace_r != WARD_ERR_NOTFOUND)
+			pam_syslog(pamh, LOG_WARNING, "grace for %s not checked (%s); asking "
+			    "for a code", user, ward_strerror(grace_r));
+		if (d.allow && (!d.mfa_required || active)) {
+			const char *why = d.mfa_required ? "grace" : "none";
+			struct core_rec rc = { "auth", "success", d.rule, NULL, why, NULL };
 
-			if (d.mfa_required) {
-				why = "grace";
-				if ((r = core_grace_active(&t->c, user, d.app, now, d.mfa_grace,
-				    &active)) != 0 &&
-				    r != WARD_ERR_NOTFOUND)
-					pam_syslog(pamh, LOG_WARNING, "grace for %s not checked (%s); "
-					    "asking for a code", user, ward_strerror(r));
-			}
-			if (!d.mfa_required || active) {
-				struct core_rec rc = { "auth", "success", d.rule, NULL, why, NULL };
-
-				if (record(pamh, t, user, service, &rc, 1) != 0) {
-					ret = PAM_AUTH_ERR;
-					goto done;
-				}
-				pam_syslog(pamh, LOG_INFO, "user %s service %s: %s (rule %s)", user,
-				    service, active ? "within the grace of a recent verification on "
-				    "this workstation" : "no second factor required", d.rule);
-				txn_set_factor(t, user, why);
-				ret = PAM_SUCCESS;
+			if (record(pamh, t, user, service, &rc, 1) != 0) {
+				ret = PAM_AUTH_ERR;
 				goto done;
 			}
+			pam_syslog(pamh, LOG_INFO, "user %s service %s: %s (rule %s)", user,
+			    service, active ? "within the grace of a recent verification on "
+			    "this workstation" : "no second factor required", d.rule);
+			txn_set_factor(t, user, why);
+			ret = PAM_SUCCESS;
+			goto done;
 		}
 	}
 	/* From here on, everyone sees the same prompt. */
@@ -1016,6 +1049,7 @@ acct_unprivileged(pam_handle_t *pamh, const struct opts *o, struct txn *t,
 EXPORT int
 pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
+	struct entry e;
 	struct opts o;
 	struct txn *t;
 	struct policy_decision d;
@@ -1023,20 +1057,13 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	time_t now = time(NULL);
 	int ret = PAM_PERM_DENIED, r;
 
-	if (parse_opts(pamh, flags, argc, argv, &o) != 0)
-		return PAM_SERVICE_ERR;
-	if ((user = get_user(pamh)) == NULL ||
-	    (service = get_item_str(pamh, PAM_SERVICE)) == NULL) {
-		pam_syslog(pamh, LOG_ERR, "no user or service name; denying");
-		ret = PAM_PERM_DENIED;
+	if (enter(pamh, flags, argc, argv, &e, &ret, PAM_AUTHINFO_UNAVAIL, "Access control "
+	    "is unavailable on this workstation. Contact IT.") != 0)
 		goto done;
-	}
-	if ((t = get_txn(pamh, &o)) == NULL) {
-		say(pamh, &o, PAM_ERROR_MSG, "Access control is unavailable on this "
-		    "workstation. Contact IT.");
-		ret = PAM_AUTHINFO_UNAVAIL;
-		goto done;
-	}
+	o = e.o;
+	t = e.t;
+	user = e.user;
+	service = e.service;
 	if (geteuid() != 0) {
 		ret = acct_unprivileged(pamh, &o, t, user, service);
 		goto done;
@@ -1141,7 +1168,7 @@ min_limit(long a, long b)
 EXPORT int
 pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct opts o;
+	struct entry e;
 	struct txn *t;
 	struct policy_decision d;
 	const char *user, *service;
@@ -1150,13 +1177,11 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	long session_max;
 	int ret = PAM_SESSION_ERR, bg;
 
-	if (parse_opts(pamh, flags, argc, argv, &o) != 0)
-		return PAM_SERVICE_ERR;
-	if ((user = get_user(pamh)) == NULL ||
-	    (service = get_item_str(pamh, PAM_SERVICE)) == NULL)
+	if (enter(pamh, flags, argc, argv, &e, &ret, PAM_SESSION_ERR, NULL) != 0)
 		goto done;
-	if ((t = get_txn(pamh, &o)) == NULL)
-		goto done;
+	t = e.t;
+	user = e.user;
+	service = e.service;
 	if (geteuid() != 0) {
 		pam_syslog(pamh, LOG_ERR, "session for %s: the session phase needs root (audit "
 		    "and roles); refusing", user);
@@ -1213,26 +1238,21 @@ done:
 EXPORT int
 pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct opts o;
-	struct txn *t;
-	const char *user, *service;
+	struct entry e;
 	int ret = PAM_SESSION_ERR;
 
-	if (parse_opts(pamh, flags, argc, argv, &o) != 0)
-		return PAM_SERVICE_ERR;
-	if ((user = get_user(pamh)) == NULL ||
-	    (service = get_item_str(pamh, PAM_SERVICE)) == NULL)
-		goto done;
-	if (geteuid() != 0 || (t = get_txn(pamh, &o)) == NULL) {
-		pam_syslog(pamh, LOG_ERR, "session close for %s not recorded", user);
+	if (enter(pamh, flags, argc, argv, &e, &ret, PAM_SESSION_ERR, NULL) != 0 ||
+	    geteuid() != 0) {
+		if (e.user != NULL)
+			pam_syslog(pamh, LOG_ERR, "session close for %s not recorded", e.user);
 		goto done;
 	}
 	{
 		struct core_rec rc = { "session_close", "success", NULL, NULL, NULL, NULL };
-		if (record(pamh, t, user, service, &rc, 0) != 0)
+		if (record(pamh, e.t, e.user, e.service, &rc, 0) != 0)
 			goto done;
 	}
-	pam_syslog(pamh, LOG_INFO, "session closed for %s", user);
+	pam_syslog(pamh, LOG_INFO, "session closed for %s", e.user);
 	ret = PAM_SUCCESS;
 done:
 	ward_log_set_sink(NULL, NULL);

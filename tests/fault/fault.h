@@ -24,12 +24,16 @@ struct fault_shared {
 	char only[FAULT_NAME_MAX];   /* when set, count (and fail) only calls of this function */
 	int short_writes;            /* a failing write(2) of >1 byte writes half, returns that */
 	int phase;                   /* set by the driver before each PAM call */
+	int trace;                   /* list every call other than an allocation in TRACE_BUF */
 	/* filled by the wrappers */
 	unsigned long calls;         /* wrapped calls so far */
 	int injected;                /* the target call was made to fail */
 	int injected_phase;          /* PHASE at that moment */
 	char name[FAULT_NAME_MAX];   /* the function that failed */
 	unsigned long site;          /* its caller: offset from the module's load address */
+	size_t trace_len;            /* "name@phase\n" lines, for the same-work test */
+	int trace_full;              /* the buffer ran out: the trace is incomplete */
+	char trace_buf[32768];
 };
 
 /* Exported by pam_ward_fault.so only (tests/fault/pam_ward_fault.map). */

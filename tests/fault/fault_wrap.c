@@ -59,10 +59,43 @@ ward_fault_arm(struct fault_shared *sh)
 		so_base = (uintptr_t)info.dli_fbase;
 }
 
+/* Allocations are left out of a trace: their number follows the lengths
+ * of names and the number of roles, not the work a login does. */
+static int
+is_alloc(const char *name)
+{
+	static const char *const a[] = { "malloc", "calloc", "realloc", "strdup", "strndup",
+		"asprintf" };
+
+	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++)
+		if (strcmp(name, a[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+trace(const char *name)
+{
+	size_t room = sizeof(fs->trace_buf) - fs->trace_len;
+	int n;
+
+	if (fs->trace_full || is_alloc(name))
+		return;
+	n = snprintf(fs->trace_buf + fs->trace_len, room, "%s@%d\n", name, fs->phase);
+	if (n < 0 || (size_t)n >= room) {
+		fs->trace_buf[fs->trace_len] = '\0';
+		fs->trace_full = 1;
+		return;
+	}
+	fs->trace_len += (size_t)n;
+}
+
 /* Count this call; 1 when it is the one to fail. */
 static int
 fail_now(const char *name, void *caller)
 {
+	if (fs != NULL && fs->trace)
+		trace(name);
 	if (fs == NULL || fs->injected || (fs->only[0] != '\0' && strcmp(fs->only, name) != 0))
 		return 0;
 	if (++fs->calls != fs->target)

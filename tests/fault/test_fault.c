@@ -97,7 +97,8 @@ static const char policy_text[] =
     "roles = { clinician = { }; nurse = { inherits = [\"clinician\"]; };\n"
     "  physician = { inherits = [\"clinician\"]; };\n"
     "  pharmacist = { inherits = [\"clinician\"]; }; };\n"
-    "users = ( { user = \"lena\"; roles = [\"nurse\"]; } );\n"
+    "users = ( { user = \"lena\"; roles = [\"nurse\"]; },\n"
+    "  { user = \"mara\"; roles = [\"nurse\"]; } );\n"
     "role_sources = (\n"
     "  { group = \"cn=nurses,ou=groups,dc=example,dc=org\"; role = \"nurse\"; },\n"
     "  { group = \"cn=physicians,ou=groups,dc=example,dc=org\"; role = \"physician\"; },\n"
@@ -245,6 +246,27 @@ child(const struct scenario *s, const char *code, struct run *run)
 		_exit(EXIT_LEAK);
 #endif
 	_exit(0);
+}
+
+/* Run child() in a new process with its stderr in CHILDERR; its wait
+ * status in *ST.  Its pid, or -1 when it cannot fork. */
+static pid_t
+spawn(const struct scenario *s, const char *code, struct run *run, int *st)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(childerr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(EXIT_SETUP);
+		child(s, code, run);
+	}
+	while (waitpid(pid, st, 0) < 0 && errno == EINTR)
+		;
+	return pid;
 }
 
 /* ---- checks in the parent ---- */
@@ -543,17 +565,8 @@ one_run(struct sweep *w, struct run *run, unsigned long n, const char *only, int
 	for (int attempt = 1;; attempt++) {
 		char *err;
 
-		fflush(NULL);
-		if ((pid = fork()) < 0)
+		if ((pid = spawn(s, code, run, &st)) < 0)
 			return -1;
-		if (pid == 0) {
-			int fd = open(childerr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-			if (fd < 0 || dup2(fd, 2) < 0)
-				_exit(EXIT_SETUP);
-			child(s, code, run);
-		}
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
 		w->runs++;
 		err = tu_read(childerr, NULL);
 		/* LeakSanitizer's stop-the-world (ptrace) now and then fails
@@ -843,6 +856,154 @@ run_scenario(size_t i)
 	sweep(&scen[i]);
 }
 
+/* ---- the same work whether a user exists or not ---- */
+
+/*
+ * What a passer-by may learn from the time an answer takes.  Users the
+ * module must not tell apart (each answers "not enrolled" to the same
+ * prompt): a name found nowhere, one only in passwd, one with roles in the
+ * policy (a rule with a grace period allows them), and, from the
+ * directory, one with no entry, one in a group and one in a nested group.
+ * Each is traced through auth with a wrong code: every wrapped call other
+ * than an allocation (open, read, write, fsync, rename, LMDB, libldap), in
+ * order.  Equal traces mean the same files read, the same store
+ * transactions and the same audit writes and syncs, whoever it is; a
+ * difference in the work before the prompt (a grace looked up only for
+ * users with roles) or after it shows up as a line that differs.  Timings
+ * are not compared here (a shared CI machine makes them noise); bench/
+ * run-60-enum.sh measures them.
+ *
+ * The directory's own round trips do differ: a user who is in groups
+ * costs the group searches (one per level of nesting) that a name with no
+ * entry does not.  Those lines are left out of the comparison and their
+ * counts are printed; THREATS.md says so.
+ */
+static int
+auth_trace(const char *service, const char *user, struct run *run, char *out, size_t len,
+    int *ldap_calls)
+{
+	struct scenario sc = { "trace", service, user, NULL, DIR_NONE, 0 };
+	const char *p;
+	size_t o = 0;
+	int st;
+
+	memset(run, 0, sizeof(*run));
+	run->f.trace = 1;
+	/* a wrong code: "not enrolled" for all */
+	if (spawn(&sc, "000000", run, &st) < 0)
+		return -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || run->f.trace_full || run->ran != 1)
+		return -1;
+	/* only the calls of the auth phase, libldap's counted apart */
+	*ldap_calls = 0;
+	out[0] = '\0';
+	for (p = run->f.trace_buf; *p != '\0';) {
+		size_t l = strcspn(p, "\n");
+
+		if (l > 2 && p[l - 2] == '@' && p[l - 1] == '1') {
+			if (strncmp(p, "ldap_", 5) == 0) {
+				(*ldap_calls)++;
+			} else if (o + l + 2 < len) {
+				memcpy(out + o, p, l + 1);
+				o += l + 1;
+				out[o] = '\0';
+			}
+		}
+		p += l + (p[l] == '\n');
+	}
+	return 0;
+}
+
+static int
+lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* How many lines of A and B agree from the start; the first that differs. */
+static void
+first_difference(const char *a, const char *b, char *buf, size_t len)
+{
+	int line = 1;
+
+	while (*a != '\0' && *a == *b) {
+		if (*a == '\n')
+			line++;
+		a++;
+		b++;
+	}
+	snprintf(buf, len, "line %d: \"%.*s\" vs \"%.*s\"", line, (int)strcspn(a, "\n"), a,
+	    (int)strcspn(b, "\n"), b);
+}
+
+static void
+test_same_work_for_any_user(void)
+{
+	static const struct who {
+		const char *service, *user, *what;
+	} who[] = {
+		{ "fault-ehr", "zed-no-such-user", "a name found nowhere" },
+		{ "fault-ehr", "daemon", "a name only in passwd" },
+		{ "fault-ehr", "mara", "a nurse in the policy (grace rule), not enrolled" },
+		{ "fault-dir-ehr", "zed-no-such-user", "no entry in the directory" },
+		{ "fault-dir-ehr", "heidi", "in the nurses group, not enrolled" },
+		{ "fault-dir-ehr", "frank", "in a nested nurses group, not enrolled" },
+		{ "fault-dir-ehr", "carol", "in a group without a role, not enrolled" },
+	};
+	struct run *run = mmap(NULL, sizeof(*run), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	static char first[2][32768], cur[32768];
+	char diff[512];
+	int rc0[2] = { 0, 0 };
+
+	CU_ASSERT_FATAL(run != MAP_FAILED);
+	printf("\n");
+	/* once untraced: the first load of a new policy compiles its snapshot */
+	for (size_t i = 0; i < sizeof(who) / sizeof(who[0]); i++) {
+		int ldap;
+
+		if (i == 0 || strcmp(who[i - 1].service, who[i].service) != 0)
+			CU_ASSERT_EQUAL(auth_trace(who[i].service, who[i].user, run, cur,
+			    sizeof(cur), &ldap), 0);
+	}
+	for (size_t i = 0; i < sizeof(who) / sizeof(who[0]); i++) {
+		int d = strcmp(who[i].service, "fault-dir-ehr") == 0, ldap = 0;
+		int first_of_kind = i == 0 || strcmp(who[i - 1].service, who[i].service) != 0;
+
+		if (auth_trace(who[i].service, who[i].user, run, cur, sizeof(cur), &ldap) != 0) {
+			printf("  %s (%s): the traced run failed (exit, trace size or phases)\n",
+			    who[i].user, who[i].what);
+			CU_FAIL("a traced run failed");
+			continue;
+		}
+		printf("  %-14s %-16s %-50s rc %d, %3d calls, %d to libldap\n", who[i].service,
+		    who[i].user, who[i].what, run->rc[1], lines(cur), ldap);
+		if (verbose)
+			printf("%s", cur);
+		CU_ASSERT_EQUAL(run->code_prompts, 1);
+		CU_ASSERT_EQUAL(run->rc[1], PAM_AUTH_ERR);
+		/* a trace that saw nothing would compare equal to anything */
+		CU_ASSERT_PTR_NOT_NULL(strstr(cur, "sync@1"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(cur, "mdb_txn_commit@1"));
+		if (first_of_kind) {
+			snprintf(first[d], sizeof(first[d]), "%s", cur);
+			rc0[d] = run->rc[1];
+			continue;
+		}
+		CU_ASSERT_EQUAL(run->rc[1], rc0[d]);
+		if (strcmp(cur, first[d]) != 0) {
+			first_difference(first[d], cur, diff, sizeof(diff));
+			printf("    differs from %s's: %s\n", who[d ? 3 : 0].user, diff);
+			CU_FAIL("the work done differs between users who must look alike");
+		}
+	}
+	munmap(run, sizeof(*run));
+}
+
 /* The installed module has none of this: no wrappers, no switch. */
 static void
 test_release_clean(void)
@@ -875,6 +1036,7 @@ main(void)
 		return 2;
 	s = CU_add_suite("fault injection across a PAM transaction", setup, teardown);
 	CU_add_test(s, "the release module has no fault hooks", test_release_clean);
+	CU_add_test(s, "the same work whether a user exists or not", test_same_work_for_any_user);
 	CU_add_test(s, "every call failing in turn: local roles, grace, audit fsync", test_local);
 	CU_add_test(s, "every call failing in turn: directory over StartTLS", test_dir_starttls);
 	CU_add_test(s, "every call failing in turn: a separation-of-duty deny stays a deny",
