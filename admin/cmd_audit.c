@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -749,6 +750,35 @@ struct anomaly {
 	char text[600];
 };
 
+struct anomalies {
+	struct anomaly *a;
+	size_t n, cap;
+};
+
+/* Append an anomaly of KIND about WHO at TS; -1 when out of memory. */
+static int
+anomaly_add(struct anomalies *l, const char *kind, const char *who, int64_t ts,
+    const char *fmt, ...) WARD_PRINTF(5, 6);
+
+static int
+anomaly_add(struct anomalies *l, const char *kind, const char *who, int64_t ts,
+    const char *fmt, ...)
+{
+	struct anomaly *an;
+	va_list ap;
+
+	if (grow((void **)&l->a, &l->cap, l->n + 1, sizeof(*l->a)) != 0)
+		return -1;
+	an = &l->a[l->n++];
+	an->kind = kind;
+	snprintf(an->who, sizeof(an->who), "%s", who);
+	an->ts = ts;
+	va_start(ap, fmt);
+	vsnprintf(an->text, sizeof(an->text), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
 static void
 json_kv_section(const char *name, int first)
 {
@@ -760,8 +790,9 @@ audit_report_cmd(struct wopts *o, const struct ward_conf *conf)
 {
 	struct rctx c;
 	struct files f;
-	struct anomaly *an = NULL;
-	size_t nan = 0, capan = 0, n, *ix = NULL;
+	struct anomalies al = { NULL, 0, 0 };
+	const struct anomaly *an;
+	size_t nan, n, *ix = NULL;
 	unsigned *counts = NULL;
 	char err[1024], t1[32], t2[32];
 	int rc = WEXIT_ERR;
@@ -788,19 +819,14 @@ audit_report_cmd(struct wopts *o, const struct ward_conf *conf)
 		if (pp->total < HOUR_MIN_HISTORY || near * 100 > pp->total * HOUR_RARE_PCT)
 			continue;
 		/* once per person and hour */
-		if (nan > 0 && strcmp(an[nan - 1].kind, "unusual_hour") == 0 &&
-		    strcmp(an[nan - 1].who, c.users.keys[c.access.x[i]]) == 0 &&
-		    an[nan - 1].ts / 3600000 == c.access.t[i] / 3600000)
+		if (al.n > 0 && strcmp(al.a[al.n - 1].kind, "unusual_hour") == 0 &&
+		    strcmp(al.a[al.n - 1].who, c.users.keys[c.access.x[i]]) == 0 &&
+		    al.a[al.n - 1].ts / 3600000 == c.access.t[i] / 3600000)
 			continue;
-		if (grow((void **)&an, &capan, nan + 1, sizeof(*an)) != 0)
+		if (anomaly_add(&al, "unusual_hour", c.users.keys[c.access.x[i]], c.access.t[i],
+		    "access at %02d:xx; %u of %u past accesses of this person were between "
+		    "%02d:00 and %02d:59", h, near, pp->total, (h + 23) % 24, (h + 1) % 24) != 0)
 			goto oom;
-		an[nan].kind = "unusual_hour";
-		snprintf(an[nan].who, sizeof(an[nan].who), "%s", c.users.keys[c.access.x[i]]);
-		an[nan].ts = c.access.t[i];
-		snprintf(an[nan].text, sizeof(an[nan].text), "access at %02d:xx; %u of %u past "
-		    "accesses of this person were between %02d:00 and %02d:59", h, near,
-		    pp->total, (h + 23) % 24, (h + 1) % 24);
-		nan++;
 	}
 	/* many users failing from one source within SPRAY_WINDOW */
 	for (size_t s = 0; s < c.sources.n; s++) {
@@ -824,15 +850,10 @@ audit_report_cmd(struct wopts *o, const struct ward_conf *conf)
 		}
 		if (best < SPRAY_USERS)
 			continue;
-		if (grow((void **)&an, &capan, nan + 1, sizeof(*an)) != 0)
+		if (anomaly_add(&al, "spraying", c.sources.keys[s], v->t[best_at], "%zu different "
+		    "users failed to authenticate from this workstation within %lld minutes "
+		    "(%zu failures in all)", best, SPRAY_WINDOW_MS / 60000, v->n) != 0)
 			goto oom;
-		an[nan].kind = "spraying";
-		snprintf(an[nan].who, sizeof(an[nan].who), "%s", c.sources.keys[s]);
-		an[nan].ts = v->t[best_at];
-		snprintf(an[nan].text, sizeof(an[nan].text), "%zu different users failed to "
-		    "authenticate from this workstation within %lld minutes (%zu failures in "
-		    "all)", best, SPRAY_WINDOW_MS / 60000, v->n);
-		nan++;
 	}
 	/* break-glass claimed often: BG_OFTEN or more within BG_WINDOW */
 	for (size_t p = 0; p < c.users.n; p++) {
@@ -849,15 +870,12 @@ audit_report_cmd(struct wopts *o, const struct ward_conf *conf)
 		}
 		if (best < BG_OFTEN)
 			continue;
-		if (grow((void **)&an, &capan, nan + 1, sizeof(*an)) != 0)
+		if (anomaly_add(&al, "breakglass_often", c.users.keys[p], v->t[at], "break-glass "
+		    "claimed %zu times within 7 days", best) != 0)
 			goto oom;
-		an[nan].kind = "breakglass_often";
-		snprintf(an[nan].who, sizeof(an[nan].who), "%s", c.users.keys[p]);
-		an[nan].ts = v->t[at];
-		snprintf(an[nan].text, sizeof(an[nan].text), "break-glass claimed %zu times "
-		    "within 7 days", best);
-		nan++;
 	}
+	an = al.a;
+	nan = al.n;
 
 	if ((counts = calloc(c.users.n + c.rules.n + 1, sizeof(*counts))) == NULL)
 		goto oom;
@@ -1017,7 +1035,7 @@ oom:
 out:
 	free(ix);
 	free(counts);
-	free(an);
+	free(al.a);
 	for (size_t i = 0; i < c.users.n; i++) {
 		free(c.people[i].last_bg_reason);
 		free(c.people[i].bg.t);

@@ -520,35 +520,58 @@ out:
 /* ---- reset, unlock ---- */
 
 static int
-cmd_reset(struct wopts *o)
+reset_change(struct state *st, const char *user)
+{
+	int r = state_user_delete(st, user);
+
+	return r == 0 ? state_grace_clear_user(st, user) : r;
+}
+
+/*
+ * One change to one user's record (WHAT: "reset", "unlock"), recorded as
+ * an admin action.  WEXIT_OK with *USER and *LOGGED (0 when the record was
+ * written) set, or an exit code after the error was printed.
+ */
+static int
+user_change(struct wopts *o, const char *what, int (*change)(struct state *, const char *),
+    const char **user, int *logged)
 {
 	struct audit_log *log = NULL;
 	struct ctx x;
-	const char *user;
-	int r, logged = 0;
+	int r;
 
-	if ((user = one_user(o, "reset")) == NULL || open_ctx(o, &x, 0) != 0)
+	*logged = 0;
+	if ((*user = one_user(o, what)) == NULL || open_ctx(o, &x, 0) != 0)
 		return WEXIT_ERR;
-	if (wardctl_audit_begin(&x.conf, x.st, "reset", &log) != 0) {
+	if (wardctl_audit_begin(&x.conf, x.st, what, &log) != 0) {
 		close_ctx(&x);
 		return WEXIT_ERR;
 	}
-	r = state_user_delete(x.st, user);
+	r = change(x.st, *user);
 	if (r == 0)
-		r = state_grace_clear_user(x.st, user);
-	if (r == 0)
-		logged = wardctl_audit_admin(log, "reset", user, NULL, NULL);
+		*logged = wardctl_audit_admin(log, what, *user, NULL, NULL);
 	else
 		audit_log_close(log);
 	close_ctx(&x);
 	if (r == WARD_ERR_NOTFOUND) {
-		fprintf(stderr, "wardctl: %s is not enrolled\n", user);
+		fprintf(stderr, "wardctl: %s is not enrolled\n", *user);
 		return WEXIT_NO;
 	}
 	if (r != 0) {
-		fprintf(stderr, "wardctl: reset %s: %s\n", user, ward_strerror(r));
+		fprintf(stderr, "wardctl: %s %s: %s\n", what, *user, ward_strerror(r));
 		return WEXIT_ERR;
 	}
+	return WEXIT_OK;
+}
+
+static int
+cmd_reset(struct wopts *o)
+{
+	const char *user;
+	int logged, rc = user_change(o, "reset", reset_change, &user, &logged);
+
+	if (rc != WEXIT_OK)
+		return rc;
 	if (o->json)
 		printf("{\"user\":\"%s\",\"reset\":true}\n", user);
 	else
@@ -560,31 +583,11 @@ cmd_reset(struct wopts *o)
 static int
 cmd_unlock(struct wopts *o)
 {
-	struct audit_log *log = NULL;
-	struct ctx x;
 	const char *user;
-	int r, logged = 0;
+	int logged, rc = user_change(o, "unlock", state_user_unlock, &user, &logged);
 
-	if ((user = one_user(o, "unlock")) == NULL || open_ctx(o, &x, 0) != 0)
-		return WEXIT_ERR;
-	if (wardctl_audit_begin(&x.conf, x.st, "unlock", &log) != 0) {
-		close_ctx(&x);
-		return WEXIT_ERR;
-	}
-	r = state_user_unlock(x.st, user);
-	if (r == 0)
-		logged = wardctl_audit_admin(log, "unlock", user, NULL, NULL);
-	else
-		audit_log_close(log);
-	close_ctx(&x);
-	if (r == WARD_ERR_NOTFOUND) {
-		fprintf(stderr, "wardctl: %s is not enrolled\n", user);
-		return WEXIT_NO;
-	}
-	if (r != 0) {
-		fprintf(stderr, "wardctl: unlock %s: %s\n", user, ward_strerror(r));
-		return WEXIT_ERR;
-	}
+	if (rc != WEXIT_OK)
+		return rc;
 	if (o->json)
 		printf("{\"user\":\"%s\",\"unlocked\":true}\n", user);
 	else
