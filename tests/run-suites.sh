@@ -5,6 +5,9 @@
 # the Makefile so suites find the built module and the sources.
 set -u
 pass=0 fail=0 failed_suites=""
+# everything the suites print, for tests/security/no-secrets.sh
+all="$WARD_BUILD/tests/suites.out"
+: >"$all"
 for t in "$@"; do
 	name=${t#"$WARD_BUILD"/tests/}
 	echo "---- $name"
@@ -14,6 +17,7 @@ for t in "$@"; do
 	rc=$?
 	[ "$rc" -eq 124 ] && echo "$name: timed out after 600 s" >>"$out"
 	cat "$out"
+	cat "$out" >>"$all"
 	# CUnit basic interface summary: "tests  N  N  N  N  0"
 	read -r ran failed < <(awk '$1=="tests"{print $3, $5}' "$out" | tail -1)
 	rm -f "$out"
@@ -25,6 +29,14 @@ for t in "$@"; do
 	pass=$((pass + ran - failed))
 	fail=$((fail + failed))
 done
+# no test secret in anything printed or logged (counted as one test)
+echo "---- security/no-secrets.sh"
+if "$(dirname "$0")/security/no-secrets.sh" "$WARD_BUILD" "$all"; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1))
+	failed_suites="$failed_suites security/no-secrets.sh"
+fi
 echo "===="
 [ -n "$failed_suites" ] && echo "failing suites:$failed_suites"
 echo "tests: $pass passed, $fail failed"

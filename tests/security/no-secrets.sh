@@ -1,0 +1,72 @@
+#!/bin/bash
+# no-secrets.sh BUILD OUTPUT - the last step of every `make check` pass
+# (tests/run-suites.sh runs it): no secret the tests use may appear in
+# anything the tests printed or logged.
+#
+# Issue 7 asks that `debug` never print a code or a secret, checked by a
+# grep across all test output.  tests/security/test_security.c checks the
+# syslog lines of one debug-enabled module (codes, recovery codes, secret);
+# this checks the rest, over every suite of the pass:
+#  - OUTPUT, everything the suites wrote to stdout and stderr (which is
+#    where the module's pam_syslog and pam_error lines land when a test
+#    captures or prints them);
+#  - every audit log the suites left behind (BUILD/tests/**/audit.log*, and
+#    the staged helper's under WARD_HELPER_ROOT).
+# The secrets: every 32-character base32 TOTP secret written in the tests,
+# benchmarks and demo sources (in upper and lower case, and as hex, the
+# form pam_oath files and a careless log would use), and the demo
+# directory's bind password.  Codes themselves (six digits) are too short
+# to grep for meaningfully; the syslog check in test_security.c searches
+# for the very codes it typed.
+#
+# So that this check can fail, it first plants one of the secrets in a
+# scratch file and makes sure the search finds it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=$1 output=$2
+
+mapfile -t b32 < <(grep -rhoE '[A-Z2-7]{32}' tests/*/*.c tests/*/*.sh bench/*.c \
+	contrib/demo.sh 2>/dev/null | sort -u)
+if [ "${#b32[@]}" -lt 5 ]; then
+	echo "no-secrets: found only ${#b32[@]} test secrets in the sources; the search is broken"
+	exit 1
+fi
+pat=$(mktemp)
+scratch=$(mktemp)
+trap 'rm -f "$pat" "$scratch"' EXIT
+echo "ward-demo-password" >"$pat"
+for s in "${b32[@]}"; do
+	hex=$(printf '%s' "$s" | base32 -d 2>/dev/null | xxd -p | tr -d '\n') || hex=
+	printf '%s\n%s\n' "$s" "${s,,}" >>"$pat"
+	[ -n "$hex" ] && printf '%s\n' "$hex" >>"$pat"
+done
+
+# the canary: a planted secret must be found
+printf 'user alice secret=%s\n' "${b32[0]}" >"$scratch"
+if ! grep -qFf "$pat" "$scratch"; then
+	echo "no-secrets: the search did not find a planted secret; it is broken"
+	exit 1
+fi
+
+files=("$output")
+while IFS= read -r -d '' f; do
+	files+=("$f")
+done < <(find "$build/tests" ${WARD_HELPER_ROOT:+"$WARD_HELPER_ROOT"} -type f \
+	-name 'audit.log*' -print0 2>/dev/null)
+found=0
+for f in "${files[@]}"; do
+	[ -r "$f" ] || continue
+	# print which secret (its first 6 characters) and where, never the line
+	while IFS= read -r hit; do
+		line=${hit%%:*}
+		for s in $(grep -oFf "$pat" <(sed -n "${line}p" "$f") | sort -u); do
+			echo "no-secrets: $f:$line holds a test secret (${s:0:6}...)"
+			found=1
+		done
+	done < <(grep -nFf "$pat" "$f" | cut -d: -f1 | sed 's/$/:/')
+done
+if [ "$found" -ne 0 ]; then
+	exit 1
+fi
+echo "no-secrets: $(wc -l <"$pat") secret forms (${#b32[@]} TOTP secrets, hex, bind" \
+	"password) searched in ${#files[@]} files: none found"
