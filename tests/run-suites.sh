@@ -6,8 +6,10 @@
 set -u
 pass=0 fail=0 failed_suites=""
 # everything the suites print, for tests/security/no-secrets.sh
+# and what the suites captured from syslog (tests/common/logcap.c)
 all="$WARD_BUILD/tests/suites.out"
 : >"$all"
+: >"$WARD_BUILD/tests/syslog.out"
 for t in "$@"; do
 	name=${t#"$WARD_BUILD"/tests/}
 	echo "---- $name"
@@ -31,7 +33,8 @@ for t in "$@"; do
 done
 # no test secret in anything printed or logged (counted as one test)
 echo "---- security/no-secrets.sh"
-if "$(dirname "$0")/security/no-secrets.sh" "$WARD_BUILD" "$all"; then
+if "$(dirname "$0")/security/no-secrets.sh" "$WARD_BUILD" "$all" \
+	"$WARD_BUILD/tests/syslog.out"; then
 	pass=$((pass + 1))
 else
 	fail=$((fail + 1))

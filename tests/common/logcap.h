@@ -1,6 +1,9 @@
 /* logcap.h - capture what modules send to syslog, by binding /dev/log.
- * Works when /dev/log does not exist (as in containers and CI here); when a
- * real syslog owns it, logcap_start returns -1 and tests say so. */
+ * When /dev/log does not exist (containers, CI here) it is bound directly;
+ * when a real syslog owns it, the test process takes a mount namespace of
+ * its own with our socket mounted over /dev/log (root only; logcap.c).
+ * Call logcap_start before the process starts any thread.  When neither
+ * works, logcap_start returns -1 and tests say so. */
 #ifndef WARD_LOGCAP_H
 #define WARD_LOGCAP_H
 

@@ -1,4 +1,5 @@
 /* testutil.c - helpers for the test suites (see testutil.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -251,4 +252,53 @@ tu_count_lines(const char *path, const char *first, ...)
 	}
 	free(t);
 	return n;
+}
+
+/* The state letter of /proc/PID/task/TID/stat (after "(comm) "). */
+static char
+task_state(const char *path)
+{
+	char buf[512], *p;
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return '?';
+	return p[2];
+}
+
+int
+tu_wait_stopped(pid_t pid, int timeout_ms)
+{
+	char dir[64], path[128];
+
+	snprintf(dir, sizeof(dir), "/proc/%ld/task", (long)pid);
+	for (int waited = 0; waited <= timeout_ms; waited += 5) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		int all = d != NULL, any = 0;
+
+		while (d != NULL && (e = readdir(d)) != NULL) {
+			char st;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%.20s/stat", dir, e->d_name);
+			st = task_state(path);
+			any = 1;
+			if (st != 'T' && st != 't')
+				all = 0;
+		}
+		if (d != NULL)
+			closedir(d);
+		if (all && any)
+			return 0;
+		usleep(5000);
+	}
+	return -1;
 }

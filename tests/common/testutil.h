@@ -45,6 +45,10 @@ int tu_totp(const char *b32, long offset, char out[16]);
 /* Keep a test's codes inside one 30 s time step: wait while the second
  * within the current step is past LATEST. */
 void tu_totp_wait(int latest);
+/* Wait until every thread of PID is stopped (after a SIGSTOP: the signal
+ * is only queued when kill returns, and a busy machine may run a thread of
+ * it for a while yet).  0, or -1 after TIMEOUT_MS. */
+int tu_wait_stopped(pid_t pid, int timeout_ms);
 /* The number of lines of the file PATH that hold every one of the strings
  * FIRST, ... (NULL-terminated); 0 when it cannot be read. */
 int tu_count_lines(const char *path, const char *first, ...)

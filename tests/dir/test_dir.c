@@ -876,6 +876,7 @@ test_hung_server(void)
 	dir_free_list(dns, n);
 
 	CU_ASSERT_EQUAL_FATAL(kill(slapd_pid, SIGSTOP), 0);
+	CU_ASSERT_EQUAL(tu_wait_stopped(slapd_pid, 5000), 0);
 	/* stale cache, hung directory: the cached answer, marked offline */
 	{
 		struct dir *d2 = NULL;

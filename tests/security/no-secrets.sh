@@ -1,5 +1,5 @@
 #!/bin/bash
-# no-secrets.sh BUILD OUTPUT - the last step of every `make check` pass
+# no-secrets.sh BUILD OUTPUT [SYSLOG] - the last step of every `make check` pass
 # (tests/run-suites.sh runs it): no secret the tests use may appear in
 # anything the tests printed or logged.
 #
@@ -7,9 +7,9 @@
 # grep across all test output.  tests/security/test_security.c checks the
 # syslog lines of one debug-enabled module (codes, recovery codes, secret);
 # this checks the rest, over every suite of the pass:
-#  - OUTPUT, everything the suites wrote to stdout and stderr (which is
-#    where the module's pam_syslog and pam_error lines land when a test
-#    captures or prints them);
+#  - OUTPUT, everything the suites wrote to stdout and stderr;
+#  - SYSLOG, every line the suites that capture syslog received from the
+#    module, the helper and wardctl (tests/common/logcap.c keeps them);
 #  - every audit log the suites left behind (BUILD/tests/**/audit.log*, and
 #    the staged helper's under WARD_HELPER_ROOT).
 # The secrets: every 32-character base32 TOTP secret written in the tests,
@@ -23,7 +23,7 @@
 # scratch file and makes sure the search finds it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-build=$1 output=$2
+build=$1 output=$2 syslog=${3:-}
 
 mapfile -t b32 < <(grep -rhoE '[A-Z2-7]{32}' tests/*/*.c tests/*/*.sh bench/*.c \
 	contrib/demo.sh 2>/dev/null | sort -u)
@@ -48,7 +48,7 @@ if ! grep -qFf "$pat" "$scratch"; then
 	exit 1
 fi
 
-files=("$output")
+files=("$output" ${syslog:+"$syslog"})
 while IFS= read -r -d '' f; do
 	files+=("$f")
 done < <(find "$build/tests" ${WARD_HELPER_ROOT:+"$WARD_HELPER_ROOT"} -type f \
@@ -68,5 +68,10 @@ done
 if [ "$found" -ne 0 ]; then
 	exit 1
 fi
+lines=0
+for f in "${files[@]}"; do
+	[ -r "$f" ] && lines=$((lines + $(wc -l <"$f")))
+done
 echo "no-secrets: $(wc -l <"$pat") secret forms (${#b32[@]} TOTP secrets, hex, bind" \
-	"password) searched in ${#files[@]} files: none found"
+	"password) searched in ${#files[@]} files, $lines lines (syslog: $( [ -n "$syslog" ] &&
+	[ -r "$syslog" ] && wc -l <"$syslog" || echo 0) lines): none found"
