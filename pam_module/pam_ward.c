@@ -746,8 +746,14 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		goto done;
 	}
 	if (!valid) {
+		/* recorded like any refusal: a probe with odd names is worth seeing
+		 * (the audit writer escapes and bounds the name) */
+		struct core_rec rc = { "auth", "failure", NULL, "malformed user name", "totp",
+			NULL };
+
 		pam_syslog(pamh, LOG_NOTICE, "refused a malformed user name (%zu bytes)",
 		    strlen(user));
+		(void)record(pamh, t, user, service, &rc, 0);
 		say(pamh, &o, PAM_ERROR_MSG, "You are not enrolled for two-step verification. "
 		    "Contact IT to enrol.");
 		ret = PAM_AUTH_ERR;
@@ -1069,9 +1075,13 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		goto done;
 	}
 	if (ward_user_valid(user) != 0) {
+		struct core_rec rc = { "account", "deny", NULL, "malformed user name", NULL,
+			NULL };
+
 		/* PAM_PERM_DENIED, not PAM_USER_UNKNOWN, which stacks may ignore */
 		pam_syslog(pamh, LOG_NOTICE, "refused a malformed user name (%zu bytes)",
 		    strlen(user));
+		(void)record(pamh, t, user, service, &rc, 0);
 		ret = PAM_PERM_DENIED;
 		goto done;
 	}

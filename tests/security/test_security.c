@@ -302,8 +302,9 @@ test_symlinked_paths_refused(void)
 		CU_ASSERT_PTR_NULL(st);
 	}
 	/* the audit log a symlink: a record must never be written through it
-	 * (someone could point it at /etc/shadow).  Judged only once the
-	 * module writes an audit trail at all (issue 5 is wiring it in). */
+	 * (someone could point it at /etc/shadow).  First a login that must
+	 * grow the real log, so the check below cannot pass by the module
+	 * writing nothing at all. */
 	{
 		char logp[2048], code[16];
 		struct stat sb;
@@ -545,9 +546,13 @@ test_user_name_variants(void)
 		"alice\x7f", "ALICE", "Alice", "alicE", "alice\xc2\xa0", "alice/", "alice:",
 		"../alice", "alice\xc0\x80", "alice\xed\xa0\x80", "ali\xe2\x80\x8b" "ce",
 	};
-	char code[16], t_unknown[8192];
-	int r_unknown;
+	static const char why[] = "\"reason\":\"malformed user name\"";
+	char code[16], t_unknown[8192], logp[700];
+	int r_unknown, malformed = 0, auth0, acct0;
 
+	snprintf(logp, sizeof(logp), "%s/log/audit.log", root);
+	auth0 = tu_count_lines(logp, "\"event\":\"auth\"", why, NULL);
+	acct0 = tu_count_lines(logp, "\"event\":\"account\"", why, NULL);
 	alice_code(code);
 	r_unknown = run_pam("sec", "zed", "auth", code);
 	snprintf(t_unknown, sizeof(t_unknown), "%s", pt_transcript);
@@ -563,7 +568,14 @@ test_user_name_variants(void)
 		CU_ASSERT_STRING_EQUAL(pt_transcript, t_unknown);
 		CU_ASSERT_DENIED(run_pam("sec", variants[i], "acct", ""));
 		CU_ASSERT_DENIED(run_pam("sec", variants[i], "open", ""));
+		malformed += ward_user_valid(variants[i]) != 0;
 	}
+	/* a refused malformed name is recorded, in auth and in account */
+	CU_ASSERT_TRUE(malformed > 10);
+	CU_ASSERT_EQUAL(tu_count_lines(logp, "\"event\":\"auth\"", why, NULL) - auth0,
+	    malformed);
+	CU_ASSERT_EQUAL(tu_count_lines(logp, "\"event\":\"account\"", why, NULL) - acct0,
+	    malformed);
 	/* none of them touched alice: no failure counted, code not consumed */
 	CU_ASSERT_EQUAL(failures_of("alice"), 0);
 	CU_ASSERT_EQUAL(run_pam("sec", "alice", "auth,acct,open", code), PAM_SUCCESS);
