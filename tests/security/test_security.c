@@ -456,6 +456,21 @@ test_unreadable_config_denies(void)
 	assert_all_phases_deny("cfg-include", "@include");
 	if (have_log)
 		CU_ASSERT_TRUE(logcap_has("@include is not allowed"));
+	/* the same in the policy: libconfig would read the included file past
+	 * the trusted opener, and outside the policy's version */
+	{
+		char pol[2048], ptext[8192];
+
+		snprintf(path, sizeof(path), "%s/evil-rules.conf", root);
+		CU_ASSERT_EQUAL(tu_write(path, "# anyone may write here\n", (size_t)-1, 0666), 0);
+		snprintf(pol, sizeof(pol), "%s/policy-include.conf", etc);
+		snprintf(ptext, sizeof(ptext), "%s@include \"%s\"\n", policy_text, path);
+		CU_ASSERT_EQUAL(tu_write(pol, ptext, (size_t)-1, 0644), 0);
+		variant("pol-include", NULL, NULL, pol, NULL, NULL);
+		assert_all_phases_deny("pol-include", "policy @include");
+		if (have_log)
+			CU_ASSERT_TRUE(logcap_has("policy-include.conf:"));
+	}
 	/* the policy missing */
 	snprintf(path, sizeof(path), "%s/no-such-policy.conf", etc);
 	variant("cfg-nopolicy", NULL, NULL, path, NULL, NULL);
