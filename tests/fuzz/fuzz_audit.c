@@ -1,9 +1,10 @@
 /* fuzz_audit.c - the audit record parser and the chain verifier on
  * arbitrary bytes.  The input is taken as a log file: each line goes
- * through audit_parse_line (a parsed record must survive a round trip of
- * its strings' lengths and its mac offset), then the whole file through
- * audit_verify with a fixed key, which must answer 0 or WARD_ERR_CORRUPT
- * with a message, never crash. */
+ * through audit_parse_line (a parsed record has event, result, host and
+ * ts, a 64-character prev and mac, a mac offset inside the line and a
+ * time not before 1970; a refused line has an error message), then the
+ * whole file through audit_verify with a fixed key, which must answer 0,
+ * or WARD_ERR_CORRUPT with a message and the problem named, never crash. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -36,8 +36,10 @@
  *
  * What must hold (abort otherwise): on success every group DN is one
  * dir.c promises (non-empty, <= 4096 bytes, no control characters, parses
- * as a DN, no two equal), at most max_entries of them, and the user's DN is
- * there (non-empty, <= 4096 bytes, no control characters); on failure
+ * as a DN; no two equal, compared when there are at most 64), at most
+ * max_entries of them, and where the call returns the user's DN
+ * (dir_user_groups, dir_diagnose with a user) it is there (non-empty,
+ * <= 4096 bytes, no control characters); on failure
  * nothing is returned and the code is one of the directory errors
  * (WARD_ERR_PARSE included: an answer dir.c cannot read is refused).  A
  * SIGPIPE (libldap writing to the closed fake server) kills the run: dir.c
