@@ -25,7 +25,7 @@ WARN     += -Werror
 endif
 OPT      ?= -O2 -g
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) \
-              -Ilib -Ipolicy -Itests/common $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+              -Ilib -Ipolicy -Itests/common -Ibench/common $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL := -Wl,-z,relro,-z,now,-z,noexecstack $(EXTRA_LDFLAGS)
 
 ifdef SAN
@@ -165,9 +165,11 @@ $(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_mai
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(B)/obj/tests/fuzz/replay_main.o $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm -lpthread
 
-$(B)/bench/%: $(B)/obj/bench/%.o $(LIBWARD) $(LIBPOLICY)
+# bench/common: what the benchmark programs share (not a benchmark itself)
+BENCHUTIL := $(B)/obj/bench/common/benchutil.o
+$(B)/bench/%: $(B)/obj/bench/%.o $(BENCHUTIL) $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lpam -lm
+	$(CC) -o $@ $< $(BENCHUTIL) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lpam -lm
 
 tests: all $(ALL_TESTS) $(TOOLS) $(if $(MOD_SRC),$(TEST_HELPER) $(FAULT_MODULE))
 

@@ -22,6 +22,7 @@
 
 #include "dir.h"
 #include "state.h"
+#include "benchutil.h"
 
 #define S(x) ((char *)(uintptr_t)(x))
 
@@ -46,15 +47,6 @@ read_env(const char *path)
 	}
 	fclose(f);
 	return e_ldaps[0] && e_ca[0] ? 0 : -1;
-}
-
-static double
-now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
 }
 
 static int
@@ -139,13 +131,13 @@ main(int argc, char **argv)
 			int r;
 
 			user_name((unsigned)(i * 37 % 10000) + 1, user, sizeof(user));
-			t0 = now_us();
+			t0 = bench_now_us();
 			r = dir_open(&d, &c);
 			if (r == 0)
 				r = dir_user_groups(d, user, &dns, &n, NULL);
 			dir_close(d);
 			d = NULL;
-			v[i] = now_us() - t0;
+			v[i] = bench_now_us() - t0;
 			if (r != 0) {
 				fprintf(stderr, "bench_dir: %s: %s\n", user, ward_strerror(r));
 				return 2;
@@ -164,10 +156,10 @@ main(int argc, char **argv)
 		double t0;
 
 		user_name((unsigned)(i * 53 % 10000) + 1, user, sizeof(user));
-		t0 = now_us();
+		t0 = bench_now_us();
 		if (dir_user_groups(d, user, &dns, &n, NULL) != 0)
 			return 2;
-		v[i] = now_us() - t0;
+		v[i] = bench_now_us() - t0;
 		dir_free_list(dns, n);
 	}
 	report("warm (bound connection)", v, nwarm);
@@ -189,11 +181,11 @@ main(int argc, char **argv)
 		double t0;
 
 		user_name((unsigned)(i % 100) + 1, user, sizeof(user));
-		t0 = now_us();
+		t0 = bench_now_us();
 		if (dir_groups_cached(&d, &c, st, user, 1900000010, &dns, &n, &off) != 0 ||
 		    d != NULL)
 			return 2;
-		v[i] = now_us() - t0;
+		v[i] = bench_now_us() - t0;
 		dir_free_list(dns, n);
 	}
 	report("cached (state store, fresh)", v, ncached);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ward_policy.h"
+#include "benchutil.h"
 
 static uint64_t rs = 0x2545F4914F6CDD1DULL;
 
@@ -97,14 +98,6 @@ now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static int
-cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 #define NUSERS 100000
 #define NREQ 200000
 
@@ -155,7 +148,7 @@ run(const char *path, const char *label)
 		lat[i] = now_ns() - a;
 		allows += d.allow;
 	}
-	qsort(lat, NREQ, sizeof(*lat), cmp_d);
+	qsort(lat, NREQ, sizeof(*lat), bench_cmp_d);
 	getrusage(RUSAGE_SELF, &ru);
 	printf("%-6s roles %6d  load from text %8.1f ms  decision p50 %7.3f us  p99 %7.3f us"
 	    "  (%d requests, %d allowed)  max RSS %ld MiB\n", label, nroles, (t1 - t0) / 1e6,
