@@ -56,11 +56,13 @@ reader(void *arg)
  * Debian), this process moves to a mount namespace of its own and mounts
  * a socket of ours over /dev/log there: the module, and every process this
  * one starts afterwards (the setuid helper included), log to us, while the
- * rest of the machine still logs to its syslog.  Needs root and must run
- * before this process starts a thread (unshare refuses CLONE_NEWNS then).
+ * rest of the machine still logs to its syslog.  Needs root.  Only the
+ * calling thread moves: call it before this process starts any thread
+ * that might log.
  */
 static char privdir[64], privsock[80];
-static int mounted;
+static int mounted;   /* our socket is mounted over /dev/log (namespace) */
+static int created;   /* /dev/log is a socket this process made */
 
 static int
 bind_socket(const char *path)
@@ -104,14 +106,19 @@ take_over_dev_log(void)
 	return 0;
 }
 
+/* Undo what this process did to /dev/log, and nothing else: a
+ * namespace does not isolate directory entries, so an unlink here would
+ * remove the machine's own syslog socket. */
 static void
 drop_dev_log(void)
 {
 	if (mounted) {
 		(void)umount2("/dev/log", MNT_DETACH);
 		mounted = 0;
-	} else {
+	}
+	if (created) {
 		unlink("/dev/log");
+		created = 0;
 	}
 	if (privdir[0] != '\0') {
 		unlink(privsock);
@@ -125,10 +132,20 @@ logcap_start(void)
 {
 	if (fd >= 0)
 		return 0;
-	if (access("/dev/log", F_OK) == 0 ? take_over_dev_log() != 0 :
-	    bind_socket("/dev/log") != 0) {
-		drop_dev_log();
-		return -1;
+	/* lstat: a dangling symlink is "taken" too (binding would fail) */
+	{
+		struct stat sb;
+
+		if (lstat("/dev/log", &sb) == 0) {
+			if (take_over_dev_log() != 0) {
+				drop_dev_log();
+				return -1;
+			}
+		} else if (bind_socket("/dev/log") == 0) {
+			created = 1;
+		} else {
+			return -1;
+		}
 	}
 	if (pthread_create(&thr, NULL, reader, NULL) != 0) {
 		close(fd);

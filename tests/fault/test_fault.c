@@ -201,6 +201,18 @@ conv(int n, const struct pam_message **msg, struct pam_response **resp, void *da
 		return PAM_CONV_ERR;
 	for (int i = 0; i < n; i++) {
 		if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF) {
+			struct fault_shared *f = &conv_run->f;
+			size_t room = sizeof(f->trace_buf) - f->trace_len;
+
+			/* the prompt in the trace: work moved across it shows */
+			if (f->trace && !f->trace_full) {
+				int m = snprintf(f->trace_buf + f->trace_len, room, "PROMPT@%d\n",
+				    f->phase);
+				if (m < 0 || (size_t)m >= room)
+					f->trace_full = 1;
+				else
+					f->trace_len += (size_t)m;
+			}
 			conv_run->code_prompts++;
 			r[i].resp = strdup(conv_code);
 		} else if (msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
@@ -866,7 +878,9 @@ run_scenario(size_t i)
  * directory, one with no entry, one in a group and one in a nested group.
  * Each is traced through auth with a wrong code: every wrapped call other
  * than an allocation (open, read, write, fsync, rename, LMDB, libldap), in
- * order.  Equal traces mean the same files read, the same store
+ * order, with the moment the code prompt is shown marked in it (so work
+ * moved from before the prompt to after it, for some users only, shows).
+ * Equal traces mean the same files read, the same store
  * transactions and the same audit writes and syncs, whoever it is; a
  * difference in the work before the prompt (a grace looked up only for
  * users with roles) or after it shows up as a line that differs.  Timings
@@ -903,10 +917,12 @@ auth_trace(const char *service, const char *user, struct run *run, char *out, si
 		if (l > 2 && p[l - 2] == '@' && p[l - 1] == '1') {
 			if (strncmp(p, "ldap_", 5) == 0) {
 				(*ldap_calls)++;
-			} else if (o + l + 2 < len) {
+			} else if (o + l + 2 <= len) {
 				memcpy(out + o, p, l + 1);
 				o += l + 1;
 				out[o] = '\0';
+			} else {
+				return -1;      /* OUT too small: no silent truncation */
 			}
 		}
 		p += l + (p[l] == '\n');
@@ -989,6 +1005,7 @@ test_same_work_for_any_user(void)
 		/* a trace that saw nothing would compare equal to anything */
 		CU_ASSERT_PTR_NOT_NULL(strstr(cur, "sync@1"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(cur, "mdb_txn_commit@1"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(cur, "PROMPT@1"));
 		if (first_of_kind) {
 			snprintf(first[d], sizeof(first[d]), "%s", cur);
 			rc0[d] = run->rc[1];
