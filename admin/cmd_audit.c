@@ -154,10 +154,21 @@ get_files(const struct wopts *o, const struct ward_conf *conf, struct files *f)
 static void
 tprint(FILE *out, const char *s, int width)
 {
+	const unsigned char *p = (const unsigned char *)(s ? s : "-");
+	size_t len = strlen((const char *)p), k;
 	int n = 0;
 
-	for (const unsigned char *p = (const unsigned char *)(s ? s : "-"); *p; p++, n++)
-		fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+	/* one column a character; a control character (C0, C1, DEL) or a byte
+	 * that is not UTF-8 is shown as '?', never sent to the terminal */
+	for (size_t i = 0; i < len; i += k, n++) {
+		if ((k = ward_utf8_printable(p + i, len - i)) == 0) {
+			k = ward_utf8_len(p + i, len - i);
+			k = k ? k : 1;
+			fputc('?', out);
+		} else {
+			fwrite(p + i, 1, k, out);
+		}
+	}
 	for (; n < width; n++)
 		fputc(' ', out);
 }

@@ -144,23 +144,37 @@ wardctl_load_policy(const struct ward_conf *conf, const char *path, char *err, s
 void
 json_str(FILE *f, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n, k;
+
 	if (s == NULL) {
 		fputs("null", f);
 		return;
 	}
+	n = strlen(s);
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
+	for (size_t i = 0; i < n; i += k) {
+		k = 1;
+		switch (p[i]) {
+		case '"': fputs("\\\"", f); continue;
+		case '\\': fputs("\\\\", f); continue;
+		case '\n': fputs("\\n", f); continue;
+		case '\r': fputs("\\r", f); continue;
+		case '\t': fputs("\\t", f); continue;
+		default: break;
+		}
+		k = ward_utf8_printable(p + i, n - i);
+		if (k > 0) {
+			fwrite(p + i, 1, k, f);
+		} else if ((k = ward_utf8_len(p + i, n - i)) == 2) {
+			fprintf(f, "\\u%04x", p[i + 1]);      /* C1 control */
+		} else if (k == 1) {
+			fprintf(f, "\\u%04x", p[i]);          /* C0 control, DEL */
+		} else {
+			/* not UTF-8 (an audit record keeps such bytes as \udcXX):
+			 * the same escape, so the output stays valid UTF-8 */
+			fprintf(f, "\\udc%02x", p[i]);
+			k = 1;
 		}
 	}
 	fputc('"', f);
@@ -169,23 +183,37 @@ json_str(FILE *f, const char *s)
 void
 csv_field(FILE *f, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n, k;
+	int plain;
+
 	if (s == NULL)
 		return;
-	if (strpbrk(s, ",\"\r\n") == NULL && s[0] != '=' && s[0] != '+' &&
-	    s[0] != '-' && s[0] != '@') {
-		fputs(s, f);
-		return;
-	}
+	n = strlen(s);
+	plain = strpbrk(s, ",\"\r\n") == NULL && s[0] != '=' && s[0] != '+' &&
+	    s[0] != '-' && s[0] != '@';
 	/* Quote, and defuse spreadsheet formulas with a leading quote. */
-	fputc('"', f);
-	if (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')
-		fputc('\'', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
+	if (!plain) {
+		fputc('"', f);
+		if (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')
+			fputc('\'', f);
 	}
-	fputc('"', f);
+	/* CSV has no escapes: a control character or a byte that is not
+	 * UTF-8 (a probe's user name) is shown as '?', never sent to the
+	 * terminal or spreadsheet that reads this */
+	for (size_t i = 0; i < n; i += k) {
+		if ((k = ward_utf8_printable(p + i, n - i)) == 0) {
+			k = ward_utf8_len(p + i, n - i);
+			k = k ? k : 1;
+			fputc('?', f);
+			continue;
+		}
+		if (p[i] == '"')
+			fputc('"', f);
+		fwrite(p + i, 1, k, f);
+	}
+	if (!plain)
+		fputc('"', f);
 }
 
 int

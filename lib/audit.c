@@ -195,35 +195,6 @@ out_s(struct obuf *o, const char *s)
 	out_raw(o, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at S (N bytes left), 0 if invalid
- * (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF). */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 /* A JSON string of at most MAX input bytes (cut at a character boundary,
  * marked CUT_MARK); NULL is null. */
 static void
@@ -240,9 +211,15 @@ out_str(struct obuf *o, const char *s, size_t max)
 	}
 	n = strlen(s);
 	if (n > max) {
-		n = max;
-		while (n > 0 && (p[n] & 0xc0) == 0x80)
-			n--;
+		size_t b = max;
+
+		/* cut before a character the limit would split: back up at most 3
+		 * continuation bytes, and only to a lead byte (stray continuation
+		 * bytes are escaped one by one below, so cutting among them splits
+		 * nothing) */
+		while (b > 0 && max - b < 3 && (p[b] & 0xc0) == 0x80)
+			b--;
+		n = b == max || p[b] >= 0xc0 ? b : max;
 		cut = 1;
 	}
 	out_raw(o, "\"", 1);
@@ -265,12 +242,20 @@ out_str(struct obuf *o, const char *s, size_t max)
 			i++;
 			continue;
 		}
-		k = utf8_len(p + i, n - i);
+		k = ward_utf8_len(p + i, n - i);
 		if (k == 0) {
 			/* not UTF-8: keep the byte as a lone surrogate (surrogateescape) */
 			snprintf(esc, sizeof(esc), "\\udc%02x", p[i]);
 			out_raw(o, esc, 6);
 			i++;
+			continue;
+		}
+		if (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) {
+			/* a C1 control (U+0080..U+009F: CSI and the like) escaped, so
+			 * the raw file and its syslog copy carry no terminal codes */
+			snprintf(esc, sizeof(esc), "\\u%04x", p[i + 1]);
+			out_raw(o, esc, 6);
+			i += 2;
 			continue;
 		}
 		out_raw(o, s + i, k);
@@ -605,7 +590,7 @@ pstr(struct pc *c, const char *field, char **out)
 			continue;
 		}
 		{
-			size_t k = utf8_len(c->s + c->i, c->n - c->i);
+			size_t k = ward_utf8_len(c->s + c->i, c->n - c->i);
 			if (k == 0)
 				return pfail(c, field, "bytes that are not UTF-8 (must be escaped)");
 			if (c->tmp != NULL)

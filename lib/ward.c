@@ -125,44 +125,56 @@ ward_ct_equal(const void *a, const void *b, size_t len)
 	return d == 0;
 }
 
-/* Strict UTF-8 check: no overlongs, no surrogates, nothing past U+10FFFF. */
+size_t
+ward_utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c;
+
+	if (n == 0)
+		return 0;
+	c = s[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
+			return 0;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+size_t
+ward_utf8_printable(const unsigned char *s, size_t n)
+{
+	size_t k = ward_utf8_len(s, n);
+
+	if (k == 1 && (s[0] < 0x20 || s[0] == 0x7f))
+		return 0;
+	if (k == 2 && s[0] == 0xc2 && s[1] < 0xa0)     /* U+0080..U+009F: C1 */
+		return 0;
+	return k;
+}
+
+/* Strict UTF-8 with no C1 controls (U+0080..U+009F). */
 static int
 utf8_valid(const unsigned char *s, size_t n)
 {
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t len;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xE0) == 0xC0) {
-			len = 2;
-			cp = c & 0x1F;
-		} else if ((c & 0xF0) == 0xE0) {
-			len = 3;
-			cp = c & 0x0F;
-		} else if ((c & 0xF8) == 0xF0) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
+	for (size_t i = 0, k; i < n; i += k) {
+		if ((k = ward_utf8_len(s + i, n - i)) == 0 ||
+		    (k == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0))
 			return 0;
-		}
-		if (i + len > n)
-			return 0;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-		    (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-		    (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0))
-			return 0;
-		i += len;
 	}
 	return 1;
 }

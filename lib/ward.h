@@ -73,6 +73,13 @@ int ward_ct_equal(const void *a, const void *b, size_t len) WARD_WUR;
 /* Wipe a NUL-terminated string and free it. */
 void ward_free_str_secret(char *s);
 
+/* Length of the valid UTF-8 sequence at S (N bytes left), 0 when invalid
+ * (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF). */
+size_t ward_utf8_len(const unsigned char *s, size_t n);
+/* Length of the character at S when it is valid UTF-8 and safe to show on
+ * a terminal (not a C0 or C1 control, not DEL); 0 otherwise. */
+size_t ward_utf8_printable(const unsigned char *s, size_t n);
+
 /*
  * User names: canonical form check.  Returns 0 when NAME is acceptable as a
  * login name for lookups and storage: 1..256 bytes, no control characters,

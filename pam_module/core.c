@@ -360,9 +360,16 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 		c->log = NULL;
 	else
 		r = audit_write(c->log, &ev, err, sizeof(err));
-	if (r != 0)
-		ward_log(LOG_CRIT, "audit record (%s %s for %s) not written: %s; denying",
-		    rec->event, rec->result, user, err);
+	if (r != 0) {
+		/* a malformed name (controls, a forged log line) is not logged */
+		if (ward_user_valid(user) == 0)
+			ward_log(LOG_CRIT, "audit record (%s %s for %s) not written: %s; "
+			    "denying", rec->event, rec->result, user, err);
+		else
+			ward_log(LOG_CRIT, "audit record (%s %s for a malformed user name of "
+			    "%zu bytes) not written: %s; denying", rec->event, rec->result,
+			    strlen(user), err);
+	}
 	return r;
 }
 

@@ -748,7 +748,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (!valid) {
 		/* recorded like any refusal: a probe with odd names is worth seeing
 		 * (the audit writer escapes and bounds the name) */
-		struct core_rec rc = { "auth", "failure", NULL, "malformed user name", "totp",
+		struct core_rec rc = { "auth", "failure", NULL, "malformed user name", NULL,
 			NULL };
 
 		pam_syslog(pamh, LOG_NOTICE, "refused a malformed user name (%zu bytes)",
@@ -1034,8 +1034,12 @@ acct_unprivileged(pam_handle_t *pamh, const struct opts *o, struct txn *t,
 	char out[600];
 	int h;
 
-	if (ward_user_valid(user) != 0)
-		return PAM_USER_UNKNOWN;
+	/* PAM_PERM_DENIED, not PAM_USER_UNKNOWN, which stacks may ignore */
+	if (ward_user_valid(user) != 0) {
+		pam_syslog(pamh, LOG_NOTICE, "refused a malformed user name (%zu bytes)",
+		    strlen(user));
+		return PAM_PERM_DENIED;
+	}
 	h = run_helper(pamh, &t->c, user, service, "account\n", out, sizeof(out));
 	if (h == HELPER_OK)
 		return PAM_SUCCESS;

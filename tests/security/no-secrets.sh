@@ -25,6 +25,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=$1 output=$2 syslog=${3:-}
 
+command -v xxd >/dev/null || { echo "no-secrets: xxd is missing (contrib/install-deps.sh" \
+	"installs it): the hex forms could not be searched"; exit 1; }
 mapfile -t b32 < <(grep -rhoE '[A-Z2-7]{32}' tests/*/*.c tests/*/*.sh bench/*.c \
 	contrib/demo.sh 2>/dev/null | sort -u)
 if [ "${#b32[@]}" -lt 5 ]; then

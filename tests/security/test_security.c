@@ -38,6 +38,7 @@
 #include "secret.h"
 #include "state.h"
 #include "testutil.h"
+#include "ward.h"
 
 static char root[512], conf[600], pamd[600], statedir[600], keyfile[700], etc[600];
 static char module[600], wardctl[600], helper[600];
@@ -558,7 +559,8 @@ test_user_name_variants(void)
 {
 	static const char *const variants[] = {
 		" alice", "alice ", "alice\t", "\talice", "alice\n", "alice\r", "al\x1bice",
-		"alice\x7f", "ALICE", "Alice", "alicE", "alice\xc2\xa0", "alice/", "alice:",
+		"alice\x7f", "ALICE", "Alice", "alicE", "alice\xc2\xa0", "alice\xc2\x9b" "31m",
+		"\x1b]0;pwned\x07", "alice/", "alice:",
 		"../alice", "alice\xc0\x80", "alice\xed\xa0\x80", "ali\xe2\x80\x8b" "ce",
 	};
 	static const char why[] = "\"reason\":\"malformed user name\"";
@@ -587,6 +589,36 @@ test_user_name_variants(void)
 	}
 	/* a refused malformed name is recorded, in auth and in account */
 	CU_ASSERT_TRUE(malformed > 10);
+	/* and what wardctl shows of those records carries no terminal codes
+	 * (C0, DEL, C1) and is valid UTF-8, in every output form */
+	{
+		static const char *const forms[] = { "query", "query --json", "query --csv",
+			"report", "report --json" };
+
+		for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+			char cmd[1400];
+			int st;
+			char *out;
+
+			snprintf(cmd, sizeof(cmd), "'%s' --config '%s' audit %s", wardctl, conf,
+			    forms[f]);
+			out = tu_run(cmd, 0, &st);
+			CU_ASSERT_EQUAL(st, 0);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+			CU_ASSERT_TRUE(f > 2 || strstr(out, "alice") != NULL);
+			for (size_t i = 0, k, n = strlen(out); i < n; i += k ? k : 1) {
+				k = ward_utf8_printable((const unsigned char *)out + i, n - i);
+				if (k == 0 && out[i] != '\n') {
+					printf("\n  audit %s: byte 0x%02x at %zu is not printable\n",
+					    forms[f], (unsigned char)out[i], i);
+					CU_FAIL("wardctl printed a control or non-UTF-8 byte");
+					break;
+				}
+				k = k ? k : 1;
+			}
+			free(out);
+		}
+	}
 	CU_ASSERT_EQUAL(tu_count_lines(logp, "\"event\":\"auth\"", why, NULL) - auth0,
 	    malformed);
 	CU_ASSERT_EQUAL(tu_count_lines(logp, "\"event\":\"account\"", why, NULL) - acct0,

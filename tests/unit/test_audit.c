@@ -291,6 +291,31 @@ test_hostile_values(void)
 	CU_ASSERT_EQUAL(strlen(r.reason), 1023 + 5);
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.reason, "a[...]"));
 	audit_record_free(&r);
+
+	/* a C1 control (U+009B is a CSI to many terminals) is escaped too, and
+	 * reads back as itself */
+	ev.reason = "a\xc2\x9b" "31mb\xc2\xa0" "c";
+	n = audit_format(&ev, 3, "0000000000000000000000000000000000000000000000000000000000000000",
+	    key, sizeof(key), line, sizeof(line));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"reason\":\"a\\u009b31mb\xc2\xa0" "c\""));
+	CU_ASSERT_EQUAL_FATAL(audit_parse_line(line, n - 1, &r, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(r.reason, ev.reason);
+	audit_record_free(&r);
+
+	/* stray continuation bytes at the limit: the cut keeps what fits (it
+	 * used to back up over all of them, and the character before) */
+	memset(big, 'b', 1020);
+	memset(big + 1020, 0x80, 300);
+	big[1320] = '\0';
+	ev.reason = big;
+	n = audit_format(&ev, 3, "0000000000000000000000000000000000000000000000000000000000000000",
+	    key, sizeof(key), line, sizeof(line));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL_FATAL(audit_parse_line(line, n - 1, &r, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(strlen(r.reason), 1024 + 5);
+	CU_ASSERT_EQUAL(strncmp(r.reason + 1019, "b\x80\x80\x80\x80[...]", 10), 0);
+	audit_record_free(&r);
 }
 
 /* The parser is strict: each bad line is refused with a clear reason. */
