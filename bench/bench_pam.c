@@ -207,14 +207,19 @@ ward_policy(const char *path, int n)
 	    "  pharmacist = { inherits = [\"clinician\"]; permissions = [\"pharmacy:dispense\"]; };\n"
 	    "  it_admin = { permissions = [\"*:admin\"]; };\n"
 	    "};\n"
-	    "apps = { ehr = [\"ward1\", \"wardbig\", \"wardbig-text\", \"acct-ward1\",\n"
-	    "                \"acct-wardbig\"];\n"
+	    "apps = { ehr = [\"ward1\", \"wardbig\", \"wardbig-text\"];\n"
+	    "         ehr_viewer = [\"acct-ward1\", \"acct-wardbig\"];\n"
 	    "         pacs = [\"wardbig-grace\"];\n"
 	    "         pharmacy = [\"rx-console\"]; };\n"
 	    "hosts = { icu = [\"icu-ws-*\"]; pharmacy = [\"rx-ws-01\", \"rx-ws-02\"]; };\n"
 	    "rules = (\n"
 	    "  { id = \"clinicians-ehr\"; effect = \"allow\"; roles = [\"nurse\", \"physician\"];\n"
 	    "    apps = [\"ehr\"]; mfa = \"required\"; idle_logoff = 600; },\n"
+	    /* the account-only cases weigh the RBAC decision against
+	     * pam_access: a rule that needs no code (account asks for one
+	     * when a rule does and the transaction verified none) */
+	    "  { id = \"clinicians-viewer\"; effect = \"allow\"; roles = [\"nurse\", \"physician\"];\n"
+	    "    apps = [\"ehr_viewer\"]; mfa = \"not_required\"; idle_logoff = 600; },\n"
 	    "  { id = \"clinicians-pacs\"; effect = \"allow\"; roles = [\"clinician\"];\n"
 	    "    apps = [\"pacs\"]; mfa = \"required\"; mfa_grace = 3600; },\n"
 	    "  { id = \"pharmacists-rx\"; effect = \"allow\"; roles = [\"pharmacist\"];\n"
