@@ -185,6 +185,9 @@ check: deps
 	@$(MAKE) --no-print-directory check-one B=build/asan SAN=1
 	@echo "==== valgrind over the PAM-level tests ($(B), not ASan) ===="
 	@WARD_HELPER_ROOT=$(TEST_HELPER_ROOT) tests/valgrind/run.sh $(abspath $(B))
+	@echo "==== the PAM benchmarks run (briefly; figures not judged) ===="
+	@$(MAKE) --no-print-directory $(BENCHES)
+	@tests/bench-smoke.sh $(abspath $(B))
 	@echo "==== static analysis: cppcheck, clang-tidy, scan-build, gcc -fanalyzer ===="
 	@tests/static/run.sh $(abspath $(B))
 
