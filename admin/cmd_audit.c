@@ -312,7 +312,7 @@ csv_header(void)
 static void
 csv_record(const struct audit_record *r)
 {
-	char num[32];
+	char pid[32];
 	char *roles = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&roles, &len);
@@ -321,37 +321,20 @@ csv_record(const struct audit_record *r)
 		fprintf(m, "%s%s", i ? ";" : "", r->roles[i]);
 	if (m != NULL)
 		fclose(m);
-	printf("%llu,", (unsigned long long)r->seq);
-	csv_field(stdout, r->ts);
-	putchar(',');
-	csv_field(stdout, r->host);
-	putchar(',');
-	csv_field(stdout, r->service);
-	putchar(',');
-	csv_field(stdout, r->user);
-	putchar(',');
-	csv_field(stdout, r->event);
-	putchar(',');
-	csv_field(stdout, r->result);
-	putchar(',');
-	csv_field(stdout, r->rule);
-	putchar(',');
-	csv_field(stdout, r->reason);
-	putchar(',');
-	csv_field(stdout, roles);
-	putchar(',');
-	csv_field(stdout, r->factor);
-	putchar(',');
-	csv_field(stdout, r->policy_version);
-	putchar(',');
-	fputs(r->offline < 0 ? "" : r->offline ? "true" : "false", stdout);
-	putchar(',');
-	csv_field(stdout, r->rhost);
-	putchar(',');
-	csv_field(stdout, r->tty);
-	snprintf(num, sizeof(num), ",%lld,", r->pid);
-	fputs(num, stdout);
-	csv_field(stdout, r->detail);
+	snprintf(pid, sizeof(pid), "%lld", r->pid);
+	{
+		/* the columns of csv_header after seq, in its order */
+		const char *cells[] = { r->ts, r->host, r->service, r->user, r->event,
+			r->result, r->rule, r->reason, roles, r->factor, r->policy_version,
+			r->offline < 0 ? "" : r->offline ? "true" : "false", r->rhost, r->tty,
+			pid, r->detail };
+
+		printf("%llu", (unsigned long long)r->seq);
+		for (size_t i = 0; i < sizeof(cells) / sizeof(cells[0]); i++) {
+			putchar(',');
+			csv_field(stdout, cells[i]);
+		}
+	}
 	putchar('\n');
 	free(roles);
 }
