@@ -41,6 +41,54 @@ test_user_names(void)
 	free(longname);
 }
 
+/* UTF-8 as the audit writer and wardctl's output read it (RFC 3629), and
+ * what may go to a terminal. */
+static void
+test_utf8(void)
+{
+	static const struct {
+		const char *s;
+		size_t len, printable;
+	} cases[] = {
+		{ "a", 1, 1 },
+		{ "\x1b", 1, 0 },              /* ESC */
+		{ "\x7f", 1, 0 },              /* DEL */
+		{ "\t", 1, 0 },
+		{ "\xc3\xa9", 2, 2 },          /* e acute */
+		{ "\xc2\xa0", 2, 2 },          /* NBSP: printable */
+		{ "\xc2\x80", 2, 0 },          /* C1 (U+0080) */
+		{ "\xc2\x9b", 2, 0 },          /* C1 CSI */
+		{ "\xc2\x9f", 2, 0 },          /* last C1 */
+		{ "\xc0\x80", 0, 0 },          /* overlong NUL */
+		{ "\xc1\xbf", 0, 0 },          /* overlong */
+		{ "\xe0\x80\xaf", 0, 0 },      /* overlong '/' */
+		{ "\xed\xa0\x80", 0, 0 },      /* surrogate U+D800 */
+		{ "\xe2\x82\xac", 3, 3 },      /* euro sign */
+		{ "\xe2\x82", 0, 0 },          /* truncated */
+		{ "\xf0\x9f\x98\x80", 4, 4 },  /* emoji */
+		{ "\xf4\x90\x80\x80", 0, 0 },  /* past U+10FFFF */
+		{ "\xf5\x80\x80\x80", 0, 0 },
+		{ "\x80", 0, 0 },              /* stray continuation byte */
+		{ "\xff", 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const unsigned char *p = (const unsigned char *)cases[i].s;
+		size_t n = strlen(cases[i].s);
+
+		if (ward_utf8_len(p, n) != cases[i].len ||
+		    ward_utf8_printable(p, n) != cases[i].printable)
+			printf("\n  case %zu: len %zu printable %zu\n", i, ward_utf8_len(p, n),
+			    ward_utf8_printable(p, n));
+		CU_ASSERT_EQUAL(ward_utf8_len(p, n), cases[i].len);
+		CU_ASSERT_EQUAL(ward_utf8_printable(p, n), cases[i].printable);
+	}
+	CU_ASSERT_EQUAL(ward_utf8_len((const unsigned char *)"", 0), 0);
+	/* a C1 control in a user name is refused too */
+	CU_ASSERT_NOT_EQUAL(ward_user_valid("al\xc2\x9b" "ice"), 0);
+	CU_ASSERT_EQUAL(ward_user_valid("al\xc2\xa0" "ice"), 0);
+}
+
 static void
 test_ct_equal(void)
 {
@@ -109,6 +157,7 @@ main(void)
 		return 2;
 	s = CU_add_suite("ward", NULL, NULL);
 	CU_add_test(s, "user names", test_user_names);
+	CU_add_test(s, "UTF-8 length and printable characters", test_utf8);
 	CU_add_test(s, "constant-time compare", test_ct_equal);
 	CU_add_test(s, "error strings", test_strerror);
 	CU_add_test(s, "log sink and debug gate", test_log_sink);
