@@ -42,30 +42,6 @@ rc_text(int rc)
 }
 
 static void
-json_list(char *const *v, size_t n)
-{
-	putchar('[');
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			putchar(',');
-		json_str(stdout, v[i]);
-	}
-	putchar(']');
-}
-
-static void
-json_clist(const char **v, size_t n)
-{
-	putchar('[');
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			putchar(',');
-		json_str(stdout, v[i]);
-	}
-	putchar(']');
-}
-
-static void
 print_json(const char *user, const struct dir_diag *dg, size_t nd, int rc,
     const char *udn, char **dns, size_t n, const char **roles, size_t nroles,
     const char **eff, size_t neff, const char *polerr, const struct logs *l)
@@ -92,15 +68,15 @@ print_json(const char *user, const struct dir_diag *dg, size_t nd, int rc,
 	printf("],\"user_dn\":");
 	json_str(stdout, udn);
 	printf(",\"groups\":");
-	json_list(dns, n);
+	json_strs(stdout, (const char *const *)dns, n);
 	printf(",\"roles\":");
-	json_clist(roles, nroles);
+	json_strs(stdout, roles, nroles);
 	printf(",\"effective_roles\":");
-	json_clist(eff, neff);
+	json_strs(stdout, eff, neff);
 	printf(",\"policy_error\":");
 	json_str(stdout, polerr);
 	printf(",\"log\":");
-	json_list(l->line, l->n);
+	json_strs(stdout, (const char *const *)l->line, l->n);
 	printf("}\n");
 }
 

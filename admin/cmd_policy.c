@@ -101,18 +101,6 @@ json_limit(long v)
 		printf("%ld", v);
 }
 
-static void
-json_roles(const char **names, size_t n)
-{
-	putchar('[');
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			putchar(',');
-		json_str(stdout, names[i]);
-	}
-	putchar(']');
-}
-
 /* ---- check ---- */
 
 struct findings {
@@ -251,7 +239,7 @@ policy_test(struct wopts *o)
 		printf(",\"reason\":");
 		json_str(stdout, d->reason);
 		printf(",\"roles\":");
-		json_roles(eff, neff);
+		json_strs(stdout, eff, neff);
 		printf(",\"mfa\":\"%s\",\"mfa_grace\":%ld,\"idle_logoff\":",
 		    d->mfa_required ? "required" : "not_required", d->mfa_grace);
 		json_limit(d->idle_logoff);
@@ -355,11 +343,11 @@ policy_show(struct wopts *o)
 		printf("{\"user\":");
 		json_str(stdout, o->args[1]);
 		printf(",\"assigned\":");
-		json_roles(assigned, nassigned);
+		json_strs(stdout, assigned, nassigned);
 		printf(",\"roles\":");
-		json_roles(eff, neff);
+		json_strs(stdout, eff, neff);
 		printf(",\"permissions\":");
-		json_roles(perms, nperms);
+		json_strs(stdout, perms, nperms);
 		printf("}\n");
 	} else {
 		printf("user:        %s\n", o->args[1]);
@@ -700,9 +688,9 @@ policy_diff(struct wopts *o)
 			printf("%s{\"user\":", first ? "" : ",");
 			json_str(stdout, users.v[u]);
 			printf(",\"old_roles\":");
-			json_roles(ra, na < 256 ? na : 256);
+			json_strs(stdout, ra, na < 256 ? na : 256);
 			printf(",\"new_roles\":");
-			json_roles(rb, nb < 256 ? nb : 256);
+			json_strs(stdout, rb, nb < 256 ? nb : 256);
 			putchar('}');
 		} else {
 			printf("  user %-16s roles:", users.v[u]);

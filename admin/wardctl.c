@@ -181,6 +181,18 @@ json_str(FILE *f, const char *s)
 }
 
 void
+json_strs(FILE *f, const char *const *v, size_t n)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		json_str(f, v[i]);
+	}
+	fputc(']', f);
+}
+
+void
 csv_field(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -46,6 +46,8 @@ struct policy *wardctl_load_policy(const struct ward_conf *conf, const char *pat
 
 /* JSON string literal of S (with quotes) to F; NULL prints null. */
 void json_str(FILE *f, const char *s);
+/* JSON array of the N strings V to F. */
+void json_strs(FILE *f, const char *const *v, size_t n);
 /* CSV field (quoted when needed). */
 void csv_field(FILE *f, const char *s);
 

@@ -402,8 +402,8 @@ core_grace_active(struct core *c, const char *user, const char *app, time_t now,
 	int r;
 
 	*active = 0;
-	if (seconds <= 0)
-		return 0;
+	/* looked up even when SECONDS <= 0 (never active then): auth does the
+	 * same work for every name (pam_ward.c) */
 	if ((r = core_state(c, &st)) != 0)
 		return r;
 	r = state_grace_get(st, user, c->host, app, &verified);

@@ -97,8 +97,9 @@ int core_decide(struct core *c, const char *user, const char *service, time_t no
 /* Grace: *ACTIVE = 1 when USER verified a code for APP on this host less
  * than SECONDS ago - the grace of the decision made now, so a shorter
  * grace (another schedule's rule, an edited policy) applies at once.  The
- * store keeps the time of the verification, not an end time.  Store
- * errors are returned (the caller then asks for a code). */
+ * store keeps the time of the verification, not an end time; SECONDS <= 0
+ * is never active (but still looked up).  Store errors are returned (the
+ * caller then asks for a code). */
 int core_grace_active(struct core *c, const char *user, const char *app, time_t now,
     long seconds, int *active) WARD_WUR;
 /* Record that USER verified a code for APP on this host at NOW (when the

@@ -222,39 +222,26 @@ get_txn(pam_handle_t *pamh, const struct opts *o)
 	return t;
 }
 
-/* What every entry point starts from. */
-struct entry {
-	struct opts o;
-	const char *user, *service;
-	struct txn *t;
-};
-
-/*
- * Every entry point's first steps: its options, the user and service
- * names, the transaction's context.  0 when all are there.  Otherwise -1
- * with *RET set to what the phase returns: PAM_SERVICE_ERR for an unknown
- * stack option; *RET left as it was (the phase's denial) without a user or
- * service; UNAVAIL when ward.conf or the policy cannot be loaded, with MSG
- * (when not NULL) told to the user.  *RET is never made a success.
- */
 static int
-enter(pam_handle_t *pamh, int flags, int argc, const char **argv, struct entry *e, int *ret,
-    int unavail, const char *msg)
+enter(pam_handle_t *pamh, int flags, int argc, const char **argv, struct opts *o,
+    const char **user, const char **service, struct txn **t, int *ret, int unavail,
+    const char *msg)
 {
-	memset(e, 0, sizeof(*e));
-	if (parse_opts(pamh, flags, argc, argv, &e->o) != 0) {
+	*user = *service = NULL;
+	*t = NULL;
+	if (parse_opts(pamh, flags, argc, argv, o) != 0) {
 		*ret = PAM_SERVICE_ERR;
 		return -1;
 	}
-	if ((e->user = get_user(pamh)) == NULL ||
-	    (e->service = get_item_str(pamh, PAM_SERVICE)) == NULL) {
+	if ((*user = get_user(pamh)) == NULL ||
+	    (*service = get_item_str(pamh, PAM_SERVICE)) == NULL) {
 		pam_syslog(pamh, LOG_ERR, "no user or service name; denying");
-		e->user = NULL;
+		*user = NULL;
 		return -1;
 	}
-	if ((e->t = get_txn(pamh, &e->o)) == NULL) {
+	if ((*t = get_txn(pamh, o)) == NULL) {
 		if (msg != NULL)
-			say(pamh, &e->o, PAM_ERROR_MSG, "%s", msg);
+			say(pamh, o, PAM_ERROR_MSG, "%s", msg);
 		*ret = unavail;
 		return -1;
 	}
@@ -678,7 +665,6 @@ auth_unprivileged(pam_handle_t *pamh, const struct opts *o, struct txn *t,
 EXPORT int
 pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct entry e;
 	struct opts o;
 	struct txn *t;
 	struct policy_decision d;
@@ -690,13 +676,9 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	memset(&d, 0, sizeof(d));
 	d.mfa_required = 1;
 
-	if (enter(pamh, flags, argc, argv, &e, &ret, PAM_AUTHINFO_UNAVAIL, "Two-step "
-	    "verification is unavailable on this workstation. Contact IT.") != 0)
+	if (enter(pamh, flags, argc, argv, &o, &user, &service, &t, &ret, PAM_AUTHINFO_UNAVAIL,
+	    "Two-step verification is unavailable on this workstation. Contact IT.") != 0)
 		goto done;
-	o = e.o;
-	t = e.t;
-	user = e.user;
-	service = e.service;
 	if (geteuid() != 0) {
 		ret = auth_unprivileged(pamh, &o, t, user, service, now);
 		goto done;
@@ -717,8 +699,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		 * user with roles from one without (tests/fault: "the same work
 		 * whether a user exists or not").  Only an allowed decision that
 		 * needs a code and has a grace period uses the answer. */
-		grace_r = core_grace_active(&t->c, user, d.app, now,
-		    d.mfa_grace > 0 ? d.mfa_grace : 1, &active);
+		grace_r = core_grace_active(&t->c, user, d.app, now, d.mfa_grace, &active);
 		if (!d.allow || !d.mfa_required || d.mfa_grace <= 0)
 			active = 0;
 		else if (grace_r != 0 && grace_r != WARD_ERR_NOTFOUND)
@@ -1059,7 +1040,6 @@ acct_unprivileged(pam_handle_t *pamh, const struct opts *o, struct txn *t,
 EXPORT int
 pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct entry e;
 	struct opts o;
 	struct txn *t;
 	struct policy_decision d;
@@ -1067,13 +1047,9 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	time_t now = time(NULL);
 	int ret = PAM_PERM_DENIED, r;
 
-	if (enter(pamh, flags, argc, argv, &e, &ret, PAM_AUTHINFO_UNAVAIL, "Access control "
-	    "is unavailable on this workstation. Contact IT.") != 0)
+	if (enter(pamh, flags, argc, argv, &o, &user, &service, &t, &ret, PAM_AUTHINFO_UNAVAIL,
+	    "Access control is unavailable on this workstation. Contact IT.") != 0)
 		goto done;
-	o = e.o;
-	t = e.t;
-	user = e.user;
-	service = e.service;
 	if (geteuid() != 0) {
 		ret = acct_unprivileged(pamh, &o, t, user, service);
 		goto done;
@@ -1182,7 +1158,7 @@ min_limit(long a, long b)
 EXPORT int
 pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct entry e;
+	struct opts o;
 	struct txn *t;
 	struct policy_decision d;
 	const char *user, *service;
@@ -1191,11 +1167,9 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	long session_max;
 	int ret = PAM_SESSION_ERR, bg;
 
-	if (enter(pamh, flags, argc, argv, &e, &ret, PAM_SESSION_ERR, NULL) != 0)
+	if (enter(pamh, flags, argc, argv, &o, &user, &service, &t, &ret, PAM_SESSION_ERR,
+	    NULL) != 0)
 		goto done;
-	t = e.t;
-	user = e.user;
-	service = e.service;
 	if (geteuid() != 0) {
 		pam_syslog(pamh, LOG_ERR, "session for %s: the session phase needs root (audit "
 		    "and roles); refusing", user);
@@ -1252,21 +1226,23 @@ done:
 EXPORT int
 pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct entry e;
+	struct opts o;
+	struct txn *t;
+	const char *user, *service;
 	int ret = PAM_SESSION_ERR;
 
-	if (enter(pamh, flags, argc, argv, &e, &ret, PAM_SESSION_ERR, NULL) != 0 ||
-	    geteuid() != 0) {
-		if (e.user != NULL)
-			pam_syslog(pamh, LOG_ERR, "session close for %s not recorded", e.user);
+	if (enter(pamh, flags, argc, argv, &o, &user, &service, &t, &ret, PAM_SESSION_ERR,
+	    NULL) != 0 || geteuid() != 0) {
+		if (user != NULL)
+			pam_syslog(pamh, LOG_ERR, "session close for %s not recorded", user);
 		goto done;
 	}
 	{
 		struct core_rec rc = { "session_close", "success", NULL, NULL, NULL, NULL };
-		if (record(pamh, e.t, e.user, e.service, &rc, 0) != 0)
+		if (record(pamh, t, user, service, &rc, 0) != 0)
 			goto done;
 	}
-	pam_syslog(pamh, LOG_INFO, "session closed for %s", e.user);
+	pam_syslog(pamh, LOG_INFO, "session closed for %s", user);
 	ret = PAM_SUCCESS;
 done:
 	ward_log_set_sink(NULL, NULL);
