@@ -5,6 +5,8 @@
  * ward.conf's policy_file.  Roles come from --roles a,b or the policy's
  * local users (resolve_roles is the one place that decides).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -770,6 +772,7 @@ policy_compile_cmd(struct wopts *o)
 	const char *path = o->nargs > 1 ? o->args[1] : o->policy, *snap = o->output;
 	struct audit_log *log = NULL;
 	struct policy *p;
+	struct stat tst;
 	struct timespec t0, t1;
 	int rc = WEXIT_ERR, have_conf = 0, logged = 0;
 
@@ -798,12 +801,23 @@ policy_compile_cmd(struct wopts *o)
 	    wardctl_audit_begin(&conf, NULL, "compile the policy", &log) != 0)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	p = policy_load(path, err, sizeof(err));
+	{
+		/* the identity of the text as read goes into the snapshot */
+		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+		if (fd < 0) {
+			fprintf(stderr, "%s: %s\n%s: not compiled\n", path, errno == ELOOP ?
+			    "is a symbolic link (refused)" : strerror(errno), path);
+			goto out;
+		}
+		p = policy_load_fd(fd, path, &tst, err, sizeof(err));
+		close(fd);
+	}
 	if (p == NULL) {
 		fprintf(stderr, "%s\n%s: not compiled\n", err, path);
 		goto out;
 	}
-	if (policy_compile(p, snap, err, sizeof(err)) != 0) {
+	if (policy_compile(p, snap, &tst, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wardctl: %s\n", err);
 		policy_free(p);
 		goto out;

@@ -2,6 +2,7 @@
  * wardctl.c - the admin tool's entry point: option parsing and dispatch.
  * Options may stand anywhere on the line; everything else is a word.
  */
+#include "../pam_module/core.h"
 #include "wardctl.h"
 #include "ward_policy.h"
 
@@ -138,7 +139,9 @@ wardctl_load_policy(const struct ward_conf *conf, const char *path, char *err, s
 
 	if (path != NULL)
 		return policy_load(path, err, len);
-	return policy_load_compiled(conf->policy_file, conf->snapshot_file, &from_snap, err, len);
+	/* the module's rule: the snapshot only when it is the text's (read
+	 * only: wardctl policy compile writes it) */
+	return core_load_policy(conf, 0, &from_snap, err, len);
 }
 
 void

@@ -19,82 +19,26 @@
 #include "state.h"
 #include "tfile.h"
 
-#define POLICY_TEXT_MAX ((size_t)64 << 20)
-#define POLICY_SNAP_MAX ((size_t)1 << 30)
-
-/*
- * The snapshot when it is at least as new as the text and intact; the
- * text otherwise.  Both are read through the trusted opener.  A text read
- * by root is compiled into the snapshot (DESIGN.md "Scale": on first load
- * when the text is newer), stamped with the text's modification time as it
- * was before reading, so a text edited meanwhile stays newer and wins.
- */
-static struct policy *
-load_policy(const struct ward_conf *conf, int *from_snap, char *err, size_t errlen)
+/* The owner and mode rules of every file the module reads (tfile.h). */
+static int
+check_policy_fd(int fd, const char *name, char *err, size_t errlen)
 {
-	struct stat ts, ss;
-	struct policy *p = NULL;
-	char *buf = NULL;
-	size_t len = 0;
-	int have_ts;
+	return tfile_check_fd(fd, name, 0, err, errlen);
+}
 
-	*from_snap = 0;
-	/* The text's owner and mode are checked even when the snapshot is used:
-	 * a policy file others may write is refused either way. */
-	{
-		int tfd = open(conf->policy_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+struct policy *
+core_load_policy(const struct ward_conf *conf, int compile, int *from_snap, char *err,
+    size_t errlen)
+{
+	struct policy_files f = { conf->policy_file, conf->snapshot_file, check_policy_fd,
+		compile };
+	struct policy *p;
+	char note[2048];
 
-		if (tfd < 0) {
-			snprintf(err, errlen, "%s: %s", conf->policy_file, errno == ELOOP ?
-			    "is a symbolic link (refused)" : strerror(errno));
-			return NULL;
-		}
-		have_ts = fstat(tfd, &ts) == 0;
-		if (tfile_check_fd(tfd, conf->policy_file, 0, err, errlen) != 0) {
-			close(tfd);
-			return NULL;
-		}
-		close(tfd);
-	}
-	if (conf->snapshot_file != NULL && have_ts &&
-	    lstat(conf->snapshot_file, &ss) == 0 &&
-	    (ss.st_mtim.tv_sec > ts.st_mtim.tv_sec ||
-	     (ss.st_mtim.tv_sec == ts.st_mtim.tv_sec &&
-	      ss.st_mtim.tv_nsec >= ts.st_mtim.tv_nsec))) {
-		/* opened and checked like tfile_read, then mapped as it is (the
-		 * engine checks it and caps its size): no copy, ready in about a
-		 * millisecond at any size */
-		int fd = open(conf->snapshot_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-
-		if (fd < 0)
-			snprintf(err, errlen, "%s: %s", conf->snapshot_file, errno == ELOOP ?
-			    "is a symbolic link (refused)" : strerror(errno));
-		else if (tfile_check_fd(fd, conf->snapshot_file, 0, err, errlen) == 0)
-			p = policy_load_snapshot_fd(fd, conf->snapshot_file, err, errlen);
-		if (fd >= 0)
-			close(fd);
-		if (p != NULL) {
-			*from_snap = 1;
-			return p;
-		}
-		/* a damaged or unsafe snapshot is never trusted */
-		ward_log(LOG_WARNING, "policy snapshot not used: %s; reading %s", err,
-		    conf->policy_file);
-	}
-	if (tfile_read(conf->policy_file, 0, POLICY_TEXT_MAX, &buf, &len, err, errlen) != 0)
-		return NULL;
-	p = policy_load_buffer(conf->policy_file, buf, err, errlen);
-	free(buf);
-	if (p != NULL && have_ts && conf->snapshot_file != NULL && geteuid() == 0) {
-		char cerr[512];
-
-		if (policy_compile_at(p, conf->snapshot_file, &ts.st_mtim, cerr,
-		    sizeof(cerr)) == 0)
-			ward_log(LOG_INFO, "policy %s compiled into %s", conf->policy_file,
-			    conf->snapshot_file);
-		else
-			ward_log(LOG_WARNING, "policy snapshot not written: %s", cerr);
-	}
+	p = policy_load_deployed(&f, from_snap, note, sizeof(note), err, errlen);
+	if (note[0] != '\0')
+		ward_log(p != NULL && strstr(note, "not written") == NULL &&
+		    strstr(note, "not used") == NULL ? LOG_NOTICE : LOG_WARNING, "%s", note);
 	return p;
 }
 
@@ -111,7 +55,9 @@ core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 	}
 	if (conf_load(&c->conf, conf_path, err, errlen) != 0)
 		return WARD_ERR_PARSE;
-	c->pol = load_policy(&c->conf, &c->from_snapshot, err, errlen);
+	/* root compiles a snapshot that is missing or not the text's, for the
+	 * next login */
+	c->pol = core_load_policy(&c->conf, geteuid() == 0, &c->from_snapshot, err, errlen);
 	if (c->pol == NULL) {
 		conf_free(&c->conf);
 		return WARD_ERR_POLICY;
@@ -398,8 +344,9 @@ core_grace_active(struct core *c, const char *user, const char *app, time_t now,
     long seconds, int *active)
 {
 	struct state *st;
+	struct state_user u;
 	int64_t verified = 0;
-	int r;
+	int r, ur;
 
 	*active = 0;
 	/* looked up even when SECONDS <= 0 (never active then): auth does the
@@ -407,6 +354,17 @@ core_grace_active(struct core *c, const char *user, const char *app, time_t now,
 	if ((r = core_state(c, &st)) != 0)
 		return r;
 	r = state_grace_get(st, user, c->host, app, &verified);
+	/* a lockout ends every grace: wrong codes elsewhere may be someone
+	 * guessing, and a locked user is refused everywhere */
+	memset(&u, 0, sizeof(u));
+	ur = state_user_get(st, user, &u);
+	if (ur == 0 && u.locked_until > (int64_t)now) {
+		state_user_clear(&u);
+		return WARD_ERR_LOCKED;
+	}
+	state_user_clear(&u);
+	if (ur != 0 && ur != WARD_ERR_NOTFOUND)
+		return ur;
 	/* a time in the future (clock stepped back) grants nothing */
 	if (r == 0 && verified > 0 && verified <= (int64_t)now &&
 	    (int64_t)now - verified < (int64_t)seconds)
@@ -540,6 +498,11 @@ core_verify(struct core *c, const char *user, const char *code, time_t now,
 			res->locked_until = u.locked_until;
 		state_user_clear(&u);
 	}
+	/* a lockout ends the user's graces here: after IT unlocks, a code is
+	 * asked again (core_grace_active also refuses while locked) */
+	if (res->locked_now && state_grace_clear_user(st, user) != 0)
+		ward_log(LOG_WARNING, "the graces of user %s were not cleared at its lockout "
+		    "(refused while locked all the same)", user);
 	if (r == WARD_ERR_STORE)
 		ward_log(LOG_ERR, "state store %s: could not record the attempt of user %s; "
 		    "denying", c->conf.state_dir, user);

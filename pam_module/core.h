@@ -50,11 +50,20 @@ struct core_who {
 	int in_directory;            /* the directory knows the user */
 };
 
-/* Load ward.conf (CONF_PATH, NULL = default) and the policy (snapshot
- * when current and intact, else text; both through the trusted opener).
- * On error ERR says which file and why. */
+/* Load ward.conf (CONF_PATH, NULL = default) and the policy
+ * (core_load_policy).  On error ERR says which file and why. */
 int core_init(struct core *c, const char *conf_path, char *err, size_t errlen) WARD_WUR;
 void core_free(struct core *c);
+
+/*
+ * The deployed policy of CONF (policy_load_deployed): its snapshot when
+ * that was compiled from exactly the text there now, else the text; both
+ * through the trusted opener's owner and mode rules.  With COMPILE (root)
+ * a snapshot that is missing or not the text's is written anew.  What
+ * happened to the snapshot is logged.  NULL with ERR on failure.
+ */
+struct policy *core_load_policy(const struct ward_conf *conf, int compile, int *from_snap,
+    char *err, size_t errlen);
 
 /* The state store of C, opened on first use (read-write).  Returns 0 or
  * WARD_ERR_* (logged with the folder). */
@@ -98,8 +107,9 @@ int core_decide(struct core *c, const char *user, const char *service, time_t no
  * than SECONDS ago - the grace of the decision made now, so a shorter
  * grace (another schedule's rule, an edited policy) applies at once.  The
  * store keeps the time of the verification, not an end time; SECONDS <= 0
- * is never active (but still looked up).  Store errors are returned (the
- * caller then asks for a code). */
+ * is never active (but still looked up).  A user locked out at NOW has no
+ * grace: WARD_ERR_LOCKED.  Store errors are returned (the caller then asks
+ * for a code, and the verification refuses a locked user). */
 int core_grace_active(struct core *c, const char *user, const char *app, time_t now,
     long seconds, int *active) WARD_WUR;
 /* Record that USER verified a code for APP on this host at NOW (when the

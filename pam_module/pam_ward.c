@@ -702,6 +702,9 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		grace_r = core_grace_active(&t->c, user, d.app, now, d.mfa_grace, &active);
 		if (!d.allow || !d.mfa_required || d.mfa_grace <= 0)
 			active = 0;
+		else if (grace_r == WARD_ERR_LOCKED)
+			pam_syslog(pamh, LOG_NOTICE, "user %s service %s: locked out; no grace "
+			    "while locked", user, service);
 		else if (grace_r != 0 && grace_r != WARD_ERR_NOTFOUND)
 			pam_syslog(pamh, LOG_WARNING, "grace for %s not checked (%s); asking "
 			    "for a code", user, ward_strerror(grace_r));

@@ -17,11 +17,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "policy_internal.h"
@@ -298,6 +301,7 @@ pol_image_open(struct policy *p, const unsigned char *img, size_t size, const ch
 	p->file = pol_str(p, t->file);
 	memcpy(p->version, h.version, 64);
 	p->version[64] = '\0';
+	p->text = h.text;
 
 	pools_ok(&c, t);
 	for (size_t i = 0; i < p->nroles && !c.bad; i++) {
@@ -367,19 +371,54 @@ bad:
 
 /* ---- the snapshot file ---- */
 
-int
-policy_compile(const struct policy *p, const char *path, char *errbuf, size_t errlen)
+/* The identity of the text in ST, compiled now. */
+static void
+text_id_of(const struct stat *st, struct pol_text_id *id)
 {
-	return policy_compile_at(p, path, NULL, errbuf, errlen);
+	struct timespec now;
+
+	memset(id, 0, sizeof(*id));
+	clock_gettime(CLOCK_REALTIME, &now);
+	id->dev = (uint64_t)st->st_dev;
+	id->ino = (uint64_t)st->st_ino;
+	id->size = (uint64_t)st->st_size;
+	id->mtime_sec = (int64_t)st->st_mtim.tv_sec;
+	id->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
+	id->ctime_sec = (int64_t)st->st_ctim.tv_sec;
+	id->ctime_nsec = (int64_t)st->st_ctim.tv_nsec;
+	id->compiled_sec = (int64_t)now.tv_sec;
+	id->compiled_nsec = (int64_t)now.tv_nsec;
+}
+
+/* Write all of BUF to FD; 0 or -1 with a message naming NAME. */
+static int
+write_all(int fd, const unsigned char *buf, size_t n, const char *name, char *errbuf,
+    size_t errlen)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t k = write(fd, buf + off, n - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			snprintf(errbuf, errlen, "%s: write failed: %s", name,
+			    k < 0 ? strerror(errno) : "no progress");
+			return -1;
+		}
+		off += (size_t)k;
+	}
+	return 0;
 }
 
 int
-policy_compile_at(const struct policy *p, const char *path, const struct timespec *mtime,
+policy_compile(const struct policy *p, const char *path, const struct stat *text,
     char *errbuf, size_t errlen)
 {
 	char tmp[4096];
-	int fd = -1, r = -1;
-	size_t off = 0;
+	unsigned char *img = NULL;
+	struct pol_head h;
+	int fd = -1, r = -1, created = 0;
 
 	if (p == NULL || path == NULL) {
 		snprintf(errbuf, errlen, "nothing to compile");
@@ -389,31 +428,29 @@ policy_compile_at(const struct policy *p, const char *path, const struct timespe
 		snprintf(errbuf, errlen, "%s: path too long", path);
 		return -1;
 	}
+	/* the image as it is, with the text's identity in its header */
+	if ((img = malloc(p->size)) == NULL) {
+		snprintf(errbuf, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	memcpy(img, p->base, p->size);
+	memcpy(&h, img, sizeof(h));
+	if (text != NULL)
+		text_id_of(text, &h.text);
+	else
+		memset(&h.text, 0, sizeof(h.text));
+	memcpy(img, &h, sizeof(h));
+	h.sum = pol_image_sum(img, p->size);
+	memcpy(img, &h, sizeof(h));
+
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
-		return -1;
+		goto out;
 	}
-	/* the image is the snapshot, as it is */
-	while (off < p->size) {
-		ssize_t k = write(fd, p->base + off, p->size - off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			snprintf(errbuf, errlen, "%s: write failed: %s", tmp,
-			    k < 0 ? strerror(errno) : "no progress");
-			goto out;
-		}
-		off += (size_t)k;
-	}
-	if (mtime != NULL) {
-		struct timespec t[2] = { *mtime, *mtime };
-
-		if (futimens(fd, t) != 0) {
-			snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
-			goto out;
-		}
-	}
+	created = 1;
+	if (write_all(fd, img, p->size, tmp, errbuf, errlen) != 0)
+		goto out;
 	if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
 		goto out;
@@ -430,9 +467,10 @@ policy_compile_at(const struct policy *p, const char *path, const struct timespe
 	}
 	r = 0;
 out:
+	free(img);
 	if (fd >= 0)
 		close(fd);
-	if (r != 0)
+	if (r != 0 && created)
 		unlink(tmp);
 	return r;
 }
@@ -528,25 +566,224 @@ policy_load_snapshot(const char *path, char *errbuf, size_t errlen)
 	return p;
 }
 
-struct policy *
-policy_load_compiled(const char *path, const char *snapshot, int *from_snap,
-    char *errbuf, size_t errlen)
+/* ---- is a snapshot the text's? ---- */
+
+/* Within this many seconds of the compile, file times may not tell two
+ * versions of a text apart (coarse time stamps, 1 s on some file systems,
+ * a tick on others): such a text is compared by its hash. */
+#define RACY_SECONDS 2
+
+/* SHA-256 of the text on FD (hex, as the policy version) into HEX[65]. */
+static int
+text_hash(int fd, size_t size, char hex[65], char *why, size_t whylen)
 {
-	struct stat ts, ss;
-	struct policy *p;
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t off = 0;
+	int r = -1;
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		snprintf(why, whylen, "cannot hash the policy text");
+		goto out;
+	}
+	while (off < size) {
+		size_t want = size - off < sizeof(buf) ? size - off : sizeof(buf);
+		ssize_t k = pread(fd, buf, want, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			snprintf(why, whylen, "cannot read the policy text: %s",
+			    k < 0 ? strerror(errno) : "it shrank while reading");
+			goto out;
+		}
+		if (EVP_DigestUpdate(ctx, buf, (size_t)k) != 1) {
+			snprintf(why, whylen, "cannot hash the policy text");
+			goto out;
+		}
+		off += (size_t)k;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32) {
+		snprintf(why, whylen, "cannot hash the policy text");
+		goto out;
+	}
+	for (unsigned int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+/* policy_snapshot_current, but 2 when only the hash could tell. */
+static int
+snapshot_current(const struct policy *snap, int text_fd, const struct stat *st,
+    char *why, size_t whylen)
+{
+	const struct pol_text_id *id = &snap->text;
+	char hex[65];
+
+	if (id->compiled_sec == 0) {
+		snprintf(why, whylen, "the snapshot does not say which text it was compiled from");
+		return 0;
+	}
+	if (id->dev != (uint64_t)st->st_dev || id->ino != (uint64_t)st->st_ino) {
+		snprintf(why, whylen, "the text is another file than the one compiled "
+		    "(replaced by mv, cp or a restore)");
+		return 0;
+	}
+	if (id->size != (uint64_t)st->st_size ||
+	    id->mtime_sec != (int64_t)st->st_mtim.tv_sec ||
+	    id->mtime_nsec != (int64_t)st->st_mtim.tv_nsec ||
+	    id->ctime_sec != (int64_t)st->st_ctim.tv_sec ||
+	    id->ctime_nsec != (int64_t)st->st_ctim.tv_nsec) {
+		snprintf(why, whylen, "the text changed since it was compiled (size or "
+		    "times differ)");
+		return 0;
+	}
+	/* the same file times: the same text, unless it changed so close to the
+	 * compile that its times could not move (then the hash decides).  The
+	 * change time is the kernel's clock at the last change, whatever
+	 * touch(1) did to the modification time. */
+	if (id->ctime_sec < id->compiled_sec - RACY_SECONDS)
+		return 1;
+	if (text_hash(text_fd, (size_t)st->st_size, hex, why, whylen) != 0)
+		return -1;
+	if (memcmp(hex, snap->version, 64) != 0) {
+		snprintf(why, whylen, "the text changed since it was compiled (its hash differs)");
+		return 0;
+	}
+	return 2;
+}
+
+int
+policy_snapshot_current(const struct policy *snap, int text_fd, const struct stat *st,
+    char *why, size_t whylen)
+{
+	int r = snapshot_current(snap, text_fd, st, why, whylen);
+
+	return r == 2 ? 1 : r;
+}
+
+/* ---- the deployed policy ---- */
+
+/* Open NAME for reading with the engine's checks and the caller's.
+ * -1 and a message when refused; ENOENT is left in errno. */
+static int
+open_checked(const struct policy_files *f, const char *name, char *errbuf, size_t errlen)
+{
+	struct stat st;
+	int fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY), e;
+
+	if (fd < 0) {
+		e = errno;
+		snprintf(errbuf, errlen, "%s: %s", name, e == ELOOP ?
+		    "is a symbolic link (refused)" : strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(errbuf, errlen, "%s: not a regular file, or writable by group or "
+		    "others (refused)", name);
+		goto bad;
+	}
+	if (f->check_fd != NULL && f->check_fd(fd, name, errbuf, errlen) != 0)
+		goto bad;
+	return fd;
+bad:
+	close(fd);
+	errno = EACCES;
+	return -1;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+note_add(char *note, size_t notelen, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	if (note == NULL || notelen == 0)
+		return;
+	n = strlen(note);
+	if (n + 1 >= notelen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(note + n, notelen - n, fmt, ap);
+	va_end(ap);
+}
+
+struct policy *
+policy_load_deployed(const struct policy_files *f, int *from_snap, char *note,
+    size_t notelen, char *errbuf, size_t errlen)
+{
+	struct policy *p = NULL, *q = NULL;
+	struct stat ts;
+	char why[1024];
+	int tfd, sfd = -1, cur = 0;
 
 	*from_snap = 0;
-	if (snapshot != NULL && stat(path, &ts) == 0 && lstat(snapshot, &ss) == 0 &&
-	    (ss.st_mtim.tv_sec > ts.st_mtim.tv_sec ||
-	     (ss.st_mtim.tv_sec == ts.st_mtim.tv_sec && ss.st_mtim.tv_nsec >= ts.st_mtim.tv_nsec))) {
-		p = policy_load_snapshot(snapshot, errbuf, errlen);
-		if (p != NULL) {
-			*from_snap = 1;
-			return p;
-		}
-		/* a damaged or foreign snapshot is never trusted: parse the text */
+	if (note != NULL && notelen > 0)
+		note[0] = '\0';
+	if (f->text == NULL) {
+		snprintf(errbuf, errlen, "no policy file");
+		return NULL;
 	}
-	return policy_load(path, errbuf, errlen);
+	/* the text is checked even when the snapshot decides: a policy others
+	 * may write is refused either way */
+	if ((tfd = open_checked(f, f->text, errbuf, errlen)) < 0)
+		return NULL;
+	if (fstat(tfd, &ts) != 0) {
+		snprintf(errbuf, errlen, "%s: %s", f->text, strerror(errno));
+		close(tfd);
+		return NULL;
+	}
+	if (f->snapshot != NULL) {
+		sfd = open_checked(f, f->snapshot, why, sizeof(why));
+		if (sfd < 0 && errno != ENOENT)
+			note_add(note, notelen, "policy snapshot not used: %s", why);
+		if (sfd >= 0) {
+			q = policy_load_snapshot_fd(sfd, f->snapshot, why, sizeof(why));
+			close(sfd);
+			if (q == NULL)
+				note_add(note, notelen, "policy snapshot not used: %s", why);
+		}
+	}
+	if (q != NULL) {
+		cur = snapshot_current(q, tfd, &ts, why, sizeof(why));
+		if (cur == 2 && f->compile && time(NULL) > ts.st_ctim.tv_sec + RACY_SECONDS) {
+			/* current by its hash only: stamped again now that the
+			 * text's times are clearly older, so later readers need
+			 * not hash it */
+			if (policy_compile(q, f->snapshot, &ts, why, sizeof(why)) != 0)
+				note_add(note, notelen, "policy snapshot not stamped again: %s",
+				    why);
+		}
+		if (cur >= 1) {
+			close(tfd);
+			*from_snap = 1;
+			return q;
+		}
+		note_add(note, notelen, "policy snapshot %s is not %s's: ", f->snapshot, f->text);
+		note_add(note, notelen, "%s", why);
+		policy_free(q);
+		q = NULL;
+		if (cur < 0) {
+			snprintf(errbuf, errlen, "%s: %s", f->text, why);
+			close(tfd);
+			return NULL;
+		}
+	}
+	p = policy_load_fd(tfd, f->text, &ts, errbuf, errlen);
+	close(tfd);
+	if (p == NULL || f->snapshot == NULL || !f->compile)
+		return p;
+	if (policy_compile(p, f->snapshot, &ts, why, sizeof(why)) == 0)
+		note_add(note, notelen, "%spolicy compiled into %s", note != NULL && note[0] ?
+		    "; " : "", f->snapshot);
+	else
+		note_add(note, notelen, "%spolicy snapshot not written: %s", note != NULL &&
+		    note[0] ? "; " : "", why);
+	return p;
 }
 
 void

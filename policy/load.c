@@ -1927,12 +1927,61 @@ fail:
 }
 
 struct policy *
-policy_load(const char *path, char *errbuf, size_t errlen)
+policy_load_fd(int fd, const char *name, struct stat *st, char *errbuf, size_t errlen)
 {
-	struct stat st;
 	char *text = NULL;
 	struct policy *p = NULL;
 	size_t got = 0;
+
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		snprintf(errbuf, errlen, "%s: not a regular file (refused)", name);
+		return NULL;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(errbuf, errlen, "%s: writable by group or others (mode %04o, refused)",
+		    name, (unsigned)(st->st_mode & 07777));
+		return NULL;
+	}
+	if (st->st_size > POLICY_MAX_BYTES) {
+		snprintf(errbuf, errlen, "%s: larger than %ld bytes (refused)", name,
+		    POLICY_MAX_BYTES);
+		return NULL;
+	}
+	text = malloc((size_t)st->st_size + 1);
+	if (text == NULL) {
+		snprintf(errbuf, errlen, "%s: out of memory", name);
+		return NULL;
+	}
+	/* from the start, whoever read this descriptor before */
+	while (got < (size_t)st->st_size) {
+		ssize_t r = pread(fd, text + got, (size_t)st->st_size - got, (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			snprintf(errbuf, errlen, "%s: read failed: %s", name,
+			    r < 0 ? strerror(errno) : "file shrank while reading");
+			goto out;
+		}
+		got += (size_t)r;
+	}
+	text[got] = '\0';
+	if (strlen(text) != got) {
+		snprintf(errbuf, errlen, "%s: contains a NUL byte (refused)", name);
+		goto out;
+	}
+	p = policy_load_buffer(name, text, errbuf, errlen);
+out:
+	free(text);
+	return p;
+}
+
+struct policy *
+policy_load(const char *path, char *errbuf, size_t errlen)
+{
+	struct stat st;
+	struct policy *p;
 	int fd;
 
 	if (errbuf && errlen)
@@ -1947,44 +1996,7 @@ policy_load(const char *path, char *errbuf, size_t errlen)
 		    "is a symbolic link (refused)" : strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(errbuf, errlen, "%s: not a regular file (refused)", path);
-		goto out;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(errbuf, errlen, "%s: writable by group or others (mode %04o, refused)",
-		    path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	if (st.st_size > POLICY_MAX_BYTES) {
-		snprintf(errbuf, errlen, "%s: larger than %ld bytes (refused)", path,
-		    POLICY_MAX_BYTES);
-		goto out;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (text == NULL) {
-		snprintf(errbuf, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, text + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			snprintf(errbuf, errlen, "%s: read failed: %s", path,
-			    r < 0 ? strerror(errno) : "file shrank while reading");
-			goto out;
-		}
-		got += (size_t)r;
-	}
-	text[got] = '\0';
-	if (strlen(text) != got) {
-		snprintf(errbuf, errlen, "%s: contains a NUL byte (refused)", path);
-		goto out;
-	}
-	p = policy_load_buffer(path, text, errbuf, errlen);
-out:
-	free(text);
+	p = policy_load_fd(fd, path, &st, errbuf, errlen);
 	close(fd);
 	return p;
 }

@@ -25,11 +25,23 @@
 #define POL_NONE UINT32_MAX        /* no string / no list ("any") */
 
 #define POL_MAGIC "WARDSNAP"
-#define POL_FORMAT 2u
-#define POL_HEAD 96                /* struct pol_head */
+#define POL_FORMAT 3u
+#define POL_HEAD 168               /* struct pol_head */
 
 /* ---- image records (host byte order; offsets are from the image start,
  * string offsets from the string pool) ---- */
+
+/*
+ * The text a snapshot was compiled from, as fstat(2) saw it before it was
+ * read, and when it was compiled.  All zero in an image built from text
+ * (and in a snapshot that was not written by policy_compile).
+ */
+struct pol_text_id {
+	uint64_t dev, ino, size;
+	int64_t mtime_sec, mtime_nsec;
+	int64_t ctime_sec, ctime_nsec;
+	int64_t compiled_sec, compiled_nsec;
+};
 
 struct pol_head {
 	char magic[8];
@@ -38,7 +50,9 @@ struct pol_head {
 	uint64_t length;            /* image size - POL_HEAD */
 	uint64_t sum;               /* pol_image_sum() */
 	char version[64];           /* SHA-256 of the text, hex, no NUL */
+	struct pol_text_id text;    /* what the snapshot was compiled from */
 };
+_Static_assert(sizeof(struct pol_head) == POL_HEAD, "POL_HEAD is the header's size");
 
 /* A list: OFF is POL_NONE for "none/any", else the offset of N elements. */
 struct pol_list {
@@ -177,6 +191,7 @@ struct policy {
 	size_t maplen;
 	const char *strs;           /* string pool */
 	char version[65];
+	struct pol_text_id text;    /* the header's, copied at load */
 	const char *file;
 	const struct pol_tab *tab;
 	const struct pol_role *roles;

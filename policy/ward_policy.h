@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #ifdef __cplusplus
@@ -86,26 +87,31 @@ struct policy *policy_load_buffer(const char *name, const char *text,
 void policy_free(struct policy *p);
 
 /*
+ * Load a policy from the text open on FD (read from offset 0; NAME is used
+ * in messages), with the checks of policy_load.  *ST receives fstat(2) of
+ * FD as it was before reading: the identity policy_compile records.
+ */
+struct policy *policy_load_fd(int fd, const char *name, struct stat *st,
+    char *errbuf, size_t errlen);
+
+/*
  * The compiled snapshot (wardctl policy compile).  policy_compile writes P
  * to PATH atomically (temp file, fsync, rename; mode 0644); 0 or -1 with a
- * message.  policy_load_snapshot reads one; a truncated, damaged or foreign
- * file is refused (NULL and a message).  policy_load_compiled uses SNAPSHOT
- * when it is at least as new as the text PATH and intact, and parses the
- * text otherwise; *FROM_SNAP tells which.
+ * message.  TEXT is the identity of the text P was read from (fstat before
+ * reading, as policy_load_fd gives it): device, inode, size, modification
+ * and change times, with the time of compiling, go into the snapshot's
+ * header.  A snapshot written with TEXT NULL is never current for any text.
  *
- * The snapshot is the loaded policy's image as it is: policy_load_snapshot
- * and policy_load_snapshot_fd map the file read-only and decide over it
- * (checksum and every offset checked once, at load), so a snapshot must be
- * replaced by rename, as policy_compile does, never rewritten in place.
- * policy_load_snapshot_buffer copies BUF (the caller keeps it).
+ * policy_load_snapshot reads one; a truncated, damaged or foreign file is
+ * refused (NULL and a message).  The snapshot is the loaded policy's image
+ * as it is: policy_load_snapshot and policy_load_snapshot_fd map the file
+ * read-only and decide over it (checksum and every offset checked once, at
+ * load), so a snapshot must be replaced by rename, as policy_compile does,
+ * never rewritten in place.  policy_load_snapshot_buffer copies BUF (the
+ * caller keeps it).
  */
-int policy_compile(const struct policy *p, const char *path, char *errbuf,
-    size_t errlen);
-/* The same, with the snapshot's modification time set to *MTIME (the text's,
- * as it was before it was read): a text edited since is then newer than the
- * snapshot, which is then not used.  MTIME NULL: now. */
-int policy_compile_at(const struct policy *p, const char *path,
-    const struct timespec *mtime, char *errbuf, size_t errlen);
+int policy_compile(const struct policy *p, const char *path, const struct stat *text,
+    char *errbuf, size_t errlen);
 struct policy *policy_load_snapshot(const char *path, char *errbuf, size_t errlen);
 struct policy *policy_load_snapshot_buffer(const char *name, const void *buf,
     size_t size, char *errbuf, size_t errlen);
@@ -114,8 +120,42 @@ struct policy *policy_load_snapshot_buffer(const char *name, const void *buf,
  * The descriptor stays the caller's; it may be closed once this returns. */
 struct policy *policy_load_snapshot_fd(int fd, const char *name, char *errbuf,
     size_t errlen);
-struct policy *policy_load_compiled(const char *path, const char *snapshot,
-    int *from_snap, char *errbuf, size_t errlen);
+
+/*
+ * Whether SNAP was compiled from exactly the text open on TEXT_FD, whose
+ * fstat is *ST: 1 yes, 0 no (WHY says what differs), -1 the text could not
+ * be read (WHY says why).  The identity recorded by policy_compile must be
+ * equal, not older or newer: a text put back with its old times (cp -p,
+ * mv, rsync -a, tar x, touch -d, a clock stepped back) always has another
+ * change time or inode.  When the text changed within two seconds of the
+ * compile, file times may be too coarse to tell, and the text's SHA-256 is
+ * compared with the snapshot's version instead.
+ */
+int policy_snapshot_current(const struct policy *snap, int text_fd, const struct stat *st,
+    char *why, size_t whylen);
+
+/*
+ * The deployed policy: the text and its compiled snapshot, the one way the
+ * module, wardctl and apps load it.  Both files are opened O_NOFOLLOW and
+ * refused when not regular or writable by group or others, then passed to
+ * CHECK_FD when set (the caller's own rules: owner, mode).  The snapshot
+ * is used when policy_snapshot_current says so; otherwise the text is
+ * parsed and, with COMPILE, compiled into SNAPSHOT for the next reader.
+ * A text that does not load is an error even when a snapshot exists: a
+ * stale snapshot never decides.
+ *
+ * *FROM_SNAP is 1 when the snapshot was used.  NOTE (may be NULL) receives
+ * what the caller should log, or "" (a snapshot not current and why, a
+ * damaged snapshot, a snapshot written or not written).
+ */
+struct policy_files {
+	const char *text;
+	const char *snapshot;        /* NULL: none */
+	int (*check_fd)(int fd, const char *name, char *errbuf, size_t errlen);
+	int compile;                 /* write a current snapshot when there is none */
+};
+struct policy *policy_load_deployed(const struct policy_files *f, int *from_snap,
+    char *note, size_t notelen, char *errbuf, size_t errlen);
 
 /* SHA-256 of the policy text, hex. */
 const char *policy_version(const struct policy *p);

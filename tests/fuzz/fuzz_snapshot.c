@@ -51,7 +51,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data, size);
 	{
+		/* this format too, so seeds of an older one still reach the
+		 * structural checks */
+		uint32_t format = POL_FORMAT;
 		uint64_t len = size - POL_HEAD, sum;
+		memcpy(copy + 8, &format, 4);
 		memcpy(copy + 16, &len, 8);
 		sum = pol_image_sum(copy, size);
 		memcpy(copy + 24, &sum, 8);

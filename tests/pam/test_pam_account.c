@@ -376,21 +376,19 @@ test_break_glass_reason_checks(void)
 	}
 }
 
-/* The module compiles the text into the snapshot on first load, stamped
- * with the text's time; an edited text is newer and wins at once. */
+/* The module compiles the text into the snapshot on first load; an edited
+ * text wins at once, and so does the text put back. */
 static void
 test_snapshot_compiled_and_edit_wins(void)
 {
 	char pol[1200], snap[1300], *text, *edited, *at;
-	struct stat ps, ss;
+	struct stat ss;
 
 	snprintf(pol, sizeof(pol), "%s/etc/policy.conf", root);
 	snprintf(snap, sizeof(snap), "%s.snap", pol);
+	unlink(snap);
 	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
-	CU_ASSERT_EQUAL_FATAL(stat(pol, &ps), 0);
 	CU_ASSERT_EQUAL_FATAL(stat(snap, &ss), 0);
-	CU_ASSERT_EQUAL(ss.st_mtim.tv_sec, ps.st_mtim.tv_sec);
-	CU_ASSERT_EQUAL(ss.st_mtim.tv_nsec, ps.st_mtim.tv_nsec);
 	CU_ASSERT_EQUAL(ss.st_uid, 0);
 	CU_ASSERT_EQUAL(ss.st_mode & 07777, 0644);
 	/* edit the reason: the next login reads the text, not the old snapshot */
@@ -402,22 +400,97 @@ test_snapshot_compiled_and_edit_wins(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(at);
 	snprintf(edited, strlen(text) + 64, "%.*sPharmacy desk only, please%s", (int)(at - text),
 	    text, at + strlen("Nurses dispense through the pharmacy desk"));
-	usleep(20000);
 	CU_ASSERT_EQUAL_FATAL(tu_write(pol, edited, (size_t)-1, 0644), 0);
 	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
 	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Access denied: Pharmacy desk only, please"));
-	CU_ASSERT_EQUAL_FATAL(stat(pol, &ps), 0);
-	CU_ASSERT_EQUAL_FATAL(stat(snap, &ss), 0);
-	CU_ASSERT_EQUAL(ss.st_mtim.tv_nsec, ps.st_mtim.tv_nsec);
 	/* and again, now from the new snapshot */
 	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
 	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Access denied: Pharmacy desk only, please"));
 	/* put the text back */
-	usleep(20000);
 	CU_ASSERT_EQUAL(tu_write(pol, text, (size_t)-1, 0644), 0);
 	CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL), PAM_PERM_DENIED);
 	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Nurses dispense through the pharmacy desk"));
 	free(edited);
+	free(text);
+}
+
+/*
+ * A policy put in place with times older than the snapshot's (a restore
+ * with cp -p, mv of a file prepared earlier, touch -d, an edit after the
+ * clock was stepped back) decides at the next login, and its records carry
+ * its version.  The new text, of the same size, gives another reason for
+ * alice's denial at the pharmacy.
+ */
+static void
+test_replaced_policy_decides(void)
+{
+	static const struct {
+		const char *how, *cmd;
+	} ways[] = {
+		/* a backup made before the live text was last written */
+		{ "cp -p", "cp -p \"$D/etc/revoked\" \"$D/etc/policy.conf\"" },
+		/* a file prepared earlier, moved over the live one */
+		{ "mv", "cp -p \"$D/etc/revoked\" \"$D/etc/prepared\" && "
+		    "mv \"$D/etc/prepared\" \"$D/etc/policy.conf\"" },
+		/* written in place, then its time set into the past */
+		{ "touch -d", "cat \"$D/etc/revoked\" > \"$D/etc/policy.conf\" && "
+		    "touch -d '2001-01-01 00:00' \"$D/etc/policy.conf\"" },
+		/* the same size, written in place in the same second as the
+		 * snapshot, its modification time put back as it was: what an
+		 * edit after the clock was stepped back leaves */
+		{ "clock back", "t=$(stat -c %y \"$D/etc/policy.conf\") && "
+		    "cat \"$D/etc/revoked\" > \"$D/etc/policy.conf\" && "
+		    "touch -d \"$t\" \"$D/etc/policy.conf\"" },
+	};
+	char pol[1200], revoked[1300], cmd[4096], ver[128], *text, *rtext, *at, *out;
+	int st;
+
+	snprintf(pol, sizeof(pol), "%s/etc/policy.conf", root);
+	snprintf(revoked, sizeof(revoked), "%s/etc/revoked", root);
+	text = tu_read(pol, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	/* the new text: the same size, another reason */
+	rtext = strdup(text);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rtext);
+	at = strstr(rtext, "through the pharmacy desk");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+	memcpy(at, "THROUGH THE PHARMACY DESK", 25);
+	for (size_t i = 0; i < sizeof(ways) / sizeof(ways[0]); i++) {
+		/* the revocation is written first, so its times are older */
+		CU_ASSERT_EQUAL_FATAL(tu_write(revoked, rtext, (size_t)-1, 0644), 0);
+		CU_ASSERT_EQUAL_FATAL(tu_sh("touch -d '2001-01-01 00:00' '%s'", revoked), 0);
+		CU_ASSERT_EQUAL_FATAL(tu_write(pol, text, (size_t)-1, 0644), 0);
+		/* the last way with a text whose times are clearly older than the
+		 * compile: the file's identity, not its hash, must tell */
+		if (i + 1 == sizeof(ways) / sizeof(ways[0]))
+			sleep(3);
+		/* the old reason, and the snapshot of this text is written */
+		CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL),
+		    PAM_PERM_DENIED);
+		CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "through the pharmacy desk"));
+		CU_ASSERT_EQUAL_FATAL(tu_sh("D='%s'; %s", root, ways[i].cmd), 0);
+		/* the next login decides with the new text */
+		CU_ASSERT_EQUAL(run_pam("acct-rx", "alice", "acct", NULL, 0, NULL),
+		    PAM_PERM_DENIED);
+		if (strstr(pt_transcript, "THROUGH THE PHARMACY DESK") == NULL)
+			fprintf(stderr, "\n%s: the old policy decided:\n%s\n", ways[i].how,
+			    pt_transcript);
+		CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "THROUGH THE PHARMACY DESK"));
+		snprintf(cmd, sizeof(cmd), "sha256sum '%s' | cut -c1-64", pol);
+		out = tu_run(cmd, 0, &st);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+		snprintf(ver, sizeof(ver), "\"policy_version\":\"%.64s\"", out);
+		free(out);
+		/* one more denial under the new text's version for each way */
+		CU_ASSERT_EQUAL(audit_count("\"user\":\"alice\"", "\"event\":\"account\"",
+		    "\"result\":\"deny\"", ver, NULL), (int)i + 1);
+		/* wardctl with the deployed policy says the same */
+		CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' policy test --user alice "
+		    "--service acct-rx | grep -q 'THROUGH THE PHARMACY DESK'", wardctl, conf), 0);
+	}
+	CU_ASSERT_EQUAL(tu_write(pol, text, (size_t)-1, 0644), 0);
+	unlink(revoked);
+	free(rtext);
 	free(text);
 }
 
@@ -460,6 +533,8 @@ main(void)
 	    test_break_glass_reason_checks);
 	CU_add_test(s, "policy compiled on first load; an edited text wins",
 	    test_snapshot_compiled_and_edit_wins);
+	CU_add_test(s, "a policy replaced with older times decides at the next login",
+	    test_replaced_policy_decides);
 	CU_add_test(s, "the chain verifies", test_chain_verifies);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -356,6 +356,9 @@ test_grace(void)
 	/* the ehr rule has no grace: asks */
 	CU_ASSERT_EQUAL(run_pam("ward-test", "grace1", "auth", "", NULL, 0), PAM_AUTH_ERR);
 	CU_ASSERT_EQUAL(pt_nprompts, 1);
+	/* two refused answers so far; a third would lock grace1 out, which ends
+	 * the grace (test_grace_ends_at_lockout) */
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock grace1", wardctl, conf), 0);
 	/* the policy's grace now, not the one in force at the verification: an
 	 * edit down to 1 s ends the grace at once */
 	{
@@ -383,6 +386,41 @@ test_grace(void)
 	CU_ASSERT_EQUAL(pt_nprompts, 1);
 	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' enroll grace1 --secret %s --qr none", wardctl,
 	    conf, b32_of("grace1")), 0);
+}
+
+/* A lockout ends the grace: wrong codes at one service lock the user out,
+ * and a workstation where a grace was running asks again and refuses,
+ * recording why; after IT unlocks, the grace does not come back. */
+static void
+test_grace_ends_at_lockout(void)
+{
+	char code[16], log[700], wrong[8];
+
+	snprintf(log, sizeof(log), "%s/log/audit.log", root);
+	fresh_step();
+	code_at("grace1", 0, code);
+	snprintf(wrong, sizeof(wrong), "%s", strcmp(code, "111111") == 0 ? "222222" : "111111");
+	CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", code, NULL, 0), PAM_SUCCESS);
+	CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", "", NULL, 0), PAM_SUCCESS);
+	CU_ASSERT_EQUAL(pt_nprompts, 0);
+	/* max_failures = 3, at another app */
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(run_pam("ward-grace2", "grace1", "auth", wrong, NULL, 0),
+		    PAM_AUTH_ERR);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "locked until"));
+	/* the grace no longer lets the user in: the prompt, then the lock */
+	CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", wrong, NULL, 0), PAM_MAXTRIES);
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "locked until"));
+	CU_ASSERT_EQUAL(tu_count_lines(log, "\"user\":\"grace1\"", "\"service\":\"ward-grace\"",
+	    "\"event\":\"auth\"", "\"result\":\"failure\"", "\"reason\":\"locked\"", NULL), 1);
+	if (have_log)
+		CU_ASSERT_TRUE(logcap_has("user grace1 service ward-grace: locked out; no grace "
+		    "while locked"));
+	/* unlocked by IT: a code again, not the old grace */
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock grace1", wardctl, conf), 0);
+	CU_ASSERT_EQUAL(run_pam("ward-grace", "grace1", "auth", "", NULL, 0), PAM_AUTH_ERR);
+	CU_ASSERT_EQUAL(pt_nprompts, 1);
 }
 
 static void
@@ -634,6 +672,7 @@ main(void)
 	CU_add_test(s, "unenrolled and unknown users look alike", test_unenrolled_and_unknown_look_alike);
 	CU_add_test(s, "account decision, no-MFA rule", test_account_and_no_mfa);
 	CU_add_test(s, "grace per user, workstation and app", test_grace);
+	CU_add_test(s, "a lockout ends the grace", test_grace_ends_at_lockout);
 	CU_add_test(s, "module options", test_options);
 	CU_add_test(s, "unsafe config, policy, key, store fail closed", test_unsafe_files_fail_closed);
 	CU_add_test(s, "corrupt store record fails closed", test_corrupt_record_fails_closed);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "policy_internal.h"   /* the image layout, for the hostile-image table */
+#include "testutil.h"
 #include "ward_policy.h"
 
 static const char base_policy[] =
@@ -542,6 +543,19 @@ slurp(const char *path, size_t *n)
 	return b;
 }
 
+/* policy_load_deployed of TEXT and SNAP (COMPILE: write the snapshot). */
+static struct policy *
+deployed(const char *text, const char *snap, int *from, int compile)
+{
+	struct policy_files f = { text, snap, NULL, compile };
+	char err[1024], note[1024];
+	struct policy *q = policy_load_deployed(&f, from, note, sizeof(note), err, sizeof(err));
+
+	if (q == NULL)
+		fprintf(stderr, "%s\n", err);
+	return q;
+}
+
 static void
 test_snapshot(void)
 {
@@ -562,7 +576,7 @@ test_snapshot(void)
 	chmod(text, 0644);
 
 	/* round trip: same decisions, same version, lint still works */
-	CU_ASSERT_EQUAL_FATAL(policy_compile(pol, snap, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(policy_compile(pol, snap, NULL, err, sizeof(err)), 0);
 	q = policy_load_snapshot(snap, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(q);
 	CU_ASSERT_STRING_EQUAL(policy_version(q), policy_version(pol));
@@ -570,22 +584,32 @@ test_snapshot(void)
 	CU_ASSERT_EQUAL(policy_lint(q, NULL, NULL), 1);
 	policy_free(q);
 
-	/* newer than the text: the snapshot is used */
-	q = policy_load_compiled(text, snap, &from, err, sizeof(err));
+	/* a snapshot that does not say which text it came from is never used */
+	q = deployed(text, snap, &from, 0);
+	CU_ASSERT_PTR_NOT_NULL(q);
+	CU_ASSERT_EQUAL(from, 0);
+	policy_free(q);
+	/* compiled by the loader: used by the next reader */
+	q = deployed(text, snap, &from, 1);
+	CU_ASSERT_PTR_NOT_NULL(q);
+	CU_ASSERT_EQUAL(from, 0);
+	policy_free(q);
+	q = deployed(text, snap, &from, 0);
 	CU_ASSERT_PTR_NOT_NULL(q);
 	CU_ASSERT_EQUAL(from, 1);
+	CU_ASSERT_STRING_EQUAL(policy_version(q), policy_version(pol));
 	policy_free(q);
 
 	/* stale: the text changed after compiling -> the text is parsed */
-	sleep(1);
 	f = fopen(text, "a");
 	fputs("# edited\n", f);
 	fclose(f);
-	q = policy_load_compiled(text, snap, &from, err, sizeof(err));
+	q = deployed(text, snap, &from, 0);
 	CU_ASSERT_PTR_NOT_NULL(q);
 	CU_ASSERT_EQUAL(from, 0);
 	CU_ASSERT_STRING_NOT_EQUAL(policy_version(q), policy_version(pol));
 	policy_free(q);
+	CU_ASSERT_EQUAL(truncate(text, (off_t)strlen(base_policy)), 0);
 
 	/* truncation at every length, and flipped bytes: always refused */
 	img = slurp(snap, &n);
@@ -614,12 +638,13 @@ test_snapshot(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "snapshot format 9"));
 	free(img);
 
-	/* a damaged snapshot newer than the text is not trusted: text wins */
+	/* a damaged snapshot of this very text is not trusted: text wins */
+	policy_free(deployed(text, snap, &from, 1));
 	f = fopen(snap, "r+");
 	fseek(f, 200, SEEK_SET);
 	fputc('!', f);
 	fclose(f);
-	q = policy_load_compiled(text, snap, &from, err, sizeof(err));
+	q = deployed(text, snap, &from, 0);
 	CU_ASSERT_PTR_NOT_NULL(q);
 	CU_ASSERT_EQUAL(from, 0);
 	policy_free(q);
@@ -718,6 +743,99 @@ test_snapshot_hostile(void)
 	free(bad);
 }
 
+/*
+ * The snapshot is used only for the very text it was compiled from: a text
+ * put in place with older times (cp -p, mv, touch -d, a rewrite in place
+ * with its time put back) is read, not the snapshot; a rewrite within the
+ * same clock tick is told by its hash; a broken text is an error even with
+ * a snapshot at hand.
+ */
+static void
+test_snapshot_identity(void)
+{
+	static const char *const ways[] = {
+		"cp -p \"$D/new\" \"$D/policy.conf\"",
+		"cp -p \"$D/new\" \"$D/prep\" && mv \"$D/prep\" \"$D/policy.conf\"",
+		"cat \"$D/new\" > \"$D/policy.conf\" && touch -d '2001-01-01' \"$D/policy.conf\"",
+		"t=$(stat -c %y \"$D/policy.conf\") && cat \"$D/new\" > \"$D/policy.conf\" && "
+		    "touch -d \"$t\" \"$D/policy.conf\"",
+	};
+	char dir[] = "/tmp/ward-snapid-XXXXXX", text[256], snap[256], newp[256];
+	char *alt = strdup(base_policy), *at, err[1024], why[512];
+	struct policy *q, *oldp, *newpol;
+	struct timespec t[2];
+	struct stat st;
+	int from = -1, fd;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(alt);
+	snprintf(text, sizeof(text), "%s/policy.conf", dir);
+	snprintf(snap, sizeof(snap), "%s/policy.conf.snap", dir);
+	snprintf(newp, sizeof(newp), "%s/new", dir);
+	/* the same size, another answer: a shorter grace */
+	at = strstr(alt, "mfa_grace = 900");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+	at[12] = '8';
+	oldp = policy_load_buffer("old", base_policy, err, sizeof(err));
+	newpol = NULL;
+	for (size_t i = 0; i < sizeof(ways) / sizeof(ways[0]); i++) {
+		CU_ASSERT_EQUAL_FATAL(tu_write(newp, alt, (size_t)-1, 0644), 0);
+		CU_ASSERT_EQUAL_FATAL(tu_sh("touch -d '2001-01-01' '%s'", newp), 0);
+		CU_ASSERT_EQUAL_FATAL(tu_write(text, base_policy, (size_t)-1, 0644), 0);
+		if (i == 3)
+			sleep(3);  /* clearly older than the compile: identity, not hash */
+		policy_free(deployed(text, snap, &from, 1));
+		q = deployed(text, snap, &from, 0);
+		CU_ASSERT_EQUAL(from, 1);
+		policy_free(q);
+		CU_ASSERT_EQUAL_FATAL(tu_sh("D='%s'; %s", dir, ways[i]), 0);
+		q = deployed(text, snap, &from, 0);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+		CU_ASSERT_EQUAL(from, 0);
+		if (from != 0)
+			fprintf(stderr, "\nway %zu: the stale snapshot was used\n", i);
+		CU_ASSERT_STRING_NOT_EQUAL(policy_version(q), policy_version(oldp));
+		policy_free(newpol);
+		newpol = q;
+	}
+	/* a rewrite in the same clock tick as the compile, same size, times
+	 * put back exactly: only the hash can tell */
+	CU_ASSERT_EQUAL_FATAL(tu_write(text, base_policy, (size_t)-1, 0644), 0);
+	policy_free(deployed(text, snap, &from, 1));
+	CU_ASSERT_EQUAL_FATAL(stat(text, &st), 0);
+	fd = open(text, O_WRONLY | O_CLOEXEC);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(pwrite(fd, alt, strlen(alt), 0), (ssize_t)strlen(alt));
+	t[0] = st.st_atim;
+	t[1] = st.st_mtim;
+	CU_ASSERT_EQUAL(futimens(fd, t), 0);
+	close(fd);
+	q = deployed(text, snap, &from, 0);
+	CU_ASSERT_PTR_NOT_NULL(q);
+	CU_ASSERT_EQUAL(from, 0);
+	if (q != NULL && newpol != NULL)
+		CU_ASSERT_STRING_EQUAL(policy_version(q), policy_version(newpol));
+	policy_free(q);
+	/* the text's hash matches its snapshot: policy_snapshot_current agrees */
+	policy_free(deployed(text, snap, &from, 1));
+	q = policy_load_snapshot(snap, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+	fd = open(text, O_RDONLY | O_CLOEXEC);
+	CU_ASSERT_EQUAL(fstat(fd, &st), 0);
+	CU_ASSERT_EQUAL(policy_snapshot_current(q, fd, &st, why, sizeof(why)), 1);
+	close(fd);
+	policy_free(q);
+	/* a text that does not load is an error, whatever snapshot is there */
+	CU_ASSERT_EQUAL_FATAL(tu_write(text, "roles = { broken", (size_t)-1, 0644), 0);
+	q = deployed(text, snap, &from, 0);
+	CU_ASSERT_PTR_NULL(q);
+	policy_free(q);
+	policy_free(newpol);
+	policy_free(oldp);
+	free(alt);
+	tu_sh("rm -rf '%s'", dir);
+}
+
 /* The module's path: an open descriptor, mapped. */
 static void
 test_snapshot_fd(void)
@@ -728,7 +846,7 @@ test_snapshot_fd(void)
 
 	CU_ASSERT_FATAL(fd >= 0);
 	close(fd);
-	CU_ASSERT_EQUAL_FATAL(policy_compile(pol, path, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(policy_compile(pol, path, NULL, err, sizeof(err)), 0);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	CU_ASSERT_FATAL(fd >= 0);
 	q = policy_load_snapshot_fd(fd, path, err, sizeof(err));
@@ -770,7 +888,7 @@ test_snapshot_differential(void)
 		gen_policy(buf, sizeof(buf), 2 + (int)rnd(12), 1 + (int)rnd(5), 1 + (int)rnd(25));
 		p = policy_load_buffer("gen", buf, err, sizeof(err));
 		CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-		CU_ASSERT_EQUAL_FATAL(policy_compile(p, path, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL_FATAL(policy_compile(p, path, NULL, err, sizeof(err)), 0);
 		q = policy_load_snapshot(path, err, sizeof(err));
 		CU_ASSERT_PTR_NOT_NULL_FATAL(q);
 		for (int k = 0; k < 50; k++) {
@@ -836,6 +954,8 @@ main(void)
 	CU_add_test(s, "snapshot: random policies decide alike", test_snapshot_differential);
 	CU_add_test(s, "snapshot: offsets out of bounds refused", test_snapshot_hostile);
 	CU_add_test(s, "snapshot: from a descriptor, mapped", test_snapshot_fd);
+	CU_add_test(s, "snapshot: used only for the very text it was compiled from",
+	    test_snapshot_identity);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
