@@ -559,9 +559,10 @@ test_rotation(void)
 {
 	struct audit_verify_result res;
 	struct plog p;
-	char rot[800], rot2[800], tmp[800];
-	char **files;
-	size_t n, skipped;
+	char rot[800], rot2[800], tmp[800], err[512];
+	struct audit_fileset set;
+	const char *const *files;
+	size_t n;
 
 	CU_ASSERT_EQUAL_FATAL(plog_init(&p, "rotate"), 0);
 	snprintf(rot, sizeof(rot), "%s.1", p.log);
@@ -570,11 +571,13 @@ test_rotation(void)
 	CU_ASSERT_EQUAL_FATAL(plog_fill(&p, 1, 5), 0);
 	CU_ASSERT_EQUAL(rename(p.log, rot), 0);          /* logrotate create */
 	CU_ASSERT_EQUAL_FATAL(plog_fill(&p, 6, 5), 0);
-	CU_ASSERT_EQUAL_FATAL(audit_files(p.log, &files, &n, &skipped), 0);
+	CU_ASSERT_EQUAL_FATAL(audit_files(p.log, &set, err, sizeof(err)), 0);
+	files = (const char *const *)set.v;
+	n = set.n;
 	CU_ASSERT_EQUAL_FATAL(n, 2);
 	CU_ASSERT_STRING_EQUAL(files[0], rot);
 	CU_ASSERT_STRING_EQUAL(files[1], p.log);
-	CU_ASSERT_EQUAL(verify(&p, (const char *const *)files, n, NULL, &res), 0);
+	CU_ASSERT_EQUAL(verify(&p, files, n, NULL, &res), 0);
 	CU_ASSERT_EQUAL(res.records, 10);
 	/* the new file alone: the chain starts at seq 6, said in the note */
 	CU_ASSERT_EQUAL(verify(&p, NULL, 0, NULL, &res), 0);
@@ -584,7 +587,7 @@ test_rotation(void)
 	CU_ASSERT_EQUAL(rename(rot, tmp), 0);
 	CU_ASSERT_EQUAL(rename(p.log, rot), 0);
 	CU_ASSERT_EQUAL(rename(tmp, p.log), 0);
-	CU_ASSERT_EQUAL(verify(&p, (const char *const *)files, n, NULL, &res),
+	CU_ASSERT_EQUAL(verify(&p, files, n, NULL, &res),
 	    WARD_ERR_CORRUPT);
 	CU_ASSERT_EQUAL(res.problem, AUDIT_BAD_FILE_ORDER);
 	CU_ASSERT_EQUAL(res.line, 1);
@@ -597,10 +600,12 @@ test_rotation(void)
 	CU_ASSERT_EQUAL_FATAL(plog_fill(&p, 11, 3), 0);
 	CU_ASSERT_EQUAL(rename(p.log, rot), 0);
 	CU_ASSERT_EQUAL_FATAL(plog_fill(&p, 14, 2), 0);
-	audit_files_free(files, n);
-	CU_ASSERT_EQUAL_FATAL(audit_files(p.log, &files, &n, &skipped), 0);
+	audit_fileset_free(&set);
+	CU_ASSERT_EQUAL_FATAL(audit_files(p.log, &set, err, sizeof(err)), 0);
+	files = (const char *const *)set.v;
+	n = set.n;
 	CU_ASSERT_EQUAL_FATAL(n, 3);
-	CU_ASSERT_EQUAL(verify(&p, (const char *const *)files, n, NULL, &res), 0);
+	CU_ASSERT_EQUAL(verify(&p, files, n, NULL, &res), 0);
 	CU_ASSERT_EQUAL(res.records, 15);
 	{
 		const char *two[2] = { files[0], files[2] };
@@ -608,7 +613,7 @@ test_rotation(void)
 		CU_ASSERT_EQUAL(res.problem, AUDIT_BAD_GAP);
 		CU_ASSERT_PTR_NOT_NULL(strstr(res.message, "sequence gap between files"));
 	}
-	audit_files_free(files, n);
+	audit_fileset_free(&set);
 	plog_free(&p);
 }
 
