@@ -87,17 +87,14 @@ wardctl_audit_admin(struct audit_log *log, const char *action, const char *user,
 /* The files to read: the words after the subcommand, or the configured
  * log and its rotated predecessors. */
 struct files {
-	char **v;
-	size_t n, skipped;
-	int configured;     /* the default set (the head applies) */
+	struct audit_fileset s;
+	int configured;     /* the default set (the head and the numbering apply) */
 };
 
 static void
 free_files(struct files *f)
 {
-	for (size_t i = 0; i < f->n; i++)
-		free(f->v[i]);
-	free(f->v);
+	audit_fileset_free(&f->s);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -111,16 +108,19 @@ free_files(struct files *f)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
 #endif
+/* Says why on stderr when it fails. */
 static int
 get_files(const struct wopts *o, const struct ward_conf *conf, struct files *f)
 {
+	char err[1024];
+
 	memset(f, 0, sizeof(*f));
 	if (o->nargs > 1) {
 		char **v = calloc((size_t)o->nargs, sizeof(*v));
 		size_t n = 0;
 
 		if (v == NULL)
-			return WARD_ERR_NOMEM;
+			goto oom;
 		for (int i = 1; i < o->nargs; i++) {
 			char *s = strdup(o->args[i]);
 
@@ -128,22 +128,38 @@ get_files(const struct wopts *o, const struct ward_conf *conf, struct files *f)
 				while (n > 0)
 					free(v[--n]);
 				free(v);
-				return WARD_ERR_NOMEM;
+				goto oom;
 			}
 			v[n++] = s;
 		}
-		f->v = v;
-		f->n = n;
+		f->s.v = v;
+		f->s.n = n;
 		return 0;
 	}
 	f->configured = 1;
-	if (audit_files(conf->audit.path, &f->v, &f->n, &f->skipped) != 0)
-		return WARD_ERR_NOMEM;
-	if (f->skipped > 0)
-		fprintf(stderr, "wardctl: note: %zu compressed rotated file(s) of %s not read "
-		    "(decompress them and name the files to include them)\n", f->skipped,
-		    conf->audit.path);
+	if (audit_files(conf->audit.path, &f->s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "wardctl: audit log files: %s\n", err);
+		free_files(f);
+		return -1;
+	}
+	if (f->s.skipped > 0)
+		fprintf(stderr, "wardctl: note: %zu rotated file(s) of %s not read (compressed, "
+		    "or older than a compressed one; decompress them and name the files to "
+		    "include them)\n", f->s.skipped, conf->audit.path);
+	for (size_t g = 0; g < f->s.ngaps; g++) {
+		const struct audit_gap *gp = &f->s.gap[g];
+
+		if (gp->lo == gp->hi)
+			fprintf(stderr, "wardctl: note: %s.%u is missing", conf->audit.path, gp->lo);
+		else
+			fprintf(stderr, "wardctl: note: %s.%u to .%u are missing",
+			    conf->audit.path, gp->lo, gp->hi);
+		fprintf(stderr, " from the rotated files (wardctl audit verify names the gap)\n");
+	}
 	return 0;
+oom:
+	fprintf(stderr, "wardctl: out of memory\n");
+	return -1;
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -228,14 +244,16 @@ audit_verify_cmd(struct wopts *o, const struct ward_conf *conf)
 	const char *state_dir = NULL;
 	int r, rc = WEXIT_ERR;
 
-	if (get_files(o, conf, &f) != 0) {
-		fprintf(stderr, "wardctl: out of memory\n");
+	if (get_files(o, conf, &f) != 0)
 		goto out;
-	}
 	/* the store's head speaks for the configured log only */
-	if (f.configured || (f.n > 0 && same_file(f.v[f.n - 1], conf->audit.path)))
+	if (f.configured || (f.s.n > 0 && same_file(f.s.v[f.s.n - 1], conf->audit.path)))
 		state_dir = conf->state_dir;
-	r = audit_verify(conf->audit.key_file, (const char *const *)f.v, f.n, state_dir, &res);
+	if (f.configured)
+		r = audit_verify_set(conf->audit.key_file, &f.s, state_dir, &res);
+	else
+		r = audit_verify(conf->audit.key_file, (const char *const *)f.s.v, f.s.n,
+		    state_dir, &res);
 	if (r != 0 && r != WARD_ERR_CORRUPT) {
 		fprintf(stderr, "wardctl: audit verify: %s\n", res.message);
 		goto out;
@@ -245,9 +263,9 @@ audit_verify_cmd(struct wopts *o, const struct ward_conf *conf)
 		printf("{\"ok\":%s,\"records\":%llu,\"first_seq\":%llu,\"last_seq\":%llu,\"files\":[",
 		    r == 0 ? "true" : "false", (unsigned long long)res.records,
 		    (unsigned long long)res.first_seq, (unsigned long long)res.last_seq);
-		for (size_t i = 0; i < f.n; i++) {
+		for (size_t i = 0; i < f.s.n; i++) {
 			printf(i ? "," : "");
-			json_str(stdout, f.v[i]);
+			json_str(stdout, f.s.v[i]);
 		}
 		printf("],\"head_checked\":%s,\"head_seq\":%llu,\"problem\":",
 		    res.head_checked ? "true" : "false", (unsigned long long)res.head_seq);
@@ -268,12 +286,12 @@ audit_verify_cmd(struct wopts *o, const struct ward_conf *conf)
 	}
 	if (r == 0) {
 		if (res.records == 0)
-			printf("no audit records%s\n", f.n == 0 ? " (no log file yet)" : "");
+			printf("no audit records%s\n", f.s.n == 0 ? " (no log file yet)" : "");
 		else
 			printf("OK: %llu records, seq %llu..%llu, in %zu file%s; every MAC and "
 			    "link of the chain holds\n", (unsigned long long)res.records,
 			    (unsigned long long)res.first_seq, (unsigned long long)res.last_seq,
-			    f.n, f.n == 1 ? "" : "s");
+			    f.s.n, f.s.n == 1 ? "" : "s");
 		if (res.head_checked)
 			printf("the state store's head (seq %llu) is in the log: no record was "
 			    "cut off the end\n", (unsigned long long)res.head_seq);
@@ -425,10 +443,8 @@ audit_query_cmd(struct wopts *o, const struct ward_conf *conf, int export)
 	if (time_opt("since", o->since, &q.since, INT64_MIN) != 0 ||
 	    time_opt("until", o->until, &q.until, INT64_MAX) != 0)
 		goto out;
-	if (get_files(o, conf, &f) != 0) {
-		fprintf(stderr, "wardctl: out of memory\n");
+	if (get_files(o, conf, &f) != 0)
 		goto out;
-	}
 	if (export) {
 		/* looking at one person's records is itself recorded */
 		struct audit_log *log;
@@ -444,7 +460,7 @@ audit_query_cmd(struct wopts *o, const struct ward_conf *conf, int export)
 		csv_header();
 	else if (!q.json)
 		text_header();
-	if (audit_each((const char *const *)f.v, f.n, query_each, &q, err, sizeof(err)) != 0) {
+	if (audit_each((const char *const *)f.s.v, f.s.n, query_each, &q, err, sizeof(err)) != 0) {
 		fflush(stdout);
 		fprintf(stderr, "wardctl: %s\n", err);
 		goto out;
@@ -796,8 +812,8 @@ audit_report_cmd(struct wopts *o, const struct ward_conf *conf)
 	if (time_opt("since", o->since, &c.since, INT64_MIN) != 0)
 		goto out;
 	if (get_files(o, conf, &f) != 0)
-		goto oom;
-	if (audit_each((const char *const *)f.v, f.n, report_each, &c, err, sizeof(err)) != 0) {
+		goto out;
+	if (audit_each((const char *const *)f.s.v, f.s.n, report_each, &c, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wardctl: %s\n", err);
 		goto out;
 	}

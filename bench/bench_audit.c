@@ -85,9 +85,9 @@ main(int argc, char **argv)
 {
 	struct ward_conf conf;
 	struct audit_verify_result res;
+	struct audit_fileset set;
 	struct state *st;
-	char path[1024], err[512], **files = NULL;
-	size_t nfiles = 0, skipped;
+	char path[1024], err[512], ferr[512];
 	int n = argc > 2 ? atoi(argv[2]) : 40000, rc = 0;
 	double r1, r16, f1, f16, vr, t0, vt;
 
@@ -128,11 +128,13 @@ main(int argc, char **argv)
 	printf("append, fsync,     1 writer:   %9.0f records/s (320 records)\n", f1);
 	printf("append, fsync,    16 writers:  %9.0f records/s (1600 records)\n", f16);
 
-	if (audit_files(conf.audit.path, &files, &nfiles, &skipped) != 0)
+	if (audit_files(conf.audit.path, &set, ferr, sizeof(ferr)) != 0) {
+		fprintf(stderr, "bench_audit: %s\n", ferr);
+		audit_fileset_free(&set);
 		return 2;
+	}
 	t0 = now_s();
-	if (audit_verify(conf.audit.key_file, (const char *const *)files, nfiles,
-	    conf.state_dir, &res) != 0) {
+	if (audit_verify_set(conf.audit.key_file, &set, conf.state_dir, &res) != 0) {
 		fprintf(stderr, "bench_audit: verify: %s\n", res.message);
 		rc = 1;
 	}
@@ -145,7 +147,7 @@ main(int argc, char **argv)
 	    r16 >= 20000 ? "met" : "NOT MET", vr >= 500000 ? "met" : "NOT MET");
 	if (res.records != (uint64_t)(2 * n + 320 + 1600))
 		rc = 1;
-	audit_files_free(files, nfiles);
+	audit_fileset_free(&set);
 	conf_free(&conf);
 	return rc;
 }

@@ -16,9 +16,11 @@
  *   4. the new head (seq, mac, dev, ino, size) is committed with the lock.
  * Syslog gets its copy after the commit, never a secret.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1293,63 +1295,194 @@ audit_each(const char *const *files, size_t nfiles, audit_each_fn fn, void *ctx,
 	return r;
 }
 
-int
-audit_files(const char *path, char ***filesp, size_t *nfiles, size_t *skipped)
+/* ---- the log's files ---- */
+
+/* Compressed rotated files (logrotate's compressext): counted, not read. */
+static const char *const zext[] = { ".gz", ".bz2", ".xz", ".zst" };
+
+struct rot {
+	unsigned n;
+	int z;              /* compressed */
+};
+
+/* NAME is BASE.N or BASE.N plus a zext: 1 and *RT; 0 otherwise. */
+static int
+rot_parse(const char *name, const char *base, size_t blen, struct rot *rt)
 {
-	struct stat sb;
-	char **files = NULL, b[4096];
-	size_t n = 0;
-	unsigned top = 0, gz = 0;
+	const char *p;
+	unsigned long v = 0;
+
+	if (strncmp(name, base, blen) != 0 || name[blen] != '.')
+		return 0;
+	p = name + blen + 1;
+	if (*p < '1' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if ((v = v * 10 + (unsigned long)(*p - '0')) > AUDIT_ROT_MAX)
+			return 0;
+	rt->n = (unsigned)v;
+	rt->z = *p != '\0';
+	for (size_t i = 0; rt->z && i < sizeof(zext) / sizeof(zext[0]); i++)
+		if (strcmp(p, zext[i]) == 0)
+			return 1;
+	return !rt->z;
+}
+
+/* Highest N first (the oldest file first). */
+static int
+rot_cmp(const void *a, const void *b)
+{
+	const struct rot *x = a, *y = b;
+
+	return x->n == y->n ? 0 : x->n < y->n ? 1 : -1;
+}
+
+/* Read PATH's folder: the rotated files in RS (sorted, one per N, z set
+ * when any file of that N is compressed), *HAVE_LOG when PATH is there. */
+static int
+rot_scan(struct audit_fileset *set, struct rot **rsp, size_t *nrp, int *have_log,
+    char *err, size_t errlen)
+{
+	const char *slash = strrchr(set->path, '/'), *base = slash ? slash + 1 : set->path;
+	size_t blen = strlen(base), nr = 0, cap = 0;
+	struct rot *rs = NULL, rt;
+	struct dirent *de;
+	char *dir;
+	DIR *d = NULL;
 	int r = WARD_ERR_NOMEM;
 
-	*filesp = NULL;
-	*nfiles = 0;
-	*skipped = 0;
-	/* PATH.1, PATH.2, ... up to the first missing or compressed one (the
-	 * older compressed ones are counted, not read) */
-	for (unsigned i = 1; i < 100000; i++) {
-		snprintf(b, sizeof(b), "%s.%u", path, i);
-		if (gz == 0 && stat(b, &sb) == 0) {
-			top = i;
-			continue;
-		}
-		snprintf(b, sizeof(b), "%s.%u.gz", path, i);
-		if (stat(b, &sb) != 0)
-			break;
-		gz++;
+	*have_log = 0;
+	dir = slash == NULL ? strdup(".") : slash == set->path ? strdup("/") :
+	    strndup(set->path, (size_t)(slash - set->path));
+	if (dir == NULL)
+		goto out;
+	r = WARD_ERR_IO;
+	if (blen == 0) {
+		snprintf(err, errlen, "%s: not a file name", set->path);
+		goto out;
 	}
-	*skipped = gz;
-	if ((files = calloc((size_t)top + 1, sizeof(*files))) == NULL)
+	if ((d = opendir(dir)) == NULL) {
+		if (errno == ENOENT)
+			r = 0;          /* no folder yet: no log yet */
+		else
+			snprintf(err, errlen, "%s: cannot read the folder: %s", dir, strerror(errno));
 		goto out;
-	for (unsigned i = top; i > 0; i--)
-		if (asprintf(&files[n++], "%s.%u", path, i) < 0) {
-			files[--n] = NULL;
-			goto out;
+	}
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			break;
+		if (strcmp(de->d_name, base) == 0)
+			*have_log = 1;
+		if (!rot_parse(de->d_name, base, blen, &rt))
+			continue;
+		if (nr == cap) {
+			struct rot *t = reallocarray(rs, cap ? 2 * cap : 16, sizeof(*rs));
+			if (t == NULL) {
+				r = WARD_ERR_NOMEM;
+				goto out;
+			}
+			rs = t;
+			cap = cap ? 2 * cap : 16;
 		}
-	if (stat(path, &sb) == 0 && (files[n++] = strdup(path)) == NULL) {
-		n--;
+		rs[nr++] = rt;
+	}
+	if (errno != 0) {
+		snprintf(err, errlen, "%s: cannot read the folder: %s", dir, strerror(errno));
 		goto out;
+	}
+	if (nr > 0) {
+		size_t k = 0;
+
+		qsort(rs, nr, sizeof(*rs), rot_cmp);
+		for (size_t i = 1; i < nr; i++) {
+			if (rs[i].n == rs[k].n)
+				rs[k].z |= rs[i].z;
+			else
+				rs[++k] = rs[i];
+		}
+		nr = k + 1;
 	}
 	r = 0;
 out:
+	if (d != NULL)
+		closedir(d);
+	free(dir);
 	if (r != 0) {
-		audit_files_free(files, n);
-		files = NULL;
-		n = 0;
+		free(rs);
+		rs = NULL;
+		nr = 0;
 	}
-	*filesp = files;
-	*nfiles = n;
+	*rsp = rs;
+	*nrp = nr;
+	return r;
+}
+
+int
+audit_files(const char *path, struct audit_fileset *set, char *err, size_t errlen)
+{
+	struct rot *rs = NULL;
+	size_t nr = 0;
+	unsigned lowz = UINT_MAX;      /* the newest compressed file's N */
+	int have_log = 0, r = WARD_ERR_NOMEM;
+
+	memset(set, 0, sizeof(*set));
+	if ((set->path = strdup(path)) == NULL)
+		goto out;
+	if ((r = rot_scan(set, &rs, &nr, &have_log, err, errlen)) != 0)
+		goto out;
+	r = WARD_ERR_NOMEM;
+	for (size_t i = 0; i < nr; i++)
+		if (rs[i].z)
+			lowz = rs[i].n;
+	set->top = nr > 0 ? rs[0].n : 0;
+	set->v = calloc(nr + 1, sizeof(*set->v));
+	set->num = calloc(nr + 1, sizeof(*set->num));
+	set->gap = calloc(nr + 1, sizeof(*set->gap));
+	if (set->v == NULL || set->num == NULL || set->gap == NULL)
+		goto out;
+	for (size_t i = 0; i < nr; i++) {
+		unsigned newer = i + 1 < nr ? rs[i + 1].n : 0;
+
+		if (rs[i].n > newer + 1) {
+			set->gap[set->ngaps].lo = newer + 1;
+			set->gap[set->ngaps++].hi = rs[i].n - 1;
+		}
+		if (rs[i].n >= lowz) {
+			set->skipped++;
+			continue;
+		}
+		if (asprintf(&set->v[set->n], "%s.%u", path, rs[i].n) < 0) {
+			set->v[set->n] = NULL;
+			goto out;
+		}
+		set->num[set->n++] = rs[i].n;
+	}
+	if (have_log) {
+		if ((set->v[set->n] = strdup(path)) == NULL)
+			goto out;
+		set->num[set->n++] = 0;
+	}
+	r = 0;
+out:
+	if (r == WARD_ERR_NOMEM)
+		snprintf(err, errlen, "out of memory");
+	free(rs);
 	return r;
 }
 
 void
-audit_files_free(char **files, size_t n)
+audit_fileset_free(struct audit_fileset *set)
 {
-	if (files == NULL)
+	if (set == NULL)
 		return;
-	for (size_t i = 0; i < n; i++)
-		free(files[i]);
-	free(files);
+	for (size_t i = 0; set->v != NULL && i < set->n; i++)
+		free(set->v[i]);
+	free(set->v);
+	free(set->num);
+	free(set->gap);
+	free(set->path);
+	memset(set, 0, sizeof(*set));
 }
 
 /* ---- verify ---- */
@@ -1358,7 +1491,8 @@ const char *
 audit_problem_name(enum audit_problem p)
 {
 	static const char *const names[] = { "ok", "malformed", "truncated", "mac", "chain",
-		"gap", "reorder", "duplicate", "restart", "file-order", "cut-tail", "head" };
+		"gap", "reorder", "duplicate", "restart", "file-order", "cut-tail", "head",
+		"missing-file" };
 
 	return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
 }
@@ -1367,6 +1501,8 @@ struct vstate {
 	struct map *maps;
 	size_t nmaps;
 	struct audit_verify_result *res;
+	const struct audit_fileset *set;     /* the numbering, or NULL */
+	struct hmac *h;
 };
 
 static int
@@ -1387,7 +1523,8 @@ vproblem(struct vstate *v, enum audit_problem p, size_t f, uint64_t line, uint64
 	res->problem = p;
 	res->line = line;
 	res->seq = seq;
-	snprintf(res->file, sizeof(res->file), "%s", f < v->nmaps ? v->maps[f].name : "");
+	snprintf(res->file, sizeof(res->file), "%s", f < v->nmaps ? v->maps[f].name :
+	    v->set != NULL ? v->set->path : "");
 	if (line > 0 && seq > 0)
 		snprintf(res->message, sizeof(res->message), "%.700s:%llu: seq %llu: %.250s",
 		    res->file, (unsigned long long)line, (unsigned long long)seq, what);
@@ -1498,14 +1635,74 @@ vchain(struct vstate *v, const struct audit_record *r, size_t f, uint64_t line,
 	    "of seq %llu (a record was replaced or inserted)", (unsigned long long)last_seq);
 }
 
-int
-audit_verify(const char *key_file, const char *const *files, size_t nfiles,
-    const char *state_dir, struct audit_verify_result *res)
+/* The seq of map F's first record, when it parses and its MAC holds. */
+static int
+first_seq(struct vstate *v, size_t f, uint64_t *seq)
+{
+	const struct map *m = &v->maps[f];
+	const char *nl = m->p != NULL ? memchr(m->p, '\n', m->len) : NULL;
+	struct audit_record rec;
+	char want[AUDIT_MAC_HEX + 1], perr[256];
+
+	if (nl == NULL || parse(m->p, (size_t)(nl - m->p), &rec, 0, perr, sizeof(perr)) != 0 ||
+	    hmac_hex(v->h, m->p, rec.mac_offset, want) != 0 ||
+	    !ward_ct_equal(want, rec.mac, AUDIT_MAC_HEX))
+		return 0;
+	*seq = rec.seq;
+	return 1;
+}
+
+/*
+ * Rotated files LO..HI are absent from the numbering.  Between two files
+ * read (F - 1 and F, F < nmaps): named at F's first record, with the seq
+ * range their absence leaves when the records on both sides verify.  After
+ * the last file read (F == nmaps) or among the files not read (F ==
+ * SIZE_MAX): named at the file next to them, or at the log.
+ */
+static int
+vmissing(struct vstate *v, size_t f, unsigned lo, unsigned hi, int have_last,
+    uint64_t last_seq)
+{
+	const char *sl = strrchr(v->set->path, '/'), *base = sl ? sl + 1 : v->set->path;
+	char name[512], side[300];
+	uint64_t s = 0;
+
+	if (lo == hi)
+		snprintf(name, sizeof(name), "%.200s.%u is", base, lo);
+	else
+		snprintf(name, sizeof(name), "%.200s.%u to %.200s.%u are", base, lo, base, hi);
+	if (f == SIZE_MAX)
+		return vproblem(v, AUDIT_BAD_MISSING_FILE, v->nmaps ? 0 : SIZE_MAX, 0, 0, "%s "
+		    "missing among the older rotated files, which are not read (compressed, "
+		    "or older than a compressed one; the numbering goes up to %s.%u)", name,
+		    base, v->set->top);
+	if (f == v->nmaps)
+		return vproblem(v, AUDIT_BAD_MISSING_FILE, f - 1, 0, 0, "%s missing after this "
+		    "file, and %s itself is absent (the newest records are gone)", name, base);
+	sl = strrchr(v->maps[f - 1].name, '/');
+	snprintf(side, sizeof(side), "%s", sl ? sl + 1 : v->maps[f - 1].name);
+	if (!have_last || !first_seq(v, f, &s))
+		return vproblem(v, AUDIT_BAD_MISSING_FILE, f, 0, 0, "%s missing between %.200s "
+		    "and this file", name, side);
+	if (s > last_seq + 1)
+		return vproblem(v, AUDIT_BAD_MISSING_FILE, f, 1, s, "%s missing between %.200s "
+		    "and this file: seq %llu..%llu absent", name, side,
+		    (unsigned long long)last_seq + 1, (unsigned long long)s - 1);
+	return vproblem(v, AUDIT_BAD_MISSING_FILE, f, 1, s, "%s missing between %.200s and "
+	    "this file (seq %llu, then %llu: %s)", name, side, (unsigned long long)last_seq,
+	    (unsigned long long)s, s == last_seq + 1 ? "no record absent, it held none" :
+	    "out of order too");
+}
+
+/* audit_verify, and with SET (not NULL) audit_verify_set. */
+static int
+verify_files(const char *key_file, const char *const *files, size_t nfiles,
+    const struct audit_fileset *set, const char *state_dir, struct audit_verify_result *res)
 {
 	struct state_audit_head head;
 	struct secret_key key;
 	struct hmac h = { NULL, NULL };
-	struct vstate v = { NULL, 0, res };
+	struct vstate v = { NULL, 0, res, set, &h };
 	struct audit_record rec;
 	char last_mac[AUDIT_MAC_HEX + 1], kerr[512], want[AUDIT_MAC_HEX + 1];
 	uint64_t last_seq = 0, head_line = 0;
@@ -1555,11 +1752,20 @@ audit_verify(const char *key_file, const char *const *files, size_t nfiles,
 			goto out;
 	}
 	r = 0;
+	/* a rotated file absent among those not read: older than any record */
+	for (size_t g = 0; set != NULL && g < set->ngaps && r == 0; g++)
+		if (set->gap[g].hi + 1 > (set->n > 0 ? set->num[0] : 0))
+			r = vmissing(&v, SIZE_MAX, set->gap[g].lo, set->gap[g].hi, 0, 0);
 	for (size_t f = 0; f < v.nmaps && r == 0; f++) {
 		const char *p = v.maps[f].p;
 		size_t pos = 0, len = v.maps[f].len;
 		uint64_t line = 0;
 
+		if (set != NULL && f > 0 && set->num[f - 1] > set->num[f] + 1) {
+			r = vmissing(&v, f, set->num[f] + 1, set->num[f - 1] - 1, have_last,
+			    last_seq);
+			break;
+		}
 		while (pos < len) {
 			const char *nl = memchr(p + pos, '\n', len - pos);
 			size_t ll = nl ? (size_t)(nl - p) - pos : len - pos;
@@ -1616,6 +1822,8 @@ audit_verify(const char *key_file, const char *const *files, size_t nfiles,
 			pos += ll + 1;
 		}
 	}
+	if (r == 0 && set != NULL && set->n > 0 && set->num[set->n - 1] > 1)
+		r = vmissing(&v, v.nmaps, 1, set->num[set->n - 1] - 1, have_last, last_seq);
 	if (r == 0 && head_seen < 0)
 		r = vproblem(&v, AUDIT_BAD_HEAD, head_file, head_line, head.seq, "differs from "
 		    "the record the state store saw last (the end of the log was replaced)");
@@ -1642,4 +1850,18 @@ out:
 	free(v.maps);
 	hmac_free(&h);
 	return r;
+}
+
+int
+audit_verify(const char *key_file, const char *const *files, size_t nfiles,
+    const char *state_dir, struct audit_verify_result *res)
+{
+	return verify_files(key_file, files, nfiles, NULL, state_dir, res);
+}
+
+int
+audit_verify_set(const char *key_file, const struct audit_fileset *set,
+    const char *state_dir, struct audit_verify_result *res)
+{
+	return verify_files(key_file, (const char *const *)set->v, set->n, set, state_dir, res);
 }

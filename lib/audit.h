@@ -149,7 +149,8 @@ enum audit_problem {
 	AUDIT_BAD_RESTART,           /* a new chain starts mid-log */
 	AUDIT_BAD_FILE_ORDER,        /* rotated files given in the wrong order */
 	AUDIT_BAD_CUT_TAIL,          /* the store's head is past the end of the log */
-	AUDIT_BAD_HEAD               /* the head's record differs, or no head at all */
+	AUDIT_BAD_HEAD,              /* the head's record differs, or no head at all */
+	AUDIT_BAD_MISSING_FILE       /* a rotated file absent from the numbering */
 };
 /* Short name of a problem ("mac", "gap", ...). */
 const char *audit_problem_name(enum audit_problem p);
@@ -191,14 +192,49 @@ int audit_each(const char *const *files, size_t nfiles, audit_each_fn fn, void *
     char *err, size_t errlen) WARD_WUR;
 
 /*
- * The log of PATH and its rotated predecessors that exist, oldest first:
- * PATH.N ... PATH.2, PATH.1, PATH (logrotate's numbering).  Compressed
- * files (PATH.N.gz, and every older one) are not read: *SKIPPED counts
- * them (use delaycompress, or give the files decompressed).  *FILES is the
- * caller's to free with audit_files_free.  0 or WARD_ERR_NOMEM.
+ * The log of PATH and its rotated predecessors (logrotate's numbering), as
+ * found by reading PATH's folder: every PATH.N with N written in decimal
+ * from 1 (no sign, no leading zero, at most AUDIT_ROT_MAX), whatever
+ * numbers are absent, sorted by N.  Compressed files (PATH.N.gz, .bz2, .xz,
+ * .zst) are not read, nor any file older than one of them (use
+ * delaycompress, or give the files decompressed): SKIPPED counts them.
  */
-int audit_files(const char *path, char ***files, size_t *nfiles, size_t *skipped) WARD_WUR;
-void audit_files_free(char **files, size_t nfiles);
+#define AUDIT_ROT_MAX 999999u
+struct audit_gap {
+	unsigned lo, hi;             /* PATH.lo ... PATH.hi are absent */
+};
+struct audit_fileset {
+	char *path;                  /* PATH */
+	char **v;                    /* the files to read, oldest first: PATH.N ... PATH */
+	unsigned *num;               /* v[i] is PATH.num[i]; 0: PATH itself */
+	size_t n;
+	size_t skipped;              /* rotated files present but not read */
+	unsigned top;                /* highest N present, read or not (0: none) */
+	struct audit_gap *gap;       /* the numbers below TOP absent, oldest first */
+	size_t ngaps;
+};
+
+/*
+ * Fill SET with the files of PATH (above).  PATH itself is listed when it
+ * exists; a folder that does not exist gives an empty set.  0,
+ * WARD_ERR_NOMEM, or WARD_ERR_IO with the reason in ERR (the folder cannot
+ * be read).  SET is the caller's to free with audit_fileset_free, also
+ * after an error.
+ */
+int audit_files(const char *path, struct audit_fileset *set, char *err, size_t errlen)
+    WARD_WUR;
+void audit_fileset_free(struct audit_fileset *set);
+
+/*
+ * audit_verify over SET->v, and the numbering too: a rotated file absent
+ * below the highest N present is AUDIT_BAD_MISSING_FILE, named with the
+ * files on either side and the seq range its absence leaves, at the place
+ * in the files where it belongs (so an earlier problem is named first).
+ * Removing the oldest files (the highest N) entirely cannot be told from
+ * their expiry: the chain then starts later, said in RES->note.
+ */
+int audit_verify_set(const char *key_file, const struct audit_fileset *set,
+    const char *state_dir, struct audit_verify_result *res) WARD_WUR;
 
 /* "2026-11-24T10:00:00.123Z" -> milliseconds since the epoch; -1 if bad. */
 int64_t audit_ts_parse(const char *ts);

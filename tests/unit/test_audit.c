@@ -559,9 +559,10 @@ test_rotation(void)
 {
 	struct audit_verify_result res;
 	struct plog p;
-	char rot[800], rot2[800], tmp[800];
-	char **files;
-	size_t n, skipped;
+	char rot[800], rot2[800], tmp[800], err[512];
+	struct audit_fileset set;
+	const char *const *files;
+	size_t n;
 
 	CU_ASSERT_EQUAL_FATAL(plog_init(&p, "rotate"), 0);
 	snprintf(rot, sizeof(rot), "%s.1", p.log);
@@ -570,11 +571,13 @@ test_rotation(void)
 	CU_ASSERT_EQUAL_FATAL(plog_fill(&p, 1, 5), 0);
 	CU_ASSERT_EQUAL(rename(p.log, rot), 0);          /* logrotate create */
 	CU_ASSERT_EQUAL_FATAL(plog_fill(&p, 6, 5), 0);
-	CU_ASSERT_EQUAL_FATAL(audit_files(p.log, &files, &n, &skipped), 0);
+	CU_ASSERT_EQUAL_FATAL(audit_files(p.log, &set, err, sizeof(err)), 0);
+	files = (const char *const *)set.v;
+	n = set.n;
 	CU_ASSERT_EQUAL_FATAL(n, 2);
 	CU_ASSERT_STRING_EQUAL(files[0], rot);
 	CU_ASSERT_STRING_EQUAL(files[1], p.log);
-	CU_ASSERT_EQUAL(verify(&p, (const char *const *)files, n, NULL, &res), 0);
+	CU_ASSERT_EQUAL(verify(&p, files, n, NULL, &res), 0);
 	CU_ASSERT_EQUAL(res.records, 10);
 	/* the new file alone: the chain starts at seq 6, said in the note */
 	CU_ASSERT_EQUAL(verify(&p, NULL, 0, NULL, &res), 0);
@@ -584,7 +587,7 @@ test_rotation(void)
 	CU_ASSERT_EQUAL(rename(rot, tmp), 0);
 	CU_ASSERT_EQUAL(rename(p.log, rot), 0);
 	CU_ASSERT_EQUAL(rename(tmp, p.log), 0);
-	CU_ASSERT_EQUAL(verify(&p, (const char *const *)files, n, NULL, &res),
+	CU_ASSERT_EQUAL(verify(&p, files, n, NULL, &res),
 	    WARD_ERR_CORRUPT);
 	CU_ASSERT_EQUAL(res.problem, AUDIT_BAD_FILE_ORDER);
 	CU_ASSERT_EQUAL(res.line, 1);
@@ -597,10 +600,12 @@ test_rotation(void)
 	CU_ASSERT_EQUAL_FATAL(plog_fill(&p, 11, 3), 0);
 	CU_ASSERT_EQUAL(rename(p.log, rot), 0);
 	CU_ASSERT_EQUAL_FATAL(plog_fill(&p, 14, 2), 0);
-	audit_files_free(files, n);
-	CU_ASSERT_EQUAL_FATAL(audit_files(p.log, &files, &n, &skipped), 0);
+	audit_fileset_free(&set);
+	CU_ASSERT_EQUAL_FATAL(audit_files(p.log, &set, err, sizeof(err)), 0);
+	files = (const char *const *)set.v;
+	n = set.n;
 	CU_ASSERT_EQUAL_FATAL(n, 3);
-	CU_ASSERT_EQUAL(verify(&p, (const char *const *)files, n, NULL, &res), 0);
+	CU_ASSERT_EQUAL(verify(&p, files, n, NULL, &res), 0);
 	CU_ASSERT_EQUAL(res.records, 15);
 	{
 		const char *two[2] = { files[0], files[2] };
@@ -608,8 +613,186 @@ test_rotation(void)
 		CU_ASSERT_EQUAL(res.problem, AUDIT_BAD_GAP);
 		CU_ASSERT_PTR_NOT_NULL(strstr(res.message, "sequence gap between files"));
 	}
-	audit_files_free(files, n);
+	audit_fileset_free(&set);
 	plog_free(&p);
+}
+
+/* ---- rotated files found in the folder ---- */
+
+/* A chain across NROT rotated files and the log, made as logrotate makes it
+ * (the log renamed, the next record starts a new one): PATH.NROT (oldest)
+ * ... PATH.1, PATH, three records each; PATH.EMPTY (when not 0) is rotated
+ * with no record in it. */
+static int
+plog_rotated(struct plog *p, const char *name, unsigned nrot, unsigned empty)
+{
+	char rot[800];
+	int from = 1;
+
+	if (plog_init(p, name) != 0)
+		return -1;
+	for (unsigned k = nrot; k >= 1; k--) {
+		snprintf(rot, sizeof(rot), "%s.%u", p->log, k);
+		if (k == empty) {
+			if (tu_write(rot, "", 0, 0600) != 0)
+				return -1;
+			continue;
+		}
+		if (plog_fill(p, from, 3) != 0 || rename(p->log, rot) != 0)
+			return -1;
+		from += 3;
+	}
+	return plog_fill(p, from, 3);
+}
+
+/* The configured log's set verified, as wardctl audit verify does. */
+static int
+verify_set(struct plog *p, struct audit_verify_result *res, size_t *nfiles)
+{
+	struct audit_fileset set;
+	char err[512];
+	int r;
+
+	if ((r = audit_files(p->log, &set, err, sizeof(err))) == 0)
+		r = audit_verify_set(keyfile, &set, p->state, res);
+	else
+		fprintf(stderr, "audit_files: %s\n", err);
+	*nfiles = set.n;
+	audit_fileset_free(&set);
+	return r;
+}
+
+/*
+ * Every rotated file in the folder is read, in numeric order, whatever is
+ * absent: a rotated file missing from the numbering is a problem (named
+ * with the seq range it leaves), not a later start of the chain.
+ */
+static const struct {
+	const char *name;
+	unsigned nrot;              /* rotated files, 3 records each */
+	unsigned empty;             /* the rotated file with no record (0: none) */
+	const char *rm[2];          /* suffixes of the files removed */
+	const char *gz;             /* suffix of the file then compressed */
+	int r;
+	uint64_t records;           /* when intact */
+	size_t nfiles;
+	const char *msg;            /* in the message (the problem), or the note */
+} rot_cases[] = {
+	{ "all present", 3, 0, { NULL }, NULL, 0, 12, 4, NULL },
+	{ ".1 removed", 3, 0, { ".1" }, NULL, WARD_ERR_CORRUPT, 0, 3,
+	  "audit.log:1: seq 10: audit.log.1 is missing between audit.log.2 and this "
+	  "file: seq 7..9 absent" },
+	{ ".2 removed (.1 and .3 left)", 3, 0, { ".2" }, NULL, WARD_ERR_CORRUPT, 0, 3,
+	  "audit.log.1:1: seq 7: audit.log.2 is missing between audit.log.3 and this "
+	  "file: seq 4..6 absent" },
+	{ ".1 and .2 removed", 3, 0, { ".1", ".2" }, NULL, WARD_ERR_CORRUPT, 0, 2,
+	  "audit.log:1: seq 10: audit.log.1 to audit.log.2 are missing between "
+	  "audit.log.3 and this file: seq 4..9 absent" },
+	{ "an empty .2 removed", 3, 2, { ".2" }, NULL, WARD_ERR_CORRUPT, 0, 3,
+	  "audit.log.1:1: seq 4: audit.log.2 is missing between audit.log.3 and this "
+	  "file (seq 3, then 4: no record absent, it held none)" },
+	{ "the log and .1 removed", 3, 0, { "", ".1" }, NULL, WARD_ERR_CORRUPT, 0, 2,
+	  "audit.log.2: audit.log.1 is missing after this file, and audit.log itself "
+	  "is absent" },
+	{ ".10 and .11: numeric order", 11, 0, { NULL }, NULL, 0, 36, 12, NULL },
+	{ ".10 removed", 11, 0, { ".10" }, NULL, WARD_ERR_CORRUPT, 0, 11,
+	  "audit.log.9:1: seq 7: audit.log.10 is missing between audit.log.11 and this "
+	  "file: seq 4..6 absent" },
+	{ ".3 compressed: not read", 3, 0, { NULL }, ".3", 0, 9, 3,
+	  "the chain starts at seq 4" },
+	{ ".2 removed, .3 compressed", 3, 0, { ".2" }, ".3", WARD_ERR_CORRUPT, 0, 2,
+	  "audit.log.1: audit.log.2 is missing among the older rotated files, which "
+	  "are not read" },
+};
+
+static void
+test_rotation_gaps(void)
+{
+	for (size_t i = 0; i < sizeof(rot_cases) / sizeof(rot_cases[0]); i++) {
+		struct audit_verify_result res;
+		struct plog p;
+		char name[32], f[800], g[810];
+		size_t n = 0;
+		int r;
+
+		snprintf(name, sizeof(name), "rotgap%zu", i);
+		CU_ASSERT_EQUAL_FATAL(plog_rotated(&p, name, rot_cases[i].nrot,
+		    rot_cases[i].empty), 0);
+		for (size_t k = 0; k < 2 && rot_cases[i].rm[k] != NULL; k++) {
+			snprintf(f, sizeof(f), "%s%s", p.log, rot_cases[i].rm[k]);
+			CU_ASSERT_EQUAL(unlink(f), 0);
+		}
+		if (rot_cases[i].gz != NULL) {
+			snprintf(f, sizeof(f), "%s%s", p.log, rot_cases[i].gz);
+			snprintf(g, sizeof(g), "%s.gz", f);
+			CU_ASSERT_EQUAL(rename(f, g), 0);
+		}
+		r = verify_set(&p, &res, &n);
+		if (r != rot_cases[i].r || n != rot_cases[i].nfiles ||
+		    (rot_cases[i].msg != NULL && strstr(r ? res.message : res.note,
+		    rot_cases[i].msg) == NULL))
+			fprintf(stderr, "\n%s: got %d, %zu files: %s | note: %s\n", rot_cases[i].name,
+			    r, n, res.message, res.note);
+		CU_ASSERT_EQUAL(r, rot_cases[i].r);
+		CU_ASSERT_EQUAL(n, rot_cases[i].nfiles);
+		if (r == 0) {
+			CU_ASSERT_EQUAL(res.records, rot_cases[i].records);
+		} else {
+			CU_ASSERT_EQUAL(res.problem, AUDIT_BAD_MISSING_FILE);
+			CU_ASSERT_STRING_EQUAL(audit_problem_name(res.problem), "missing-file");
+		}
+		if (rot_cases[i].msg != NULL)
+			CU_ASSERT_PTR_NOT_NULL(strstr(r ? res.message : res.note,
+			    rot_cases[i].msg));
+		plog_free(&p);
+	}
+}
+
+/* The folder's listing: numeric order past 9, names that are not
+ * rotations ignored, a folder that does not exist is no log yet. */
+static void
+test_rotation_listing(void)
+{
+	static const char *const junk[] = { ".0", ".01", ".1x", ".1.gz.tmp", ".-1", ".+1",
+		".1000000", "x.5", ".bak" };
+	struct audit_fileset set;
+	struct plog p;
+	char f[800], err[512];
+
+	CU_ASSERT_EQUAL_FATAL(plog_rotated(&p, "rotlist", 11, 0), 0);
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		snprintf(f, sizeof(f), "%s%s", p.log, junk[i]);
+		CU_ASSERT_EQUAL(tu_write(f, "junk\n", 5, 0600), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(audit_files(p.log, &set, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(set.n, 12);
+	for (unsigned k = 11; k >= 1; k--) {
+		snprintf(f, sizeof(f), "%s.%u", p.log, k);
+		CU_ASSERT_STRING_EQUAL(set.v[11 - k], f);
+		CU_ASSERT_EQUAL(set.num[11 - k], k);
+	}
+	CU_ASSERT_STRING_EQUAL(set.v[11], p.log);
+	CU_ASSERT_EQUAL(set.num[11], 0);
+	CU_ASSERT_EQUAL(set.top, 11);
+	CU_ASSERT_EQUAL(set.ngaps, 0);
+	CU_ASSERT_EQUAL(set.skipped, 0);
+	audit_fileset_free(&set);
+	/* .4 and .7 to .9 absent: two gaps, oldest first */
+	for (unsigned k = 4; k <= 9; k++) {
+		snprintf(f, sizeof(f), "%s.%u", p.log, k);
+		if (k == 4 || k >= 7)
+			CU_ASSERT_EQUAL(unlink(f), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(audit_files(p.log, &set, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(set.n, 8);
+	CU_ASSERT_EQUAL_FATAL(set.ngaps, 2);
+	CU_ASSERT(set.gap[0].lo == 7 && set.gap[0].hi == 9);
+	CU_ASSERT(set.gap[1].lo == 4 && set.gap[1].hi == 4);
+	audit_fileset_free(&set);
+	plog_free(&p);
+	CU_ASSERT_EQUAL(audit_files("/nonexistent-ward/audit.log", &set, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(set.n, 0);
+	audit_fileset_free(&set);
 }
 
 static char logged[4096];
@@ -831,10 +1014,13 @@ test_unsafe(void)
 static char wardctl[1024], cdir[700], cconf[800], cli_log[800], out[1 << 18];
 
 static int
-run(const char *fmt, ...) WARD_PRINTF(1, 2);
+run_conf(const char *conf, const char *fmt, ...) WARD_PRINTF(2, 3);
+/* wardctl --config CCONF ARGS */
+#define run(...) run_conf(cconf, __VA_ARGS__)
 
+/* wardctl --config CONF ARGS: its exit code; stdout and stderr in OUT. */
 static int
-run(const char *fmt, ...)
+run_conf(const char *conf, const char *fmt, ...)
 {
 	char args[4096], cmd[6000];
 	va_list ap;
@@ -845,7 +1031,7 @@ run(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s --config %s %s 2>&1", wardctl, cconf, args);
+	snprintf(cmd, sizeof(cmd), "%s --config %s %s 2>&1", wardctl, conf, args);
 	if ((pp = popen(cmd, "r")) == NULL)
 		return -1;
 	n = fread(out, 1, sizeof(out) - 1, pp);
@@ -1079,6 +1265,65 @@ test_cli_report_export(void)
 	CU_ASSERT_EQUAL(run("audit verify"), 0);
 }
 
+/* A ward.conf for P's log and store (for wardctl). */
+static int
+plog_conf(const struct plog *p, char *conf, size_t len)
+{
+	char text[4096];
+
+	snprintf(conf, len, "%s/ward.conf", p->dir);
+	snprintf(text, sizeof(text),
+	    "policy_file = \"%s/contrib/policy.conf\";\nstate_dir = \"%s\";\n"
+	    "secrets = { key_file = \"%s/master.key\"; };\n"
+	    "audit = { path = \"%s\"; key_file = \"%s\"; syslog = false; fsync = false; };\n",
+	    tu_src(), p->state, p->dir, p->log, keyfile);
+	return tu_write(conf, text, (size_t)-1, 0644);
+}
+
+/* wardctl audit verify reads every rotated file in the folder; one removed
+ * from the middle is a finding (exit 1) that names it and the seq range;
+ * query and report read the older files too and say one is missing. */
+static void
+test_cli_rotation_gaps(void)
+{
+	struct plog p;
+	char conf[800], f[800];
+
+	CU_ASSERT_EQUAL_FATAL(plog_rotated(&p, "cligap", 3, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(plog_conf(&p, conf, sizeof(conf)), 0);
+	CU_ASSERT_EQUAL(run_conf(conf, "audit verify"), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "OK: 12 records, seq 1..12, in 4 files"));
+	snprintf(f, sizeof(f), "%s.1", p.log);
+	CU_ASSERT_EQUAL(unlink(f), 0);
+	CU_ASSERT_EQUAL(run_conf(conf, "audit verify"), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "TAMPERED (missing-file): "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "audit.log:1: seq 10: audit.log.1 is missing between "
+	    "audit.log.2 and this file: seq 7..9 absent"));
+	CU_ASSERT_EQUAL(run_conf(conf, "audit verify --json"), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"problem\":\"missing-file\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"line\":1,\"seq\":10,"));
+	/* query and report still read .3 and .2, and say .1 is missing */
+	CU_ASSERT_EQUAL(run_conf(conf, "audit query --json"), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "{\"seq\":1,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "{\"seq\":6,"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "audit.log.1 is missing from the rotated files"));
+	CU_ASSERT_EQUAL(run_conf(conf, "audit report"), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "audit.log.1 is missing from the rotated files"));
+	plog_free(&p);
+
+	/* past .9 the order is numeric (.11, .10, .9 ... not .1, .10, .11, .2) */
+	CU_ASSERT_EQUAL_FATAL(plog_rotated(&p, "cligap11", 11, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(plog_conf(&p, conf, sizeof(conf)), 0);
+	CU_ASSERT_EQUAL(run_conf(conf, "audit verify"), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "OK: 36 records, seq 1..36, in 12 files"));
+	snprintf(f, sizeof(f), "%s.10", p.log);
+	CU_ASSERT_EQUAL(unlink(f), 0);
+	CU_ASSERT_EQUAL(run_conf(conf, "audit verify"), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "audit.log.9:1: seq 7: audit.log.10 is missing "
+	    "between audit.log.11 and this file: seq 4..6 absent"));
+	plog_free(&p);
+}
+
 int
 main(void)
 {
@@ -1093,6 +1338,9 @@ main(void)
 	CU_add_test(s, "strict parser: every bad line named", test_parser_strict);
 	CU_add_test(s, "tamper table: each change detected and named", test_tamper_table);
 	CU_add_test(s, "rotation: chain across files, wrong order, gap", test_rotation);
+	CU_add_test(s, "rotated files: every one read, a missing one named", test_rotation_gaps);
+	CU_add_test(s, "rotated files: numeric order, other names ignored",
+	    test_rotation_listing);
 	CU_add_test(s, "crash recovery, copytruncate, torn tail", test_recovery);
 	CU_add_test(s, "16 writers x 1000 records", test_race);
 	CU_add_test(s, "disk full: no torn record, chain holds", test_disk_full);
@@ -1100,6 +1348,8 @@ main(void)
 	CU_add_test(s, "wardctl: admin records, refused when unwritable", test_cli_admin_records);
 	CU_add_test(s, "wardctl audit verify and query", test_cli_verify_query);
 	CU_add_test(s, "wardctl audit report and export", test_cli_report_export);
+	CU_add_test(s, "wardctl audit: every rotated file read, a missing one named",
+	    test_cli_rotation_gaps);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
