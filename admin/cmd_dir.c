@@ -174,7 +174,7 @@ cmd_dir(struct wopts *o)
 	rc = dir_diagnose(&conf.directory, user, dg, CONF_MAX_URIS, &dns, &n, &udn);
 	ward_log_set_sink(NULL, NULL);
 	if (rc == 0 && user != NULL) {
-		if ((pol = wardctl_load_policy(&conf, o->policy, err, sizeof(err))) == NULL) {
+		if ((pol = wardctl_load_policy(&conf, o->policy, NULL, err, sizeof(err))) == NULL) {
 			polerr = err;
 		} else {
 			int mr = core_map_groups(pol, dns, n, roles, &nroles, CORE_MAX_ROLES);

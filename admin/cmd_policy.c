@@ -25,6 +25,7 @@ struct ctx {
 	const char *roles[256];
 	size_t nroles;
 	int have_roles;
+	int from_snap;              /* the compiled snapshot decided */
 	time_t at;
 };
 
@@ -39,7 +40,7 @@ open_policy(struct wopts *o, const char *file_arg, struct ctx *c)
 	memset(&conf, 0, sizeof(conf));
 	if (path == NULL && wardctl_load_conf(o, &conf) != 0)
 		return -1;
-	c->pol = wardctl_load_policy(&conf, path, err, sizeof(err));
+	c->pol = wardctl_load_policy(&conf, path, &c->from_snap, err, sizeof(err));
 	if (c->pol == NULL)
 		fprintf(stderr, "%s\n", err);
 	conf_free(&conf);
@@ -247,8 +248,9 @@ policy_test(struct wopts *o)
 		json_limit(d->idle_logoff);
 		printf(",\"session_max\":");
 		json_limit(d->session_max);
-		printf(",\"break_glass\":%s,\"policy_version\":\"%s\",\"trace\":[",
-		    d->break_glass ? "true" : "false", policy_version(c.pol));
+		printf(",\"break_glass\":%s,\"policy_version\":\"%s\",\"policy_source\":\"%s\","
+		    "\"trace\":[", d->break_glass ? "true" : "false", policy_version(c.pol),
+		    c.from_snap ? "snapshot" : "text");
 		for (size_t i = 0; i < ex.ntrace; i++) {
 			const struct policy_trace_entry *t = &ex.trace[i];
 			printf("%s{\"rule\":", i ? "," : "");

@@ -133,15 +133,24 @@ wardctl_load_conf(const struct wopts *o, struct ward_conf *conf)
 }
 
 struct policy *
-wardctl_load_policy(const struct ward_conf *conf, const char *path, char *err, size_t len)
+wardctl_load_policy(const struct ward_conf *conf, const char *path, int *from_snapp,
+    char *err, size_t len)
 {
-	int from_snap = 0;
+	int from_snap_local = 0, *from_snap = from_snapp != NULL ? from_snapp : &from_snap_local;
 
-	if (path != NULL)
-		return policy_load(path, err, len);
+	if (path != NULL) {
+		/* FILE.snap when it is FILE's (wardctl policy compile FILE wrote
+		 * it): a large policy answers in milliseconds, not seconds */
+		char snap[4096], note[1024];
+		struct policy_files f = { path, snap, NULL, 0 };
+
+		if ((size_t)snprintf(snap, sizeof(snap), "%s.snap", path) >= sizeof(snap))
+			f.snapshot = NULL;
+		return policy_load_deployed(&f, from_snap, note, sizeof(note), err, len);
+	}
 	/* the module's rule: the snapshot only when it is the text's (read
 	 * only: wardctl policy compile writes it) */
-	return core_load_policy(conf, 0, &from_snap, err, len);
+	return core_load_policy(conf, 0, from_snap, err, len);
 }
 
 void

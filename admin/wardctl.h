@@ -40,9 +40,11 @@ int wardctl_load_conf(const struct wopts *o, struct ward_conf *conf);
 struct policy;
 /* The policy a command works on: the file PATH when given (--policy),
  * else CONF's policy as the module reads it (the compiled snapshot when it
- * is current).  NULL with ERR filled when it cannot be loaded. */
-struct policy *wardctl_load_policy(const struct ward_conf *conf, const char *path, char *err,
-    size_t len);
+ * is current; PATH.snap likewise for PATH).  *FROM_SNAP (may be NULL) is
+ * 1 when a snapshot was used.  NULL with ERR filled when it cannot be
+ * loaded. */
+struct policy *wardctl_load_policy(const struct ward_conf *conf, const char *path,
+    int *from_snap, char *err, size_t len);
 
 /* JSON string literal of S (with quotes) to F; NULL prints null. */
 void json_str(FILE *f, const char *s);

@@ -742,10 +742,16 @@ policy_load_deployed(const struct policy_files *f, int *from_snap, char *note,
 		if (sfd < 0 && errno != ENOENT)
 			note_add(note, notelen, "policy snapshot not used: %s", why);
 		if (sfd >= 0) {
-			q = policy_load_snapshot_fd(sfd, f->snapshot, why, sizeof(why));
-			close(sfd);
-			if (q == NULL)
+			struct stat ss;
+
+			/* only its text's owner (or root) speaks for a text */
+			if (fstat(sfd, &ss) != 0 || (ss.st_uid != 0 && ss.st_uid != ts.st_uid))
+				note_add(note, notelen, "policy snapshot not used: %s is owned by "
+				    "neither root nor the owner of %s", f->snapshot, f->text);
+			else if ((q = policy_load_snapshot_fd(sfd, f->snapshot, why,
+			    sizeof(why))) == NULL)
 				note_add(note, notelen, "policy snapshot not used: %s", why);
+			close(sfd);
 		}
 	}
 	if (q != NULL) {

@@ -139,7 +139,8 @@ int policy_snapshot_current(const struct policy *snap, int text_fd, const struct
  * module, wardctl and apps load it.  Both files are opened O_NOFOLLOW and
  * refused when not regular or writable by group or others, then passed to
  * CHECK_FD when set (the caller's own rules: owner, mode).  The snapshot
- * is used when policy_snapshot_current says so; otherwise the text is
+ * must be owned by root or by the text's owner, and is used when
+ * policy_snapshot_current says so; otherwise the text is
  * parsed and, with COMPILE, compiled into SNAPSHOT for the next reader.
  * A text that does not load is an error even when a snapshot exists: a
  * stale snapshot never decides.

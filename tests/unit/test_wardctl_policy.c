@@ -238,6 +238,31 @@ test_compile(void)
 	    "--host rx-ws-01 --json", conf);
 	CU_ASSERT_EQUAL(run(cmd), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"rule\":\"no-rx-for-nurses\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"policy_source\":\"snapshot\""));
+	/* --policy FILE: FILE.snap too, when it is FILE's */
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user alice --service rx-console "
+	    "--host rx-ws-01 --json", pol2);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"policy_source\":\"snapshot\""));
+	/* not when another user owns the snapshot */
+	snprintf(cmd, sizeof(cmd), "chown nobody %s.snap", pol2);
+	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user alice --service rx-console "
+	    "--host rx-ws-01 --json", pol2);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"policy_source\":\"text\""));
+	snprintf(cmd, sizeof(cmd), "chown root %s.snap", pol2);
+	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+	/* nor for a text put back with older times (cp -p) */
+	snprintf(cmd, sizeof(cmd), "cp -p %s %s.old && sleep 0.01 && echo '# edited' >> %s && "
+	    "cp -p %s.old %s", policy, pol2, pol2, pol2, pol2);
+	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user alice --service rx-console "
+	    "--host rx-ws-01 --json", pol2);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"policy_source\":\"text\""));
+	snprintf(cmd, sizeof(cmd), "policy compile %s", pol2);
+	CU_ASSERT_EQUAL(run(cmd), 0);
 	/* a damaged snapshot is ignored, the text decides */
 	snprintf(cmd, sizeof(cmd), "printf 'garbage' | dd of=%s.snap bs=1 seek=300 conv=notrunc 2>/dev/null", pol2);
 	CU_ASSERT_EQUAL(system(cmd), 0);
@@ -245,6 +270,7 @@ test_compile(void)
 	    "--host rx-ws-01 --json", conf);
 	CU_ASSERT_EQUAL(run(cmd), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"rule\":\"no-rx-for-nurses\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"policy_source\":\"text\""));
 	/* a broken policy is not compiled */
 	snprintf(cmd, sizeof(cmd), "policy compile %s/bad.conf", dir);
 	CU_ASSERT_EQUAL(run(cmd), 2);
