@@ -207,6 +207,7 @@ ready_snap(const char *path, int verbose)
 }
 
 static int
+/* The snapshot of PATH; it records no text (mapped by ready-snap as it is). */
 compile(const char *path, const char *snap)
 {
 	char err[4096];
@@ -215,7 +216,7 @@ compile(const char *path, const char *snap)
 
 	if (p == NULL)
 		return 2;
-	r = policy_compile(p, snap, err, sizeof(err));
+	r = policy_compile(p, snap, NULL, err, sizeof(err));
 	policy_free(p);
 	return r ? 2 : 0;
 }
