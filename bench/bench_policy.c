@@ -206,8 +206,8 @@ ready_snap(const char *path, int verbose)
 	return 0;
 }
 
-static int
 /* The snapshot of PATH; it records no text (mapped by ready-snap as it is). */
+static int
 compile(const char *path, const char *snap)
 {
 	char err[4096];
