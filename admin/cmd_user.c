@@ -3,7 +3,7 @@
  *
  * Rules it keeps:
  *  - Keys are created O_EXCL with mode 0600 and never replaced; folders
- *    with the modes of DESIGN.md "Files".
+ *    with the modes wardctl(8) lists under init.
  *  - A TOTP secret and recovery codes are shown once, on stdout, to the
  *    admin who enrols; they are stored only sealed (secret) or as keyed
  *    hashes (codes), and wiped from memory after use.

@@ -2,7 +2,7 @@
  * wardctl.h - what the command files of wardctl share: the parsed command
  * line, exit codes, and small output helpers.
  *
- * Exit codes (DESIGN.md "wardctl"): 0 success, 1 negative answer (deny,
+ * Exit codes (wardctl(8), EXIT STATUS): 0 success, 1 negative answer (deny,
  * verification failed, findings), 2 error.
  */
 #ifndef WARDCTL_H

@@ -4,7 +4,7 @@
  * write lock, open, write, head commit), and verify.
  *
  * usage: bench_audit DIR [RECORDS]   (DIR: an empty root-owned folder)
- * Goals (issue 5): >= 20,000 records/s without fsync, verify >= 500,000/s.
+ * Goals: >= 20,000 records/s without fsync, verify >= 500,000/s.
  */
 #include <stdio.h>
 #include <stdlib.h>

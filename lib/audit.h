@@ -1,5 +1,5 @@
 /*
- * audit.h - the tamper-evident audit trail (DESIGN.md "Audit record").
+ * audit.h - the tamper-evident audit trail (records: wardctl(8), AUDIT).
  *
  * Rules it keeps:
  *  - One JSON object per line: seq, ts (UTC, ms), host, service, user,

@@ -1,5 +1,5 @@
 /*
- * conf.h - ward.conf, read with libconfig (DESIGN.md "ward.conf").
+ * conf.h - ward.conf, read with libconfig (keys: ward.conf(5)).
  *
  * The file is opened through the trusted opener (root-owned, not group or
  * world writable) and parsed once into this plain struct.  Any problem is

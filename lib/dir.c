@@ -1,6 +1,6 @@
 /*
  * dir.c - directory client: a user's group DNs from LDAP (OpenLDAP libldap),
- * with the cache policy of DESIGN.md "PAM behaviour".
+ * with the cache rule of ward.conf(5) (cache_seconds, offline_max_age).
  *
  * Rules it keeps:
  *  - Certificates are always verified.  Every handle gets its own TLS

@@ -1,5 +1,5 @@
 /*
- * state.h - the state store: LMDB in conf->state_dir (DESIGN.md "Files").
+ * state.h - the state store: LMDB in conf->state_dir (ward.conf(5)).
  *
  * Rules it keeps:
  *  - Every check-and-update is one LMDB write transaction, so two processes

@@ -1,5 +1,5 @@
 /*
- * tfile.h - the one trusted-file opener (STYLE.md habit 6).
+ * tfile.h - the one trusted-file opener.
  *
  * Everything Ward reads that can change its decisions (ward.conf, the
  * policy, keys, the bind password) comes through here:

@@ -2,7 +2,7 @@
  * ward.h - what every part of lib/ shares: error codes, the log sink,
  * and helpers for secret bytes.
  *
- * Rules (STYLE.md): shared code returns 0 or a negative WARD_ERR_*; only
+ * Rules: shared code returns 0 or a negative WARD_ERR_*; only
  * pam_module/ maps these to PAM codes, starting from a denying value.
  * Log lines never carry a secret, a code or a password.
  */

@@ -1,7 +1,7 @@
 /*
  * pam_ward.c - the PAM entry points: thin glue over core.c, lib/ and policy/.
  *
- * Rules it keeps (DESIGN.md "PAM behaviour"):
+ * Rules it keeps (behaviour: pam_ward(8)):
  *  - Every entry point starts from a denying return value; only a decided,
  *    recorded positive answer turns it into PAM_SUCCESS.  PAM_IGNORE is
  *    never returned.

@@ -1,7 +1,7 @@
 /*
  * decide.c - the fast decision path and the query API.
  *
- * Rules it keeps (DESIGN.md "policy.conf"):
+ * Rules it keeps (semantics: ward-policy(5)):
  *  - Pure: no I/O, no allocation, no global state; safe from any thread.
  *    It reads only the image, whose offsets were checked at load.
  *  - Effective roles = assigned roles and everything they inherit (the

@@ -1,7 +1,7 @@
 /*
  * reference.c - the reference evaluator, and explanations.
  *
- * A deliberately plain second implementation of DESIGN.md's semantics: it
+ * A deliberately plain second implementation of ward-policy(5)'s semantics: it
  * walks every rule in file order, finds effective roles by following
  * `inherits` (not the precomputed closures), maps services by scanning the
  * apps, expands host groups at evaluation time and reads schedules from

@@ -17,7 +17,7 @@
  *   if (policy_permitted(p, &rq, "ehr:prescribe")) ...
  *   policy_free(p);
  *
- * Semantics: DESIGN.md "policy.conf" and man ward-policy(5).
+ * Semantics: man ward-policy(5).
  */
 #ifndef WARD_POLICY_H
 #define WARD_POLICY_H

@@ -1,5 +1,5 @@
 /*
- * test_fault.c - fault injection across whole PAM transactions (issue 7).
+ * test_fault.c - fault injection across whole PAM transactions.
  *
  * Loads build/tests/fault/pam_ward_fault.so (the module's objects linked
  * with -Wl,--wrap for the calls in the Makefile's FAULT_WRAP; fault.h)

@@ -1,5 +1,5 @@
 /*
- * test_security.c - the security test table of issue 7 (THREATS.md names
+ * test_security.c - the security test table (THREATS.md names
  * each threat and points here).  Everything goes through real libpam
  * (pam_start_confdir) loading the built pam_ward.so, or through the built
  * setuid helper run as nobody, with a private ward.conf, keys and store

@@ -1,5 +1,5 @@
 #!/bin/bash
-# run.sh [BUILD] - static analysis for `make check` (issue 7).  Runs, over
+# run.sh [BUILD] - static analysis for `make check`.  Runs, over
 # lib/ policy/ pam_module/ admin/ (the code that ships; tests are not
 # analysed):
 #   1. cppcheck --enable=warning,portability --error-exitcode=1

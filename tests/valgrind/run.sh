@@ -1,7 +1,7 @@
 #!/bin/bash
 # run.sh [BUILD] - the PAM-level suites (tests/pam/test_pam_auth and
 # test_pam_account, which load BUILD/pam_ward.so through real libpam) under
-# valgrind memcheck, for `make check` (issue 7).  BUILD must be a build
+# valgrind memcheck, for `make check`.  BUILD must be a build
 # without ASan (valgrind and ASan do not mix): `make check` passes build/.
 #
 #   --error-exitcode: any memcheck error (invalid read/write, use of
