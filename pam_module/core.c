@@ -540,7 +540,7 @@ core_verify(struct core *c, const char *user, const char *code, time_t now,
 			res->locked_until = u.locked_until;
 		state_user_clear(&u);
 	}
-	if (r == WARD_ERR_STORE)
+	if (r == WARD_ERR_STORE || r == WARD_ERR_FULL)
 		ward_log(LOG_ERR, "state store %s: could not record the attempt of user %s; "
 		    "denying", c->conf.state_dir, user);
 out:

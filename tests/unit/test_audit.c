@@ -1164,6 +1164,60 @@ test_cli_report_spraying(void)
 	plog_free(&p);
 }
 
+/* wardctl directory prune-cache: one user's entry, the old ones, all; the
+ * enrolments stay; each run is an admin record; no selector, no change. */
+static void
+test_cli_prune_cache(void)
+{
+	struct state *st;
+	struct state_user u;
+	char sdir[800], *blob = NULL, *log;
+	int64_t at, now = (int64_t)time(NULL);
+	size_t len;
+
+	snprintf(sdir, sizeof(sdir), "%s/state", cdir);
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, sdir, 0), 0);
+	CU_ASSERT_EQUAL(state_user_get(st, "alice", &u), 0);     /* enrolled above */
+	state_user_clear(&u);
+	CU_ASSERT_EQUAL(state_dircache_put(st, "alice", "cn=icu,ou=groups", now), 0);
+	CU_ASSERT_EQUAL(state_dircache_put(st, "carol", "cn=icu,ou=groups", now), 0);
+	CU_ASSERT_EQUAL(state_dircache_put(st, "dave", "cn=rx,ou=groups", now - 3 * 86400), 0);
+	state_close(st);
+
+	CU_ASSERT_EQUAL(run("directory prune-cache"), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "usage: wardctl directory prune-cache"));
+	CU_ASSERT_EQUAL(run("directory prune-cache --all carol"), 2);
+	CU_ASSERT_EQUAL(run("directory prune-cache --older-than soon"), 2);
+	CU_ASSERT_EQUAL(run("directory prune-cache carol"), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "1 directory-cache entry removed (0.0 KiB); the "
+	    "state store now holds "));
+	CU_ASSERT_EQUAL(run("directory prune-cache --older-than 1d --json"), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "{\"user\":null,\"pruned\":1,\"bytes\":29,"));
+	CU_ASSERT_EQUAL(run("directory prune-cache --all"), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "1 directory-cache entry removed"));
+
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, sdir, 0), 0);
+	CU_ASSERT_EQUAL(state_dircache_get(st, "alice", &blob, &at), WARD_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(state_dircache_get(st, "dave", &blob, &at), WARD_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(state_user_get(st, "alice", &u), 0);     /* still enrolled */
+	state_user_clear(&u);
+	state_close(st);
+	log = tu_read(cli_log, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT(tu_contains(log, len, "\"user\":\"carol\",\"event\":\"admin\"",
+	    strlen("\"user\":\"carol\",\"event\":\"admin\"")));
+	CU_ASSERT(tu_contains(log, len, "\"detail\":\"directory prune-cache (1 entry, 31 bytes) by ",
+	    strlen("\"detail\":\"directory prune-cache (1 entry, 31 bytes) by ")));
+	CU_ASSERT(tu_contains(log, len, "\"detail\":\"directory prune-cache (--older-than 1d; "
+	    "1 entry, 29 bytes) by ", strlen("\"detail\":\"directory prune-cache (--older-than "
+	    "1d; 1 entry, 29 bytes) by ")));
+	CU_ASSERT(tu_contains(log, len, "\"detail\":\"directory prune-cache (--all; 1 entry, "
+	    "31 bytes) by ", strlen("\"detail\":\"directory prune-cache (--all; 1 entry, "
+	    "31 bytes) by ")));
+	free(log);
+	CU_ASSERT_EQUAL(run("audit verify"), 0);
+}
+
 int
 main(void)
 {
@@ -1187,6 +1241,8 @@ main(void)
 	CU_add_test(s, "wardctl audit report and export", test_cli_report_export);
 	CU_add_test(s, "wardctl audit report: spraying, threshold and 20,000 failures",
 	    test_cli_report_spraying);
+	CU_add_test(s, "wardctl directory prune-cache: cache only, recorded",
+	    test_cli_prune_cache);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
