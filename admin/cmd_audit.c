@@ -802,7 +802,7 @@ audit_report_cmd(struct wopts *o, const struct ward_conf *conf)
 	struct files f;
 	struct anomalies al = { NULL, 0, 0 };
 	const struct anomaly *an;
-	size_t nan, n, *ix = NULL;
+	size_t nan, n, *ix = NULL, *in_win = NULL;
 	unsigned *counts = NULL;
 	char err[1024], t1[32], t2[32];
 	int rc = WEXIT_ERR;
@@ -838,26 +838,30 @@ audit_report_cmd(struct wopts *o, const struct ward_conf *conf)
 		    "%02d:00 and %02d:59", h, near, pp->total, (h + 23) % 24, (h + 1) % 24) != 0)
 			goto oom;
 	}
-	/* many users failing from one source within SPRAY_WINDOW */
+	/*
+	 * many users failing from one source within SPRAY_WINDOW: a window
+	 * slides over the source's failures (in log order) with a count per
+	 * person in it, so each failure is counted once as it enters and once
+	 * as it leaves - linear in the failures, however many fall in one
+	 * window.  The counts are back to zero after each source.
+	 */
+	if (c.sources.n > 0 && (in_win = calloc(c.users.n, sizeof(*in_win))) == NULL)
+		goto oom;
 	for (size_t s = 0; s < c.sources.n; s++) {
 		struct tsv *v = &c.src_fail[s];
-		size_t best = 0, best_at = 0, lo = 0;
+		size_t best = 0, best_at = 0, lo = 0, distinct = 0;
 
 		for (size_t hi = 0; hi < v->n; hi++) {
-			size_t distinct = 0;
+			distinct += in_win[v->x[hi]]++ == 0;
 			while (v->t[hi] - v->t[lo] > SPRAY_WINDOW_MS)
-				lo++;
-			for (size_t a = lo; a <= hi; a++) {
-				size_t b;
-				for (b = lo; b < a && v->x[b] != v->x[a]; b++)
-					;
-				distinct += b == a;
-			}
+				distinct -= --in_win[v->x[lo++]] == 0;
 			if (distinct > best) {
 				best = distinct;
 				best_at = hi;
 			}
 		}
+		while (lo < v->n)
+			in_win[v->x[lo++]]--;
 		if (best < SPRAY_USERS)
 			continue;
 		if (anomaly_add(&al, "spraying", c.sources.keys[s], v->t[best_at], "%zu different "
@@ -1044,6 +1048,7 @@ oom:
 	fprintf(stderr, "wardctl: out of memory\n");
 out:
 	free(ix);
+	free(in_win);
 	free(counts);
 	free(al.a);
 	for (size_t i = 0; i < c.users.n; i++) {

@@ -7,13 +7,22 @@
  * Exit: 0 the directory answered (and knows USER), 1 USER is not in the
  * directory, 2 error (no URI answered, bad name, configuration or policy).
  * Every URI is tried, even after one answered: this is a diagnosis.
+ *
+ * wardctl directory prune-cache USER | --all | --older-than SECONDS [USER]:
+ * removes cached directory answers from the state store (the way out of a
+ * full store), says what it freed, and is recorded as an admin action.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "../pam_module/core.h"
+#include "audit.h"
 #include "dir.h"
+#include "state.h"
 #include "ward_policy.h"
 #include "wardctl.h"
 
@@ -136,6 +145,107 @@ print_text(const char *user, const struct dir_diag *dg, size_t nd, int rc,
 	}
 }
 
+/* SECONDS, or N with m, h or d; -1 when S is none of them. */
+static int64_t
+age_seconds(const char *s)
+{
+	char *e;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &e, 10);
+	if (errno != 0 || e == s || v < 0 || v > 100LL * 365 * 86400 || s[0] == '-' ||
+	    (e[0] != '\0' && e[1] != '\0'))
+		return -1;
+	switch (e[0]) {
+	case '\0': case 's': return v;
+	case 'm': return v * 60;
+	case 'h': return v * 3600;
+	case 'd': return v * 86400;
+	default: return -1;
+	}
+}
+
+static int
+cmd_prune_cache(struct wopts *o)
+{
+	struct ward_conf conf;
+	struct state *st = NULL;
+	struct audit_log *log = NULL;
+	const char *user = o->nargs == 2 ? o->args[1] : NULL;
+	int64_t age = o->older_than ? age_seconds(o->older_than) : 0, before = INT64_MAX;
+	uint64_t bytes = 0, used = 0, size = 0;
+	size_t n = 0;
+	char extra[160];
+	int r, rc = WEXIT_ERR;
+
+	if (o->nargs > 2 || (o->all && (user != NULL || o->older_than != NULL)) ||
+	    (!o->all && user == NULL && o->older_than == NULL)) {
+		fprintf(stderr, "usage: wardctl directory prune-cache USER | --all | "
+		    "--older-than SECONDS [USER]   (one of them: nothing is removed by "
+		    "default)\n");
+		return WEXIT_ERR;
+	}
+	if (user != NULL && ward_user_valid(user) != 0) {
+		fprintf(stderr, "wardctl: not a valid user name\n");
+		return WEXIT_ERR;
+	}
+	if (age < 0) {
+		fprintf(stderr, "wardctl: --older-than '%s': a number of seconds (or with m, h, "
+		    "d: 30m, 12h, 7d)\n", o->older_than);
+		return WEXIT_ERR;
+	}
+	if (o->older_than != NULL)
+		before = (int64_t)time(NULL) - age;
+	if (wardctl_load_conf(o, &conf) != 0)
+		return WEXIT_ERR;
+	if ((r = state_open(&st, conf.state_dir, 0)) != 0) {
+		fprintf(stderr, "wardctl: state store %s: %s (run wardctl init first?)\n",
+		    conf.state_dir, ward_strerror(r));
+		goto out;
+	}
+	if (wardctl_audit_begin(&conf, st, "prune the directory cache", &log) != 0)
+		goto out;
+	r = state_dircache_prune(st, user, before, &n, &bytes);
+	snprintf(extra, sizeof(extra), "(%s%s%s%s%zu entr%s, %llu bytes)", o->all ? "--all" : "",
+	    o->older_than ? "--older-than " : "", o->older_than ? o->older_than : "",
+	    o->all || o->older_than ? "; " : "", n, n == 1 ? "y" : "ies",
+	    (unsigned long long)bytes);
+	if (n > 0 || r == 0) {
+		/* what was removed is recorded, even when an error stopped the rest */
+		if (wardctl_audit_admin(log, "directory prune-cache", user, extra, NULL) != 0)
+			r = r ? r : WARD_ERR_AUDIT;
+	} else {
+		audit_log_close(log);
+	}
+	if (state_usage(st, &used, &size) != 0)
+		used = size = 0;
+	if (o->json) {
+		printf("{\"user\":");
+		json_str(stdout, user);
+		printf(",\"pruned\":%zu,\"bytes\":%llu,\"store_used_bytes\":%llu,"
+		    "\"store_size_bytes\":%llu,\"error\":", n, (unsigned long long)bytes,
+		    (unsigned long long)used, (unsigned long long)size);
+		json_str(stdout, r ? ward_strerror(r) : NULL);
+		printf("}\n");
+	} else {
+		printf("%zu directory-cache entr%s removed (%.1f %s)", n, n == 1 ? "y" : "ies",
+		    bytes < 1024 * 1024 ? (double)bytes / 1024 : (double)bytes / (1024 * 1024),
+		    bytes < 1024 * 1024 ? "KiB" : "MiB");
+		printf("; the state store now holds %.1f of %llu MiB (its file keeps its size; "
+		    "the freed pages are reused)\n", (double)used / (1024 * 1024),
+		    (unsigned long long)(size / (1024 * 1024)));
+	}
+	if (r != 0 && r != WARD_ERR_AUDIT)
+		fprintf(stderr, "wardctl: directory prune-cache: %s%s\n", ward_strerror(r),
+		    n ? " (the entries counted above were removed)" : "");
+	rc = r == 0 ? WEXIT_OK : WEXIT_ERR;
+out:
+	state_close(st);
+	conf_free(&conf);
+	return rc;
+}
+
 int
 cmd_dir(struct wopts *o)
 {
@@ -148,9 +258,12 @@ cmd_dir(struct wopts *o)
 	size_t n = 0, nd, nroles = 0, neff = 0;
 	int rc, ex;
 
+	if (o->nargs >= 1 && strcmp(o->args[0], "prune-cache") == 0)
+		return cmd_prune_cache(o);
 	if (o->nargs < 1 || strcmp(o->args[0], "test") != 0 || o->nargs > 2) {
 		fprintf(stderr, "usage: wardctl directory test [USER] [--json] [--config FILE] "
-		    "[--policy FILE]\n");
+		    "[--policy FILE]\n       wardctl directory prune-cache USER | --all | "
+		    "--older-than SECONDS [USER]\n");
 		return WEXIT_ERR;
 	}
 	if (o->nargs == 2)

@@ -29,6 +29,8 @@ static const char usage_text[] =
     "  can USER PERMISSION [--host H]       exit 0 or 1\n"
     "  directory test [USER]                each URI: reachable, TLS, bind, the user's\n"
     "                                       DN, groups and mapped roles, timings\n"
+    "  directory prune-cache USER | --all | --older-than SECONDS [USER]\n"
+    "                                       remove cached directory answers\n"
     "  audit verify [FILE...]               check the MAC chain; name the first bad record\n"
     "  audit query [--user U] [--since T] [--until T] [--event E] [--result R]\n"
     "              [--json|--csv] [FILE...]   select records\n"
@@ -55,7 +57,7 @@ static const struct optdef optdefs[] = {
 	OPT_S("roles", roles), OPT_S("secret", secret), OPT_S("digits", digits),
 	OPT_S("algorithm", algorithm), OPT_S("qr", qr), OPT_S("since", since),
 	OPT_S("until", until), OPT_S("event", event), OPT_S("result", result),
-	OPT_S("output", output),
+	OPT_S("output", output), OPT_F("all", all), OPT_S("older-than", older_than),
 };
 
 static int

@@ -29,6 +29,8 @@ struct wopts {
 	const char *secret, *digits, *algorithm, *qr;
 	const char *since, *until, *event, *result;
 	const char *output;     /* --output FILE */
+	int all;                /* --all */
+	const char *older_than; /* --older-than SECONDS */
 	char **args;            /* positional words after the command words */
 	int nargs;
 };
@@ -63,7 +65,7 @@ int cmd_policy(struct wopts *o);       /* check|test|show|who */
 int cmd_can(struct wopts *o);
 /* init, enroll, reset, unlock, status, recovery-codes (NAME says which). */
 int cmd_user(struct wopts *o, const char *name);
-/* directory test [USER] (cmd_dir.c). */
+/* directory test [USER], directory prune-cache (cmd_dir.c). */
 int cmd_dir(struct wopts *o);
 /* audit verify|query|report|export (cmd_audit.c). */
 int cmd_audit(struct wopts *o);

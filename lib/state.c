@@ -38,6 +38,7 @@
 
 struct state {
 	MDB_env *env;
+	char *dir;                   /* for the messages */
 	MDB_dbi dbi;
 	int lockfd;                  /* ward.lock: flock'd around every write */
 	int wlocked;
@@ -144,11 +145,55 @@ user_key(const char *user, char *out, size_t *len)
 	return make_key('u', user, NULL, NULL, out, len);
 }
 
+/* Bytes of the store holding data (the main database's pages and the two
+ * meta pages) and the map's size: what a full store reports. */
+int
+state_usage(struct state *st, uint64_t *used, uint64_t *size)
+{
+	MDB_stat ms;
+	MDB_envinfo mi;
+
+	*used = *size = 0;
+	if (mdb_env_stat(st->env, &ms) != 0 || mdb_env_info(st->env, &mi) != 0)
+		return WARD_ERR_STORE;
+	*used = ((uint64_t)ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages + 2) *
+	    ms.ms_psize;
+	*size = mi.me_mapsize;
+	return 0;
+}
+
+/* The map is full: say so, with the sizes and the way out, and return
+ * WARD_ERR_FULL.  Every caller denies or refuses its change. */
 static int
-map_mdb(int rc)
+full(struct state *st)
+{
+	uint64_t used, size;
+	const uint64_t mib = 1024 * 1024;
+	char sizes[80] = "";
+
+	if (state_usage(st, &used, &size) == 0)
+		snprintf(sizes, sizeof(sizes), " (%llu of %llu MiB used)",
+		    (unsigned long long)((used + mib / 2) / mib), (unsigned long long)(size / mib));
+	ward_log(LOG_ERR, "the state store is full%s in %s: nothing more can be stored until "
+	    "space is freed; 'wardctl directory prune-cache --all' empties the directory "
+	    "cache (answers are fetched again at the next logins), 'wardctl reset USER' "
+	    "removes a user no longer needed (wardctl(8))", sizes, st->dir);
+	return WARD_ERR_FULL;
+}
+
+/* A commit's outcome: the full store named, anything else a failure. */
+static int
+commit_rc(struct state *st, int rc)
+{
+	return rc == 0 ? 0 : rc == MDB_MAP_FULL ? full(st) : WARD_ERR_STORE;
+}
+
+static int
+map_mdb(struct state *st, int rc)
 {
 	switch (rc) {
 	case 0: return 0;
+	case MDB_MAP_FULL: return full(st);
 	case MDB_NOTFOUND: return WARD_ERR_NOTFOUND;
 	case ENOMEM: return WARD_ERR_NOMEM;
 	case MDB_CORRUPTED: case MDB_INVALID: case MDB_VERSION_MISMATCH:
@@ -292,6 +337,12 @@ check_dir(const char *dir, int create)
 int
 state_open(struct state **stp, const char *dir, int create)
 {
+	return state_open_map(stp, dir, create, MAP_SIZE);
+}
+
+int
+state_open_map(struct state **stp, const char *dir, int create, size_t map_size)
+{
 	struct state *st;
 	MDB_txn *txn = NULL;
 	int rc, r, dead = 0;
@@ -302,6 +353,10 @@ state_open(struct state **stp, const char *dir, int create)
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return WARD_ERR_NOMEM;
 	st->lockfd = -1;
+	if ((st->dir = strdup(dir)) == NULL) {
+		free(st);
+		return WARD_ERR_NOMEM;
+	}
 	/*
 	 * ward.lock first: every use of the store (opening it, reading,
 	 * writing) holds it, waiting a bounded time, so LMDB's own mutexes
@@ -330,7 +385,7 @@ state_open(struct state **stp, const char *dir, int create)
 		goto fail;
 	if ((rc = mdb_env_create(&st->env)) != 0)
 		goto fail;
-	if ((rc = mdb_env_set_mapsize(st->env, MAP_SIZE)) != 0 ||
+	if ((rc = mdb_env_set_mapsize(st->env, map_size)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(st->env, 256)) != 0)
 		goto fail;
 	/* MDB_NOTLS: reader slots belong to transactions, not threads, so a
@@ -358,7 +413,7 @@ state_open(struct state **stp, const char *dir, int create)
 	return 0;
 fail:
 	ward_log(LOG_ERR, "state store %s: %s", dir, mdb_strerror(rc));
-	r = rc == EACCES ? WARD_ERR_UNSAFE : map_mdb(rc);
+	r = rc == EACCES ? WARD_ERR_UNSAFE : map_mdb(st, rc);
 	if (r == 0 || r == WARD_ERR_NOTFOUND)
 		r = WARD_ERR_STORE;
 fail_logged:
@@ -367,6 +422,7 @@ fail_logged:
 	wunlock(st);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
+	free(st->dir);
 	free(st);
 	return r;
 }
@@ -379,6 +435,7 @@ state_close(struct state *st)
 	mdb_env_close(st->env);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
+	free(st->dir);
 	free(st);
 }
 
@@ -424,6 +481,19 @@ wunlock(struct state *st)
 	}
 }
 
+/* mdb_txn_begin; a map another process grew (wardctl directory
+ * prune-cache on a full store) is adopted, as LMDB asks, and the begin
+ * tried again. */
+static int
+txn_begin(struct state *st, unsigned flags, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(st->env, NULL, flags, txn);
+
+	if (rc == MDB_MAP_RESIZED && (rc = mdb_env_set_mapsize(st->env, 0)) == 0)
+		rc = mdb_txn_begin(st->env, NULL, flags, txn);
+	return rc;
+}
+
 /* A write transaction under the lock (an MDB or errno code). */
 static int
 w_begin(struct state *st, MDB_txn **txn)
@@ -432,7 +502,7 @@ w_begin(struct state *st, MDB_txn **txn)
 
 	if ((rc = wlock(st)) != 0)
 		return rc;
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, txn)) != 0)
+	if ((rc = txn_begin(st, 0, txn)) != 0)
 		wunlock(st);
 	return rc;
 }
@@ -446,7 +516,7 @@ r_begin(struct state *st, MDB_txn **txn)
 
 	if ((rc = wlock(st)) != 0)
 		return rc;
-	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn)) != 0)
+	if ((rc = txn_begin(st, MDB_RDONLY, txn)) != 0)
 		wunlock(st);
 	return rc;
 }
@@ -480,7 +550,7 @@ kv_get(struct state *st, const char *k, size_t klen, void **val, size_t *vlen)
 	*val = NULL;
 	*vlen = 0;
 	if ((rc = r_begin(st, &txn)) != 0)
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	rc = mdb_get(txn, st->dbi, &key, &v);
 	if (rc == 0) {
 		if ((*val = malloc(v.mv_size ? v.mv_size : 1)) == NULL)
@@ -491,7 +561,7 @@ kv_get(struct state *st, const char *k, size_t klen, void **val, size_t *vlen)
 		}
 	}
 	t_abort(st, txn);
-	return map_mdb(rc);
+	return map_mdb(st, rc);
 }
 
 static int
@@ -502,12 +572,12 @@ kv_put(struct state *st, const char *k, size_t klen, const void *val, size_t vle
 	int rc;
 
 	if ((rc = w_begin(st, &txn)) != 0)
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0) {
 		t_abort(st, txn);
-		return rc == MDB_MAP_FULL ? WARD_ERR_STORE : map_mdb(rc);
+		return map_mdb(st, rc);
 	}
-	return t_commit(st, txn) == 0 ? 0 : WARD_ERR_STORE;
+	return commit_rc(st, t_commit(st, txn));
 }
 
 static int
@@ -518,13 +588,13 @@ kv_del(struct state *st, const char *k, size_t klen)
 	int rc;
 
 	if ((rc = w_begin(st, &txn)) != 0)
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	rc = mdb_del(txn, st->dbi, &key, NULL);
 	if (rc != 0) {
 		t_abort(st, txn);
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	}
-	return t_commit(st, txn) == 0 ? 0 : WARD_ERR_STORE;
+	return commit_rc(st, t_commit(st, txn));
 }
 
 /* ---- users ---- */
@@ -593,10 +663,10 @@ state_user_list(struct state *st, char ***namesp, size_t *np)
 	*namesp = NULL;
 	*np = 0;
 	if ((rc = r_begin(st, &txn)) != 0)
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
 		t_abort(st, txn);
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -620,7 +690,7 @@ state_user_list(struct state *st, char ***namesp, size_t *np)
 		names[n++] = name;
 	}
 	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
-		r = map_mdb(rc);
+		r = map_mdb(st, rc);
 	mdb_cursor_close(cur);
 	t_abort(st, txn);
 	if (r != 0) {
@@ -655,9 +725,9 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	/* The write lock is held from here to commit: racing attempts on
 	 * one code are serialised, and the second sees the first's step. */
 	if ((rc = w_begin(st, &txn)) != 0)
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	if ((rc = mdb_get(txn, st->dbi, &key, &v)) != 0) {
-		r = map_mdb(rc);
+		r = map_mdb(st, rc);
 		goto abort;
 	}
 	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0) {
@@ -693,8 +763,8 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		goto abort;
 	v.mv_size = enclen;
 	v.mv_data = enc;
-	if (mdb_put(txn, st->dbi, &key, &v, 0) != 0) {
-		r = WARD_ERR_STORE;
+	if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0) {
+		r = commit_rc(st, rc);
 		goto abort;
 	}
 	/* Deferred (state.h): the data pages are still synced before the
@@ -708,7 +778,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	txn = NULL;
 	if (rc != 0) {
 		*locked_now = 0;
-		r = WARD_ERR_STORE;          /* not recorded: the caller must deny */
+		r = commit_rc(st, rc);       /* not recorded: the caller must deny */
 		goto out;
 	}
 	r = result;
@@ -744,10 +814,10 @@ state_user_update(struct state *st, const char *user, state_update_fn fn, void *
 	key.mv_size = klen;
 	key.mv_data = k;
 	if ((rc = w_begin(st, &txn)) != 0)
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	if ((rc = mdb_get(txn, st->dbi, &key, &v)) != 0) {
 		t_abort(st, txn);
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	}
 	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0) {
 		t_abort(st, txn);
@@ -762,11 +832,11 @@ state_user_update(struct state *st, const char *user, state_update_fn fn, void *
 	}
 	v.mv_size = enclen;
 	v.mv_data = enc;
-	if (mdb_put(txn, st->dbi, &key, &v, 0) != 0) {
+	if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0) {
 		t_abort(st, txn);
-		r = WARD_ERR_STORE;
-	} else if (t_commit(st, txn) != 0) {
-		r = WARD_ERR_STORE;
+		r = commit_rc(st, rc);
+	} else {
+		r = commit_rc(st, t_commit(st, txn));
 	}
 	ward_freezero(enc, enclen);
 	return r;
@@ -847,10 +917,10 @@ state_grace_clear_user(struct state *st, const char *user)
 		return WARD_ERR_INVAL;
 	/* prefix is "g:" USER NUL: every entry of this user and no other. */
 	if ((rc = w_begin(st, &txn)) != 0)
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
 		t_abort(st, txn);
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	}
 	k.mv_size = plen;
 	k.mv_data = prefix;
@@ -864,9 +934,9 @@ state_grace_clear_user(struct state *st, const char *user)
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
 		t_abort(st, txn);
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	}
-	return t_commit(st, txn) == 0 ? 0 : WARD_ERR_STORE;
+	return commit_rc(st, t_commit(st, txn));
 }
 
 /* ---- directory cache ---- */
@@ -916,6 +986,119 @@ state_dircache_put(struct state *st, const char *user, const char *blob, int64_t
 	put_bytes(&w, blob, bl);
 	r = kv_put(st, k, klen, w.p, w.len);
 	free(w.p);
+	return r;
+}
+
+/*
+ * Deletions go PRUNE_BATCH to a transaction.  Even a delete needs free
+ * pages (LMDB copies the pages it changes), so on a full map a batch can
+ * fail where one entry at a time still gets through: each commit frees
+ * the pages the next one needs.
+ */
+#define PRUNE_BATCH 256
+/* When not even one entry fits, the map grows by this much for the prune
+ * (LMDB cannot free pages without writing the free list and the path to
+ * the entry first); the others adopt the size (txn_begin below). */
+#define PRUNE_HEADROOM ((size_t)16 << 20)
+
+int
+state_dircache_prune(struct state *st, const char *user, int64_t before, size_t *np,
+    uint64_t *bytesp)
+{
+	char from[KEY_MAX + 1];      /* where the next transaction starts */
+	char last[KEY_MAX + 1];      /* the last key this one deleted */
+	size_t flen, llen = 0, batch = PRUNE_BATCH;
+	int done = 0, r = 0, grown = 0;
+
+	*np = 0;
+	*bytesp = 0;
+	if (user != NULL) {
+		if (ward_user_valid(user) != 0 || make_key('d', user, NULL, NULL, from, &flen) != 0)
+			return WARD_ERR_INVAL;
+	} else {
+		memcpy(from, "d:", 2);
+		flen = 2;
+	}
+	while (!done && r == 0) {
+		MDB_txn *txn;
+		MDB_cursor *cur;
+		MDB_val k = { flen, from }, v;
+		size_t n = 0;
+		uint64_t bytes = 0;
+		int rc;
+
+		if ((rc = w_begin(st, &txn)) != 0)
+			return map_mdb(st, rc);
+		if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
+			t_abort(st, txn);
+			return map_mdb(st, rc);
+		}
+		done = 1;
+		for (rc = mdb_cursor_get(cur, &k, &v, user ? MDB_SET_KEY : MDB_SET_RANGE);
+		    rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			struct rbuf rb = { v.mv_data, v.mv_size, 0, 0 };
+			size_t size = k.mv_size + v.mv_size;
+
+			if (k.mv_size < 2 || memcmp(k.mv_data, "d:", 2) != 0)
+				break;
+			/* an entry too short to say its age is not worth keeping */
+			if (v.mv_size >= 8 && (int64_t)get_u(&rb, 8) >= before) {
+				if (user != NULL)
+					break;
+				continue;
+			}
+			if (k.mv_size > KEY_MAX) {	/* LMDB's own bound */
+				rc = MDB_BAD_VALSIZE;
+				break;
+			}
+			memcpy(last, k.mv_data, k.mv_size);
+			llen = k.mv_size;
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			n++;
+			bytes += size;
+			if (user != NULL)
+				break;
+			if (n == batch) {
+				done = 0;
+				break;
+			}
+		}
+		mdb_cursor_close(cur);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc == 0)
+			rc = t_commit(st, txn);
+		else
+			t_abort(st, txn);
+		if (rc == MDB_MAP_FULL && batch > 1) {
+			batch = 1;       /* again from FROM, one entry a transaction */
+			done = 0;
+			continue;
+		}
+		if (rc == MDB_MAP_FULL && !grown) {
+			MDB_envinfo mi;
+
+			grown = 1;       /* no transaction of ours is open here */
+			if (mdb_env_info(st->env, &mi) == 0 &&
+			    mdb_env_set_mapsize(st->env, mi.me_mapsize + PRUNE_HEADROOM) == 0) {
+				ward_log(LOG_WARNING, "state store %s: full; its map grows by %zu "
+				    "MiB to let entries be removed", st->dir, PRUNE_HEADROOM >> 20);
+				done = 0;
+				continue;
+			}
+		}
+		if (rc != 0) {
+			r = rc == MDB_MAP_FULL ? full(st) : map_mdb(st, rc);
+			break;
+		}
+		*np += n;
+		*bytesp += bytes;
+		if (n > 0) {
+			memcpy(from, last, llen);
+			flen = llen;
+		}
+	}
 	return r;
 }
 
@@ -1000,14 +1183,14 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 	int rc, r, written = 0;
 
 	if ((rc = w_begin(st, &txn)) != 0)
-		return map_mdb(rc);
+		return map_mdb(st, rc);
 	memset(&h, 0, sizeof(h));
 	rc = mdb_get(txn, st->dbi, &key, &v);
 	if (rc == MDB_NOTFOUND) {
 		memset(h.mac, '0', 64);
 		r = 0;
 	} else if (rc != 0) {
-		r = map_mdb(rc);
+		r = map_mdb(st, rc);
 	} else {
 		r = head_decode(v.mv_data, v.mv_size, &h);
 	}
@@ -1018,8 +1201,8 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 	if (r == 0) {
 		v.mv_size = sizeof(b);
 		v.mv_data = b;
-		if (mdb_put(txn, st->dbi, &key, &v, 0) != 0)
-			r = WARD_ERR_STORE;
+		if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0)
+			r = commit_rc(st, rc);
 	}
 	if (r != 0) {
 		mdb_txn_abort(txn);
@@ -1040,5 +1223,5 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 	if (rc != 0 && undo != NULL)
 		undo(ctx);
 	wunlock(st);
-	return rc == 0 ? 0 : WARD_ERR_STORE;
+	return commit_rc(st, rc);
 }

@@ -49,7 +49,19 @@ struct state_user {
  * not owned by root or open to group/other, or a symlink (WARD_ERR_UNSAFE,
  * logged with the path).  Returns 0 or WARD_ERR_*. */
 int state_open(struct state **st, const char *dir, int create) WARD_WUR;
+/* state_open with a map of MAP_SIZE bytes instead of the product's 1 GiB:
+ * for tests that fill a store (an existing store's data is never cut: a
+ * map smaller than it grows to fit). */
+int state_open_map(struct state **st, const char *dir, int create, size_t map_size)
+    WARD_WUR;
 void state_close(struct state *st);
+/*
+ * A full store: every write that needs a page the map does not have fails
+ * with WARD_ERR_FULL (nothing changes), and the store logs "the state store
+ * is full (N of M MiB used) in DIR: ..." with the way out.  state_usage:
+ * the bytes holding data (*USED) and the map's size (*SIZE).
+ */
+int state_usage(struct state *st, uint64_t *used, uint64_t *size) WARD_WUR;
 
 /* Read a user record.  WARD_ERR_NOTFOUND when not enrolled. Caller frees
  * with state_user_clear(). */
@@ -130,6 +142,18 @@ int state_dircache_get(struct state *st, const char *user, char **blob,
     int64_t *fetched_at) WARD_WUR;
 int state_dircache_put(struct state *st, const char *user, const char *blob,
     int64_t fetched_at) WARD_WUR;
+/*
+ * Remove directory-cache entries (wardctl directory prune-cache): USER's
+ * only (NULL: every user's), and of those only the ones fetched before
+ * BEFORE (INT64_MAX: whatever their age).  Enrolments, graces and the
+ * audit head are never touched.  *N and *BYTES: how many entries went and
+ * the bytes of keys and values they held.  Works on a full store (one entry
+ * a transaction when a batch does not fit).  0, WARD_ERR_INVAL (bad user
+ * name) or a store error; entries removed before an error stay removed
+ * (and are counted).
+ */
+int state_dircache_prune(struct state *st, const char *user, int64_t before, size_t *n,
+    uint64_t *bytes) WARD_WUR;
 
 /*
  * Audit chain head: last seq and mac (hex, 64 chars + NUL), and where that

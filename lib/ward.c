@@ -33,6 +33,7 @@ ward_strerror(int err)
 	case WARD_ERR_AUDIT: return "audit record could not be written";
 	case WARD_ERR_POLICY: return "policy could not be loaded";
 	case WARD_ERR_INTERNAL: return "internal error";
+	case WARD_ERR_FULL: return "state store full";
 	default: return "unknown error";
 	}
 }

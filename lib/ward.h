@@ -46,7 +46,8 @@ enum ward_err {
 	WARD_ERR_EXISTS = -18,    /* already present (enroll without --force) */
 	WARD_ERR_AUDIT = -19,     /* audit record could not be written */
 	WARD_ERR_POLICY = -20,    /* policy could not be loaded */
-	WARD_ERR_INTERNAL = -21   /* a bug: should not happen */
+	WARD_ERR_INTERNAL = -21,  /* a bug: should not happen */
+	WARD_ERR_FULL = -22       /* state store full (its map size reached) */
 };
 
 /* Short, constant English text for an error code; never NULL. */

@@ -503,7 +503,7 @@ core_verify(struct core *c, const char *user, const char *code, time_t now,
 	if (res->locked_now && state_grace_clear_user(st, user) != 0)
 		ward_log(LOG_WARNING, "the graces of user %s were not cleared at its lockout "
 		    "(refused while locked all the same)", user);
-	if (r == WARD_ERR_STORE)
+	if (r == WARD_ERR_STORE || r == WARD_ERR_FULL)
 		ward_log(LOG_ERR, "state store %s: could not record the attempt of user %s; "
 		    "denying", c->conf.state_dir, user);
 out:

@@ -1324,6 +1324,146 @@ test_cli_rotation_gaps(void)
 	plog_free(&p);
 }
 
+
+/* One authentication failure of USER at HOST at TS_MS, into L. */
+static void
+spray_fail(struct audit_log *l, const char *user, const char *host, int64_t ts_ms)
+{
+	char err[512];
+	struct audit_event ev = { .event = "auth", .result = "failure", .user = user,
+		.service = "gdm-password", .host = host, .ts_ms = ts_ms, .reason = "wrong",
+		.offline = 0 };
+
+	CU_ASSERT_EQUAL(audit_write(l, &ev, err, sizeof(err)), 0);
+}
+
+/*
+ * The spraying detector (five or more different users failing from one
+ * source within ten minutes, inclusive): flagged at the threshold and at
+ * exactly ten minutes, not below either; repeated names count once; and a
+ * 20,000-failure log gives the exact count (the window holds 6,667 of them).
+ */
+static void
+test_cli_report_spraying(void)
+{
+	struct plog p;
+	struct audit_log *l;
+	char err[512], u[32];
+	const int64_t t0 = ((int64_t)time(NULL) - 2 * 86400) * 1000, min = 60000;
+	static const char *const mixed[] = { "a", "b", "a", "b", "c", "d", "a", "e" };
+
+	CU_ASSERT_EQUAL_FATAL(plog_init(&p, "spray"), 0);
+	CU_ASSERT_EQUAL_FATAL(audit_log_open(&l, &p.conf, NULL, err, sizeof(err)), 0);
+	/* at the threshold: five users in five minutes */
+	for (int i = 0; i < 5; i++) {
+		snprintf(u, sizeof(u), "five%d", i);
+		spray_fail(l, u, "ws-five", t0 + i * min);
+	}
+	/* below: four users failing twenty times */
+	for (int i = 0; i < 20; i++) {
+		snprintf(u, sizeof(u), "four%d", i % 4);
+		spray_fail(l, u, "ws-four", t0 + i * 1000);
+	}
+	/* five users 2.5 minutes apart: the first and last exactly 10 minutes */
+	for (int i = 0; i < 5; i++) {
+		snprintf(u, sizeof(u), "edge%d", i);
+		spray_fail(l, u, "ws-edge", t0 + i * 150000);
+	}
+	/* five users 3 minutes apart: 12 minutes, at most four in a window */
+	for (int i = 0; i < 5; i++) {
+		snprintf(u, sizeof(u), "wide%d", i);
+		spray_fail(l, u, "ws-wide", t0 + i * 3 * min);
+	}
+	/* repeats: eight failures, five different users */
+	for (size_t i = 0; i < sizeof(mixed) / sizeof(mixed[0]); i++)
+		spray_fail(l, mixed[i], "ws-mixed", t0 + (int64_t)i * 1000);
+	/* large: 20,000 failures 90 ms apart by 7,000 names in turn */
+	for (int i = 0; i < 20000; i++) {
+		snprintf(u, sizeof(u), "big%04d", i % 7000);
+		spray_fail(l, u, "ws-big", t0 + (int64_t)i * 90);
+	}
+	audit_log_close(l);
+
+	CU_ASSERT_EQUAL(run("audit report %s", p.log), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ws-five: 5 different users failed to authenticate "
+	    "from this workstation within 10 minutes (5 failures in all)"));
+	CU_ASSERT_PTR_NULL(strstr(out, "ws-four:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ws-edge: 5 different users"));
+	CU_ASSERT_PTR_NULL(strstr(out, "ws-wide:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ws-mixed: 5 different users failed to authenticate "
+	    "from this workstation within 10 minutes (8 failures in all)"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ws-big: 6667 different users failed to "
+	    "authenticate from this workstation within 10 minutes (20000 failures in all)"));
+	/* the time named is the end of the first fullest window: failure 6,666 */
+	{
+		time_t t = (time_t)((t0 + 6666 * 90) / 1000);
+		struct tm tm;
+		char want[64];
+
+		localtime_r(&t, &tm);
+		strftime(want, sizeof(want), "%Y-%m-%d %H:%M:%S  ws-big:", &tm);
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+	}
+	CU_ASSERT_EQUAL(run("audit report --json %s", p.log), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "{\"kind\":\"spraying\",\"source\":\"ws-big\""));
+	CU_ASSERT_PTR_NULL(strstr(out, "\"source\":\"ws-wide\""));
+	plog_free(&p);
+}
+
+/* wardctl directory prune-cache: one user's entry, the old ones, all; the
+ * enrolments stay; each run is an admin record; no selector, no change. */
+static void
+test_cli_prune_cache(void)
+{
+	struct state *st;
+	struct state_user u;
+	char sdir[800], *blob = NULL, *log;
+	int64_t at, now = (int64_t)time(NULL);
+	size_t len;
+
+	snprintf(sdir, sizeof(sdir), "%s/state", cdir);
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, sdir, 0), 0);
+	CU_ASSERT_EQUAL(state_user_get(st, "alice", &u), 0);     /* enrolled above */
+	state_user_clear(&u);
+	CU_ASSERT_EQUAL(state_dircache_put(st, "alice", "cn=icu,ou=groups", now), 0);
+	CU_ASSERT_EQUAL(state_dircache_put(st, "carol", "cn=icu,ou=groups", now), 0);
+	CU_ASSERT_EQUAL(state_dircache_put(st, "dave", "cn=rx,ou=groups", now - 3 * 86400), 0);
+	state_close(st);
+
+	CU_ASSERT_EQUAL(run("directory prune-cache"), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "usage: wardctl directory prune-cache"));
+	CU_ASSERT_EQUAL(run("directory prune-cache --all carol"), 2);
+	CU_ASSERT_EQUAL(run("directory prune-cache --older-than soon"), 2);
+	CU_ASSERT_EQUAL(run("directory prune-cache carol"), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "1 directory-cache entry removed (0.0 KiB); the "
+	    "state store now holds "));
+	CU_ASSERT_EQUAL(run("directory prune-cache --older-than 1d --json"), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "{\"user\":null,\"pruned\":1,\"bytes\":29,"));
+	CU_ASSERT_EQUAL(run("directory prune-cache --all"), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "1 directory-cache entry removed"));
+
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, sdir, 0), 0);
+	CU_ASSERT_EQUAL(state_dircache_get(st, "alice", &blob, &at), WARD_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(state_dircache_get(st, "dave", &blob, &at), WARD_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(state_user_get(st, "alice", &u), 0);     /* still enrolled */
+	state_user_clear(&u);
+	state_close(st);
+	log = tu_read(cli_log, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT(tu_contains(log, len, "\"user\":\"carol\",\"event\":\"admin\"",
+	    strlen("\"user\":\"carol\",\"event\":\"admin\"")));
+	CU_ASSERT(tu_contains(log, len, "\"detail\":\"directory prune-cache (1 entry, 31 bytes) by ",
+	    strlen("\"detail\":\"directory prune-cache (1 entry, 31 bytes) by ")));
+	CU_ASSERT(tu_contains(log, len, "\"detail\":\"directory prune-cache (--older-than 1d; "
+	    "1 entry, 29 bytes) by ", strlen("\"detail\":\"directory prune-cache (--older-than "
+	    "1d; 1 entry, 29 bytes) by ")));
+	CU_ASSERT(tu_contains(log, len, "\"detail\":\"directory prune-cache (--all; 1 entry, "
+	    "31 bytes) by ", strlen("\"detail\":\"directory prune-cache (--all; 1 entry, "
+	    "31 bytes) by ")));
+	free(log);
+	CU_ASSERT_EQUAL(run("audit verify"), 0);
+}
+
 int
 main(void)
 {
@@ -1350,6 +1490,10 @@ main(void)
 	CU_add_test(s, "wardctl audit report and export", test_cli_report_export);
 	CU_add_test(s, "wardctl audit: every rotated file read, a missing one named",
 	    test_cli_rotation_gaps);
+	CU_add_test(s, "wardctl audit report: spraying, threshold and 20,000 failures",
+	    test_cli_report_spraying);
+	CU_add_test(s, "wardctl directory prune-cache: cache only, recorded",
+	    test_cli_prune_cache);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();

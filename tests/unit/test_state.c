@@ -3,6 +3,7 @@
  * grace, directory cache, audit head, unsafe folders, racing processes. */
 #include <CUnit/Basic.h>
 #include <lmdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,95 @@ test_race(void)
 	CU_ASSERT_EQUAL(replays, 15);
 }
 
+/* ---- a full store ---- */
+
+static char logged[8192];
+
+static void
+capture(void *ctx, int prio, const char *msg)
+{
+	(void)ctx;
+	(void)prio;
+	snprintf(logged, sizeof(logged), "%s", msg);
+}
+
+/*
+ * A 2 MiB map filled with directory answers (blobs of 1 MiB down to 1
+ * byte, until not one more fits: not even a delete fits then): writes fail with WARD_ERR_FULL and the
+ * log names "full" and the sizes; prune removes one user's entry, then the
+ * old ones, then all (entries counted), never the enrolment; afterwards an
+ * enrolment fits again.
+ */
+static void
+test_full_store(void)
+{
+	struct state *st;
+	struct state_user u, got;
+	char path[600], user[32], *blob, *b = NULL;
+	size_t filled = 0, n = 0, sizes[] = { 1048576, 524288, 65536, 4096, 256, 16, 1 };
+	uint64_t bytes = 0, used, size;
+	int64_t at;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "%s/full", dir);
+	CU_ASSERT_EQUAL_FATAL(state_open_map(&st, path, 1, 2 << 20), 0);
+	fill_user(&u, 0x11);
+	CU_ASSERT_EQUAL(state_user_put(st, "alice", &u), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(blob = malloc(1048577));
+	ward_log_set_sink(capture, NULL);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		memset(blob, 'g', sizes[k]);
+		blob[sizes[k]] = '\0';
+		/* even entries were fetched long ago, odd ones now */
+		do {
+			snprintf(user, sizeof(user), "c%05zu", filled);
+			r = state_dircache_put(st, user, blob, filled % 2 ? 2000000000 : 1000);
+		} while (r == 0 && ++filled < 100000);
+		CU_ASSERT_EQUAL(r, WARD_ERR_FULL);
+	}
+	CU_ASSERT(filled > 20);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "the state store is full (2 of 2 MiB used) in "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, path));
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "wardctl directory prune-cache"));
+	/* an enrolment is refused the same way, nothing changed */
+	logged[0] = '\0';
+	CU_ASSERT_EQUAL(state_user_put(st, "bob", &u), WARD_ERR_FULL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "the state store is full ("));
+	CU_ASSERT_EQUAL(state_user_get(st, "bob", &got), WARD_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(state_usage(st, &used, &size), 0);
+	CU_ASSERT_EQUAL(size, 2 << 20);
+	CU_ASSERT(used > size - size / 8);
+	ward_log_set_sink(NULL, NULL);
+
+	/* one user's entry */
+	CU_ASSERT_EQUAL(state_dircache_prune(st, "c00001", INT64_MAX, &n, &bytes), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(bytes, 8 + 8 + 524288);
+	CU_ASSERT_EQUAL(state_dircache_get(st, "c00001", &b, &at), WARD_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(state_dircache_prune(st, "c00001", INT64_MAX, &n, &bytes), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(state_dircache_prune(st, "bad/name", INT64_MAX, &n, &bytes),
+	    WARD_ERR_INVAL);
+	/* the old ones (even numbers), then the rest */
+	CU_ASSERT_EQUAL(state_dircache_prune(st, NULL, 1500000000, &n, &bytes), 0);
+	CU_ASSERT_EQUAL(n, (filled + 1) / 2);
+	CU_ASSERT_EQUAL(state_dircache_get(st, "c00000", &b, &at), WARD_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(state_dircache_get(st, "c00003", &b, &at), 0);
+	free(b);
+	b = NULL;
+	CU_ASSERT_EQUAL(state_dircache_prune(st, NULL, INT64_MAX, &n, &bytes), 0);
+	CU_ASSERT_EQUAL(n, filled / 2 - 1);
+	CU_ASSERT_EQUAL(state_dircache_get(st, "c00003", &b, &at), WARD_ERR_NOTFOUND);
+	/* the enrolment stayed; a new one fits again */
+	CU_ASSERT_EQUAL(state_user_get(st, "alice", &got), 0);
+	state_user_clear(&got);
+	CU_ASSERT_EQUAL(state_user_put(st, "bob", &u), 0);
+	CU_ASSERT_EQUAL(state_usage(st, &used, &size), 0);
+	CU_ASSERT(used < size / 4);
+	free(blob);
+	state_close(st);
+}
+
 int
 main(void)
 {
@@ -350,6 +440,7 @@ main(void)
 	CU_add_test(s, "grace, directory cache, audit head", test_grace_cache_head);
 	CU_add_test(s, "unsafe folders refused", test_unsafe_folders);
 	CU_add_test(s, "16 processes race one answer", test_race);
+	CU_add_test(s, "a full store: named, sized, pruned", test_full_store);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
