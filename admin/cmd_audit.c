@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -482,13 +483,23 @@ struct smap {
 	size_t n, cap;       /* cap: slots (power of 2) */
 };
 
+/* FNV-1a from a random start, then mixed: user names come from the log,
+ * and a fixed hash would let someone choose names that all collide and so
+ * make the report quadratic again. */
 static uint64_t
 fnv(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
+	static uint64_t seed;
+	uint64_t h;
 
-	for (; *s; s++)
+	if (seed == 0 && (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed) ||
+	    seed == 0))
+		seed = 1469598103934665603ULL ^ (uint64_t)getpid() ^ (uint64_t)time(NULL);
+	for (h = seed; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
 	return h;
 }
 
