@@ -171,7 +171,7 @@ main(int argc, char **argv)
 	/* fill the cache for 100 users, then ask again within cache_seconds */
 	for (unsigned i = 1; i <= 100; i++) {
 		user_name(i, user, sizeof(user));
-		if (dir_groups_cached(&d, &c, st, user, 1900000000, &dns, &n, &off) != 0)
+		if (dir_groups_cached(&d, &c, st, user, 1900000000, &dns, &n, &off, NULL) != 0)
 			return 2;
 		dir_free_list(dns, n);
 	}
@@ -182,7 +182,7 @@ main(int argc, char **argv)
 
 		user_name((unsigned)(i % 100) + 1, user, sizeof(user));
 		t0 = bench_now_us();
-		if (dir_groups_cached(&d, &c, st, user, 1900000010, &dns, &n, &off) != 0 ||
+		if (dir_groups_cached(&d, &c, st, user, 1900000010, &dns, &n, &off, NULL) != 0 ||
 		    d != NULL)
 			return 2;
 		v[i] = bench_now_us() - t0;

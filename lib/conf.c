@@ -46,7 +46,8 @@ conf_defaults(struct ward_conf *c)
 	    set_str(&c->audit.key_file, "/etc/ward/audit.key") ||
 	    set_str(&c->mfa.issuer, "Ward") ||
 	    set_str(&c->directory.user_filter, "(&(objectClass=inetOrgPerson)(uid=%u))") ||
-	    set_str(&c->directory.member_of_attr, "memberOf")) {
+	    set_str(&c->directory.member_of_attr, "memberOf") ||
+	    set_str(&c->directory.name_attr, "uid")) {
 		conf_free(c);
 		return WARD_ERR_NOMEM;
 	}
@@ -94,6 +95,7 @@ conf_free(struct ward_conf *c)
 	free(c->directory.user_filter);
 	free(c->directory.group_filter);
 	free(c->directory.member_of_attr);
+	free(c->directory.name_attr);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -236,6 +238,7 @@ static const struct key dir_keys[] = {
 	{ "ca_file", K_STR, 0, 0 }, { "starttls", K_BOOL, 0, 0 },
 	{ "allow_plaintext", K_BOOL, 0, 0 }, { "user_filter", K_STR, 0, 0 },
 	{ "group_filter", K_STR, 0, 0 }, { "member_of_attr", K_STR, 0, 0 },
+	{ "name_attribute", K_STR, 0, 0 },
 	{ "nested_depth", K_INT, 0, 10 }, { "timeout_ms", K_INT, 100, 60000 },
 	{ "cache_seconds", K_INT, 0, 86400 }, { "offline_max_age", K_INT, 0, 30 * 86400 },
 	{ "max_entries", K_INT, 1, 100000 }, { "max_values", K_INT, 1, 1000000 },
@@ -413,6 +416,7 @@ conf_load_buffer(struct ward_conf *c, const char *name, const char *text, char *
 		take_str(&x, d, "user_filter", &cd->user_filter);
 		take_str(&x, d, "group_filter", &cd->group_filter);
 		take_str(&x, d, "member_of_attr", &cd->member_of_attr);
+		take_str(&x, d, "name_attribute", &cd->name_attr);
 		take_int(d, "nested_depth", &cd->nested_depth);
 		take_long(d, "timeout_ms", &cd->timeout_ms);
 		take_long(d, "cache_seconds", &cd->cache_seconds);

@@ -34,8 +34,9 @@ struct conf_directory {
 	char *user_filter;           /* "%u" = escaped user name */
 	char *group_filter;          /* "%d" = escaped user DN; NULL = memberOf only */
 	char *member_of_attr;        /* default "memberOf" */
+	char *name_attr;             /* name_attribute: holds the exact name; "uid" */
 	int nested_depth;            /* nested group depth, default 3, 0..10 */
-	long timeout_ms;             /* connect and each operation; default 2000 */
+	long timeout_ms;             /* a whole lookup at one URI; default 2000 */
 	long cache_seconds;          /* default 300 */
 	long offline_max_age;        /* default 43200; 0 = fail closed */
 	long max_entries;            /* bounds on answers; default 1000 */

@@ -10,8 +10,11 @@
  *    which must succeed (never a silent fallback), unless allow_plaintext;
  *    ldapi:// is a local socket.  Nothing about trust is taken from
  *    ldap.conf, ~/.ldaprc or LDAPTLS_* variables.
- *  - Bounded time.  Every network step (TCP connect, TLS handshake,
- *    StartTLS, bind, each search) has timeout_ms.  libldap 2.5 as built by
+ *  - Bounded time.  The whole lookup at one URI (TCP connect, TLS
+ *    handshake, StartTLS, bind, every search) has timeout_ms, counted from
+ *    its start: each step gets what is left, so a user in thousands of
+ *    groups (one read each without group_filter) cannot add quick steps up
+ *    past it.  libldap 2.5 as built by
  *    Debian does a blocking TLS handshake with no timeout, so each
  *    connection carries a small sockbuf layer of ours under TLS that polls
  *    against the step's deadline and fails the read or write when it
@@ -21,9 +24,15 @@
  *  - Input before I/O: the user name passes ward_user_valid (<= 256 bytes,
  *    no control characters...) before anything else; names and DNs reach a
  *    filter only through ldap_bv2escaped_filter_value.
+ *  - Names are not folded: the server matches %u by its own rule
+ *    (caseIgnoreMatch for uid), so the entry counts only when its
+ *    name_attribute holds the name byte for byte; otherwise the user is
+ *    "not found" (the same answer as an unknown name) and it is logged.
  *  - Bounded answers: LDAP size limits on every search, max_entries groups,
  *    max_values values per attribute, a cap on each incoming PDU, and a
- *    user filter that matches more than one entry is refused.
+ *    user filter that matches more than one entry is refused.  A refusal
+ *    names its cause: our limit, the server's own limit, or the time.
+ *    Duplicate groups are found in O(log n) each (lib/dnset.c).
  *  - The bind password is read through the trusted opener (secret rules)
  *    at bind time and wiped right after the bind request is encoded; it is
  *    never in a log line.  An empty password is refused (LDAP would treat
@@ -48,6 +57,7 @@
 #include <time.h>
 
 #include "dir.h"
+#include "dnset.h"
 #include "state.h"
 #include "tfile.h"
 
@@ -58,6 +68,8 @@
 #define DIR_PW_MAX 1024             /* bind password file size cap */
 #define DIR_CACHE_MAGIC "ward-dircache 1\n"
 #define DIR_CACHE_NOTFOUND "ward-dircache 1 notfound\n"
+#define DIR_CACHE_NAME_DIFFERS "ward-dircache 1 notfound name-differs\n"
+#define DIR_NAME_ATTR "uid"         /* name_attribute when unset */
 
 enum uri_kind { URI_BAD, URI_LDAPS, URI_LDAP, URI_LDAPI };
 
@@ -66,8 +78,12 @@ struct dir {
 	LDAP *ld;                   /* connected and bound, or NULL */
 	size_t cur;                 /* URI index of ld */
 	struct timespec deadline;   /* of the current network step */
+	struct timespec budget;     /* of the whole lookup at one URI */
+	int budget_on;              /* budget applies */
+	int step_budget;            /* the step's deadline is the budget */
 	int guard_on;               /* deadline applies */
 	int timed_out;              /* the guard saw the deadline pass */
+	int name_differs;           /* last lookup: entries, none of them the user's */
 	int files_ok;               /* ca_file, client cert and key checked */
 	ldap_conncb cb;             /* installs the guard on each connection */
 	char msg[256];              /* last error text, for dir_diagnose */
@@ -98,18 +114,55 @@ ms_since(const struct timespec *t0)
 	return (long)((t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000);
 }
 
+/* Now + timeout_ms. */
 static void
-step_start(struct dir *d)
+deadline_in(const struct dir *d, struct timespec *t)
 {
 	long ms = d->c->timeout_ms > 0 ? d->c->timeout_ms : 2000;
 
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * One lookup at one URI (connect, TLS, bind and every search) gets
+ * timeout_ms in all, counted from here: each step has what is left, so
+ * many quick steps cannot add up past it.  budget_end lifts it.
+ */
+static void
+budget_start(struct dir *d)
+{
+	deadline_in(d, &d->budget);
+	d->budget_on = 1;
+}
+
+static void
+budget_end(struct dir *d)
+{
+	d->budget_on = 0;
+}
+
+/* A network step starts: timeout_ms from now, or less when the lookup's
+ * budget ends sooner (by a millisecond or more: the first step of a
+ * lookup has the whole timeout_ms and its timeout is its own). */
+static void
+step_start(struct dir *d)
+{
+	long long early;
+
 	d->timed_out = 0;
-	clock_gettime(CLOCK_MONOTONIC, &d->deadline);
-	d->deadline.tv_sec += ms / 1000;
-	d->deadline.tv_nsec += (ms % 1000) * 1000000L;
-	if (d->deadline.tv_nsec >= 1000000000L) {
-		d->deadline.tv_sec++;
-		d->deadline.tv_nsec -= 1000000000L;
+	d->step_budget = 0;
+	deadline_in(d, &d->deadline);
+	early = (long long)(d->deadline.tv_sec - d->budget.tv_sec) * 1000000000LL +
+	    (d->deadline.tv_nsec - d->budget.tv_nsec);
+	if (d->budget_on && early >= 1000000LL) {
+		d->deadline = d->budget;
+		d->step_budget = 1;
 	}
 	d->guard_on = 1;
 }
@@ -125,6 +178,18 @@ step_left(const struct dir *d)
 	ms = (long long)(d->deadline.tv_sec - t.tv_sec) * 1000 +
 	    (d->deadline.tv_nsec - t.tv_nsec) / 1000000;
 	return ms <= 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms;
+}
+
+/* Why STEP timed out, into BUF: the step's own timeout_ms, or the whole
+ * lookup's. */
+static void
+timeout_text(const struct dir *d, const char *step, char *buf, size_t len)
+{
+	if (d->step_budget)
+		snprintf(buf, len, "%s: the whole directory lookup exceeded timeout_ms "
+		    "(%ld ms)", step, d->c->timeout_ms);
+	else
+		snprintf(buf, len, "%s: no answer within %ld ms", step, d->c->timeout_ms);
 }
 
 static void
@@ -384,8 +449,9 @@ handle_new(struct dir *d, const char *uri, int verify, LDAP **out, char *err, si
 		snprintf(err, errlen, "bad URI: %s", ldap_err2string(rc));
 		return rc == LDAP_NO_MEMORY ? WARD_ERR_NOMEM : WARD_ERR_INVAL;
 	}
-	tv.tv_sec = c->timeout_ms / 1000;
-	tv.tv_usec = (c->timeout_ms % 1000) * 1000;
+	/* the TCP connect: what is left of the lookup's timeout_ms */
+	step_start(d);
+	step_tv(d, &tv);
 	d->cb.lc_add = guard_add;
 	d->cb.lc_del = guard_del;
 	d->cb.lc_arg = d;
@@ -437,8 +503,8 @@ handle_connect(struct dir *d, LDAP *ld, const char *uri, char *err, size_t errle
 	rc = ldap_connect(ld);
 	if (rc != LDAP_SUCCESS) {
 		if (d->timed_out || step_left(d) == 0) {
-			snprintf(err, errlen, "no answer within %ld ms (%s)", d->c->timeout_ms,
-			    k == URI_LDAPS ? "TCP connect or TLS handshake" : "TCP connect");
+			timeout_text(d, k == URI_LDAPS ? "TCP connect or TLS handshake" :
+			    "TCP connect", err, errlen);
 			return WARD_ERR_TIMEOUT;
 		}
 		ldap_errtext(ld, rc, err, errlen);
@@ -460,7 +526,7 @@ handle_connect(struct dir *d, LDAP *ld, const char *uri, char *err, size_t errle
 	if (rc <= 0) {
 		ldap_msgfree(res);
 		if (rc == 0)
-			snprintf(err, errlen, "StartTLS: no answer within %ld ms", d->c->timeout_ms);
+			timeout_text(d, "StartTLS", err, errlen);
 		else
 			ldap_errtext(ld, 0, err, errlen);
 		return rc == 0 ? WARD_ERR_TIMEOUT : WARD_ERR_UNAVAIL;
@@ -474,8 +540,7 @@ handle_connect(struct dir *d, LDAP *ld, const char *uri, char *err, size_t errle
 	step_start(d);
 	if ((rc = ldap_install_tls(ld)) != LDAP_SUCCESS || !ldap_tls_inplace(ld)) {
 		if (d->timed_out || step_left(d) == 0) {
-			snprintf(err, errlen, "no answer within %ld ms (TLS handshake after "
-			    "StartTLS)", d->c->timeout_ms);
+			timeout_text(d, "TLS handshake after StartTLS", err, errlen);
 			return WARD_ERR_TIMEOUT;
 		}
 		ldap_errtext(ld, rc, err, errlen);
@@ -640,6 +705,10 @@ handle_bind(struct dir *d, LDAP *ld, char *err, size_t errlen)
 	} else {
 		return 0;       /* anonymous */
 	}
+	if (rc != LDAP_SUCCESS && d->timed_out) {
+		timeout_text(d, "bind", err, errlen);
+		return WARD_ERR_TIMEOUT;
+	}
 	if (rc != LDAP_SUCCESS) {
 		ldap_errtext(ld, rc, err, errlen);
 		r = map_ldap_err(rc);
@@ -651,15 +720,11 @@ handle_bind(struct dir *d, LDAP *ld, char *err, size_t errlen)
 		ldap_msgfree(res);	/* a message of type 0 comes back as 0 */
 		res = NULL;
 	}
-	if (rc == 0) {
-		snprintf(err, errlen, "bind: no answer within %ld ms", c->timeout_ms);
+	if (rc == 0 || (rc < 0 && d->timed_out)) {
+		timeout_text(d, "bind", err, errlen);
 		return WARD_ERR_TIMEOUT;
 	}
 	if (rc < 0) {
-		if (d->timed_out) {
-			snprintf(err, errlen, "bind: no answer within %ld ms", c->timeout_ms);
-			return WARD_ERR_TIMEOUT;
-		}
 		ldap_errtext(ld, 0, err, errlen);
 		return WARD_ERR_UNAVAIL;
 	}
@@ -775,11 +840,16 @@ fail:
 
 /* ---- searches ------------------------------------------------------------ */
 
-/* One search on d->ld within one step.  *RES holds every entry and the
- * result.  LDAP errors are logged with the URI. */
+/*
+ * One search on d->ld within one step.  *RES holds every entry and the
+ * result.  LDAP errors are logged with the URI.  OURS says what a search
+ * cut at SIZELIMIT (our own limit) means, e.g. "more than max_entries
+ * (1000) groups"; a search the server cut earlier, by its own size or
+ * administrative limit, is logged as the server's, not ours.
+ */
 static int
 search(struct dir *d, const char *base, int scope, const char *filter,
-    char **attrs, int sizelimit, LDAPMessage **res)
+    char **attrs, int sizelimit, const char *ours, LDAPMessage **res)
 {
 	const char *uri = d->c->uri[d->cur];
 	struct timeval tv;
@@ -788,42 +858,58 @@ search(struct dir *d, const char *base, int scope, const char *filter,
 
 	*res = NULL;
 	step_start(d);
+	if (step_left(d) == 0) {
+		/* the lookup's budget is spent: not even one more request */
+		timeout_text(d, "search", err, sizeof(err));
+		r = WARD_ERR_TIMEOUT;
+		goto fail;
+	}
 	step_tv(d, &tv);
 	rc = ldap_search_ext(d->ld, base, scope, filter, attrs, 0, NULL, NULL, &tv,
 	    sizelimit, &msgid);
 	if (rc != LDAP_SUCCESS) {
 		ldap_errtext(d->ld, rc, err, sizeof(err));
 		r = map_ldap_err(rc);
+		if (d->timed_out) {
+			timeout_text(d, "search", err, sizeof(err));
+			r = WARD_ERR_TIMEOUT;
+		}
 		goto fail;
 	}
 	step_tv(d, &tv);
 	rc = ldap_result(d->ld, msgid, LDAP_MSG_ALL, &tv, res);
-	if (rc == 0) {
-		snprintf(err, sizeof(err), "search: no answer within %ld ms", d->c->timeout_ms);
-		ldap_abandon_ext(d->ld, msgid, NULL, NULL);
+	if (rc == 0 || (rc < 0 && d->timed_out)) {
+		timeout_text(d, "search", err, sizeof(err));
+		if (rc == 0)
+			ldap_abandon_ext(d->ld, msgid, NULL, NULL);
 		r = WARD_ERR_TIMEOUT;
 		goto fail;
 	}
 	if (rc < 0) {
 		ldap_errtext(d->ld, 0, err, sizeof(err));
 		r = WARD_ERR_UNAVAIL;
-		if (d->timed_out) {
-			snprintf(err, sizeof(err), "search: no answer within %ld ms",
-			    d->c->timeout_ms);
-			r = WARD_ERR_TIMEOUT;
-		}
 		goto fail;
 	}
 	rc = ldap_parse_result(d->ld, *res, &code, NULL, NULL, NULL, NULL, 0);
 	if (rc != LDAP_SUCCESS || code != LDAP_SUCCESS) {
 		int e = rc != LDAP_SUCCESS ? rc : code;
+		int got = ldap_count_entries(d->ld, *res);
 
 		r = map_ldap_err(e);
 		if (r == WARD_ERR_NOTFOUND) {
 			d->guard_on = 0;
 			return r;       /* base missing: the caller decides */
 		}
-		snprintf(err, sizeof(err), "%s", ldap_err2string(e));
+		if (e == LDAP_SIZELIMIT_EXCEEDED && got >= sizelimit)
+			snprintf(err, sizeof(err), "%s", ours);
+		else if (e == LDAP_SIZELIMIT_EXCEEDED)
+			snprintf(err, sizeof(err), "the server's own size limit cut the answer "
+			    "after %d entries (ours allows %d)", got < 0 ? 0 : got, sizelimit);
+		else if (e == LDAP_ADMINLIMIT_EXCEEDED)
+			snprintf(err, sizeof(err), "the server's administrative limit cut the "
+			    "answer (%s)", ldap_err2string(e));
+		else
+			snprintf(err, sizeof(err), "%s", ldap_err2string(e));
 		goto fail;
 	}
 	d->guard_on = 0;
@@ -833,93 +919,64 @@ fail:
 	ldap_msgfree(*res);
 	*res = NULL;
 	snprintf(d->msg, sizeof(d->msg), "%s", err);
-	if (r == WARD_ERR_TOOBIG)
-		ward_log(LOG_ERR, "directory %s: search %s under %s: answer over the size "
-		    "limit (max_entries %ld): %s", uri, filter, base, d->c->max_entries, err);
-	else
-		ward_log(LOG_ERR, "directory %s: search %s under %s: %s", uri, filter, base, err);
+	ward_log(LOG_ERR, "directory %s: search %s under %s: %s%s", uri, filter, base, err,
+	    r == WARD_ERR_TOOBIG ? ": refused" : "");
 	return r;
 }
 
-/* The group set: DNs as the server gave them, their normal form for
- * duplicates, and the nesting level each was found at (1 = direct). */
-struct gset {
-	char **dn, **norm;
-	int *level;
-	size_t n, cap, max;
-};
-
-static void
-gset_free(struct gset *g)
-{
-	for (size_t i = 0; i < g->n; i++) {
-		free(g->dn[i]);
-		free(g->norm[i]);
-	}
-	free(g->dn);
-	free(g->norm);
-	free(g->level);
-	memset(g, 0, sizeof(*g));
-}
-
-/* Add DN at LEVEL: 0 added or already there (a DN that does not parse is
- * skipped with a warning), WARD_ERR_TOOBIG over max_entries, NOMEM. */
+/* Add DN at LEVEL to G: 0 added or already there (a DN that does not
+ * parse is skipped with a warning), WARD_ERR_TOOBIG over max_entries,
+ * NOMEM. */
 static int
-gset_add(struct gset *g, const char *dn, int level, const char *uri)
+add_group(struct dnset *g, const char *dn, int level, const char *uri)
 {
-	char *norm = NULL;
-	int r;
+	int r = dn_ok(dn) ? dnset_add(g, dn, level) : WARD_ERR_PARSE;
 
-	if (!dn_ok(dn) || (r = dir_dn_normalize(dn, &norm)) == WARD_ERR_PARSE) {
+	if (r == WARD_ERR_PARSE) {
 		ward_log(LOG_WARNING, "directory %s: ignoring a group name that is not "
 		    "a valid DN", uri);
 		return 0;
 	}
-	if (r != 0)
-		return r;
-	for (size_t i = 0; i < g->n; i++) {
-		if (strcmp(g->norm[i], norm) == 0) {
-			free(norm);
-			return 0;
-		}
-	}
-	if (g->n >= g->max) {
-		free(norm);
+	if (r == WARD_ERR_TOOBIG)
 		ward_log(LOG_ERR, "directory %s: more than max_entries (%zu) groups: refused",
 		    uri, g->max);
-		return WARD_ERR_TOOBIG;
-	}
-	if (g->n == g->cap) {
-		size_t nc = g->cap ? g->cap * 2 : 16;
-		char **a = realloc(g->dn, nc * sizeof(*a));
-		char **b = a ? realloc(g->norm, nc * sizeof(*b)) : NULL;
-		int *l = b ? realloc(g->level, nc * sizeof(*l)) : NULL;
+	return r < 0 ? r : 0;
+}
 
-		if (a)
-			g->dn = a;
-		if (b)
-			g->norm = b;
-		if (l == NULL) {
-			free(norm);
-			return WARD_ERR_NOMEM;
-		}
-		g->level = l;
-		g->cap = nc;
+/*
+ * The values of ATTR in entry E: 0 with *VALS (NULL when E has no ATTR;
+ * free with ldap_value_free_len), or WARD_ERR_PARSE (logged) when ATTR is
+ * there but cannot be read.  Absent and unreadable look alike to
+ * ldap_get_values_len, so the attribute is looked for: an unreadable one
+ * fails the answer - a dropped group could drop a role a deny or SoD rule
+ * needs, a dropped name would turn the user into nobody.
+ */
+static int
+attr_values(struct dir *d, LDAPMessage *e, const char *attr, struct berval ***vals)
+{
+	BerElement *ber = NULL;
+	int present = 0;
+
+	if ((*vals = ldap_get_values_len(d->ld, e, attr)) != NULL)
+		return 0;
+	for (char *a = ldap_first_attribute(d->ld, e, &ber); a != NULL;
+	    a = ldap_next_attribute(d->ld, e, ber)) {
+		present |= strcasecmp(a, attr) == 0;
+		ldap_memfree(a);
 	}
-	if ((g->dn[g->n] = strdup(dn)) == NULL) {
-		free(norm);
-		return WARD_ERR_NOMEM;
-	}
-	g->norm[g->n] = norm;
-	g->level[g->n] = level;
-	g->n++;
-	return 0;
+	if (ber != NULL)
+		ber_free(ber, 0);
+	if (!present)
+		return 0;
+	ward_log(LOG_ERR, "directory %s: %s of an entry cannot be read; refusing "
+	    "the answer", d->c->uri[d->cur], attr);
+	return WARD_ERR_PARSE;
 }
 
 /* The member_of_attr values of entry E, added at LEVEL (when within
  * MAXLEVEL).  Over max_values: WARD_ERR_TOOBIG. */
 static int
-add_member_of(struct dir *d, LDAPMessage *e, struct gset *g, int level, int maxlevel)
+add_member_of(struct dir *d, LDAPMessage *e, struct dnset *g, int level, int maxlevel)
 {
 	const char *uri = d->c->uri[d->cur];
 	struct berval **vals;
@@ -927,27 +984,8 @@ add_member_of(struct dir *d, LDAPMessage *e, struct gset *g, int level, int maxl
 
 	if (d->c->member_of_attr == NULL || level > maxlevel)
 		return 0;
-	vals = ldap_get_values_len(d->ld, e, d->c->member_of_attr);
-	if (vals == NULL) {
-		/* Absent and unreadable look alike here: look for the attribute.
-		 * One that is there but cannot be read fails the answer - a
-		 * dropped group could drop a role a deny or SoD rule needs. */
-		BerElement *ber = NULL;
-		int present = 0;
-
-		for (char *a = ldap_first_attribute(d->ld, e, &ber); a != NULL;
-		    a = ldap_next_attribute(d->ld, e, ber)) {
-			present |= strcasecmp(a, d->c->member_of_attr) == 0;
-			ldap_memfree(a);
-		}
-		if (ber != NULL)
-			ber_free(ber, 0);
-		if (!present)
-			return 0;
-		ward_log(LOG_ERR, "directory %s: %s of an entry cannot be read; refusing "
-		    "the answer", uri, d->c->member_of_attr);
-		return WARD_ERR_PARSE;
-	}
+	if ((r = attr_values(d, e, d->c->member_of_attr, &vals)) != 0 || vals == NULL)
+		return r;
 	n = ldap_count_values_len(vals);
 	if (n < 0 || (long)n > d->c->max_values) {
 		ward_log(LOG_ERR, "directory %s: %s has %d values (max_values %ld)", uri,
@@ -967,7 +1005,7 @@ add_member_of(struct dir *d, LDAPMessage *e, struct gset *g, int level, int maxl
 		}
 		memcpy(dn, vals[i]->bv_val, vals[i]->bv_len);
 		dn[vals[i]->bv_len] = '\0';
-		r = gset_add(g, dn, level, uri);
+		r = add_group(g, dn, level, uri);
 	}
 	ldap_value_free_len(vals);
 	return r;
@@ -975,7 +1013,7 @@ add_member_of(struct dir *d, LDAPMessage *e, struct gset *g, int level, int maxl
 
 /* The entries of RES: each DN added at LEVEL, its memberOf at LEVEL + 1. */
 static int
-add_entries(struct dir *d, LDAPMessage *res, struct gset *g, int level, int maxlevel)
+add_entries(struct dir *d, LDAPMessage *res, struct dnset *g, int level, int maxlevel)
 {
 	const char *uri = d->c->uri[d->cur];
 	int r = 0;
@@ -992,7 +1030,7 @@ add_entries(struct dir *d, LDAPMessage *res, struct gset *g, int level, int maxl
 			break;
 		}
 		if (level <= maxlevel)
-			r = gset_add(g, dn, level, uri);
+			r = add_group(g, dn, level, uri);
 		ldap_memfree(dn);
 		if (r == 0)
 			r = add_member_of(d, e, g, level + 1, maxlevel);
@@ -1003,16 +1041,17 @@ add_entries(struct dir *d, LDAPMessage *res, struct gset *g, int level, int maxl
 /* Groups that contain any of FRONT (DNs), by group_filter, as one
  * (|...) search per chunk. */
 static int
-parents_by_filter(struct dir *d, char **front, size_t nfront, struct gset *g,
+parents_by_filter(struct dir *d, char **front, size_t nfront, struct dnset *g,
     int level, int maxlevel)
 {
 	const struct conf_directory *c = d->c;
 	char *attrs[2] = { c->member_of_attr, NULL };
-	char one_one[] = "1.1";
+	char one_one[] = "1.1", ours[64];
 	int r = 0;
 
 	if (attrs[0] == NULL)
 		attrs[0] = one_one;
+	snprintf(ours, sizeof(ours), "more than max_entries (%ld) groups", c->max_entries);
 	for (size_t at = 0; r == 0 && at < nfront; at += DIR_OR_CHUNK) {
 		size_t end = at + DIR_OR_CHUNK < nfront ? at + DIR_OR_CHUNK : nfront;
 		size_t len = 4, used;
@@ -1040,7 +1079,7 @@ parents_by_filter(struct dir *d, char **front, size_t nfront, struct gset *g,
 				used += (size_t)snprintf(f + used, len - used, "%s", parts[k - at]);
 			snprintf(f + used, len - used, "%s", end - at > 1 ? ")" : "");
 			r = search(d, c->base, LDAP_SCOPE_SUBTREE, f, attrs,
-			    (int)c->max_entries + 1, &res);
+			    (int)c->max_entries + 1, ours, &res);
 			if (r == WARD_ERR_NOTFOUND)
 				r = 0;
 			if (r == 0)
@@ -1057,14 +1096,14 @@ parents_by_filter(struct dir *d, char **front, size_t nfront, struct gset *g,
 
 /* Groups containing DN, by reading DN's own memberOf (no group_filter). */
 static int
-parents_by_read(struct dir *d, const char *dn, struct gset *g, int level, int maxlevel)
+parents_by_read(struct dir *d, const char *dn, struct dnset *g, int level, int maxlevel)
 {
 	char *attrs[2] = { d->c->member_of_attr, NULL };
 	char any[] = "(objectClass=*)";
 	LDAPMessage *res = NULL, *e;
 	int r;
 
-	r = search(d, dn, LDAP_SCOPE_BASE, any, attrs, 1, &res);
+	r = search(d, dn, LDAP_SCOPE_BASE, any, attrs, 1, "more than one entry", &res);
 	if (r == WARD_ERR_NOTFOUND) {
 		ldap_msgfree(res);
 		return 0;
@@ -1075,43 +1114,85 @@ parents_by_read(struct dir *d, const char *dn, struct gset *g, int level, int ma
 	return r;
 }
 
-/* The whole lookup on the bound d->ld. */
+/* 1 when entry E has an ATTR value equal to USER byte for byte, 0 when
+ * not, WARD_ERR_PARSE when ATTR cannot be read. */
 static int
-lookup(struct dir *d, const char *user, struct gset *g, char **user_dn)
+name_is(struct dir *d, LDAPMessage *e, const char *attr, const char *user)
+{
+	struct berval **vals = NULL;
+	size_t len = strlen(user);
+	int eq = attr_values(d, e, attr, &vals);
+
+	for (size_t i = 0; eq == 0 && vals != NULL && vals[i] != NULL; i++)
+		eq = vals[i]->bv_len == len && memcmp(vals[i]->bv_val, user, len) == 0;
+	ldap_value_free_len(vals);
+	return eq;
+}
+
+/*
+ * The whole lookup on the bound d->ld.  The user's entry is the one
+ * user_filter finds whose name_attribute holds USER exactly: the server
+ * matches %u by the attribute's own rule (caseIgnoreMatch for uid), and
+ * an entry for "rosa" is not ROSA's, whose enrolment, lockout and audit
+ * records are kept under the exact bytes.  Entries that differ only so
+ * are "not found" (d->name_differs set, logged): the same answer as for
+ * a name the directory does not know, so it tells a user nothing.
+ */
+static int
+lookup(struct dir *d, const char *user, struct dnset *g, char **user_dn)
 {
 	const struct conf_directory *c = d->c;
 	const char *uri = c->uri[d->cur];
-	char *attrs[2] = { c->member_of_attr, NULL };
-	char one_one[] = "1.1";
+	const char *name_attr = c->name_attr ? c->name_attr : DIR_NAME_ATTR;
+	char *attrs[3] = { c->member_of_attr, (char *)(uintptr_t)name_attr, NULL };
 	char *filter = NULL, *udn = NULL;
-	LDAPMessage *res = NULL, *e;
-	int r, nent, maxlevel = 1 + c->nested_depth;
+	LDAPMessage *res = NULL, *e = NULL;
+	int r, nent = 0, nsame = 0, maxlevel = 1 + c->nested_depth;
 
-	if (attrs[0] == NULL)
-		attrs[0] = one_one;
+	if (attrs[0] == NULL) {
+		attrs[0] = attrs[1];
+		attrs[1] = NULL;
+	}
 	if ((r = filter_subst(c->user_filter, "%u", user, &filter)) != 0) {
 		ward_log(LOG_ERR, "directory: cannot build the user filter: %s", ward_strerror(r));
 		return r;
 	}
-	r = search(d, c->base, LDAP_SCOPE_SUBTREE, filter, attrs, 2, &res);
+	r = search(d, c->base, LDAP_SCOPE_SUBTREE, filter, attrs, 2,
+	    "user_filter matches more than one entry for one user name", &res);
 	if (r == WARD_ERR_TOOBIG)
 		r = WARD_ERR_INVAL;     /* logged: more than one entry */
 	if (r == WARD_ERR_NOTFOUND)
 		ward_log(LOG_WARNING, "directory %s: base %s does not exist", uri, c->base);
 	if (r != 0)
 		goto out;
-	nent = ldap_count_entries(d->ld, res);
-	if (nent == 0) {
+	for (LDAPMessage *x = ldap_first_entry(d->ld, res); r == 0 && x != NULL;
+	    x = ldap_next_entry(d->ld, x)) {
+		nent++;
+		if ((r = name_is(d, x, name_attr, user)) == 1) {
+			nsame++;
+			e = x;
+			r = 0;
+		}
+	}
+	if (r != 0)
+		goto out;
+	if (nsame == 0) {
+		if (nent > 0) {
+			d->name_differs = 1;
+			ward_log(LOG_WARNING, "directory %s: user %s: %s (user_filter finds "
+			    "%d entr%s, none with %s equal to the name byte for byte): not "
+			    "this user's entry, no directory roles", uri, user,
+			    DIR_NOTE_NAME_DIFFERS, nent, nent == 1 ? "y" : "ies", name_attr);
+		}
 		r = WARD_ERR_NOTFOUND;
 		goto out;
 	}
-	if (nent > 1) {
+	if (nsame > 1) {
 		ward_log(LOG_ERR, "directory %s: user_filter matches %d entries for one "
-		    "user name: refused", uri, nent);
+		    "user name: refused", uri, nsame);
 		r = WARD_ERR_INVAL;
 		goto out;
 	}
-	e = ldap_first_entry(d->ld, res);
 	udn = ldap_get_dn(d->ld, e);
 	if (udn == NULL || !dn_ok(udn)) {
 		ward_log(LOG_ERR, "directory %s: the user's entry has no usable DN", uri);
@@ -1156,23 +1237,6 @@ out:
 	ldap_msgfree(res);
 	free(filter);
 	return r;
-}
-
-static int
-gset_export(struct gset *g, char ***dns, size_t *n)
-{
-	*dns = g->dn;
-	*n = g->n;
-	for (size_t i = 0; i < g->n; i++)
-		free(g->norm[i]);
-	free(g->norm);
-	free(g->level);
-	if (*dns == NULL && (*dns = calloc(1, sizeof(**dns))) == NULL) {
-		*n = 0;
-		return WARD_ERR_NOMEM;
-	}
-	memset(g, 0, sizeof(*g));
-	return 0;
 }
 
 /* ---- public API ------------------------------------------------------------ */
@@ -1240,7 +1304,7 @@ dir_close(struct dir *d)
 int
 dir_user_groups(struct dir *d, const char *user, char ***dns, size_t *n, char **user_dn)
 {
-	struct gset g;
+	struct dnset g;
 	int r = WARD_ERR_UNAVAIL, worst = 0, tried_cur = -1;
 
 	*dns = NULL;
@@ -1250,44 +1314,44 @@ dir_user_groups(struct dir *d, const char *user, char ***dns, size_t *n, char **
 	/* before any I/O: ward_user_valid reads at most 257 bytes */
 	if (d == NULL || ward_user_valid(user) != 0)
 		return WARD_ERR_INVAL;
-	memset(&g, 0, sizeof(g));
-	g.max = (size_t)d->c->max_entries;
+	d->name_differs = 0;
+	dnset_init(&g, (size_t)d->c->max_entries);
 	/* The connection of an earlier call first (auth, then account). */
 	if (d->ld != NULL) {
+		budget_start(d);
 		r = lookup(d, user, &g, user_dn);
+		budget_end(d);
 		if (!is_outage(r))
 			goto done;
 		/* hung: do not wait for it twice; closed (restarted): reconnect */
 		if (r == WARD_ERR_TIMEOUT)
 			tried_cur = (int)d->cur;
 		worst = r;
-		gset_free(&g);
-		g.max = (size_t)d->c->max_entries;
+		dnset_free(&g);
 		drop_conn(d);
 	}
 	for (size_t i = 0; i < d->c->nuri; i++) {
 		if ((int)i == tried_cur)
 			continue;
+		/* each URI: timeout_ms for connect, bind and the whole lookup */
+		budget_start(d);
 		r = connect_uri(d, i, NULL);
-		if (r == 0) {
+		if (r == 0)
 			r = lookup(d, user, &g, user_dn);
-			if (!is_outage(r))
-				goto done;
-			gset_free(&g);
-			g.max = (size_t)d->c->max_entries;
-			drop_conn(d);
-		}
+		budget_end(d);
 		if (!is_outage(r))
-			goto done;      /* a local problem (password file...): stop */
+			goto done;      /* an answer, or a local problem (password file...) */
+		dnset_free(&g);
+		drop_conn(d);
 		if (outage_rank(r) > outage_rank(worst))
 			worst = r;
 	}
 	r = worst ? worst : WARD_ERR_UNAVAIL;
 done:
 	if (r == 0)
-		r = gset_export(&g, dns, n);
+		r = dnset_take(&g, dns, n);
 	if (r != 0) {
-		gset_free(&g);
+		dnset_free(&g);
 		if (user_dn != NULL) {
 			free(*user_dn);
 			*user_dn = NULL;
@@ -1314,9 +1378,10 @@ cache_encode(char **dns, size_t n, char **blob)
 	return 0;
 }
 
-/* 0 with the DNs, WARD_ERR_NOTFOUND for the marker, WARD_ERR_CORRUPT. */
+/* 0 with the DNs, WARD_ERR_NOTFOUND for either marker (*NOTE set for the
+ * name-differs one), WARD_ERR_CORRUPT. */
 static int
-cache_decode(const char *blob, char ***dns, size_t *n)
+cache_decode(const char *blob, char ***dns, size_t *n, const char **note)
 {
 	const char *p, *nl;
 	size_t cnt = 0, k = 0;
@@ -1326,6 +1391,10 @@ cache_decode(const char *blob, char ***dns, size_t *n)
 	*n = 0;
 	if (strcmp(blob, DIR_CACHE_NOTFOUND) == 0)
 		return WARD_ERR_NOTFOUND;
+	if (strcmp(blob, DIR_CACHE_NAME_DIFFERS) == 0) {
+		*note = DIR_NOTE_NAME_DIFFERS;
+		return WARD_ERR_NOTFOUND;
+	}
 	if (strncmp(blob, DIR_CACHE_MAGIC, strlen(DIR_CACHE_MAGIC)) != 0)
 		return WARD_ERR_CORRUPT;
 	p = blob + strlen(DIR_CACHE_MAGIC);
@@ -1351,8 +1420,9 @@ cache_decode(const char *blob, char ***dns, size_t *n)
 
 int
 dir_groups_cached(struct dir **dp, const struct conf_directory *c, struct state *st,
-    const char *user, int64_t now, char ***dns, size_t *n, int *offline)
+    const char *user, int64_t now, char ***dns, size_t *n, int *offline, const char **note)
 {
+	const char *ignored = NULL;
 	char *blob = NULL;
 	int64_t fetched = 0, age = -1;
 	int have = 0, r, cr;
@@ -1361,6 +1431,9 @@ dir_groups_cached(struct dir **dp, const struct conf_directory *c, struct state 
 	*n = 0;
 	if (offline != NULL)
 		*offline = 0;
+	if (note == NULL)
+		note = &ignored;
+	*note = NULL;
 	if (ward_user_valid(user) != 0)
 		return WARD_ERR_INVAL;
 	if (c == NULL || !c->enabled)
@@ -1376,7 +1449,7 @@ dir_groups_cached(struct dir **dp, const struct conf_directory *c, struct state 
 		}
 	}
 	if (have && age >= 0 && age < c->cache_seconds) {
-		cr = cache_decode(blob, dns, n);
+		cr = cache_decode(blob, dns, n, note);
 		if (cr == 0 || cr == WARD_ERR_NOTFOUND) {
 			free(blob);
 			return cr;
@@ -1390,6 +1463,8 @@ dir_groups_cached(struct dir **dp, const struct conf_directory *c, struct state 
 		return r;
 	}
 	r = dir_user_groups(*dp, user, dns, n, NULL);
+	if (r == WARD_ERR_NOTFOUND && (*dp)->name_differs)
+		*note = DIR_NOTE_NAME_DIFFERS;
 	if (r == 0 || r == WARD_ERR_NOTFOUND) {
 		char *nb = NULL;
 		int pr;
@@ -1397,7 +1472,8 @@ dir_groups_cached(struct dir **dp, const struct conf_directory *c, struct state 
 		if (st != NULL) {
 			pr = r == 0 ? cache_encode(*dns, *n, &nb) : 0;
 			if (pr == 0)
-				pr = state_dircache_put(st, user, nb ? nb : DIR_CACHE_NOTFOUND, now);
+				pr = state_dircache_put(st, user, nb ? nb : *note ?
+				    DIR_CACHE_NAME_DIFFERS : DIR_CACHE_NOTFOUND, now);
 			if (pr != 0)
 				ward_log(LOG_WARNING, "directory cache for %s not updated: %s",
 				    user, ward_strerror(pr));
@@ -1412,7 +1488,7 @@ dir_groups_cached(struct dir **dp, const struct conf_directory *c, struct state 
 	}
 	/* The directory cannot answer: an older cached answer may. */
 	if (have && age >= 0 && age < c->offline_max_age) {
-		cr = cache_decode(blob, dns, n);
+		cr = cache_decode(blob, dns, n, note);
 		free(blob);
 		if (cr == 0 || cr == WARD_ERR_NOTFOUND) {
 			if (offline != NULL)
@@ -1458,33 +1534,36 @@ dir_diagnose(const struct conf_directory *c, const char *user, struct dir_diag *
 		dg->uri = c->uri[i];
 		dg->lookup_rc = 1;      /* not tried */
 		d->msg[0] = '\0';
+		d->name_differs = 0;
+		budget_start(d);        /* as dir_user_groups: one budget per URI */
 		r = connect_uri(d, i, dg);
 		if (r != 0 && !dg->reachable)
 			dg->connect_rc = r;
 		else if (r != 0 && dg->bind_rc == 0)
 			dg->bind_rc = r;
 		if (r == 0 && user != NULL) {
-			struct gset g;
+			struct dnset g;
 			struct timespec t0;
 			char *udn = NULL;
 
-			memset(&g, 0, sizeof(g));
-			g.max = (size_t)c->max_entries;
+			dnset_init(&g, (size_t)c->max_entries);
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			r = lookup(d, user, &g, &udn);
 			dg->search_ms = ms_since(&t0);
+			if (r == WARD_ERR_NOTFOUND && d->name_differs)
+				snprintf(dg->msg, sizeof(dg->msg), "%s", DIR_NOTE_NAME_DIFFERS);
 			dg->lookup_rc = r;
 			dg->ngroups = r == 0 ? g.n : 0;
 			if (!have && (r == 0 || r == WARD_ERR_NOTFOUND)) {
 				have = 1;
 				ret = r;
-				if (r == 0 && (ret = gset_export(&g, dns, n)) == 0 &&
+				if (r == 0 && (ret = dnset_take(&g, dns, n)) == 0 &&
 				    user_dn != NULL) {
 					*user_dn = udn;
 					udn = NULL;
 				}
 			}
-			gset_free(&g);
+			dnset_free(&g);
 			free(udn);
 		} else if (r == 0 && !have) {
 			have = 1;
@@ -1495,6 +1574,7 @@ dir_diagnose(const struct conf_directory *c, const char *user, struct dir_diag *
 			if (first == 0)
 				first = r;
 		}
+		budget_end(d);
 		drop_conn(d);
 	}
 	dir_close(d);

@@ -9,9 +9,10 @@
  *
  * Security rules (lib/dir.c says how): certificates always verified against
  * ca_file, TLS 1.2+, plaintext only to ldapi:// or with allow_plaintext;
- * every network step bounded by timeout_ms (TLS handshake included); user
- * names checked before any I/O and escaped in filters; answers bounded;
- * errors return no groups at all.
+ * the whole lookup at one URI (connect, TLS handshake, bind, every search)
+ * bounded by timeout_ms; user names checked before any I/O and escaped in
+ * filters, and an entry is the user's only when its name_attribute holds
+ * the name byte for byte; answers bounded; errors return no groups at all.
  */
 #ifndef WARD_DIR_H
 #define WARD_DIR_H
@@ -27,6 +28,11 @@ struct dir;	/* opaque: one lazily connected handle, one per PAM transaction */
 
 /* Longest user name accepted; longer names fail WARD_ERR_INVAL at once. */
 #define DIR_USER_MAX 256
+
+/* Why a user the directory has an entry for got none of its groups: the
+ * entry's name_attribute (uid) matched %u only by the server's matching
+ * rule (case, or another form), not byte for byte. */
+#define DIR_NOTE_NAME_DIFFERS "directory entry uid differs from the name (case or form)"
 
 /*
  * Make a handle for C (which must outlive it).  No network I/O here: the
@@ -46,17 +52,24 @@ void dir_close(struct dir *d);
  * user's DN) finds; each further level (at most nested_depth of them) adds
  * the groups that contain a group of the level before, found the same two
  * ways (without group_filter, by reading each group's memberOf).  The
- * connection of an earlier call is used first, then the URIs in order; a
- * URI that is down, hung, refuses TLS or the bind is skipped after at most
- * timeout_ms per step.  A user_filter matching more than one entry is
+ * user's entry is the one user_filter finds whose name_attribute (default
+ * uid) has a value equal to USER byte for byte; entries that match only by
+ * the server's rule (ROSA for rosa) are WARD_ERR_NOTFOUND, logged with
+ * DIR_NOTE_NAME_DIFFERS.  The connection of an earlier call is used first,
+ * then the URIs in order; a URI that is down, hung, refuses TLS or the
+ * bind is skipped.  Each URI tried gets timeout_ms for the whole lookup
+ * (connect, TLS, bind and every search together), so a call takes at most
+ * about timeout_ms per URI.  Two entries that are both USER's are
  * WARD_ERR_INVAL (refused, logged).  When every URI fails the most telling
  * error is returned: TLS, then AUTH, then TIMEOUT, then UNAVAIL.  On 0: *DNS is a malloc'd
  * array of *N malloc'd strings (free with dir_free_list), *USER_DN (if
  * USER_DN is non-NULL) a malloc'd string.  Errors: WARD_ERR_INVAL (name
  * fails ward_user_valid or is over DIR_USER_MAX - no network used),
  * WARD_ERR_NOTFOUND (no such user), WARD_ERR_UNAVAIL (no URI reachable),
- * WARD_ERR_TLS, WARD_ERR_AUTH, WARD_ERR_TIMEOUT, WARD_ERR_TOOBIG (answer
- * over max_entries/max_values), WARD_ERR_NOMEM.  On error nothing is
+ * WARD_ERR_TLS, WARD_ERR_AUTH, WARD_ERR_TIMEOUT (a step or the whole
+ * lookup ran out of timeout_ms: the log says which), WARD_ERR_TOOBIG
+ * (answer over max_entries/max_values, or cut by the server's own size
+ * limit: the log says which), WARD_ERR_NOMEM.  On error nothing is
  * returned through the pointers.
  */
 int dir_user_groups(struct dir *d, const char *user, char ***dns, size_t *n,
@@ -74,11 +87,13 @@ int dir_user_groups(struct dir *d, const char *user, char ***dns, size_t *n,
  * state_dircache_put ("not found" is cached as a marker; failures never
  * are).  Directory unreachable: a cached answer younger than
  * offline_max_age is returned with *OFFLINE = 1, else WARD_ERR_UNAVAIL.
- * A cached "not found" is returned as WARD_ERR_NOTFOUND.
+ * A cached "not found" is returned as WARD_ERR_NOTFOUND.  NOTE (may be
+ * NULL) is set to DIR_NOTE_NAME_DIFFERS when the "not found" (fresh or
+ * cached) is an entry whose name differs from USER, else to NULL.
  */
 int dir_groups_cached(struct dir **d, const struct conf_directory *c,
     struct state *st, const char *user, int64_t now, char ***dns, size_t *n,
-    int *offline) WARD_WUR;
+    int *offline, const char **note) WARD_WUR;
 
 /* Free an array from dir_user_groups / dir_groups_cached.  NULL is fine. */
 void dir_free_list(char **dns, size_t n);

@@ -207,9 +207,9 @@ core_resolve(struct core *c, const char *user, time_t now, struct core_who *w)
 	if ((r = core_state(c, &st)) != 0)
 		return r;
 	r = dir_groups_cached(&c->dir, &c->conf.directory, st, user, (int64_t)now, &dns, &n,
-	    &w->offline);
+	    &w->offline, &w->dir_note);
 	if (r == WARD_ERR_NOTFOUND)
-		return 0;	/* not in the directory: local roles only */
+		return 0;	/* not in the directory (or not by this exact name): local roles only */
 	if (r != 0)
 		return r;
 	w->in_directory = 1;
@@ -297,6 +297,8 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 		ev.nroles = n < sizeof(eff) / sizeof(eff[0]) ? n : sizeof(eff) / sizeof(eff[0]);
 		ev.policy_version = policy_version(c->pol);
 		ev.offline = w->offline;
+		if (ev.detail == NULL)
+			ev.detail = w->dir_note;
 	}
 	if ((r = core_state(c, &st)) != 0)
 		snprintf(err, sizeof(err), "state store %s: %s", c->conf.state_dir,

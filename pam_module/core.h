@@ -48,6 +48,9 @@ struct core_who {
 	size_t nroles;
 	int offline;                 /* directory down: roles from the cache */
 	int in_directory;            /* the directory knows the user */
+	const char *dir_note;        /* why the directory conferred nothing, or NULL
+	                              * (DIR_NOTE_NAME_DIFFERS); kept in the audit
+	                              * record's detail */
 };
 
 /* Load ward.conf (CONF_PATH, NULL = default) and the policy
@@ -73,7 +76,8 @@ int core_state(struct core *c, struct state **st) WARD_WUR;
  * Roles of USER at NOW: the policy's local `users` assignments, plus, when
  * ward.conf has a directory, the roles its groups confer (role_sources),
  * through the directory cache (dir_groups_cached).  A user the directory
- * does not know keeps only local roles.  Errors: WARD_ERR_INVAL (bad name),
+ * does not know keeps only local roles; so does one whose entry's name
+ * differs from USER (case or form), with W->dir_note saying so.  Errors: WARD_ERR_INVAL (bad name),
  * WARD_ERR_UNAVAIL (directory down and no cache young enough), a store
  * error, WARD_ERR_TOOBIG (more than CORE_MAX_ROLES roles).
  */
@@ -126,7 +130,8 @@ struct core_rec {
 /*
  * Append REC for USER on SERVICE to the audit log.  With W (a resolved
  * user) the record carries the effective roles, the policy version and
- * whether the roles came from the cache.  0 when written; otherwise a
+ * whether the roles came from the cache, and (when REC has no detail) W's
+ * dir_note.  0 when written; otherwise a
  * WARD_ERR_* with the reason logged: the caller must deny.
  */
 int core_record(struct core *c, const struct core_who *w, const char *user,

@@ -163,6 +163,7 @@ olcDbIndex: objectClass eq
 olcDbIndex: uid,cn,member,memberOf eq
 olcAccess: {0}to attrs=userPassword by anonymous auth by * none
 olcAccess: {1}to * by users read by * none
+olcLimits: {0}dn.exact="cn=ward-small,ou=services,$BASE" size=1
 
 dn: olcOverlay={0}memberof,olcDatabase={1}mdb,cn=config
 objectClass: olcOverlayConfig

@@ -13,11 +13,13 @@
 #include <CUnit/Basic.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -38,6 +40,7 @@ static char tmp[256], sdir[300], script[600];
 static char pwfile[300], badpwfile[300], emptypwfile[300], openpwfile[300];
 static char statedir[300];
 static volatile pid_t slapd_pid = -1;
+static pid_t proxy_pid = -1;     /* test_lookup_budget's slow proxy */
 static int slapd_up;
 static int hung_fd = -1;
 static char hung_uri[64];
@@ -110,6 +113,11 @@ cleanup(void)
 	if (hung_fd >= 0)
 		close(hung_fd);
 	hung_fd = -1;
+	if (proxy_pid > 0) {
+		kill(proxy_pid, SIGKILL);
+		waitpid(proxy_pid, NULL, 0);
+		proxy_pid = -1;
+	}
 	if (tmp[0] == '\0')
 		return;
 	if (slapd_pid > 0)
@@ -741,7 +749,7 @@ test_bad_names(void)
 	CU_ASSERT_TRUE(now_ms() - t0 < 100);
 	big[DIR_USER_MAX + 1] = '\0';
 	CU_ASSERT_EQUAL(dir_user_groups(d, big, &dns, &n, NULL), WARD_ERR_INVAL);
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, NULL, big, 0, &dns, &n, NULL),
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, NULL, big, 0, &dns, &n, NULL, NULL),
 	    WARD_ERR_INVAL);
 	dir_close(d);
 	free(big);
@@ -866,7 +874,7 @@ test_hung_server(void)
 	/* a cached answer, to be used while the server hangs */
 	snprintf(hstate, sizeof(hstate), "%s/state-hung", tmp);
 	CU_ASSERT_EQUAL_FATAL(state_open(&st, hstate, 1), 0);
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", 1900000000, &dns, &n, &off), 0);
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", 1900000000, &dns, &n, &off, NULL), 0);
 	dir_free_list(dns, n);
 	dir_close(d);
 	d = NULL;
@@ -883,7 +891,7 @@ test_hung_server(void)
 
 		t0 = now_ms();
 		CU_ASSERT_EQUAL(dir_groups_cached(&d2, &c, st, "alice", 1900000400, &dns, &n,
-		    &off), 0);
+		    &off, NULL), 0);
 		el = now_ms() - t0;
 		CU_ASSERT_EQUAL(off, 1);
 		CU_ASSERT_EQUAL(n, 2);
@@ -932,6 +940,284 @@ test_hung_server(void)
 	base_conf(&c);
 	CU_ASSERT_EQUAL(groups_of(&c, "alice", &dns, &n, NULL), 0);
 	dir_free_list(dns, n);
+}
+
+/* The entry is the user's only when its uid holds the name byte for byte:
+ * the server's caseIgnoreMatch finds rosa's entry for ROSA, which must
+ * not get rosa's groups.  "Rosa" (another person, ou=contractors) and
+ * "multi" (two uid values) are in tests/dir/test-extra.ldif. */
+static void
+test_name_exact(void)
+{
+	static const char *const differs[] = { "ROSA", "rOSA", "WALTER", "MULTI",
+		"multi-alias", "Alice" };
+	struct conf_directory c;
+	struct dir_diag dg[CONF_MAX_URIS];
+	struct state *st = NULL;
+	struct dir *d = NULL;
+	const char *note = "unset";
+	char **dns = NULL, *udn = NULL;
+	size_t n = 0, m;
+	int off = -1;
+
+	for (int mode = 0; mode < 2; mode++) {
+		base_conf(&c);
+		if (mode == 1)
+			c.group_filter = NULL;  /* memberOf only */
+		CU_ASSERT_EQUAL(groups_of(&c, "rosa", &dns, &n, &udn), 0);
+		CU_ASSERT_TRUE(has_group(dns, n, "icu-nurses"));
+		CU_ASSERT_TRUE(dir_dn_equal(udn, "uid=rosa,ou=people,dc=example,dc=org"));
+		dir_free_list(dns, n);
+		free(udn);
+		/* "Rosa" finds both entries; only her own counts */
+		CU_ASSERT_EQUAL(groups_of(&c, "Rosa", &dns, &n, &udn), 0);
+		CU_ASSERT_EQUAL(n, 0);
+		CU_ASSERT_TRUE(dir_dn_equal(udn, "uid=Rosa,ou=contractors,dc=example,dc=org"));
+		dir_free_list(dns, n);
+		free(udn);
+		/* either of two uid values, exactly */
+		CU_ASSERT_EQUAL(groups_of(&c, "Multi-Alias", &dns, &n, &udn), 0);
+		CU_ASSERT_TRUE(dir_dn_equal(udn, "uid=multi,ou=people,dc=example,dc=org"));
+		dir_free_list(dns, n);
+		free(udn);
+		for (size_t i = 0; i < sizeof(differs) / sizeof(differs[0]); i++) {
+			m = log_mark();
+			CU_ASSERT_EQUAL(groups_of(&c, differs[i], &dns, &n, &udn),
+			    WARD_ERR_NOTFOUND);
+			CU_ASSERT_PTR_NULL(dns);
+			CU_ASSERT_PTR_NULL(udn);
+			CU_ASSERT_TRUE(log_has(m, DIR_NOTE_NAME_DIFFERS));
+		}
+	}
+	/* a name the directory does not know at all: no such note */
+	base_conf(&c);
+	m = log_mark();
+	CU_ASSERT_EQUAL(groups_of(&c, "nosuchuser", &dns, &n, NULL), WARD_ERR_NOTFOUND);
+	CU_ASSERT_FALSE(log_has(m, DIR_NOTE_NAME_DIFFERS));
+	/* name_attribute: the attribute that must hold the name */
+	c.name_attr = S("cn");
+	CU_ASSERT_EQUAL(groups_of(&c, "rosa", &dns, &n, NULL), WARD_ERR_NOTFOUND);
+	c.user_filter = S("(&(objectClass=inetOrgPerson)(cn=%u))");
+	CU_ASSERT_EQUAL(groups_of(&c, "Rosa Contractor", &dns, &n, NULL), 0);
+	dir_free_list(dns, n);
+	CU_ASSERT_EQUAL(groups_of(&c, "rosa contractor", &dns, &n, NULL), WARD_ERR_NOTFOUND);
+
+	/* through the cache: the note survives, fresh and cached */
+	base_conf(&c);
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, statedir, 1), 0);
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "ROSA", 1800000000, &dns, &n, &off,
+	    &note), WARD_ERR_NOTFOUND);
+	CU_ASSERT_PTR_NOT_NULL(note);
+	if (note != NULL)
+		CU_ASSERT_STRING_EQUAL(note, DIR_NOTE_NAME_DIFFERS);
+	dir_close(d);
+	d = NULL;
+	note = "unset";
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "ROSA", 1800000001, &dns, &n, &off,
+	    &note), WARD_ERR_NOTFOUND);
+	CU_ASSERT_PTR_NULL(d);          /* answered from the cache */
+	CU_ASSERT_PTR_NOT_NULL(note);
+	if (note != NULL)
+		CU_ASSERT_STRING_EQUAL(note, DIR_NOTE_NAME_DIFFERS);
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "nosuchuser", 1800000000, &dns, &n,
+	    &off, &note), WARD_ERR_NOTFOUND);
+	CU_ASSERT_PTR_NULL(note);
+	dir_close(d);
+	state_close(st);
+
+	/* wardctl directory test's view */
+	CU_ASSERT_EQUAL(dir_diagnose(&c, "ROSA", dg, CONF_MAX_URIS, &dns, &n, &udn),
+	    WARD_ERR_NOTFOUND);
+	CU_ASSERT_PTR_NOT_NULL(strstr(dg[0].msg, DIR_NOTE_NAME_DIFFERS));
+	CU_ASSERT_PTR_NULL(udn);
+}
+
+/* A search the server cuts by its own size limit (cn=ward-small may get one
+ * entry per search: tests/dir/slapd.sh) is the server's limit, not ours. */
+static void
+test_server_size_limit(void)
+{
+	struct conf_directory c;
+	char **dns = NULL;
+	size_t n = 0, m;
+
+	base_conf(&c);
+	c.bind_dn = S("cn=ward-small,ou=services,dc=example,dc=org");
+	c.max_entries = 1000;
+	m = log_mark();
+	/* oscar is in two groups: group_filter finds both in one search */
+	CU_ASSERT_EQUAL(groups_of(&c, "oscar", &dns, &n, NULL), WARD_ERR_TOOBIG);
+	CU_ASSERT_PTR_NULL(dns);
+	CU_ASSERT_TRUE(log_has(m, "the server's own size limit"));
+	CU_ASSERT_FALSE(log_has(m, "max_entries 1000"));
+	CU_ASSERT_FALSE(log_has(m, "max_entries (1000)"));
+	/* two entries named twin: the server's limit cuts the user search too */
+	m = log_mark();
+	CU_ASSERT_EQUAL(groups_of(&c, "twin", &dns, &n, NULL), WARD_ERR_INVAL);
+	CU_ASSERT_TRUE(log_has(m, "the server's own size limit"));
+	/* our own limit says so */
+	base_conf(&c);
+	c.max_entries = 1;
+	m = log_mark();
+	CU_ASSERT_EQUAL(groups_of(&c, "oscar", &dns, &n, NULL), WARD_ERR_TOOBIG);
+	CU_ASSERT_TRUE(log_has(m, "max_entries (1)"));
+	CU_ASSERT_FALSE(log_has(m, "server's"));
+	/* and the user filter's own limit */
+	base_conf(&c);
+	m = log_mark();
+	CU_ASSERT_EQUAL(groups_of(&c, "twin", &dns, &n, NULL), WARD_ERR_INVAL);
+	CU_ASSERT_FALSE(log_has(m, "server's"));
+}
+
+/* ---- a slow server: a proxy that holds every answer back ---- */
+
+static char proxy_uri[64];
+
+static int
+write_all(int fd, const char *b, ssize_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, b, (size_t)n);
+
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= w;
+	}
+	return 0;
+}
+
+/* Relay C <-> S; what S says reaches C DELAY_MS late. */
+static void
+relay(int cfd, int sfd, long delay_ms)
+{
+	struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
+	struct pollfd p[2] = { { cfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0)
+			return;
+		if (p[0].revents) {
+			if ((n = read(cfd, buf, sizeof(buf))) <= 0 || write_all(sfd, buf, n) != 0)
+				return;
+		}
+		if (p[1].revents) {
+			if ((n = read(sfd, buf, sizeof(buf))) <= 0)
+				return;
+			nanosleep(&ts, NULL);
+			if (write_all(cfd, buf, n) != 0)
+				return;
+		}
+	}
+}
+
+/* A child that forwards loopback connections to slapd's ldap:// port,
+ * holding each answer back DELAY_MS: every step is slow, none hangs. */
+static int
+slow_proxy_start(long delay_ms)
+{
+	struct sockaddr_in sa, to;
+	socklen_t sl = sizeof(sa);
+	unsigned port = 0;
+	int lfd;
+
+	if (sscanf(e_ldap, "ldap://127.0.0.1:%u/", &port) != 1 || port == 0 ||
+	    (lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to = sa;
+	to.sin_port = htons((uint16_t)port);
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 8) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0 || (proxy_pid = fork()) < 0) {
+		close(lfd);
+		return -1;
+	}
+	if (proxy_pid == 0) {
+		/* not the suite's handlers (they remove the slapd); a client
+		 * that hangs up mid-answer must not kill the proxy */
+		for (int sig = 1; sig < 32; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				signal(sig, SIG_DFL);
+		signal(SIGPIPE, SIG_IGN);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;) {
+			int cfd = accept(lfd, NULL, NULL), sfd;
+
+			if (cfd < 0)
+				_exit(0);
+			sfd = socket(AF_INET, SOCK_STREAM, 0);
+			if (sfd >= 0 && connect(sfd, (struct sockaddr *)&to, sizeof(to)) == 0)
+				relay(cfd, sfd, delay_ms);
+			if (sfd >= 0)
+				close(sfd);
+			close(cfd);
+		}
+	}
+	close(lfd);
+	snprintf(proxy_uri, sizeof(proxy_uri), "ldap://127.0.0.1:%u/", ntohs(sa.sin_port));
+	return 0;
+}
+
+static void
+slow_proxy_stop(void)
+{
+	if (proxy_pid > 0) {
+		kill(proxy_pid, SIGKILL);
+		waitpid(proxy_pid, NULL, 0);
+	}
+	proxy_pid = -1;
+}
+
+/*
+ * timeout_ms bounds the whole lookup, not each step: through the proxy
+ * every answer comes SLOW ms late, far within timeout_ms, but the bind,
+ * the user search and the five group reads of "deep" (memberOf only,
+ * chain1..chain5) take at least 7 x SLOW, twice timeout_ms.  The lookup
+ * must fail as a timeout of the whole lookup, not succeed late.
+ */
+#define SLOW 200L
+#define SLOW_TMO 700L
+static void
+test_lookup_budget(void)
+{
+	struct conf_directory c;
+	struct dir_diag dg[CONF_MAX_URIS];
+	char **dns = NULL;
+	size_t n = 0, m;
+	long t0;
+
+	CU_ASSERT_EQUAL_FATAL(slow_proxy_start(SLOW), 0);
+	base_conf(&c);
+	c.uri[0] = proxy_uri;
+	c.allow_plaintext = 1;
+	c.group_filter = NULL;          /* one read per group */
+	c.nested_depth = 10;
+	c.timeout_ms = SLOW_TMO;
+	m = log_mark();
+	t0 = now_ms();
+	CU_ASSERT_EQUAL(groups_of(&c, "deep", &dns, &n, NULL), WARD_ERR_TIMEOUT);
+	printf("\n    slow server (%ld ms per answer): lookup ended in %ld ms (timeout_ms %ld)",
+	    SLOW, now_ms() - t0, SLOW_TMO);
+	CU_ASSERT_PTR_NULL(dns);
+	dir_free_list(dns, n);          /* (what a late success returned) */
+	dns = NULL;
+	CU_ASSERT_TRUE(log_has(m, "the whole directory lookup exceeded timeout_ms (700 ms)"));
+	/* as wardctl directory test reports it */
+	CU_ASSERT_EQUAL(dir_diagnose(&c, "deep", dg, CONF_MAX_URIS, &dns, &n, NULL),
+	    WARD_ERR_TIMEOUT);
+	CU_ASSERT_EQUAL(dg[0].lookup_rc, WARD_ERR_TIMEOUT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(dg[0].msg, "whole directory lookup exceeded"));
+	/* the same lookup with room for it: the proxy itself is fine */
+	c.timeout_ms = 60000;
+	CU_ASSERT_EQUAL(groups_of(&c, "deep", &dns, &n, NULL), 0);
+	CU_ASSERT_EQUAL(n, 5);
+	dir_free_list(dns, n);
+	slow_proxy_stop();
 }
 
 /* `wardctl directory test` against this slapd. */
@@ -990,6 +1276,18 @@ test_wardctl(void)
 	out = tu_run(cmd, 1, &st);
 	CU_ASSERT_EQUAL(st, 1);
 	free(out);
+	/* rosa's entry found for ROSA only by the server's case folding: not
+	 * hers, no groups or roles, and the reason shown */
+	snprintf(cmd, sizeof(cmd), "%s/wardctl directory test ROSA --config %s",
+	    tu_build(), conf);
+	out = tu_run(cmd, 1, &st);
+	CU_ASSERT_EQUAL(st, 1);
+	if (out != NULL) {
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, DIR_NOTE_NAME_DIFFERS));
+		CU_ASSERT_PTR_NULL(strstr(out, "icu_nurse"));
+		CU_ASSERT_PTR_NULL(strstr(out, "cn=icu-nurses"));
+	}
+	free(out);
 	/* connect and bind only */
 	snprintf(cmd, sizeof(cmd), "%s/wardctl directory test --config %s", tu_build(), conf);
 	out = tu_run(cmd, 1, &st);
@@ -1039,33 +1337,33 @@ test_cache_offline(void)
 	dead.offline_max_age = 3600;
 
 	/* fetched from the directory and stored */
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", T, &dns, &n, &off), 0);
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", T, &dns, &n, &off, NULL), 0);
 	CU_ASSERT_EQUAL(off, 0);
 	CU_ASSERT_EQUAL(n, 2);
 	dir_free_list(dns, n);
 	CU_ASSERT_PTR_NOT_NULL(d);
 	dir_close(d);
 	d = NULL;
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "nosuchuser", T, &dns, &n, &off),
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "nosuchuser", T, &dns, &n, &off, NULL),
 	    WARD_ERR_NOTFOUND);
 	dir_close(d);
 	d = NULL;
 
 	/* fresh: answered from the cache, the handle is not even opened */
 	t0 = now_ms();
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &dead, st, "alice", T + 299, &dns, &n, &off), 0);
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &dead, st, "alice", T + 299, &dns, &n, &off, NULL), 0);
 	CU_ASSERT_PTR_NULL(d);
 	CU_ASSERT_EQUAL(off, 0);
 	CU_ASSERT_EQUAL(n, 2);
 	CU_ASSERT_TRUE(has_group(dns, n, "nurses"));
 	CU_ASSERT_TRUE(now_ms() - t0 < 100);
 	dir_free_list(dns, n);
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &dead, st, "nosuchuser", T + 1, &dns, &n, &off),
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &dead, st, "nosuchuser", T + 1, &dns, &n, &off, NULL),
 	    WARD_ERR_NOTFOUND);
 	CU_ASSERT_PTR_NULL(d);
 
 	/* stale, directory up: asked again and refreshed (fetched_at T+400) */
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "bob", T + 400, &dns, &n, &off), 0);
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "bob", T + 400, &dns, &n, &off, NULL), 0);
 	dir_free_list(dns, n);
 	dir_close(d);
 	d = NULL;
@@ -1079,43 +1377,43 @@ test_cache_offline(void)
 	CU_ASSERT_EQUAL_FATAL(slapd_cmd("stop"), 0);
 	slapd_up = 0;
 	m = log_mark();
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", T + 3599, &dns, &n, &off), 0);
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", T + 3599, &dns, &n, &off, NULL), 0);
 	CU_ASSERT_EQUAL(off, 1);
 	CU_ASSERT_EQUAL(n, 2);
 	CU_ASSERT_TRUE(log_has(m, "using the cached answer"));
 	dir_free_list(dns, n);
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "nosuchuser", T + 3000, &dns, &n, &off),
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "nosuchuser", T + 3000, &dns, &n, &off, NULL),
 	    WARD_ERR_NOTFOUND);
 	CU_ASSERT_EQUAL(off, 1);
 	/* beyond offline_max_age: refused */
 	m = log_mark();
 	off = -1;
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", T + 3600, &dns, &n, &off),
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", T + 3600, &dns, &n, &off, NULL),
 	    WARD_ERR_UNAVAIL);
 	CU_ASSERT_PTR_NULL(dns);
 	CU_ASSERT_EQUAL(off, 0);
 	CU_ASSERT_TRUE(log_has(m, "refused"));
 	/* bob was refreshed at T+400: still usable at T+3900 */
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "bob", T + 3900, &dns, &n, &off), 0);
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "bob", T + 3900, &dns, &n, &off, NULL), 0);
 	CU_ASSERT_EQUAL(off, 1);
 	dir_free_list(dns, n);
 	/* a clock that went back: neither fresh nor usable offline */
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", T - 10, &dns, &n, &off),
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", T - 10, &dns, &n, &off, NULL),
 	    WARD_ERR_UNAVAIL);
 	/* never cached */
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "carol", T, &dns, &n, &off),
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "carol", T, &dns, &n, &off, NULL),
 	    WARD_ERR_UNAVAIL);
 	/* offline_max_age 0: fail closed at once */
 	c.offline_max_age = 0;
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", T + 301, &dns, &n, &off),
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "alice", T + 301, &dns, &n, &off, NULL),
 	    WARD_ERR_UNAVAIL);
 	c.offline_max_age = 3600;
 	/* a corrupt record is never used */
 	CU_ASSERT_EQUAL(state_dircache_put(st, "erin", "garbage", T), 0);
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "erin", T + 1, &dns, &n, &off),
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "erin", T + 1, &dns, &n, &off, NULL),
 	    WARD_ERR_UNAVAIL);
 	/* no store: the directory alone decides */
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, NULL, "alice", T, &dns, &n, &off),
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, NULL, "alice", T, &dns, &n, &off, NULL),
 	    WARD_ERR_UNAVAIL);
 	dir_close(d);
 	d = NULL;
@@ -1123,7 +1421,7 @@ test_cache_offline(void)
 	/* back up: answered (and cached) again */
 	CU_ASSERT_EQUAL_FATAL(slapd_cmd("restart"), 0);
 	slapd_up = 1;
-	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "erin", T + 2, &dns, &n, &off), 0);
+	CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "erin", T + 2, &dns, &n, &off, NULL), 0);
 	CU_ASSERT_EQUAL(off, 0);
 	CU_ASSERT_TRUE(has_group(dns, n, "pharmacists"));
 	dir_free_list(dns, n);
@@ -1165,6 +1463,9 @@ main(void)
 		{ "bounds", test_bounds },
 		{ "diagnose", test_diagnose },
 		{ "hung_server", test_hung_server },
+		{ "name_exact", test_name_exact },
+		{ "server_size_limit", test_server_size_limit },
+		{ "lookup_budget", test_lookup_budget },
 		{ "wardctl_directory_test", test_wardctl },
 		{ "cache_offline", test_cache_offline },
 		{ "no_password_in_log", test_no_password_in_log },

@@ -162,6 +162,13 @@ test_roles_from_groups(void)
 	CU_ASSERT_EQUAL(acct_only("dir-ehr", "zed"), PAM_PERM_DENIED);
 	/* a filter injection finds nobody */
 	CU_ASSERT_EQUAL(acct_only("dir-ehr", "*)(uid=*))(|(uid=*"), PAM_PERM_DENIED);
+	/* ROSA: the server's uid matching ignores case and finds rosa's entry,
+	 * but it is not ROSA's (enrolment, lockout and audit keep exact
+	 * names): no roles, denied like an unknown name, and the record says why */
+	CU_ASSERT_EQUAL(acct_only("dir-ehr", "ROSA"), PAM_PERM_DENIED);
+	CU_ASSERT_EQUAL(audit_count("ROSA",
+	    "\"detail\":\"directory entry uid differs from the name (case or form)\""), 1);
+	CU_ASSERT_EQUAL(audit_count("zed", "uid differs"), 0);
 	CU_ASSERT_EQUAL(audit_count("rosa", "\"offline\":false"), 3);
 	CU_ASSERT_EQUAL(audit_count("rosa", "\"offline\":true"), 0);
 }

@@ -37,7 +37,8 @@ test_full_file(void)
 	    "directory = { uri = [\"ldaps://a\", \"ldap://b\"]; starttls = true; base = \"dc=x\";\n"
 	    "  bind_dn = \"cn=ward\"; bind_password_file = \"/p/secret\"; ca_file = \"/p/ca.pem\";\n"
 	    "  user_filter = \"(uid=%u)\"; group_filter = \"(member=%d)\"; timeout_ms = 1500;\n"
-	    "  cache_seconds = 60; offline_max_age = 0; nested_depth = 2; };\n"
+	    "  cache_seconds = 60; offline_max_age = 0; nested_depth = 2;\n"
+	    "  name_attribute = \"sAMAccountName\"; };\n"
 	    "mfa = { digits = 8; period = 60; algorithm = \"sha512\"; window = 2; max_failures = 3;\n"
 	    "  lockout_seconds = 60; issuer = \"Example Hospital\"; recovery_codes = 5; };\n"
 	    "secrets = { key_file = \"/p/master.key\"; };\n"
@@ -56,6 +57,7 @@ test_full_file(void)
 	CU_ASSERT_EQUAL(c.directory.offline_max_age, 0);
 	CU_ASSERT_EQUAL(c.directory.nested_depth, 2);
 	CU_ASSERT_STRING_EQUAL(c.directory.group_filter, "(member=%d)");
+	CU_ASSERT_STRING_EQUAL(c.directory.name_attr, "sAMAccountName");
 	CU_ASSERT_EQUAL(c.mfa.digits, 8);
 	CU_ASSERT_EQUAL(c.mfa.period, 60);
 	CU_ASSERT_EQUAL(c.mfa.algorithm, CONF_ALGO_SHA512);
