@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,11 +94,13 @@ take_over_dev_log(void)
 	}
 	chmod(privdir, 0755);
 	snprintf(privsock, sizeof(privsock), "%s/log", privdir);
+	/* "none": the type is ignored for these mounts, but a NULL one is an
+	 * error to valgrind */
 	if (unshare(CLONE_NEWNS) != 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
 	    bind_socket(privsock) != 0)
 		return -1;
-	if (mount(privsock, "/dev/log", NULL, MS_BIND, NULL) != 0) {
+	if (mount(privsock, "/dev/log", "none", MS_BIND, NULL) != 0) {
 		close(fd);
 		fd = -1;
 		return -1;
@@ -127,6 +130,37 @@ drop_dev_log(void)
 	}
 }
 
+/* A socket at /dev/log that nobody listens on: left behind by a test
+ * that was killed, or by a syslog that is gone.  Nothing can log to it. */
+static int
+stale_socket(const struct stat *sb)
+{
+	struct sockaddr_un sa;
+	int s, r;
+
+	if (!S_ISSOCK(sb->st_mode))
+		return 0;
+	if ((s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/dev/log");
+	r = connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno == ECONNREFUSED;
+	close(s);
+	return r;
+}
+
+/* A socket this process made at /dev/log goes when the test is
+ * interrupted (timeout, ^C), not only at its end. */
+static void
+on_signal(int sig)
+{
+	if (created)
+		unlink("/dev/log");
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int
 logcap_start(void)
 {
@@ -136,6 +170,9 @@ logcap_start(void)
 	{
 		struct stat sb;
 
+		if (lstat("/dev/log", &sb) == 0 && stale_socket(&sb) &&
+		    unlink("/dev/log") == 0)
+			fprintf(stderr, "note: removed a stale /dev/log (nothing listened on it)\n");
 		if (lstat("/dev/log", &sb) == 0) {
 			if (take_over_dev_log() != 0) {
 				drop_dev_log();
@@ -143,6 +180,9 @@ logcap_start(void)
 			}
 		} else if (bind_socket("/dev/log") == 0) {
 			created = 1;
+			signal(SIGTERM, on_signal);
+			signal(SIGINT, on_signal);
+			signal(SIGHUP, on_signal);
 		} else {
 			return -1;
 		}
