@@ -328,16 +328,19 @@ flush(struct conn *c)
 static int
 reply(struct conn *c, const struct wire_msg *ans, int close_after)
 {
+	unsigned char *buf = malloc(WIRE_MAX_FRAME);
 	size_t len = 0;
 	int r;
 
-	if ((c->out = malloc(WIRE_MAX_FRAME)) == NULL ||
-	    wire_encode(ans, c->out, WIRE_MAX_FRAME, &len) != 0) {
+	if (buf == NULL || c->out != NULL ||
+	    wire_encode(ans, buf, WIRE_MAX_FRAME, &len) != 0) {
 		ward_log(LOG_ERR, "uid %lu pid %ld: answer could not be encoded: closed",
 		    (unsigned long)c->peer.uid, (long)c->peer.pid);
+		free(buf);
 		conn_close(c);
 		return WARD_ERR_INTERNAL;
 	}
+	c->out = buf;
 	c->outlen = len;
 	c->outoff = 0;
 	c->close_after = close_after;

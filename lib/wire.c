@@ -302,7 +302,10 @@ wire_encode(const struct wire_msg *m, unsigned char *buf, size_t cap, size_t *le
 		return WARD_ERR_TOOBIG;
 	if (cap < WIRE_HEADER_LEN + plen)
 		return WARD_ERR_TOOBIG;
-	memcpy(buf, WIRE_MAGIC, 4);
+	buf[0] = 'W';
+	buf[1] = 'A';
+	buf[2] = 'R';
+	buf[3] = 'D';
 	put16(buf + 4, WIRE_VERSION);
 	put16(buf + 6, m->type);
 	put32(buf + 8, (uint32_t)plen);

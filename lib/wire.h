@@ -41,7 +41,7 @@
 
 #include "ward.h"
 
-#define WIRE_MAGIC "WARD"
+#define WIRE_MAGIC "WARD"            /* the first 4 bytes, no NUL */
 #define WIRE_VERSION 1
 #define WIRE_HEADER_LEN 12
 #define WIRE_MAX_PAYLOAD (64 * 1024)
@@ -82,7 +82,7 @@ enum wire_kind { WIRE_K_STR, WIRE_K_U32, WIRE_K_BOOL, WIRE_K_I64, WIRE_K_HEX };
 	X(WT_BG_REASON,     21, WIRE_K_STR,  1024, 0, 1) /* break-glass reason */
 
 enum wire_tag {
-#define WIRE_X_ENUM(name, tag, kind, max, rep, secret) name = tag,
+#define WIRE_X_ENUM(name, tag, kind, max, rep, secret) name = (tag),
 	WIRE_TAGS(WIRE_X_ENUM)
 #undef WIRE_X_ENUM
 };
@@ -112,7 +112,7 @@ enum wire_tag {
 	X(WIRE_DECISION, 5, WIRE_DECISION_TAGS | WIRE_BIT(WT_APP), WIRE_DECISION_TAGS)
 
 enum wire_type {
-#define WIRE_X_ENUM(name, type, allowed, required) name = type,
+#define WIRE_X_ENUM(name, type, allowed, required) name = (type),
 	WIRE_TYPES(WIRE_X_ENUM)
 #undef WIRE_X_ENUM
 };
