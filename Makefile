@@ -37,6 +37,10 @@ endif
 LIB_SRC    := $(wildcard lib/*.c)
 POLICY_SRC := $(wildcard policy/*.c)
 ADMIN_SRC  := $(wildcard admin/*.c)
+DAEMON_SRC := $(wildcard daemon/*.c)
+# only wardd links libsystemd (socket activation, readiness)
+SD_CFLAGS  := $(shell pkg-config --cflags libsystemd 2>/dev/null)
+SD_LIBS    := $(shell pkg-config --libs libsystemd 2>/dev/null)
 MOD_SRC    := $(filter-out pam_module/ward_verify.c,$(wildcard pam_module/*.c))
 CORE_OBJ   := $(B)/obj/pam_module/core.o
 TESTCOMMON_SRC := $(wildcard tests/common/*.c)
@@ -50,11 +54,13 @@ LIBPOLICY  := $(B)/libwardpolicy.a
 MODULE     := $(B)/pam_ward.so
 HELPER     := $(B)/ward_verify
 WARDCTL    := $(B)/wardctl
+WARDD      := $(B)/wardd
 TESTCOMMON := $(B)/libwardtest.a
 
 UNIT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 PAM_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/pam/test_*.c))
 DIR_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/dir/test_*.c))
+DAEMON_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/daemon/test_*.c))
 TOOLS      := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
 BENCHES    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -62,20 +68,20 @@ FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/replay_%,$(wildcard tes
 SEC_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/security/test_*.c))
 # tests/fault: every wrapped call failing in turn across a PAM transaction.
 FAULT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fault/test_*.c))
-ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS)
+ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(DAEMON_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS)
 
 .PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests
 
 SAMPLE     := $(B)/ehr-sample
 
 # The module and its helper are built once their sources exist.
-PROGRAMS   := $(WARDCTL) $(if $(MOD_SRC),$(MODULE) $(SAMPLE)) \
+PROGRAMS   := $(WARDCTL) $(if $(DAEMON_SRC),$(WARDD)) $(if $(MOD_SRC),$(MODULE) $(SAMPLE)) \
               $(if $(wildcard pam_module/ward_verify.c),$(HELPER))
 
 all: $(LIBWARD) $(LIBPOLICY) $(PROGRAMS)
 
 help:
-	@echo "make            build pam_ward.so, ward_verify, wardctl into $(B)/"
+	@echo "make            build pam_ward.so, ward_verify, wardctl, wardd into $(B)/"
 	@echo "make check      install missing Debian packages, run every test suite,"
 	@echo "                then again under ASan+UBSan"
 	@echo "make demo       the main job, as a story (installs packages first)"
@@ -130,6 +136,12 @@ $(TEST_HELPER): $(B)/obj/tests/ward_verify_test.o $(CORE_OBJ) $(LIBWARD) $(LIBPO
 # the group-to-role mapping, verification.
 $(WARDCTL): $(call obj,$(ADMIN_SRC)) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
 	$(CC) -pie -o $@ $(call obj,$(ADMIN_SRC)) $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
+
+# wardd: core.o like wardctl (it owns the policy and the store), and it
+# alone links libsystemd.
+$(call obj,$(DAEMON_SRC)): CFLAGS_ALL += -Ipam_module $(SD_CFLAGS)
+$(WARDD): $(call obj,$(DAEMON_SRC)) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
+	$(CC) -pie -o $@ $(call obj,$(DAEMON_SRC)) $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) $(SD_LIBS)
 
 # The sample clinical app links only the policy engine (and libpam).
 $(SAMPLE): $(call obj,contrib/sample-app/ehr_sample.c) $(LIBPOLICY)
@@ -215,6 +227,7 @@ install: all
 	install -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_ward.so
 	install -m 4755 $(HELPER) $(DESTDIR)$(SBINDIR)/ward_verify
 	install -m 0755 $(WARDCTL) $(DESTDIR)$(SBINDIR)/wardctl
+	install -m 0755 $(WARDD) $(DESTDIR)$(SBINDIR)/wardd
 	install -m 0644 policy/ward_policy.h $(DESTDIR)$(INCDIR)/ward/ward_policy.h
 	install -m 0644 $(LIBPOLICY) $(DESTDIR)$(PREFIX)/lib/libwardpolicy.a
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/

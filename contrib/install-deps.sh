@@ -7,10 +7,10 @@ set -eu
 
 # library headers (see README "Dependencies")
 PKGS="build-essential pkg-config libpam0g-dev liboath-dev libldap-dev libconfig-dev
-libcunit1-dev libssl-dev liblmdb-dev libqrencode-dev"
+libcunit1-dev libssl-dev liblmdb-dev libqrencode-dev libsystemd-dev"
 # tests: directory server, PAM harness, independent TOTP, man page rendering, fuzzing,
-# valgrind over the PAM tests
-PKGS="$PKGS slapd ldap-utils libpam-wrapper pamtester oathtool man-db groff-base
+# valgrind over the PAM tests, systemd-socket-activate for wardd's activation test
+PKGS="$PKGS systemd slapd ldap-utils libpam-wrapper pamtester oathtool man-db groff-base
 clang libclang-rt-14-dev openssl lmdb-utils valgrind xxd procps"
 # static analysis in make check: cppcheck, clang-tidy, scan-build (clang-tools)
 PKGS="$PKGS cppcheck clang-tidy clang-tools"

@@ -47,7 +47,8 @@ conf_defaults(struct ward_conf *c)
 	    set_str(&c->mfa.issuer, "Ward") ||
 	    set_str(&c->directory.user_filter, "(&(objectClass=inetOrgPerson)(uid=%u))") ||
 	    set_str(&c->directory.member_of_attr, "memberOf") ||
-	    set_str(&c->directory.name_attr, "uid")) {
+	    set_str(&c->directory.name_attr, "uid") ||
+	    set_str(&c->daemon.socket, CONF_DEFAULT_SOCKET)) {
 		conf_free(c);
 		return WARD_ERR_NOMEM;
 	}
@@ -96,6 +97,7 @@ conf_free(struct ward_conf *c)
 	free(c->directory.group_filter);
 	free(c->directory.member_of_attr);
 	free(c->directory.name_attr);
+	free(c->daemon.socket);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -230,7 +232,8 @@ static const struct key top_keys[] = {
 	{ "policy_file", K_STR, 0, 0 }, { "snapshot_file", K_STR, 0, 0 },
 	{ "state_dir", K_STR, 0, 0 }, { "helper", K_STR, 0, 0 },
 	{ "directory", K_GROUP, 0, 0 }, { "mfa", K_GROUP, 0, 0 },
-	{ "secrets", K_GROUP, 0, 0 }, { "audit", K_GROUP, 0, 0 }, { NULL, 0, 0, 0 } };
+	{ "secrets", K_GROUP, 0, 0 }, { "audit", K_GROUP, 0, 0 },
+	{ "daemon", K_GROUP, 0, 0 }, { NULL, 0, 0, 0 } };
 static const struct key dir_keys[] = {
 	{ "uri", K_STRLIST, 0, 0 }, { "base", K_STR, 0, 0 }, { "bind_dn", K_STR, 0, 0 },
 	{ "bind_password_file", K_STR, 0, 0 }, { "sasl_mech", K_STR, 0, 0 },
@@ -252,6 +255,7 @@ static const struct key secrets_keys[] = { { "key_file", K_STR, 0, 0 }, { NULL, 
 static const struct key audit_keys[] = {
 	{ "path", K_STR, 0, 0 }, { "key_file", K_STR, 0, 0 }, { "syslog", K_BOOL, 0, 0 },
 	{ "fsync", K_BOOL, 0, 0 }, { "group_adm", K_BOOL, 0, 0 }, { NULL, 0, 0, 0 } };
+static const struct key daemon_keys[] = { { "socket", K_STR, 0, 0 }, { NULL, 0, 0, 0 } };
 
 /*
  * libconfig (1.5 here, no include hook) honours a line "@include FILE" and
@@ -303,7 +307,7 @@ conf_load_buffer(struct ward_conf *c, const char *name, const char *text, char *
 {
 	struct ctx x = { name ? name : CONF_DEFAULT_PATH, err, errlen, 0 };
 	config_t cfg;
-	const config_setting_t *root, *d, *m, *s, *a, *uri;
+	const config_setting_t *root, *d, *m, *s, *a, *dm, *uri;
 	const char *algo;
 	int r, incl;
 
@@ -331,6 +335,7 @@ conf_load_buffer(struct ward_conf *c, const char *name, const char *text, char *
 	m = config_setting_get_member(root, "mfa");
 	s = config_setting_get_member(root, "secrets");
 	a = config_setting_get_member(root, "audit");
+	dm = config_setting_get_member(root, "daemon");
 	if (d && config_setting_is_group(d))
 		check_group(&x, d, "directory", dir_keys);
 	if (m && config_setting_is_group(m))
@@ -339,6 +344,8 @@ conf_load_buffer(struct ward_conf *c, const char *name, const char *text, char *
 		check_group(&x, s, "secrets", secrets_keys);
 	if (a && config_setting_is_group(a))
 		check_group(&x, a, "audit", audit_keys);
+	if (dm && config_setting_is_group(dm))
+		check_group(&x, dm, "daemon", daemon_keys);
 	if (x.rc != 0)
 		goto out;
 	if (set_str(&c->path, x.path) != 0)
@@ -353,6 +360,11 @@ conf_load_buffer(struct ward_conf *c, const char *name, const char *text, char *
 	take_bool(a, "syslog", &c->audit.syslog);
 	take_bool(a, "fsync", &c->audit.fsync);
 	take_bool(a, "group_adm", &c->audit.group_adm);
+	take_str(&x, dm, "socket", &c->daemon.socket);
+	if (x.rc == 0 && (c->daemon.socket[0] != '/' ||
+	    strlen(c->daemon.socket) > CONF_SOCKET_MAX))
+		fail(&x, config_setting_get_member(dm, "socket"), "daemon.socket",
+		    "must be an absolute path of at most 107 bytes");
 	take_int(m, "digits", &c->mfa.digits);
 	take_int(m, "period", &c->mfa.period);
 	take_int(m, "window", &c->mfa.window);

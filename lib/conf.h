@@ -15,6 +15,8 @@
 
 #define CONF_DEFAULT_PATH "/etc/ward/ward.conf"
 #define CONF_MAX_URIS 8
+#define CONF_DEFAULT_SOCKET "/run/ward/wardd.sock"
+#define CONF_SOCKET_MAX 107          /* sun_path holds 108 bytes with the NUL */
 
 enum conf_algo { CONF_ALGO_SHA1 = 0, CONF_ALGO_SHA256 = 1, CONF_ALGO_SHA512 = 2 };
 
@@ -62,6 +64,10 @@ struct conf_audit {
 	int group_adm;               /* log mode 0640 group adm instead of 0600 */
 };
 
+struct conf_daemon {
+	char *socket;                /* wardd's socket, default CONF_DEFAULT_SOCKET */
+};
+
 struct ward_conf {
 	char *path;                  /* the file this came from */
 	char *policy_file;           /* default /etc/ward/policy.conf */
@@ -72,6 +78,7 @@ struct ward_conf {
 	struct conf_mfa mfa;
 	char *key_file;              /* secrets.key_file, default /etc/ward/master.key */
 	struct conf_audit audit;
+	struct conf_daemon daemon;
 };
 
 /* Fill CONF with every default (no file read).  Returns 0 or WARD_ERR_NOMEM. */

@@ -34,6 +34,10 @@ ward_strerror(int err)
 	case WARD_ERR_POLICY: return "policy could not be loaded";
 	case WARD_ERR_INTERNAL: return "internal error";
 	case WARD_ERR_FULL: return "state store full";
+	case WARD_ERR_PROTO: return "protocol violation";
+	case WARD_ERR_CLOSED: return "connection closed";
+	case WARD_ERR_PERM: return "permission denied";
+	case WARD_ERR_BUSY: return "too many requests";
 	default: return "unknown error";
 	}
 }

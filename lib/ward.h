@@ -47,8 +47,13 @@ enum ward_err {
 	WARD_ERR_AUDIT = -19,     /* audit record could not be written */
 	WARD_ERR_POLICY = -20,    /* policy could not be loaded */
 	WARD_ERR_INTERNAL = -21,  /* a bug: should not happen */
-	WARD_ERR_FULL = -22       /* state store full (its map size reached) */
+	WARD_ERR_FULL = -22,      /* state store full (its map size reached) */
+	WARD_ERR_PROTO = -23,     /* a peer broke the wire protocol (lib/wire.h) */
+	WARD_ERR_CLOSED = -24,    /* the peer closed the connection */
+	WARD_ERR_PERM = -25,      /* the peer may not ask this */
+	WARD_ERR_BUSY = -26       /* too many connections or requests: try later */
 };
+#define WARD_ERR_LAST WARD_ERR_BUSY
 
 /* Short, constant English text for an error code; never NULL. */
 const char *ward_strerror(int err);

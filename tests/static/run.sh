@@ -1,6 +1,6 @@
 #!/bin/bash
 # run.sh [BUILD] - static analysis for `make check`.  Runs, over
-# lib/ policy/ pam_module/ admin/ (the code that ships; tests are not
+# lib/ policy/ pam_module/ admin/ daemon/ (the code that ships; tests are not
 # analysed):
 #   1. cppcheck --enable=warning,portability --error-exitcode=1
 #      (inline suppressions only, each with a comment saying why);
@@ -19,8 +19,8 @@ set -u
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 steps=${STATIC_STEPS:-cppcheck tidy scan fanalyzer}
-srcs=$(ls lib/*.c policy/*.c pam_module/*.c admin/*.c)
-flags="-std=c11 -D_GNU_SOURCE -Ilib -Ipolicy -Itests/common $(pkg-config --cflags libconfig liboath lmdb libqrencode openssl ldap 2>/dev/null)"
+srcs=$(ls lib/*.c policy/*.c pam_module/*.c admin/*.c daemon/*.c)
+flags="-std=c11 -D_GNU_SOURCE -Ilib -Ipolicy -Ipam_module -Itests/common $(pkg-config --cflags libconfig liboath lmdb libqrencode openssl ldap 2>/dev/null)"
 export flags
 status=0 failed=""
 out=$(mktemp)

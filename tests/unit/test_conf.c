@@ -90,6 +90,12 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(c.mfa.max_failures, 5);
 	CU_ASSERT_EQUAL(c.mfa.lockout_seconds, 900);
 	CU_ASSERT_TRUE(c.audit.fsync);
+	CU_ASSERT_STRING_EQUAL(c.daemon.socket, "/run/ward/wardd.sock");
+	conf_free(&c);
+	/* daemon.socket is read */
+	CU_ASSERT_EQUAL_FATAL(write_conf("daemon = { socket = \"/run/w/s.sock\"; };\n", 0644), 0);
+	CU_ASSERT_EQUAL_FATAL(conf_load(&c, path, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c.daemon.socket, "/run/w/s.sock");
 	conf_free(&c);
 }
 
@@ -119,6 +125,12 @@ static const struct {
 	  "directory.timeout_ms: must be between 100" },
 	{ "directory = { uri = [\"ldapi:///\"]; base = \"dc=x\"; bind_dn = \"cn=w\"; };\n",
 	  "bind_password_file: is required with bind_dn" },
+	{ "daemon = {\n sockett = \"/x\"; };\n", ":2: daemon.sockett: unknown key" },
+	{ "daemon = { socket = \"rel.sock\"; };\n", "daemon.socket: must be an absolute path" },
+	{ "daemon = { socket = \"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"; };\n",
+	  "daemon.socket: must be an absolute path of at most 107" },
+	{ "daemon = 1;\n", "daemon: must be a group" },
 };
 
 static void

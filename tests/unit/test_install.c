@@ -82,10 +82,12 @@ test_paths_and_modes(void)
 	expect(rel, S_IFREG, 0644);
 	expect("/usr/sbin/ward_verify", S_IFREG, 04755);
 	expect("/usr/sbin/wardctl", S_IFREG, 0755);
+	expect("/usr/sbin/wardd", S_IFREG, 0755);
 	expect("/usr/include/ward/ward_policy.h", S_IFREG, 0644);
 	expect("/usr/lib/libwardpolicy.a", S_IFREG, 0644);
 	expect("/usr/share/man/man8/pam_ward.8", S_IFREG, 0644);
 	expect("/usr/share/man/man8/wardctl.8", S_IFREG, 0644);
+	expect("/usr/share/man/man8/wardd.8", S_IFREG, 0644);
 	expect("/usr/share/man/man5/ward.conf.5", S_IFREG, 0644);
 	expect("/usr/share/man/man5/ward-policy.5", S_IFREG, 0644);
 	expect("/etc/ward", S_IFDIR, 0755);

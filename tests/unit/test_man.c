@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 static const char *const pages[] = {
-	"pam_ward.8", "wardctl.8", "ward.conf.5", "ward-policy.5",
+	"pam_ward.8", "wardctl.8", "wardd.8", "ward.conf.5", "ward-policy.5",
 };
 
 static const char *src;

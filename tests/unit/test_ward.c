@@ -101,7 +101,7 @@ test_ct_equal(void)
 static void
 test_strerror(void)
 {
-	for (int e = 0; e >= WARD_ERR_FULL; e--) {
+	for (int e = 0; e >= WARD_ERR_LAST; e--) {
 		CU_ASSERT_PTR_NOT_NULL(ward_strerror(e));
 		CU_ASSERT(strcmp(ward_strerror(e), "unknown error") != 0);
 	}

@@ -1,0 +1,158 @@
+/*
+ * peer.c - who is asking wardd, what they may ask and how often.
+ *
+ * Rules it keeps (wardd(8) "PEERS"):
+ *  - the peer is who the kernel says (SO_PEERCRED at accept), never what
+ *    a request claims;
+ *  - uid 0 may ask about any user; any other uid only about the user name
+ *    its own uid has, compared byte for byte (as unix_chkpwd answers only
+ *    for its caller);
+ *  - a non-root uid holds at most WARDD_CONN_PER_UID connections and
+ *    spends one token per request from a bucket of WARDD_RATE_BURST that
+ *    refills at WARDD_RATE_PER_SEC; root is never limited here.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "wardd.h"
+
+/* Per-uid counters.  More distinct uids than slots can only happen with
+ * slots whose uid holds no connection: the one refilled longest ago is
+ * reused (a forgotten bucket starts full again, which costs at most one
+ * burst). */
+#define UID_SLOTS 512
+#define MILLI 1000
+
+struct uid_slot {
+	int used;
+	uid_t uid;
+	unsigned nconns;
+	long long tokens;            /* thousandths of a request */
+	struct timespec refilled;
+};
+
+static struct uid_slot slots[UID_SLOTS];
+
+int
+peer_creds(int fd, struct peer *p)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	memset(p, 0, sizeof(*p));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 || len != sizeof(uc))
+		return WARD_ERR_IO;
+	p->uid = uc.uid;
+	p->gid = uc.gid;
+	p->pid = uc.pid;
+	return 0;
+}
+
+static long long
+ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return ((long long)b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+static struct uid_slot *
+slot_of(uid_t uid)
+{
+	struct uid_slot *free_slot = NULL, *oldest = NULL;
+
+	for (size_t i = 0; i < UID_SLOTS; i++) {
+		struct uid_slot *s = &slots[i];
+
+		if (s->used && s->uid == uid)
+			return s;
+		if (!s->used && free_slot == NULL)
+			free_slot = s;
+		if (s->used && s->nconns == 0 && (oldest == NULL ||
+		    ms_between(&s->refilled, &oldest->refilled) > 0))
+			oldest = s;
+	}
+	if (free_slot == NULL)
+		free_slot = oldest;
+	if (free_slot == NULL)
+		return NULL;      /* cannot happen: UID_SLOTS > WARDD_CONN_MAX */
+	memset(free_slot, 0, sizeof(*free_slot));
+	free_slot->used = 1;
+	free_slot->uid = uid;
+	free_slot->tokens = (long long)WARDD_RATE_BURST * MILLI;
+	clock_gettime(CLOCK_MONOTONIC, &free_slot->refilled);
+	return free_slot;
+}
+
+int
+peer_admit(uid_t uid)
+{
+	struct uid_slot *s;
+
+	if (uid == 0)
+		return 1;
+	s = slot_of(uid);
+	return s != NULL && s->nconns < WARDD_CONN_PER_UID;
+}
+
+void
+peer_count(uid_t uid, int delta)
+{
+	struct uid_slot *s;
+
+	if (uid == 0 || (s = slot_of(uid)) == NULL)
+		return;
+	if (delta > 0)
+		s->nconns++;
+	else if (s->nconns > 0)
+		s->nconns--;
+}
+
+int
+peer_take_token(uid_t uid)
+{
+	struct uid_slot *s;
+	struct timespec now;
+	long long ms;
+
+	if (uid == 0)
+		return 1;
+	if ((s = slot_of(uid)) == NULL)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = ms_between(&s->refilled, &now);
+	if (ms > 0) {
+		/* WARDD_RATE_PER_SEC per 1000 ms, in thousandths: RATE per ms */
+		s->tokens += ms * WARDD_RATE_PER_SEC;
+		if (s->tokens > (long long)WARDD_RATE_BURST * MILLI)
+			s->tokens = (long long)WARDD_RATE_BURST * MILLI;
+		s->refilled = now;
+	}
+	if (s->tokens < MILLI)
+		return 0;
+	s->tokens -= MILLI;
+	return 1;
+}
+
+int
+peer_may_ask(const struct peer *p, const char *user)
+{
+	struct passwd pw, *res = NULL;
+	char *buf;
+	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
+	int r = WARD_ERR_PERM;
+
+	if (p->uid == 0)
+		return 0;
+	if (sz < 1024 || sz > 1 << 20)
+		sz = 16384;
+	if ((buf = malloc((size_t)sz)) == NULL)
+		return WARD_ERR_PERM;        /* fail closed */
+	if (getpwuid_r(p->uid, &pw, buf, (size_t)sz, &res) == 0 && res != NULL &&
+	    res->pw_name != NULL && strcmp(res->pw_name, user) == 0)
+		r = 0;
+	free(buf);
+	return r;
+}

@@ -1,0 +1,96 @@
+/*
+ * wardd.h - what the files of wardd share (not installed).  wardd(8)
+ * describes the daemon; lib/wire.h the protocol it speaks.
+ *
+ *   wardd.c     the entry point: options, logging, signals, the policy in
+ *               force and its reloading
+ *   server.c    the socket (made here or passed by systemd) and the event
+ *               loop: connections, deadlines, caps
+ *   peer.c      who is asking (SO_PEERCRED), what they may ask, and how
+ *               often (per-uid counts and token buckets)
+ *   answer.c    the answer to one request (PING, DECIDE)
+ */
+#ifndef WARD_WARDD_H
+#define WARD_WARDD_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "core.h"
+#include "wire.h"
+
+/* Limits (wardd(8) "LIMITS"). */
+#define WARDD_CONN_MAX 256           /* connections at once */
+#define WARDD_ROOT_RESERVE 64        /* of those, kept for uid 0 */
+#define WARDD_CONN_PER_UID 8         /* per non-root uid */
+#define WARDD_REQUEST_MS 5000        /* a whole request frame, or idle after an answer */
+#define WARDD_RATE_PER_SEC 10        /* requests per second per non-root uid */
+#define WARDD_RATE_BURST 20
+#define WARDD_RECHECK_MS 1000        /* policy files looked at, at most this often */
+
+/* Set by the signal handlers (wardd.c), read by the loop (server.c). */
+extern volatile sig_atomic_t wardd_got_hup, wardd_got_term;
+
+/* A file's identity: a change of any part means "load it again". */
+struct wardd_file_id {
+	int err;                     /* errno of stat, 0 when it exists */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim, ctim;
+};
+
+struct wardd {
+	const char *conf_path;
+	char sock[CONF_SOCKET_MAX + 1];   /* the path bound at start */
+	struct core core;            /* the configuration and policy in force */
+	struct wardd_file_id ids[3]; /* ward.conf, policy text, snapshot */
+	struct timespec checked;     /* last look at ids (CLOCK_MONOTONIC) */
+};
+
+/* wardd.c: load ward.conf and the policy again (WHY names the trigger in
+ * the log).  On failure the old ones stay in force and the error (with
+ * file:line) is logged at LOG_ERR; returns 0 or that WARD_ERR_*. */
+int wardd_reload(struct wardd *d, const char *why);
+/* wardd.c: reload when a watched file changed since the last look, looking
+ * at most every WARDD_RECHECK_MS. */
+void wardd_recheck(struct wardd *d);
+
+/* peer.c */
+struct peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+/* The credentials of the process at the other end of unix socket FD:
+ * 0, or WARD_ERR_IO. */
+int peer_creds(int fd, struct peer *p) WARD_WUR;
+/* Count a new connection of UID (1) or its end (-1).  peer_admit says
+ * whether a non-root UID may open one more (WARDD_CONN_PER_UID);
+ * 1 yes, 0 no. */
+int peer_admit(uid_t uid);
+void peer_count(uid_t uid, int delta);
+/* Take one request token of UID (root: always).  1 taken, 0 rate-limited. */
+int peer_take_token(uid_t uid);
+/* May P ask about USER?  Root about anyone; any other uid only about the
+ * name its uid has (getpwuid_r), byte for byte.  0 or WARD_ERR_PERM. */
+int peer_may_ask(const struct peer *p, const char *user) WARD_WUR;
+
+/* answer.c: the answer ANS (initialised here) to request REQ from P. */
+void answer_request(struct wardd *d, const struct peer *p, const struct wire_msg *req,
+    struct wire_msg *ans);
+
+/* server.c: the listening socket - the one systemd passed (*ACTIVATED = 1),
+ * or PATH made as wardd(8) "SOCKET" says.  0 or WARD_ERR_* with ERR. */
+int server_listen(const char *path, int *fd, int *activated, char *err, size_t errlen)
+    WARD_WUR;
+/* Remove the socket server_listen made at PATH (when it is still ours). */
+void server_unlisten(const char *path, int fd, int activated);
+/* Serve LFD until SIGTERM, then finish the requests in flight.  0 or
+ * WARD_ERR_IO (poll failed). */
+int server_run(struct wardd *d, int lfd);
+
+#endif

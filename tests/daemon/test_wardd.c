@@ -1,0 +1,741 @@
+/*
+ * test_wardd.c - wardd as a process: the suite starts its own wardd on a
+ * private socket in a private tree (made with wardctl init), talks to it
+ * through lib/wire, and stops it by PID at the end (killed in teardown
+ * even when a test fails).  Cases: PING; DECIDE agrees with `wardctl
+ * policy test`; a non-root peer asks only about itself; garbage, a 1 GiB
+ * length, silence and a half frame are cut off while root is answered;
+ * 1,000 connections of one user do not stop root; the request rate limit;
+ * a broken policy on SIGHUP keeps the old decision and is logged; an edited
+ * policy is picked up without a signal; an unsafe socket folder is
+ * refused; systemd socket activation; SIGTERM finishes the request in
+ * flight and exits 0.
+ */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "logcap.h"
+#include "testutil.h"
+#include "wire.h"
+
+#define NOBODY 65534
+
+static char *root;
+static char conf[512], policy[512], sock[512], wardd[512], wardctl[512], dlog[512];
+static pid_t dpid = -1;
+static int have_log;
+
+/* The policy; the edit test turns the nurses' allow rule into a deny. */
+#define POLICY_TEXT(id, effect) \
+    "roles = { clinician = { }; nurse = { inherits = [\"clinician\"]; }; clerk = { }; };\n" \
+    "users = ( { user = \"alice\"; roles = [\"nurse\"]; },\n" \
+    "  { user = \"carol\"; roles = [\"clerk\"]; }, { user = \"nobody\"; roles = [\"clerk\"]; } );\n" \
+    "apps = { ehr = [\"ehr\"]; pharmacy = [\"rx\"]; desk = [\"desk\"]; };\n" \
+    "rules = (\n" \
+    "  { id = \"" id "\"; effect = \"" effect "\"; roles = [\"nurse\"]; apps = [\"ehr\"];\n" \
+    "    mfa = \"required\"; idle_logoff = 600; },\n" \
+    "  { id = \"clerks-desk\"; effect = \"allow\"; roles = [\"clerk\"]; apps = [\"desk\"];\n" \
+    "    mfa = \"not_required\"; },\n" \
+    "  { id = \"no-rx\"; effect = \"deny\"; roles = [\"nurse\"]; apps = [\"pharmacy\"];\n" \
+    "    reason = \"Nurses dispense through the pharmacy desk\"; } );\n"
+static const char policy_v1[] = POLICY_TEXT("nurses-ehr", "allow");
+static const char policy_v2[] = POLICY_TEXT("nurses-off", "deny");
+
+/* ---- a client ---- */
+
+static int
+connect_to(const char *path, int nonblock)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One request REQ on a new connection to PATH; the answer in *ANS. */
+static int
+ask_at(const char *path, const struct wire_msg *req, struct wire_msg *ans)
+{
+	struct timespec dl;
+	int fd = connect_to(path, 0), r;
+
+	wire_msg_init(ans, 0);
+	if (fd < 0)
+		return WARD_ERR_IO;
+	wire_deadline(&dl, 3000);
+	r = wire_send(fd, req, &dl);
+	if (r == 0)
+		r = wire_recv(fd, ans, &dl);
+	close(fd);
+	return r;
+}
+
+static int
+ping_at(const char *path, struct wire_msg *ans)
+{
+	struct wire_msg req;
+
+	wire_msg_init(&req, WIRE_PING);
+	return ask_at(path, &req, ans);
+}
+
+static int
+decide(const char *user, const char *service, struct wire_msg *ans)
+{
+	struct wire_msg req;
+	int r;
+
+	wire_msg_init(&req, WIRE_DECIDE);
+	(void)wire_put_str(&req, WT_USER, user);
+	(void)wire_put_str(&req, WT_SERVICE, service);
+	r = ask_at(sock, &req, ans);
+	wire_msg_wipe(&req);
+	return r;
+}
+
+/* ALLOW of a decision: 1, 0, or -1 when the answer is not a decision. */
+static int
+allowed(const char *user, const char *service, char *rule, size_t rlen)
+{
+	struct wire_msg ans;
+	int a = -1;
+
+	if (decide(user, service, &ans) == 0 && ans.type == WIRE_DECISION &&
+	    wire_get_bool(&ans, WT_ALLOW, &a) == 0 && rule != NULL)
+		snprintf(rule, rlen, "%s", wire_get_str(&ans, WT_RULE));
+	wire_msg_wipe(&ans);
+	return a;
+}
+
+static long
+ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Has the peer closed FD (EOF readable)?  Reads and drops what is there. */
+static int
+closed_by_peer(int fd)
+{
+	char buf[256];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	while (poll(&p, 1, 0) == 1) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return 1;
+		if (n < 0)
+			return 0;
+	}
+	return 0;
+}
+
+/* ---- the daemon ---- */
+
+/* Start wardd (under systemd-socket-activate on ACTIVATE_PATH when not
+ * NULL) and wait until PATH answers PING.  Its pid, or -1. */
+static pid_t
+start(const char *activate_path, const char *path)
+{
+	struct timespec t0;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(dlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		if (activate_path != NULL)
+			execl("/usr/bin/systemd-socket-activate", "systemd-socket-activate", "-l",
+			    activate_path, wardd, "--config", conf, "--debug", (char *)NULL);
+		else
+			execl(wardd, "wardd", "--config", conf, "--debug", (char *)NULL);
+		_exit(127);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < 10000) {
+		struct wire_msg ans;
+		int r = ping_at(path, &ans), up = r == 0 && ans.type == WIRE_PONG;
+
+		wire_msg_wipe(&ans);
+		if (up)
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		usleep(20000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+/* Wait up to MS for PID to exit; its wait status, or -1. */
+static int
+wait_exit(pid_t pid, int ms)
+{
+	struct timespec t0;
+	int st;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < ms) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static int
+setup(void)
+{
+	char text[2048];
+
+	if ((root = tu_mkdtemp("ward-wardd")) == NULL)
+		return 1;
+	snprintf(conf, sizeof(conf), "%s/ward.conf", root);
+	snprintf(policy, sizeof(policy), "%s/etc/policy.conf", root);
+	snprintf(sock, sizeof(sock), "%s/run/wardd.sock", root);
+	snprintf(dlog, sizeof(dlog), "%s/wardd.log", root);
+	snprintf(wardd, sizeof(wardd), "%s/wardd", tu_build());
+	snprintf(wardctl, sizeof(wardctl), "%s/wardctl", tu_build());
+	if (tu_sh("mkdir -p '%s/etc' && chmod 0755 '%s/etc'", root, root) != 0)
+		return 1;
+	snprintf(text, sizeof(text),
+	    "policy_file = \"%s\";\nstate_dir = \"%s/state\";\n"
+	    "secrets = { key_file = \"%s/etc/master.key\"; };\n"
+	    "audit = { path = \"%s/log/audit.log\"; key_file = \"%s/etc/audit.key\"; "
+	    "fsync = false; };\n"
+	    "daemon = { socket = \"%s\"; };\n", policy, root, root, root, root, sock);
+	if (tu_write(conf, text, (size_t)-1, 0644) != 0 ||
+	    tu_write(policy, policy_v1, (size_t)-1, 0644) != 0)
+		return 1;
+	if (tu_sh("'%s' --config '%s' init", wardctl, conf) != 0)
+		return 1;
+	/* before any child: the daemon's syslog lines come to us */
+	have_log = logcap_begin();
+	dpid = start(NULL, sock);
+	return dpid > 0 ? 0 : 1;
+}
+
+static int
+teardown(void)
+{
+	if (dpid > 0) {
+		kill(dpid, SIGKILL);
+		waitpid(dpid, NULL, 0);
+		dpid = -1;
+	}
+	logcap_stop();
+	if (root != NULL) {
+		tu_rmtree(root);
+		free(root);
+	}
+	return 0;
+}
+
+/* ---- tests ---- */
+
+static void
+test_ping(void)
+{
+	struct wire_msg ans;
+
+	CU_ASSERT_EQUAL_FATAL(ping_at(sock, &ans), 0);
+	CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
+	CU_ASSERT_STRING_EQUAL(wire_get_str(&ans, WT_VERSION), WARD_VERSION);
+	CU_ASSERT(strlen(wire_get_str(&ans, WT_POLICY_VERSION)) >= 12);
+	wire_msg_wipe(&ans);
+}
+
+/* The daemon's answer equals `wardctl policy test` (allow and rule). */
+static void
+test_decide_matches_wardctl(void)
+{
+	static const char *const cases[][2] = {
+		{ "alice", "ehr" }, { "alice", "rx" }, { "carol", "ehr" },
+		{ "carol", "desk" }, { "nobody", "desk" }, { "zed", "ehr" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char cmd[1400], want_rule[256] = "", rule[256] = "", *out, *p;
+		int st, want, got;
+
+		snprintf(cmd, sizeof(cmd), "'%s' --config '%s' policy test --user %s --service %s",
+		    wardctl, conf, cases[i][0], cases[i][1]);
+		out = tu_run(cmd, 0, &st);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+		want = strncmp(out, "ALLOW", 5) == 0 ? 1 : strncmp(out, "DENY", 4) == 0 ? 0 : -1;
+		if ((p = strstr(out, "rule:")) != NULL)
+			sscanf(p + 5, " %255s", want_rule);
+		free(out);
+		got = allowed(cases[i][0], cases[i][1], rule, sizeof(rule));
+		if (got != want || strcmp(rule, want_rule) != 0)
+			fprintf(stderr, "\n%s %s: wardd %d %s, wardctl %d %s\n", cases[i][0],
+			    cases[i][1], got, rule, want, want_rule);
+		CU_ASSERT_NOT_EQUAL(want, -1);
+		CU_ASSERT_EQUAL(got, want);
+		CU_ASSERT_STRING_EQUAL(rule, want_rule);
+	}
+	/* the obligations and roles travel too */
+	{
+		struct wire_msg ans;
+		int64_t idle = 0;
+		int mfa = -1;
+
+		CU_ASSERT_EQUAL_FATAL(decide("alice", "ehr", &ans), 0);
+		CU_ASSERT_EQUAL(ans.type, WIRE_DECISION);
+		CU_ASSERT_STRING_EQUAL(wire_get_str(&ans, WT_ROLES), "clinician,nurse");
+		CU_ASSERT_EQUAL(wire_get_i64(&ans, WT_IDLE_LOGOFF, &idle), 0);
+		CU_ASSERT_EQUAL(idle, 600);
+		CU_ASSERT_EQUAL(wire_get_bool(&ans, WT_MFA_REQUIRED, &mfa), 0);
+		CU_ASSERT_EQUAL(mfa, 1);
+		wire_msg_wipe(&ans);
+		/* a malformed name is refused, not decided */
+		CU_ASSERT_EQUAL(decide("al\nice", "ehr", &ans), 0);
+		CU_ASSERT_EQUAL(ans.type, WIRE_ERROR);
+		wire_msg_wipe(&ans);
+	}
+}
+
+/* Run FN(ARG) in a child as user nobody; its exit status (0 = passed). */
+static int
+as_nobody(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		struct rlimit rl = { 4096, 4096 };
+
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		if (setgroups(0, NULL) != 0 || setresgid(NOBODY, NOBODY, NOBODY) != 0 ||
+		    setresuid(NOBODY, NOBODY, NOBODY) != 0)
+			_exit(90);
+		_exit(fn(arg));
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static int
+nobody_asks(void *arg)
+{
+	struct wire_msg ans;
+	int64_t code = 0;
+	int a = -1, r = 0;
+
+	(void)arg;
+	/* about itself: a decision */
+	if (decide("nobody", "desk", &ans) != 0 || ans.type != WIRE_DECISION ||
+	    wire_get_bool(&ans, WT_ALLOW, &a) != 0 || a != 1)
+		r |= 1;
+	wire_msg_wipe(&ans);
+	/* about alice: permission denied */
+	if (decide("alice", "ehr", &ans) != 0 || ans.type != WIRE_ERROR ||
+	    wire_get_i64(&ans, WT_ERR_CODE, &code) != 0 || code != WARD_ERR_PERM ||
+	    strcmp(wire_get_str(&ans, WT_ERR_TEXT), "permission denied") != 0)
+		r |= 2;
+	wire_msg_wipe(&ans);
+	/* a prefix or a longer name is another name */
+	if (decide("nobod", "desk", &ans) != 0 || ans.type != WIRE_ERROR)
+		r |= 4;
+	wire_msg_wipe(&ans);
+	if (ping_at(sock, &ans) != 0 || ans.type != WIRE_PONG)
+		r |= 8;
+	wire_msg_wipe(&ans);
+	return r;
+}
+
+static void
+test_nonroot_asks_only_about_itself(void)
+{
+	int r = as_nobody(nobody_asks, NULL);
+
+	if (r != 0)
+		fprintf(stderr, "\nnobody_asks: %d\n", r);
+	CU_ASSERT_EQUAL(r, 0);
+	if (have_log)
+		CU_ASSERT(logcap_has("asked about another user or host: refused"));
+}
+
+/* Bad clients are cut off; root is answered while they are still there. */
+static void
+test_bad_clients_cut_off(void)
+{
+	static const unsigned char huge[12] = { 'W', 'A', 'R', 'D', 0, 1, 0, 2, 0x40, 0, 0, 0 };
+	static const char garbage[] = "GET / HTTP/1.0\r\n\r\n";
+	struct wire_msg ans;
+	struct timespec t0;
+	int g = connect_to(sock, 0), h = connect_to(sock, 0);
+	int silent = connect_to(sock, 0), half = connect_to(sock, 0);
+	long answered;
+
+	CU_ASSERT_FATAL(g >= 0 && h >= 0 && silent >= 0 && half >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CU_ASSERT_EQUAL(write(g, garbage, sizeof(garbage) - 1), (ssize_t)sizeof(garbage) - 1);
+	CU_ASSERT_EQUAL(write(h, huge, sizeof(huge)), (ssize_t)sizeof(huge));
+	CU_ASSERT_EQUAL(write(half, "WARD\0\1\0\2\0\0", 10), 10);
+	/* root, meanwhile */
+	CU_ASSERT_EQUAL(ping_at(sock, &ans), 0);
+	answered = ms_since(&t0);
+	CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
+	wire_msg_wipe(&ans);
+	CU_ASSERT(answered < 1000);
+	/* the slow ones are still connected when root's answer came */
+	CU_ASSERT_FALSE(closed_by_peer(silent));
+	CU_ASSERT_FALSE(closed_by_peer(half));
+	/* garbage and the 1 GiB length: an error frame, then the end */
+	{
+		struct timespec dl;
+		int64_t code = 0;
+
+		wire_deadline(&dl, 2000);
+		CU_ASSERT_EQUAL(wire_recv(h, &ans, &dl), 0);
+		CU_ASSERT_EQUAL(ans.type, WIRE_ERROR);
+		CU_ASSERT_EQUAL(wire_get_i64(&ans, WT_ERR_CODE, &code), 0);
+		CU_ASSERT_EQUAL(code, WARD_ERR_TOOBIG);
+		wire_msg_wipe(&ans);
+		CU_ASSERT_EQUAL(wire_recv(h, &ans, &dl), WARD_ERR_CLOSED);
+		wire_msg_wipe(&ans);
+		CU_ASSERT_EQUAL(wire_recv(g, &ans, &dl), 0);
+		CU_ASSERT_EQUAL(ans.type, WIRE_ERROR);
+		wire_msg_wipe(&ans);
+		/* closed with garbage unread: a reset rather than a clean end */
+		code = wire_recv(g, &ans, &dl);
+		CU_ASSERT(code == WARD_ERR_CLOSED || code == WARD_ERR_IO);
+		wire_msg_wipe(&ans);
+	}
+	/* the silent and the half frame: closed at the 5 s deadline */
+	while (ms_since(&t0) < 8000 && !(closed_by_peer(silent) && closed_by_peer(half)))
+		usleep(50000);
+	CU_ASSERT(ms_since(&t0) >= 4500);
+	CU_ASSERT(ms_since(&t0) < 8000);
+	close(g);
+	close(h);
+	close(silent);
+	close(half);
+	if (have_log) {
+		CU_ASSERT(logcap_has("declared a frame over 64 KiB"));
+		CU_ASSERT(logcap_has("request not complete within 5000 ms: cut off"));
+	}
+}
+
+struct flood {
+	int ready_fd, go_fd;
+};
+
+/* As nobody: 1,000 connections, report how many stayed open, then wait. */
+static int
+flood(void *arg)
+{
+	struct flood *f = arg;
+	static int fds[1000];
+	int open_now = 0;
+	char c = 0;
+
+	for (int i = 0; i < 1000; i++)
+		fds[i] = connect_to(sock, 1);
+	usleep(500000);
+	for (int i = 0; i < 1000; i++)
+		if (fds[i] >= 0 && !closed_by_peer(fds[i]))
+			open_now++;
+	c = (char)(open_now > 100 ? 100 : open_now);
+	if (write(f->ready_fd, &c, 1) != 1)
+		return 1;
+	if (read(f->go_fd, &c, 1) < 0)      /* until the parent is done */
+		return 1;
+	return 0;
+}
+
+static void
+test_flood_does_not_stop_root(void)
+{
+	int ready[2], go[2];
+	struct flood f;
+	struct wire_msg ans;
+	struct timespec t0;
+	pid_t pid;
+	char n = -1;
+	int st;
+
+	CU_ASSERT_EQUAL_FATAL(pipe(ready), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe(go), 0);
+	f.ready_fd = ready[1];
+	f.go_fd = go[0];
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		close(ready[0]);
+		close(go[1]);
+		_exit(as_nobody(flood, &f) == 0 ? 0 : 1);
+	}
+	close(ready[1]);
+	close(go[0]);
+	CU_ASSERT_EQUAL(read(ready[0], &n, 1), 1);
+	/* at most WARDD_CONN_PER_UID (8) of the 1,000 are kept */
+	fprintf(stderr, "\n  nobody's connections kept open: %d of 1000\n", n);
+	CU_ASSERT(n >= 1 && n <= 8);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CU_ASSERT_EQUAL(ping_at(sock, &ans), 0);
+	CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
+	wire_msg_wipe(&ans);
+	CU_ASSERT_EQUAL(allowed("alice", "ehr", NULL, 0), 1);
+	CU_ASSERT(ms_since(&t0) < 1000);
+	close(go[1]);
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(ready[0]);
+}
+
+static int
+burst(void *arg)
+{
+	int ok = 0, busy = 0;
+
+	(void)arg;
+	for (int i = 0; i < 40; i++) {
+		struct wire_msg ans;
+		int64_t code = 0;
+
+		if (ping_at(sock, &ans) == 0) {
+			if (ans.type == WIRE_PONG)
+				ok++;
+			else if (wire_get_i64(&ans, WT_ERR_CODE, &code) == 0 &&
+			    code == WARD_ERR_BUSY)
+				busy++;
+		}
+		wire_msg_wipe(&ans);
+	}
+	/* a burst of 20 (plus what refills meanwhile), then refused */
+	return ok >= 18 && ok < 40 && busy > 0 ? 0 : 1;
+}
+
+static void
+test_rate_limit(void)
+{
+	sleep(2);      /* a full bucket */
+	CU_ASSERT_EQUAL(as_nobody(burst, NULL), 0);
+	/* root is not limited */
+	for (int i = 0; i < 40; i++) {
+		struct wire_msg ans;
+
+		CU_ASSERT_EQUAL(ping_at(sock, &ans), 0);
+		CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
+		wire_msg_wipe(&ans);
+	}
+}
+
+static void
+test_sighup_broken_policy_keeps_old(void)
+{
+	struct timespec t0;
+	char rule[256];
+
+	CU_ASSERT_EQUAL(allowed("alice", "ehr", rule, sizeof(rule)), 1);
+	CU_ASSERT_EQUAL_FATAL(tu_write(policy, "roles = { nurse = { };\nrules = ( oops );\n",
+	    (size_t)-1, 0644), 0);
+	CU_ASSERT_EQUAL(kill(dpid, SIGHUP), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (have_log) {
+		char want[700];
+
+		snprintf(want, sizeof(want), "reload (SIGHUP) failed; policy version");
+		while (!logcap_has(want) && ms_since(&t0) < 5000)
+			usleep(20000);
+		CU_ASSERT(logcap_has(want));
+		snprintf(want, sizeof(want), "%s:", policy);
+		CU_ASSERT(logcap_has(want));
+	} else {
+		usleep(300000);
+	}
+	/* still the old policy deciding, on every path (the recheck too) */
+	CU_ASSERT_EQUAL(allowed("alice", "ehr", rule, sizeof(rule)), 1);
+	CU_ASSERT_STRING_EQUAL(rule, "nurses-ehr");
+	usleep(1100000);
+	CU_ASSERT_EQUAL(allowed("alice", "ehr", rule, sizeof(rule)), 1);
+	CU_ASSERT_EQUAL(waitpid(dpid, NULL, WNOHANG), 0);
+	CU_ASSERT_EQUAL(tu_write(policy, policy_v1, (size_t)-1, 0644), 0);
+}
+
+static void
+test_edit_picked_up_without_signal(void)
+{
+	struct timespec t0;
+	char rule[256] = "";
+	int a = 1;
+
+	/* nurses lose the EHR: their allow rule becomes a deny */
+	CU_ASSERT_EQUAL_FATAL(tu_write(policy, policy_v2, (size_t)-1, 0644), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < 5000 && (a = allowed("alice", "ehr", rule, sizeof(rule))) != 0)
+		usleep(100000);
+	CU_ASSERT_EQUAL(a, 0);
+	CU_ASSERT_STRING_EQUAL(rule, "nurses-off");
+	CU_ASSERT(ms_since(&t0) < 2500);
+	if (have_log)
+		CU_ASSERT(logcap_has("reload (a policy file changed): policy version"));
+	/* and back */
+	CU_ASSERT_EQUAL(tu_write(policy, policy_v1, (size_t)-1, 0644), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < 5000 && (a = allowed("alice", "ehr", NULL, 0)) != 1)
+		usleep(100000);
+	CU_ASSERT_EQUAL(a, 1);
+}
+
+static void
+test_unsafe_socket_folder_refused(void)
+{
+	char c2[600], text[2048], cmd[1400], *out;
+	int st;
+
+	snprintf(c2, sizeof(c2), "%s/ward-open.conf", root);
+	snprintf(text, sizeof(text), "policy_file = \"%s\";\nstate_dir = \"%s/state\";\n"
+	    "daemon = { socket = \"%s/open/wardd.sock\"; };\n", policy, root, root);
+	CU_ASSERT_EQUAL_FATAL(tu_write(c2, text, (size_t)-1, 0644), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -p '%s/open' && chmod 1777 '%s/open'", root, root), 0);
+	snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --debug", wardd, c2);
+	out = tu_run(cmd, 1, &st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_NOT_EQUAL(st, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "not writable by group or others (refused)"));
+	free(out);
+	/* a file where the socket goes is not removed */
+	CU_ASSERT_EQUAL_FATAL(tu_sh("chmod 0755 '%s/open' && echo keep >'%s/open/wardd.sock'",
+	    root, root), 0);
+	out = tu_run(cmd, 1, &st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_NOT_EQUAL(st, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "exists and is not a socket (refused)"));
+	free(out);
+	/* and a second wardd does not take a live daemon's socket */
+	snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --debug", wardd, conf);
+	out = tu_run(cmd, 1, &st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_NOT_EQUAL(st, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "another wardd answers there"));
+	free(out);
+}
+
+static void
+test_socket_activation(void)
+{
+	char path[600];
+	struct wire_msg ans;
+	pid_t pid;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/activated.sock", root);
+	pid = start(path, path);
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_EQUAL(ping_at(path, &ans), 0);
+	CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
+	wire_msg_wipe(&ans);
+	if (have_log)
+		CU_ASSERT(logcap_has("ready on the socket systemd passed"));
+	kill(pid, SIGTERM);
+	st = wait_exit(pid, 5000);
+	CU_ASSERT(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (st == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+/* SIGTERM with a request half sent: it is answered, then wardd exits 0. */
+static void
+test_sigterm_finishes_and_exits_0(void)
+{
+	unsigned char frame[WIRE_HEADER_LEN];
+	struct wire_msg ans;
+	struct timespec dl;
+	int fd = connect_to(sock, 0), st;
+	struct stat sst;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	memcpy(frame, "WARD\0\1\0\2\0\0\0\0", 12);
+	CU_ASSERT_EQUAL(write(fd, frame, 6), 6);
+	usleep(100000);
+	CU_ASSERT_EQUAL(kill(dpid, SIGTERM), 0);
+	usleep(300000);
+	CU_ASSERT_EQUAL(waitpid(dpid, NULL, WNOHANG), 0);     /* still serving it */
+	CU_ASSERT_EQUAL(write(fd, frame + 6, 6), 6);
+	wire_deadline(&dl, 3000);
+	CU_ASSERT_EQUAL(wire_recv(fd, &ans, &dl), 0);
+	CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
+	wire_msg_wipe(&ans);
+	close(fd);
+	st = wait_exit(dpid, 5000);
+	CU_ASSERT(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (st != -1)
+		dpid = -1;
+	CU_ASSERT_NOT_EQUAL(lstat(sock, &sst), 0);     /* its socket is gone */
+}
+
+int
+main(void)
+{
+	CU_pSuite s;
+	unsigned fails;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("wardd", setup, teardown);
+	CU_add_test(s, "PING answers version and policy version", test_ping);
+	CU_add_test(s, "DECIDE agrees with wardctl policy test", test_decide_matches_wardctl);
+	CU_add_test(s, "a non-root peer asks only about itself",
+	    test_nonroot_asks_only_about_itself);
+	CU_add_test(s, "garbage, 1 GiB length, silence, half frame cut off; root answered",
+	    test_bad_clients_cut_off);
+	CU_add_test(s, "1,000 connections of one user do not stop root",
+	    test_flood_does_not_stop_root);
+	CU_add_test(s, "per-uid request rate limit, root exempt", test_rate_limit);
+	CU_add_test(s, "SIGHUP with a broken policy keeps the old one, logged",
+	    test_sighup_broken_policy_keeps_old);
+	CU_add_test(s, "an edited policy is picked up without a signal",
+	    test_edit_picked_up_without_signal);
+	CU_add_test(s, "unsafe socket folder, a file in the way, a live daemon: refused",
+	    test_unsafe_socket_folder_refused);
+	CU_add_test(s, "systemd socket activation (systemd-socket-activate)",
+	    test_socket_activation);
+	CU_add_test(s, "SIGTERM finishes the request in flight, exits 0",
+	    test_sigterm_finishes_and_exits_0);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
