@@ -288,6 +288,14 @@ test_permissions_and_roles(void)
 	CU_ASSERT_STRING_EQUAL(policy_app_for_service(pol, "gdm-password"), "ehr");
 	CU_ASSERT_STRING_EQUAL(policy_app_for_service(pol, "vpn"), "vpn");
 	CU_ASSERT_EQUAL(strlen(policy_version(pol)), 64);
+	{
+		/* night, weekend, sunnight: Monday 20:00 is night only */
+		unsigned char in[4] = { 9, 9, 9, 9 };
+		CU_ASSERT_EQUAL(policy_schedules_at(pol, 1, 20 * 60, in, 4), 3);
+		CU_ASSERT(in[0] == 1 && in[1] == 0 && in[2] == 0 && in[3] == 9);
+		CU_ASSERT_EQUAL(policy_schedules_at(pol, 0, 23 * 60, in, 4), 3);
+		CU_ASSERT(in[0] == 1 && in[1] == 1 && in[2] == 1);
+	}
 }
 
 static void
@@ -544,6 +552,7 @@ static void
 test_chain_and_diamond(void)
 {
 	static const char *out[3000];
+	size_t ids[8];
 	char err[2048], name[16];
 	const char *diamond = "roles = { top = { inherits = [\"left\", \"right\"]; };\n"
 	    " left = { inherits = [\"base\"]; }; right = { inherits = [\"base\"]; };\n"
@@ -563,6 +572,14 @@ test_chain_and_diamond(void)
 	CU_ASSERT_EQUAL_FATAL(policy_effective_roles(p, &rq, out, 8), 2);
 	CU_ASSERT_STRING_EQUAL(out[0], "base");
 	CU_ASSERT_STRING_EQUAL(out[1], "left");
+	/* the same as indices, in file order (top, left, right, base, other) */
+	CU_ASSERT_EQUAL_FATAL(policy_effective_role_ids(p, &rq, ids, 8), 2);
+	CU_ASSERT_EQUAL(ids[0], 1);
+	CU_ASSERT_EQUAL(ids[1], 3);
+	rq.roles = top;
+	CU_ASSERT_EQUAL_FATAL(policy_effective_role_ids(p, &rq, ids, 2), 4);
+	CU_ASSERT_EQUAL(ids[0], 0);
+	CU_ASSERT_EQUAL(ids[1], 1);
 	policy_free(p);
 
 	/* deep chains, written top-down and bottom-up: the last role holds

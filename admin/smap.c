@@ -1,0 +1,64 @@
+/*
+ * smap.c - wardctl's string-keyed table: names to indices into the
+ * caller's parallel arrays, in the order they were first seen.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wardctl.h"
+
+static uint64_t
+fnv(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+size_t
+smap_get(struct smap *m, const char *key, int *added)
+{
+	size_t i;
+
+	*added = 0;
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 64;
+		size_t *ns = calloc(ncap, sizeof(*ns));
+		char **nk = realloc(m->keys, ncap / 2 * sizeof(*nk));
+		if (ns == NULL || nk == NULL) {
+			free(ns);
+			if (nk != NULL)
+				m->keys = nk;
+			return (size_t)-1;
+		}
+		m->keys = nk;
+		for (size_t k = 0; k < m->n; k++) {
+			for (i = fnv(m->keys[k]) & (ncap - 1); ns[i]; i = (i + 1) & (ncap - 1))
+				;
+			ns[i] = k + 1;
+		}
+		free(m->slot);
+		m->slot = ns;
+		m->cap = ncap;
+	}
+	for (i = fnv(key) & (m->cap - 1); m->slot[i]; i = (i + 1) & (m->cap - 1))
+		if (strcmp(m->keys[m->slot[i] - 1], key) == 0)
+			return m->slot[i] - 1;
+	if ((m->keys[m->n] = strdup(key)) == NULL)
+		return (size_t)-1;
+	m->slot[i] = ++m->n;
+	*added = 1;
+	return m->n - 1;
+}
+
+void
+smap_free(struct smap *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->keys[i]);
+	free(m->keys);
+	free(m->slot);
+}
