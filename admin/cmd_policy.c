@@ -672,7 +672,7 @@ policy_diff(struct wopts *o)
 				int gains = 0, losses = 0, oblig = 0, bgch = 0;
 				int ex_w = -1, ex_m = -1;
 
-				int kind[DIFF_TIMES];
+				int kind[DIFF_TIMES] = { 0 };   /* set at each class's first half-hour */
 
 				for (int t = 0; t < DIFF_TIMES; t++) {
 					struct policy_request ra = { .user = "",
