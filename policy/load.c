@@ -682,8 +682,8 @@ cycle_error(struct loader *L, const int32_t *stack, size_t depth, int32_t r)
 }
 
 /* Role R's closure: its id and its parents' closures (all computed), as
- * sorted, disjoint, non-adjacent ranges, merged in TMP (room for *CAP
- * pairs).  0, or -1 when the budget is spent (*WORK counts the ranges
+ * sorted, disjoint, non-adjacent ranges, merged in *TMP (room for *CAP
+ * pairs, grown as needed).  0, or -1 when the budget is spent (*WORK counts the ranges
  * merged so far) or memory is short. */
 static int
 closure_merge(struct loader *L, int32_t r, int32_t **tmp, size_t *cap, size_t *work)
@@ -692,7 +692,8 @@ closure_merge(struct loader *L, int32_t r, int32_t **tmp, size_t *cap, size_t *w
 	size_t n = 1, k = 0;
 	int32_t *v;
 
-	for (size_t i = 0; i < x->ninherits; i++)
+	/* each addend is under the budget, so the sum stops far from wrapping */
+	for (size_t i = 0; i < x->ninherits && n <= POL_CLOSURE_BUDGET; i++)
 		n += L->p->roles[x->inherits[i]].nranges;
 	if (n > POL_CLOSURE_BUDGET - *work) {
 		err_at(L, x->line, "role '%s': the role hierarchy is too large to compile: the "
@@ -763,12 +764,12 @@ static void
 build_closures(struct loader *L)
 {
 	struct src *p = L->p;
-	size_t n = p->nroles, work = 0, cap = 0;
+	size_t n = p->nroles, work = 0, cap = 64;
 	uint8_t *colour = calloc(n + 1, 1);
-	int32_t *stack = calloc(n + 1, sizeof(*stack)), *tmp = NULL;
+	int32_t *stack = calloc(n + 1, sizeof(*stack)), *tmp = calloc(cap, 2 * sizeof(*tmp));
 	size_t *next = calloc(n + 1, sizeof(*next));
 
-	if (colour == NULL || stack == NULL || next == NULL) {
+	if (colour == NULL || stack == NULL || next == NULL || tmp == NULL) {
 		L->oom = 1;
 		goto out;
 	}
