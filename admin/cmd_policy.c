@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -477,76 +478,124 @@ sample_host(const char *pat, char *out, size_t n)
 	out[k] = '\0';
 }
 
-struct strset {
-	const char **v;
-	size_t n, cap;
-};
+/* The service standing for each app of NAMES (which holds P's app names)
+ * in P: its first service, or the name. */
+static void
+services_for(const struct policy *p, struct smap *names, const char **out)
+{
+	int added;
+
+	for (size_t j = 0; j < names->n; j++)
+		out[j] = names->keys[j];
+	for (size_t i = 0; i < policy_napps(p); i++) {
+		size_t j = smap_get(names, policy_app_name(p, i), &added);
+		const char *svc[1];
+		if (j < names->n && policy_app_services(p, i, svc, 1) > 0)
+			out[j] = svc[0];
+	}
+}
 
 static int
-set_add(struct strset *s, const char *v)
+cmp_strp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->v[i], v) == 0)
-			return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		const char **nv = realloc(s->v, cap * sizeof(*nv));
-		if (nv == NULL)
-			return -1;
-		s->v = nv;
-		s->cap = cap;
-	}
-	s->v[s->n++] = v;
-	return 0;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The service standing for APP in P: its first service, or the name. */
-static const char *
-service_for(const struct policy *p, const char *app)
-{
-	for (size_t i = 0; i < policy_napps(p); i++) {
-		const char *svc[1];
-		if (strcmp(policy_app_name(p, i), app) == 0 &&
-		    policy_app_services(p, i, svc, 1) > 0)
-			return svc[0];
-	}
-	return app;
-}
-
-/* Permissions held through ROLE (its own and inherited) in P. */
-static void
-role_perms(const struct policy *p, const char *role, struct strset *out)
+/* Permissions held through ROLE (its own and inherited) in P, sorted, each
+ * once, into *OUT (malloc'd; the strings are P's); IDS has room for every
+ * role of P.  The count, or (size_t)-1 out of memory. */
+static size_t
+role_perms(const struct policy *p, const char *role, size_t *ids, const char ***out)
 {
 	struct policy_request q = { .user = "", .roles = &role, .nroles = 1 };
-	const char *eff[MAX_LIST];
-	size_t neff = policy_effective_roles(p, &q, eff, MAX_LIST);
+	size_t neff = policy_effective_role_ids(p, &q, ids, policy_nroles(p)), n = 0, k = 0;
+	const char **v;
 
-	for (size_t r = 0; r < policy_nroles(p); r++) {
-		const char *name = policy_role_name(p, r), *pp[256];
-		size_t np;
-		int held = 0;
-
-		for (size_t k = 0; k < neff && k < MAX_LIST && !held; k++)
-			held = strcmp(eff[k], name) == 0;
-		if (!held)
-			continue;
-		np = policy_role_permissions(p, r, pp, 256);
-		for (size_t i = 0; i < np && i < 256; i++)
-			set_add(out, pp[i]);
-	}
+	for (size_t i = 0; i < neff; i++)
+		n += policy_role_permissions(p, ids[i], NULL, 0);
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+		return (size_t)-1;
+	n = 0;
+	for (size_t i = 0; i < neff; i++)
+		n += policy_role_permissions(p, ids[i], v + n, SIZE_MAX);
+	qsort(v, n, sizeof(*v), cmp_strp);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
+			v[k++] = v[i];
+	*out = v;
+	return k;
 }
 
 static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+
+#define DIFF_TIMES (7 * 48)   /* the half-hours of a week */
+
+/* What changes from A to B for request RQ (B asked with service SVC_B):
+ * 0 nothing, 1 gains access, 2 loses it, 3 obligations, 4 break-glass. */
+static int
+change_at(const struct policy *a, const struct policy *b, const struct policy_request *rq,
+    const char *svc_b)
+{
+	struct policy_request rb = *rq;
+	struct policy_decision da, db;
+
+	rb.service = svc_b;
+	policy_decide(a, rq, &da);
+	policy_decide(b, &rb, &db);
+	if (!da.allow && db.allow)
+		return 1;
+	if (da.allow && !db.allow)
+		return 2;
+	if (da.allow && db.allow && (da.mfa_required != db.mfa_required ||
+	    da.mfa_grace != db.mfa_grace || da.idle_logoff != db.idle_logoff ||
+	    da.session_max != db.session_max))
+		return 3;
+	if (!da.allow && !db.allow && da.break_glass != db.break_glass)
+		return 4;
+	return 0;
+}
+
+/*
+ * The time only reaches a decision through the schedules, so half-hours
+ * at which every schedule of A and of B says the same are decided alike:
+ * CLS[t] is the first half-hour with the same schedules as t, and only
+ * those are asked.  0, or -1 out of memory.
+ */
+static int
+time_classes(const struct policy *a, const struct policy *b, int *cls)
+{
+	size_t na = policy_schedules_at(a, 0, 0, NULL, 0);
+	size_t n = na + policy_schedules_at(b, 0, 0, NULL, 0);
+	unsigned char *sig = calloc(DIFF_TIMES, n + 1);
+	uint64_t key[DIFF_TIMES];
+
+	if (sig == NULL)
+		return -1;
+	for (int t = 0; t < DIFF_TIMES; t++) {
+		unsigned char *v = sig + (size_t)t * n;
+		policy_schedules_at(a, t / 48, t % 48 * 30, v, na);
+		policy_schedules_at(b, t / 48, t % 48 * 30, v + na, n - na);
+		key[t] = 1469598103934665603ULL;
+		for (size_t i = 0; i < n; i++)
+			key[t] = (key[t] ^ v[i]) * 1099511628211ULL;
+		cls[t] = t;
+		for (int u = 0; u < t && cls[t] == t; u++)
+			if (cls[u] == u && key[u] == key[t] && memcmp(sig + (size_t)u * n, v, n) == 0)
+				cls[t] = u;
+	}
+	free(sig);
+	return 0;
+}
 
 static int
 policy_diff(struct wopts *o)
 {
 	char err[8192], hosts_buf[64][128];
 	struct policy *a, *b;
-	struct strset roles = { 0 }, apps = { 0 }, users = { 0 };
-	const char *hosts[65];
-	size_t nhosts = 0, nchanges = 0;
-	int first = 1;
+	struct smap roles = { 0 }, apps = { 0 }, users = { 0 };
+	const char *hosts[65], **svc_a = NULL, **svc_b = NULL, **pa = NULL, **pb = NULL;
+	size_t nhosts = 0, nchanges = 0, *ids = NULL;
+	int first = 1, added, rc = WEXIT_ERR, cls[DIFF_TIMES];
 
 	if (o->nargs < 3) {
 		fprintf(stderr, "wardctl: policy diff OLD NEW\n");
@@ -563,15 +612,29 @@ policy_diff(struct wopts *o)
 		policy_free(a);
 		return WEXIT_ERR;
 	}
+	/* names of either policy, each once (hashed: a policy may have tens
+	 * of thousands of roles) */
 	for (int k = 0; k < 2; k++) {
 		const struct policy *p = k ? b : a;
 		for (size_t i = 0; i < policy_nroles(p); i++)
-			set_add(&roles, policy_role_name(p, i));
+			if (smap_get(&roles, policy_role_name(p, i), &added) == (size_t)-1)
+				goto oom;
 		for (size_t i = 0; i < policy_napps(p); i++)
-			set_add(&apps, policy_app_name(p, i));
+			if (smap_get(&apps, policy_app_name(p, i), &added) == (size_t)-1)
+				goto oom;
 		for (size_t i = 0; i < policy_nusers(p); i++)
-			set_add(&users, policy_user_name(p, i));
+			if (smap_get(&users, policy_user_name(p, i), &added) == (size_t)-1)
+				goto oom;
 	}
+	svc_a = calloc(apps.n + 1, sizeof(*svc_a));
+	svc_b = calloc(apps.n + 1, sizeof(*svc_b));
+	ids = calloc(policy_nroles(a) + policy_nroles(b) + 1, sizeof(*ids));
+	if (svc_a == NULL || svc_b == NULL || ids == NULL)
+		goto oom;
+	services_for(a, &apps, svc_a);
+	services_for(b, &apps, svc_b);
+	if (time_classes(a, b, cls) != 0)
+		goto oom;
 	/* Host samples: one name matching each pattern of each host group
 	 * of either policy, and one matching none. */
 	if (o->host != NULL) {
@@ -601,12 +664,7 @@ policy_diff(struct wopts *o)
 		fprintf(stderr, "wardctl: policy diff: %zu roles x %zu apps x %zu host samples is "
 		    "too many to compare exhaustively; narrow it with --host H\n", roles.n, apps.n,
 		    nhosts);
-		free(roles.v);
-		free(apps.v);
-		free(users.v);
-		policy_free(a);
-		policy_free(b);
-		return WEXIT_ERR;
+		goto out;
 	}
 	if (o->json)
 		printf("{\"old\":\"%s\",\"new\":\"%s\",\"changes\":[", o->args[1], o->args[2]);
@@ -616,52 +674,43 @@ policy_diff(struct wopts *o)
 		for (size_t ap = 0; ap < apps.n; ap++) {
 			for (size_t h = 0; h < nhosts; h++) {
 				int gains = 0, losses = 0, oblig = 0, bgch = 0;
-				int ex_w = -1, ex_m = -1, ex_kind = 0;
+				int ex_w = -1, ex_m = -1;
 
-				for (int w = 0; w < 7; w++) {
-					for (int m = 0; m < 1440; m += 30) {
-						struct policy_request ra = { .user = "", .roles = &roles.v[r],
-							.nroles = 1, .service = service_for(a, apps.v[ap]),
-							.host = hosts[h], .wday = w, .minute = m };
-						struct policy_request rb = ra;
-						struct policy_decision da, db;
+				int kind[DIFF_TIMES] = { 0 };   /* set at each class's first half-hour */
 
-						rb.service = service_for(b, apps.v[ap]);
-						policy_decide(a, &ra, &da);
-						policy_decide(b, &rb, &db);
-						if (!da.allow && db.allow)
-							gains++, ex_kind = ex_kind ? ex_kind : 1;
-						else if (da.allow && !db.allow)
-							losses++, ex_kind = ex_kind ? ex_kind : 2;
-						else if (da.allow && db.allow &&
-						    (da.mfa_required != db.mfa_required ||
-						     da.mfa_grace != db.mfa_grace ||
-						     da.idle_logoff != db.idle_logoff ||
-						     da.session_max != db.session_max))
-							oblig++, ex_kind = ex_kind ? ex_kind : 3;
-						else if (!da.allow && !db.allow && da.break_glass != db.break_glass)
-							bgch++, ex_kind = ex_kind ? ex_kind : 4;
-						else
-							continue;
-						if (ex_w < 0)
-							ex_w = w, ex_m = m;
+				for (int t = 0; t < DIFF_TIMES; t++) {
+					struct policy_request ra = { .user = "",
+						.roles = (const char **)&roles.keys[r], .nroles = 1,
+						.service = svc_a[ap], .host = hosts[h],
+						.wday = t / 48, .minute = t % 48 * 30 };
+
+					if (cls[t] == t)
+						kind[t] = change_at(a, b, &ra, svc_b[ap]);
+					switch (kind[cls[t]]) {
+					case 1: gains++; break;
+					case 2: losses++; break;
+					case 3: oblig++; break;
+					case 4: bgch++; break;
+					default: continue;
 					}
+					if (ex_w < 0)
+						ex_w = ra.wday, ex_m = ra.minute;
 				}
 				if (!gains && !losses && !oblig && !bgch)
 					continue;
 				nchanges++;
 				if (o->json) {
 					printf("%s{\"role\":", first ? "" : ",");
-					json_str(stdout, roles.v[r]);
+					json_str(stdout, roles.keys[r]);
 					printf(",\"app\":");
-					json_str(stdout, apps.v[ap]);
+					json_str(stdout, apps.keys[ap]);
 					printf(",\"host\":");
 					json_str(stdout, hosts[h]);
 					printf(",\"gains\":%d,\"losses\":%d,\"obligations\":%d,"
 					    "\"break_glass\":%d,\"first\":\"%s %02d:%02d\"}", gains, losses,
 					    oblig, bgch, wd[ex_w], ex_m / 60, ex_m % 60);
 				} else {
-					printf("  role %-16s app %-14s on %-14s", roles.v[r], apps.v[ap],
+					printf("  role %-16s app %-14s on %-14s", roles.keys[r], apps.keys[ap],
 					    hosts[h]);
 					if (gains)
 						printf(" GAINS access (%d of 336 half-hours)", gains);
@@ -679,8 +728,8 @@ policy_diff(struct wopts *o)
 	}
 	for (size_t u = 0; u < users.n; u++) {
 		const char *ra[256], *rb[256];
-		size_t na = policy_user_roles(a, users.v[u], ra, 256);
-		size_t nb = policy_user_roles(b, users.v[u], rb, 256);
+		size_t na = policy_user_roles(a, users.keys[u], ra, 256);
+		size_t nb = policy_user_roles(b, users.keys[u], rb, 256);
 		int same = na == nb;
 
 		for (size_t i = 0; same && i < na && i < 256; i++)
@@ -690,14 +739,14 @@ policy_diff(struct wopts *o)
 		nchanges++;
 		if (o->json) {
 			printf("%s{\"user\":", first ? "" : ",");
-			json_str(stdout, users.v[u]);
+			json_str(stdout, users.keys[u]);
 			printf(",\"old_roles\":");
 			json_strs(stdout, ra, na < 256 ? na : 256);
 			printf(",\"new_roles\":");
 			json_strs(stdout, rb, nb < 256 ? nb : 256);
 			putchar('}');
 		} else {
-			printf("  user %-16s roles:", users.v[u]);
+			printf("  user %-16s roles:", users.keys[u]);
 			for (size_t i = 0; i < na && i < 256; i++)
 				printf(" %s", ra[i]);
 			printf(" ->");
@@ -707,46 +756,61 @@ policy_diff(struct wopts *o)
 		}
 		first = 0;
 	}
+	/* effective permissions of each role, old and new: sorted, then merged */
 	for (size_t r = 0; r < roles.n; r++) {
-		struct strset pa = { 0 }, pb = { 0 };
+		size_t na = role_perms(a, roles.keys[r], ids, &pa), nb, i = 0, j = 0;
 
-		role_perms(a, roles.v[r], &pa);
-		role_perms(b, roles.v[r], &pb);
+		nb = na == (size_t)-1 ? na : role_perms(b, roles.keys[r], ids, &pb);
+		if (nb == (size_t)-1)
+			goto oom;
 		for (int k = 0; k < 2; k++) {
-			const struct strset *x = k ? &pb : &pa, *y = k ? &pa : &pb;
-			for (size_t i = 0; i < x->n; i++) {
-				int found = 0;
-				for (size_t j = 0; j < y->n && !found; j++)
-					found = strcmp(x->v[i], y->v[j]) == 0;
-				if (found)
+			/* k 0: those only in the old policy (lost), then 1: gained */
+			const char *const *x = k ? pb : pa, *const *y = k ? pa : pb;
+			size_t nx = k ? nb : na, ny = k ? na : nb;
+			for (i = 0, j = 0; i < nx; i++) {
+				int c = 1;
+				while (j < ny && (c = strcmp(y[j], x[i])) < 0)
+					j++;
+				if (j < ny && c == 0)
 					continue;
 				nchanges++;
 				if (o->json) {
 					printf("%s{\"role\":", first ? "" : ",");
-					json_str(stdout, roles.v[r]);
+					json_str(stdout, roles.keys[r]);
 					printf(",\"permission\":");
-					json_str(stdout, x->v[i]);
+					json_str(stdout, x[i]);
 					printf(",\"change\":\"%s\"}", k ? "gains" : "loses");
 				} else {
-					printf("  role %-16s %s permission %s\n", roles.v[r],
-					    k ? "GAINS" : "LOSES", x->v[i]);
+					printf("  role %-16s %s permission %s\n", roles.keys[r],
+					    k ? "GAINS" : "LOSES", x[i]);
 				}
 				first = 0;
 			}
 		}
-		free(pa.v);
-		free(pb.v);
+		free(pa);
+		free(pb);
+		pa = pb = NULL;
 	}
 	if (o->json)
 		printf("],\"count\":%zu}\n", nchanges);
 	else if (nchanges == 0)
 		printf("  no difference in access, obligations, break-glass, users or permissions\n");
-	free(roles.v);
-	free(apps.v);
-	free(users.v);
+	rc = nchanges ? WEXIT_NO : WEXIT_OK;
+	goto out;
+oom:
+	fprintf(stderr, "wardctl: policy diff: out of memory\n");
+out:
+	free(pa);
+	free(pb);
+	free(ids);
+	free(svc_a);
+	free(svc_b);
+	smap_free(&roles);
+	smap_free(&apps);
+	smap_free(&users);
 	policy_free(a);
 	policy_free(b);
-	return nchanges ? WEXIT_NO : WEXIT_OK;
+	return rc;
 }
 
 /* ---- compile ---- */

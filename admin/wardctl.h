@@ -55,6 +55,17 @@ void json_strs(FILE *f, const char *const *v, size_t n);
 /* CSV field (quoted when needed). */
 void csv_field(FILE *f, const char *s);
 
+/* A string-keyed table (smap.c): KEYS[i] is the i-th distinct key added
+ * (a copy), in order.  Zeroed to start; smap_free releases it. */
+struct smap {
+	char **keys;
+	size_t *slot;        /* open addressing: index + 1, 0 empty */
+	size_t n, cap;       /* cap: slots (power of 2) */
+};
+/* Index of KEY, added when missing (*ADDED = 1); (size_t)-1 out of memory. */
+size_t smap_get(struct smap *m, const char *key, int *added);
+void smap_free(struct smap *m);
+
 /* Parse "2026-11-23T14:05" (local time) or "2026-11-23" or "now" into T.
  * Also accepts "-7d", "-12h", "-30m" relative to now.  0 or -1. */
 int wardctl_parse_time(const char *s, time_t *t);

@@ -5,6 +5,8 @@
  *   bench_policy gen small|large FILE   write a synthetic hospital policy
  *   bench_policy run FILE LABEL         load it, then time decisions
  *   bench_policy ready FILE             load + one decision (a new process)
+ *   bench_policy load FILE LABEL        load time and peak memory only (the
+ *                                       shapes of gen-policy-shapes.sh)
  *   bench_policy compile FILE SNAP      write the compiled snapshot
  *   bench_policy ready-snap SNAP [-v]   snapshot load + one decision, as the
  *                                       PAM module does it (-v: time it inside)
@@ -208,6 +210,22 @@ ready_snap(const char *path, int verbose)
 
 /* The snapshot of PATH; it records no text (mapped by ready-snap as it is). */
 static int
+load_only(const char *path, const char *label)
+{
+	char err[4096];
+	double t0 = now_ns();
+	struct policy *p = policy_load(path, err, sizeof(err));
+	double t1 = now_ns();
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	printf("%-12s load from text %9.1f ms  max RSS %5ld MiB  %s\n", label, (t1 - t0) / 1e6,
+	    ru.ru_maxrss / 1024, p != NULL ? "loaded" : err);
+	policy_free(p);
+	return 0;
+}
+
+static int
 compile(const char *path, const char *snap)
 {
 	char err[4096];
@@ -232,8 +250,11 @@ main(int argc, char **argv)
 		return gen(strcmp(argv[2], "large") == 0 ? &large : &small, argv[3]) ? 2 : 0;
 	if (argc == 4 && strcmp(argv[1], "run") == 0)
 		return run(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "load") == 0)
+		return load_only(argv[2], argv[3]);
 	if (argc == 3 && strcmp(argv[1], "ready") == 0)
 		return ready(argv[2]);
-	fprintf(stderr, "usage: bench_policy gen small|large FILE | run FILE LABEL | ready FILE\n");
+	fprintf(stderr, "usage: bench_policy gen small|large FILE | run FILE LABEL | ready FILE"
+	    " | load FILE LABEL\n");
 	return 2;
 }

@@ -577,6 +577,39 @@ policy_effective_roles(const struct policy *p, const struct policy_request *rq,
 }
 
 size_t
+policy_schedules_at(const struct policy *p, int wday, int minute, unsigned char *out,
+    size_t max)
+{
+	if (p == NULL)
+		return 0;
+	for (size_t i = 0; i < p->nschedules && i < max; i++)
+		out[i] = (unsigned char)pol_schedule_contains(&p->schedules[i], wday, minute);
+	return p->nschedules;
+}
+
+size_t
+policy_effective_role_ids(const struct policy *p, const struct policy_request *rq,
+    size_t *out, size_t max)
+{
+	struct eff e;
+	size_t n = 0, words;
+
+	if (p == NULL || rq == NULL)
+		return 0;
+	eff_build(p, rq, &e);
+	e.bits[p->nroles / 64] &= ~(1ULL << (p->nroles % 64));   /* not "any role" */
+	words = (p->nroles + 63) / 64;
+	for (size_t w = 0; w < words; w++) {
+		for (uint64_t b = e.bits[w]; b != 0; b &= b - 1) {
+			if (n < max)
+				out[n] = w * 64 + (size_t)__builtin_ctzll(b);
+			n++;
+		}
+	}
+	return n;
+}
+
+size_t
 policy_user_roles(const struct policy *p, const char *user, const char **out, size_t max)
 {
 	const int32_t *v;

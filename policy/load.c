@@ -25,6 +25,9 @@
 #include "policy_internal.h"
 
 #define POLICY_MAX_BYTES (256L * 1024 * 1024)
+/* Closure ranges merged while loading, all roles together (8 bytes each):
+ * bounds the loader's time and memory and the image's closure pool. */
+#define POL_CLOSURE_BUDGET (4u << 20)
 
 /* The text as parsed: plain structs with pointers, in an arena.  Loading
  * turns them into the flat image (build_image) and frees them. */
@@ -54,8 +57,8 @@ struct src_role {
 	size_t ninherits;
 	char **perms;
 	size_t nperms;
-	int32_t *closure;           /* self + all inherited, sorted */
-	size_t nclosure;
+	int32_t *ranges;            /* self + all inherited: sorted [lo, hi] */
+	size_t nranges;             /* pairs of ids (build_closures) */
 };
 
 struct src_app {
@@ -653,93 +656,158 @@ load_roles(struct loader *L, const config_setting_t *roles)
 }
 
 static int
-cmp_i32(const void *a, const void *b)
+cmp_range(const void *a, const void *b)
 {
 	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
 
 	return (x > y) - (x < y);
 }
 
-/* Transitive closure of inheritance, with cycle detection (DFS colours). */
-static int
-closure_visit(struct loader *L, int32_t r, uint8_t *colour, int32_t *stack,
-    size_t depth)
+/* The path of an inheritance cycle: STACK[0..DEPTH) are the roles being
+ * visited, and the last of them inherits R, which is among them. */
+static void
+cycle_error(struct loader *L, const int32_t *stack, size_t depth, int32_t r)
 {
 	struct src *p = L->p;
+	char path[512] = "";
+	size_t i = 0, used = 0;
 
-	if (colour[r] == 2)
-		return 0;
-	if (colour[r] == 1) {
-		char path[512] = "";
-		size_t i = 0, used = 0;
+	while (i < depth && stack[i] != r)
+		i++;
+	for (; i < depth && used < sizeof(path) - 64; i++)
+		used += (size_t)snprintf(path + used, sizeof(path) - used, "%s -> ",
+		    p->roles[stack[i]].name);
+	snprintf(path + used, sizeof(path) - used, "%s", p->roles[r].name);
+	err_at(L, p->roles[r].line, "inheritance cycle: %s", path);
+}
 
-		while (i < depth && stack[i] != r)
-			i++;
-		for (; i < depth && used < sizeof(path) - 64; i++)
-			used += (size_t)snprintf(path + used, sizeof(path) - used, "%s -> ",
-			    p->roles[stack[i]].name);
-		snprintf(path + used, sizeof(path) - used, "%s", p->roles[r].name);
-		err_at(L, p->roles[r].line, "inheritance cycle: %s", path);
+/* Role R's closure: its id and its parents' closures (all computed), as
+ * sorted, disjoint, non-adjacent ranges, merged in *TMP (room for *CAP
+ * pairs, grown as needed).  0, or -1 when the budget is spent (*WORK counts the ranges
+ * merged so far) or memory is short. */
+static int
+closure_merge(struct loader *L, int32_t r, int32_t **tmp, size_t *cap, size_t *work)
+{
+	struct src_role *x = &L->p->roles[r];
+	size_t n = 1, k = 0;
+	int32_t *v;
+
+	/* each addend is under the budget, so the sum stops far from wrapping */
+	for (size_t i = 0; i < x->ninherits && n <= POL_CLOSURE_BUDGET; i++)
+		n += L->p->roles[x->inherits[i]].nranges;
+	if (n > POL_CLOSURE_BUDGET - *work) {
+		err_at(L, x->line, "role '%s': the role hierarchy is too large to compile: the "
+		    "closures of the %zu roles need more than %u ranges of consecutive roles "
+		    "(define each role next to the roles it inherits)", x->name,
+		    L->p->nroles, POL_CLOSURE_BUDGET);
 		return -1;
 	}
-	colour[r] = 1;
-	stack[depth] = r;
-	for (size_t k = 0; k < p->roles[r].ninherits; k++)
-		if (closure_visit(L, p->roles[r].inherits[k], colour, stack, depth + 1) != 0)
+	*work += n;
+	if (n > *cap) {
+		int32_t *nv = realloc(*tmp, n * 2 * sizeof(**tmp));
+		if (nv == NULL) {
+			L->oom = 1;
 			return -1;
-	colour[r] = 2;
+		}
+		*tmp = nv;
+		*cap = n;
+	}
+	v = *tmp;
+	v[0] = v[1] = r;
+	for (size_t i = 0, m = 2; i < x->ninherits; i++) {
+		const struct src_role *y = &L->p->roles[x->inherits[i]];
+		memcpy(v + m, y->ranges, y->nranges * 2 * sizeof(*v));
+		m += y->nranges * 2;
+	}
+	if (n > 1)
+		qsort(v, n, 2 * sizeof(*v), cmp_range);
+	/* coalesce overlapping and adjacent ranges */
+	for (size_t i = 1; i < n; i++) {
+		if (v[2 * i] <= v[2 * k + 1] + 1) {
+			if (v[2 * i + 1] > v[2 * k + 1])
+				v[2 * k + 1] = v[2 * i + 1];
+			continue;
+		}
+		k++;
+		v[2 * k] = v[2 * i];
+		v[2 * k + 1] = v[2 * i + 1];
+	}
+	x->nranges = k + 1;
+	if ((x->ranges = ar_alloc(L, x->nranges * 2 * sizeof(*v))) == NULL)
+		return -1;
+	memcpy(x->ranges, v, x->nranges * 2 * sizeof(*v));
 	return 0;
 }
 
+/*
+ * Each role's closure (itself and everything it inherits), for the image.
+ *
+ * Why this way: the image keeps a closure as ranges of consecutive role
+ * ids, and decisions OR those ranges into a bitset, so the fast path
+ * never walks the hierarchy.  Listing every closure member (what a walk
+ * per role gives) is quadratic in the depth: a chain of N roles has
+ * N^2/2 members.  Instead one depth-first walk over `inherits` (with an
+ * explicit stack: no recursion however deep, and it finds cycles) meets
+ * each role after all it inherits, and its closure is then built once from
+ * its parents' closures, range against range.  A hierarchy written in file
+ * order (each role next to what it inherits, above or below) has closures
+ * of a few ranges, so this is linear in the roles and inherits entries:
+ * a 65,536-role chain is one range per role.  Roles whose inherited sets
+ * are scattered through the file need more ranges; the ranges merged, all
+ * roles together, are capped at POL_CLOSURE_BUDGET (memory and time
+ * bounded), and beyond it the policy is refused with a message saying so.
+ * Renumbering roles in walk order would make any chain compact but
+ * changes the snapshot and the decision's role index; not worth it for a
+ * layout the message tells the author how to avoid.
+ */
 static void
 build_closures(struct loader *L)
 {
 	struct src *p = L->p;
-	size_t n = p->nroles;
-	uint8_t *colour = calloc(n + 1, 1), *seen = calloc(n + 1, 1);
-	int32_t *stack = calloc(n + 1, sizeof(*stack)), *todo = calloc(n + 1, sizeof(*todo));
+	size_t n = p->nroles, work = 0, cap = 64;
+	uint8_t *colour = calloc(n + 1, 1);
+	int32_t *stack = calloc(n + 1, sizeof(*stack)), *tmp = calloc(cap, 2 * sizeof(*tmp));
+	size_t *next = calloc(n + 1, sizeof(*next));
 
-	if (colour == NULL || seen == NULL || stack == NULL || todo == NULL) {
+	if (colour == NULL || stack == NULL || next == NULL || tmp == NULL) {
 		L->oom = 1;
 		goto out;
 	}
-	for (size_t r = 0; r < n; r++)
-		if (closure_visit(L, (int32_t)r, colour, stack, 0) != 0)
-			goto out;
 	for (size_t r = 0; r < n; r++) {
-		size_t nt = 0, nc = 0;
-		int32_t *cl;
+		size_t depth = 0;
 
-		memset(seen, 0, n);
-		todo[nt++] = (int32_t)r;
-		seen[r] = 1;
-		while (nt > 0) {
-			int32_t x = todo[--nt];
-			nc++;
-			for (size_t k = 0; k < p->roles[x].ninherits; k++) {
-				int32_t y = p->roles[x].inherits[k];
-				if (!seen[y]) {
-					seen[y] = 1;
-					todo[nt++] = y;
+		if (colour[r] != 0)
+			continue;
+		colour[r] = 1;
+		stack[depth] = (int32_t)r;
+		next[depth++] = 0;
+		while (depth > 0) {
+			int32_t x = stack[depth - 1];
+
+			if (next[depth - 1] < p->roles[x].ninherits) {
+				int32_t y = p->roles[x].inherits[next[depth - 1]++];
+				if (colour[y] == 1) {
+					cycle_error(L, stack, depth, y);
+					goto out;
 				}
+				if (colour[y] == 0) {
+					colour[y] = 1;
+					stack[depth] = y;
+					next[depth++] = 0;
+				}
+				continue;
 			}
+			if (closure_merge(L, x, &tmp, &cap, &work) != 0)
+				goto out;
+			colour[x] = 2;
+			depth--;
 		}
-		cl = ar_alloc(L, nc * sizeof(*cl));
-		if (cl == NULL)
-			goto out;
-		nc = 0;
-		for (size_t x = 0; x < n; x++)
-			if (seen[x])
-				cl[nc++] = (int32_t)x;
-		qsort(cl, nc, sizeof(*cl), cmp_i32);
-		p->roles[r].closure = cl;
-		p->roles[r].nclosure = nc;
 	}
 out:
 	free(colour);
-	free(seen);
 	free(stack);
-	free(todo);
+	free(next);
+	free(tmp);
 }
 
 static void
@@ -1401,31 +1469,6 @@ b_hosts(struct builder *B, const struct src_hostref *h, size_t n)
 	return l;
 }
 
-/* A role's sorted closure as ranges [lo, hi] of consecutive ids. */
-static struct pol_list
-b_closure(struct builder *B, const int32_t *c, size_t n)
-{
-	struct pol_list l = { 0, 0 };
-	int32_t *tmp = calloc(2 * n + 2, sizeof(*tmp));
-	size_t k = 0;
-
-	if (tmp == NULL) {
-		B->d.oom = 1;
-		return l;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (k > 0 && c[i] == tmp[k - 1] + 1) {
-			tmp[k - 1] = c[i];
-			continue;
-		}
-		tmp[k++] = c[i];
-		tmp[k++] = c[i];
-	}
-	l = b_pool(B, POL_POOL_RANGES, tmp, k * sizeof(*tmp), k / 2);
-	free(tmp);
-	return l;
-}
-
 /* A name -> index table of the image; the first of equal keys wins. */
 static void
 b_map(struct builder *B, uint32_t *slots_off, uint32_t *cap_out, size_t n,
@@ -1653,7 +1696,8 @@ build_image(struct builder *B, const struct src *p)
 		r.inherits = b_ids(B, POL_POOL_ROLES, x->inherits ? x->inherits : (const int32_t[1]){ 0 },
 		    x->ninherits);
 		r.perms = b_strs(B, x->perms, x->nperms);
-		r.closure = b_closure(B, x->closure, x->nclosure);
+		r.closure = b_pool(B, POL_POOL_RANGES, x->ranges, x->nranges * 2 * sizeof(int32_t),
+		    x->nranges);
 		if (!B->d.oom)
 			*B_REC(B, tab.roles, i, struct pol_role) = r;
 	}

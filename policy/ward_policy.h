@@ -181,6 +181,20 @@ void policy_break_glass(const struct policy *p, struct policy_break_glass *bg);
 size_t policy_effective_roles(const struct policy *p,
     const struct policy_request *rq, const char **out, size_t max);
 
+/* The same as role indices (for policy_role_name and
+ * policy_role_permissions), in file order: no names compared, so a tool
+ * may ask it for every role of a deep hierarchy.  Allocation-free. */
+size_t policy_effective_role_ids(const struct policy *p,
+    const struct policy_request *rq, size_t *out, size_t max);
+
+/* Which of P's schedules (named and inline) hold the minute MINUTE
+ * (0..1439) of day WDAY (0 = Sunday): 1 or 0 each, into OUT up to MAX.
+ * Returns the number of schedules.  The time reaches a decision only
+ * through them: two times with the same answers here decide every request
+ * alike (wardctl policy diff asks once per such class). */
+size_t policy_schedules_at(const struct policy *p, int wday, int minute,
+    unsigned char *out, size_t max);
+
 /* Local `users` assignments: roles assigned to USER (not inherited). */
 size_t policy_user_roles(const struct policy *p, const char *user,
     const char **out, size_t max);

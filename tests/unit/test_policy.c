@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "policy_internal.h"   /* the image layout, for the hostile-image table */
@@ -287,6 +289,14 @@ test_permissions_and_roles(void)
 	CU_ASSERT_STRING_EQUAL(policy_app_for_service(pol, "gdm-password"), "ehr");
 	CU_ASSERT_STRING_EQUAL(policy_app_for_service(pol, "vpn"), "vpn");
 	CU_ASSERT_EQUAL(strlen(policy_version(pol)), 64);
+	{
+		/* night, weekend, sunnight: Monday 20:00 is night only */
+		unsigned char in[4] = { 9, 9, 9, 9 };
+		CU_ASSERT_EQUAL(policy_schedules_at(pol, 1, 20 * 60, in, 4), 3);
+		CU_ASSERT(in[0] == 1 && in[1] == 0 && in[2] == 0 && in[3] == 9);
+		CU_ASSERT_EQUAL(policy_schedules_at(pol, 0, 23 * 60, in, 4), 3);
+		CU_ASSERT(in[0] == 1 && in[1] == 1 && in[2] == 1);
+	}
 }
 
 static void
@@ -495,6 +505,265 @@ test_differential(void)
 	printf("\n  %ld policies, %ld requests compared, %ld allowed\n", policies, compared, allows);
 	CU_ASSERT(allows > compared / 20);        /* the generator exercises both answers */
 	CU_ASSERT(allows < compared - compared / 20);
+}
+
+/* ---- role hierarchies: closures exact, deep chains cheap ---- */
+
+/* A chain of N roles, "c0" first; each inherits the one above it in the
+ * file (REVERSE: below it), with one rule for c0 (the chain's root). */
+static char *
+chain_text(int n, int reverse)
+{
+	size_t cap = (size_t)n * 48 + 512, o = 0;
+	char *t = malloc(cap);
+
+	if (t == NULL)
+		return NULL;
+	o += (size_t)snprintf(t + o, cap - o, "roles = {\n");
+	for (int k = 0; k < n; k++) {
+		int i = reverse ? n - 1 - k : k;
+		if (i == 0)
+			o += (size_t)snprintf(t + o, cap - o, " c0 = { permissions = [\"ehr:read\"]; };\n");
+		else
+			o += (size_t)snprintf(t + o, cap - o, " c%d = { inherits = [\"c%d\"]; };\n", i,
+			    i - 1);
+	}
+	snprintf(t + o, cap - o, "};\napps = { ehr = [\"ehr-login\"]; };\n"
+	    "rules = ( { id = \"root\"; effect = \"allow\"; roles = [\"c0\"]; apps = [\"ehr\"]; } );\n");
+	return t;
+}
+
+/* Does role NAME (alone) reach the chain root's rule, fast and reference? */
+static void
+check_reaches_root(const struct policy *p, const char *name)
+{
+	const char *roles[1] = { name };
+	struct policy_request rq = { .user = "u", .roles = roles, .nroles = 1,
+		.service = "ehr-login", .host = "ws" };
+	struct policy_decision d, r;
+
+	policy_decide(p, &rq, &d);
+	CU_ASSERT_EQUAL(policy_decide_reference(p, &rq, &r), 0);
+	CU_ASSERT_TRUE(d.allow);
+	CU_ASSERT_TRUE(r.allow);
+	CU_ASSERT_TRUE(policy_permitted(p, &rq, "ehr:read"));
+}
+
+static void
+test_chain_and_diamond(void)
+{
+	static const char *out[3000];
+	size_t ids[8];
+	char err[2048], name[16];
+	const char *diamond = "roles = { top = { inherits = [\"left\", \"right\"]; };\n"
+	    " left = { inherits = [\"base\"]; }; right = { inherits = [\"base\"]; };\n"
+	    " base = { }; other = { }; };\n"
+	    "rules = ( { id = \"b\"; effect = \"allow\"; roles = [\"base\"]; } );\n";
+	const char *top[1] = { "top" }, *left[1] = { "left" };
+	struct policy_request rq = { .user = "u", .roles = top, .nroles = 1 };
+	struct policy *p = policy_load_buffer("d.conf", diamond, err, sizeof(err));
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL_FATAL(policy_effective_roles(p, &rq, out, 8), 4);
+	CU_ASSERT_STRING_EQUAL(out[0], "base");
+	CU_ASSERT_STRING_EQUAL(out[1], "left");
+	CU_ASSERT_STRING_EQUAL(out[2], "right");
+	CU_ASSERT_STRING_EQUAL(out[3], "top");
+	rq.roles = left;
+	CU_ASSERT_EQUAL_FATAL(policy_effective_roles(p, &rq, out, 8), 2);
+	CU_ASSERT_STRING_EQUAL(out[0], "base");
+	CU_ASSERT_STRING_EQUAL(out[1], "left");
+	/* the same as indices, in file order (top, left, right, base, other) */
+	CU_ASSERT_EQUAL_FATAL(policy_effective_role_ids(p, &rq, ids, 8), 2);
+	CU_ASSERT_EQUAL(ids[0], 1);
+	CU_ASSERT_EQUAL(ids[1], 3);
+	rq.roles = top;
+	CU_ASSERT_EQUAL_FATAL(policy_effective_role_ids(p, &rq, ids, 2), 4);
+	CU_ASSERT_EQUAL(ids[0], 0);
+	CU_ASSERT_EQUAL(ids[1], 1);
+	policy_free(p);
+
+	/* deep chains, written top-down and bottom-up: the last role holds
+	 * every role above it, and nothing else does */
+	for (int reverse = 0; reverse < 2; reverse++) {
+		char *t = chain_text(3000, reverse);
+		const char *one[1] = { name };
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+		p = policy_load_buffer("chain.conf", t, err, sizeof(err));
+		free(t);
+		if (p == NULL)
+			fprintf(stderr, "\nchain: %s\n", err);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+		rq.roles = one;
+		for (int k = 0; k < 3000; k += 499) {
+			snprintf(name, sizeof(name), "c%d", k);
+			CU_ASSERT_EQUAL(policy_effective_roles(p, &rq, out, 3000), (size_t)k + 1);
+			check_reaches_root(p, name);
+		}
+		snprintf(name, sizeof(name), "c2999");
+		CU_ASSERT_EQUAL(policy_effective_roles(p, &rq, out, 3000), 3000);
+		check_reaches_root(p, name);
+		policy_free(p);
+	}
+}
+
+/* V[0..N) = 0..N-1 in a random order. */
+static void
+shuffled(int *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		v[i] = i;
+	for (int i = n - 1; i > 0; i--) {
+		int j = (int)rnd((uint32_t)i + 1), x = v[i];
+		v[i] = v[j];
+		v[j] = x;
+	}
+}
+
+/*
+ * Random hierarchies whose roles are defined in a shuffled order (a role's
+ * parents may come later in the file, so closures are scattered ranges):
+ * the effective roles of every role equal the closure the test computes
+ * itself, and the fast path agrees with the reference evaluator, which
+ * walks `inherits` at each decision.
+ */
+static void
+test_scattered_hierarchies(void)
+{
+	static char buf[1 << 15];
+	char err[2048];
+
+	for (int iter = 0; iter < 300; iter++) {
+		int n = 2 + (int)rnd(40), perm[42], par[42][3], npar[42];
+		uint64_t reach[42];
+		size_t o = 0;
+		struct policy *p;
+
+		shuffled(perm, n);
+		/* role perm[k] inherits up to 3 of perm[0..k): a DAG */
+		for (int k = 0; k < n; k++) {
+			int r = perm[k];
+			npar[r] = k == 0 ? 0 : (int)rnd(4);
+			reach[r] = 1ULL << r;
+			for (int j = 0; j < npar[r]; j++) {
+				par[r][j] = perm[rnd((uint32_t)k)];
+				reach[r] |= reach[par[r][j]];
+			}
+		}
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "roles = {\n");
+		for (int r = 0; r < n; r++) {
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, " r%d = { inherits = [", r);
+			for (int j = 0; j < npar[r]; j++)
+				o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s\"r%d\"",
+				    j ? ", " : "", par[r][j]);
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "]; };\n");
+		}
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "};\napps = { a = [\"s\"]; };\nrules = (\n");
+		for (int i = 0; i < 6; i++)
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, " { id = \"q%d\"; effect = \"%s\"; "
+			    "roles = [\"r%u\"]; }%s\n", i, rnd(3) ? "allow" : "deny", rnd((uint32_t)n),
+			    i < 5 ? "," : "");
+		snprintf(buf + o, sizeof(buf) - o, ");\n");
+		p = policy_load_buffer("gen", buf, err, sizeof(err));
+		if (p == NULL)
+			fprintf(stderr, "\n%s\n%s\n", err, buf);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+		for (int r = 0; r < n; r++) {
+			char name[16];
+			const char *roles[1] = { name }, *out[42];
+			struct policy_request rq = { .user = "u", .roles = roles, .nroles = 1,
+				.service = "s", .host = "h" };
+			struct policy_decision d, ref;
+			size_t ne;
+			uint64_t got = 0;
+
+			snprintf(name, sizeof(name), "r%d", r);
+			ne = policy_effective_roles(p, &rq, out, 42);
+			for (size_t i = 0; i < ne && i < 42; i++)
+				got |= 1ULL << atoi(out[i] + 1);
+			CU_ASSERT_EQUAL(ne, (size_t)__builtin_popcountll(reach[r]));
+			CU_ASSERT_EQUAL(got, reach[r]);
+			policy_decide(p, &rq, &d);
+			CU_ASSERT_EQUAL(policy_decide_reference(p, &rq, &ref), 0);
+			CU_ASSERT_EQUAL(d.allow, ref.allow);
+			CU_ASSERT_STRING_EQUAL(d.rule, ref.rule);
+		}
+		policy_free(p);
+	}
+}
+
+/*
+ * Memory is linear in the depth: a chain of 12,000 roles loads within a
+ * 128 MiB address space (listing each closure would take 288 MB).  In a
+ * child, whose limit cannot touch the rest of the suite.  Not under ASan,
+ * whose shadow memory is a large mapping of its own.
+ */
+static void
+test_deep_chain_memory(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	printf("\n  (skipped under ASan: its shadow memory needs a large address space)\n");
+#else
+	char *t = chain_text(12000, 0);
+	pid_t pid;
+	int st = -1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	fflush(NULL);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = { 128UL << 20, 128UL << 20 };
+		char err[512];
+		const char *last[1] = { "c11999" };
+		struct policy_request rq = { .user = "u", .roles = last, .nroles = 1 };
+		const char *out[1];
+		struct policy *p;
+
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(3);
+		p = policy_load_buffer("chain.conf", t, err, sizeof(err));
+		if (p == NULL) {
+			fprintf(stderr, "\n12,000-role chain in 128 MiB: %s\n", err);
+			_exit(1);
+		}
+		_exit(policy_effective_roles(p, &rq, out, 1) == 12000 ? 0 : 2);
+	}
+	free(t);
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+#endif
+}
+
+/* Closures scattered through the file cost ranges; beyond the budget the
+ * policy is refused, saying why, instead of growing without bound.  A
+ * chain of 6,000 roles in a shuffled order needs about 6 million. */
+static void
+test_closure_budget(void)
+{
+	int n = 6000, *perm = calloc((size_t)n, sizeof(int));
+	size_t cap = (size_t)n * 48 + 256, o = 0;
+	char *t = malloc(cap), err[2048];
+	struct policy *p;
+
+	CU_ASSERT_FATAL(perm != NULL && t != NULL);
+	shuffled(perm, n);
+	/* file position i holds role s<perm[i]>; chain order is by name */
+	o += (size_t)snprintf(t + o, cap - o, "roles = {\n");
+	for (int i = 0; i < n; i++)
+		o += perm[i] == 0 ? (size_t)snprintf(t + o, cap - o, " s0 = { };\n") :
+		    (size_t)snprintf(t + o, cap - o, " s%d = { inherits = [\"s%d\"]; };\n",
+		    perm[i], perm[i] - 1);
+	snprintf(t + o, cap - o, "};\n");
+	p = policy_load_buffer("shuffled.conf", t, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(p);
+	if (p != NULL || strstr(err, "too large to compile") == NULL)
+		fprintf(stderr, "\nshuffled chain: %s\n", p ? "loaded" : err);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "the closures of the 6000 roles need more than"));
+	policy_free(p);
+	free(perm);
+	free(t);
 }
 
 /* ---- snapshot ---- */
@@ -950,6 +1219,10 @@ main(void)
 	CU_add_test(s, "explain trace", test_explain_trace);
 	CU_add_test(s, "lint findings", test_lint);
 	CU_add_test(s, "differential: fast path vs reference", test_differential);
+	CU_add_test(s, "hierarchy: a diamond and deep chains exact", test_chain_and_diamond);
+	CU_add_test(s, "hierarchy: scattered roles, closures exact", test_scattered_hierarchies);
+	CU_add_test(s, "hierarchy: a 12,000-role chain in 128 MiB", test_deep_chain_memory);
+	CU_add_test(s, "hierarchy: scattered closures over budget refused", test_closure_budget);
 	CU_add_test(s, "snapshot: round trip, stale, truncated, flipped", test_snapshot);
 	CU_add_test(s, "snapshot: random policies decide alike", test_snapshot_differential);
 	CU_add_test(s, "snapshot: offsets out of bounds refused", test_snapshot_hostile);

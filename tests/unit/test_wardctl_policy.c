@@ -232,6 +232,81 @@ source_of(const char *file, const char *want)
 	return run(cmd) == 1 && strstr(out, needle) != NULL ? 0 : -1;
 }
 
+/* A chain of 300 roles (c0 at the top), each with one permission; c150's
+ * differs in NEW, and so does the schedule of the rule for c0. */
+static int
+write_chain(const char *path, int new)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fprintf(f, "roles = {\n c0 = { permissions = [\"ehr:read\"]; };\n");
+	for (int i = 1; i < 300; i++) {
+		char perm[16];
+		snprintf(perm, sizeof(perm), "act%d", i % 7);
+		fprintf(f, " c%d = { inherits = [\"c%d\"]; permissions = [\"ehr:%s\"]; };\n", i,
+		    i - 1, i == 150 && new ? "export" : perm);
+	}
+	fprintf(f, "};\napps = { ehr = [\"ehr-login\"]; };\n"
+	    "schedules = { day = \"Mon-Fri 07:00-19:00\"; night = \"Mon-Sun 19:00-07:00\"; };\n"
+	    "rules = ( { id = \"top\"; effect = \"allow\"; roles = [\"c0\"]; apps = [\"ehr\"]; "
+	    "when = \"%s\"; } );\n", new ? "night" : "day");
+	fclose(f);
+	return chmod(path, 0644);
+}
+
+/* What the diffs of the two chains must say, each way. */
+static const char *const deep_text[] = {
+	/* every role reaches c0's rule: day (Mon-Fri 07-19, 120 half-hours)
+	 * becomes night (every day 19-07, 168) */
+	"role c0               app ehr            on ward-diff-other-host GAINS access "
+	"(168 of 336 half-hours) LOSES access (120 of 336 half-hours), first at Sun 00:00\n",
+	"role c299             app ehr            on ward-diff-other-host GAINS access (168 of",
+	/* c150 and all below it gain the export permission; act3 (150 % 7)
+	 * is still inherited through c3 and others, so nothing is lost */
+	"role c150             GAINS permission ehr:export\n",
+	"role c299             GAINS permission ehr:export\n",
+};
+static const char *const deep_json[] = {
+	"{\"role\":\"c7\",\"app\":\"ehr\",\"host\":\"ward-diff-other-host\",\"gains\":120,"
+	"\"losses\":168,\"obligations\":0,\"break_glass\":0,\"first\":\"Sun 00:00\"}",
+	"{\"role\":\"c200\",\"permission\":\"ehr:export\",\"change\":\"loses\"}",
+	"\"count\":450}",
+};
+
+static void
+test_diff_deep(void)
+{
+	char cmd[4096], a[1024], b[1024];
+	int lines = 0;
+
+	snprintf(a, sizeof(a), "%s/chain-a.conf", dir);
+	snprintf(b, sizeof(b), "%s/chain-b.conf", dir);
+	CU_ASSERT_EQUAL_FATAL(write_chain(a, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(write_chain(b, 1), 0);
+	for (int json = 0; json < 2; json++) {
+		const char *const *want = json ? deep_json : deep_text;
+		size_t n = json ? sizeof(deep_json) / sizeof(*want) : sizeof(deep_text) / sizeof(*want);
+
+		snprintf(cmd, sizeof(cmd), "policy diff %s %s%s", json ? b : a, json ? a : b,
+		    json ? " --json" : "");
+		CU_ASSERT_EQUAL(run(cmd), 1);
+		for (size_t i = 0; i < n; i++) {
+			if (strstr(out, want[i]) == NULL)
+				fprintf(stderr, "\nmissing: %s\n", want[i]);
+			CU_ASSERT_PTR_NOT_NULL(strstr(out, want[i]));
+		}
+		if (json)
+			break;
+		CU_ASSERT_PTR_NULL(strstr(out, "role c149             GAINS permission"));
+		CU_ASSERT_PTR_NULL(strstr(out, "LOSES permission"));
+		for (const char *q = out; (q = strstr(q, "GAINS permission")) != NULL; q++)
+			lines++;
+		CU_ASSERT_EQUAL(lines, 150);
+	}
+}
+
 static void
 test_compile(void)
 {
@@ -293,6 +368,7 @@ main(void)
 	CU_add_test(s, "policy test", test_test);
 	CU_add_test(s, "policy show, who, can", test_show_who_can);
 	CU_add_test(s, "policy diff", test_diff);
+	CU_add_test(s, "policy diff: a deep chain, schedules", test_diff_deep);
 	CU_add_test(s, "policy compile", test_compile);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
