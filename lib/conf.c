@@ -378,17 +378,113 @@ group_of(const struct conf_key *k)
 	return NULL;
 }
 
+/* "must be a, b or c": the values an enum row takes */
+static void
+enum_choices(const struct conf_key *k, char *msg, size_t len)
+{
+	size_t n = (size_t)snprintf(msg, len, "must be");
+
+	for (size_t i = 0; k->names[i] != NULL && n < len; i++)
+		n += (size_t)snprintf(msg + n, len - n, "%s %s",
+		    i == 0 ? "" : k->names[i + 1] != NULL ? "," : " or", k->names[i]);
+}
+
+/* A string, path or enum row: check S and store it in F. */
+static void
+read_text(struct ctx *x, const struct conf_key *k, const config_setting_t *s, void *f)
+{
+	const char *v = config_setting_get_string(s);
+	char msg[160];
+	size_t i;
+
+	if (v == NULL) {
+		fail(x, s, k->name, "must be a string");
+	} else if (v[0] == '\0') {
+		fail(x, s, k->name, "must not be empty");
+	} else if (k->type == CT_PATH && (v[0] != '/' ||
+	    (k->max > 0 && strlen(v) > (size_t)k->max))) {
+		if (k->max > 0)
+			snprintf(msg, sizeof(msg), "must be an absolute path of at most "
+			    "%ld bytes", k->max);
+		else
+			snprintf(msg, sizeof(msg), "must be an absolute path");
+		fail(x, s, k->name, msg);
+	} else if (k->contains != NULL && strstr(v, k->contains) == NULL) {
+		snprintf(msg, sizeof(msg), "must contain %s", k->contains);
+		fail(x, s, k->name, msg);
+	} else if (k->type == CT_ENUM) {
+		for (i = 0; k->names[i] != NULL && strcmp(k->names[i], v) != 0; i++)
+			;
+		if (k->names[i] != NULL) {
+			*(int *)f = (int)i;
+		} else {
+			enum_choices(k, msg, sizeof(msg));
+			fail(x, s, k->name, msg);
+		}
+	} else if (set_str(f, v) != 0) {
+		x->rc = WARD_ERR_NOMEM;
+	}
+}
+
+/* An int or long row: a whole number within its range. */
+static void
+read_number(struct ctx *x, const struct conf_key *k, const config_setting_t *s, void *f)
+{
+	int type = config_setting_type(s);
+	long long n;
+	char msg[160];
+
+	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+		fail(x, s, k->name, "must be a whole number");
+		return;
+	}
+	n = config_setting_get_int64(s);
+	if (n < k->min || n > k->max) {
+		snprintf(msg, sizeof(msg), "must be between %ld and %ld, not %lld",
+		    k->min, k->max, n);
+		fail(x, s, k->name, msg);
+	} else if (k->type == CT_INT) {
+		*(int *)f = (int)n;
+	} else {
+		*(long *)f = (long)n;
+	}
+}
+
+/* A string list row: at most max strings, into F[] and the count. */
+static void
+read_list(struct ctx *x, struct ward_conf *c, const struct conf_key *k,
+    const config_setting_t *s, char **f)
+{
+	int type = config_setting_type(s), n = config_setting_length(s);
+	char msg[160];
+
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+		fail(x, s, k->name, "must be a list of strings");
+		return;
+	}
+	if (n > k->max) {
+		snprintf(msg, sizeof(msg), "at most %ld values", k->max);
+		fail(x, s, k->name, msg);
+		return;
+	}
+	for (int i = 0; i < n && x->rc == 0; i++) {
+		const char *v = config_setting_get_string_elem(s, i);
+
+		if (v == NULL)
+			fail(x, s, k->name, "must be a list of strings");
+		else if (set_str(&f[i], v) != 0)
+			x->rc = WARD_ERR_NOMEM;
+		else
+			*(size_t *)((char *)c + k->count) = (size_t)i + 1;
+	}
+}
+
 /* Check setting S against row K and store its value in C. */
 static void
 read_key(struct ctx *x, struct ward_conf *c, const struct conf_key *k,
     const config_setting_t *s)
 {
 	void *f = field_of(c, k);
-	int type = config_setting_type(s);
-	const char *v = NULL;
-	char msg[160];
-	long long n;
-	size_t i;
 
 	switch (k->type) {
 	case CT_GROUP:
@@ -396,82 +492,20 @@ read_key(struct ctx *x, struct ward_conf *c, const struct conf_key *k,
 	case CT_STR:
 	case CT_PATH:
 	case CT_ENUM:
-		if (type != CONFIG_TYPE_STRING) {
-			fail(x, s, k->name, "must be a string");
-			break;
-		}
-		v = config_setting_get_string(s);
-		if (v[0] == '\0') {
-			fail(x, s, k->name, "must not be empty");
-		} else if (k->type == CT_PATH && (v[0] != '/' ||
-		    (k->max > 0 && strlen(v) > (size_t)k->max))) {
-			if (k->max > 0)
-				snprintf(msg, sizeof(msg), "must be an absolute path of at "
-				    "most %ld bytes", k->max);
-			else
-				snprintf(msg, sizeof(msg), "must be an absolute path");
-			fail(x, s, k->name, msg);
-		} else if (k->contains != NULL && strstr(v, k->contains) == NULL) {
-			snprintf(msg, sizeof(msg), "must contain %s", k->contains);
-			fail(x, s, k->name, msg);
-		} else if (k->type == CT_ENUM) {
-			int len = snprintf(msg, sizeof(msg), "must be");
-
-			for (i = 0; k->names[i] != NULL && strcmp(k->names[i], v) != 0; i++)
-				;
-			if (k->names[i] != NULL) {
-				*(int *)f = (int)i;
-				break;
-			}
-			for (i = 0; k->names[i] != NULL && len > 0 && (size_t)len < sizeof(msg); i++)
-				len += snprintf(msg + len, sizeof(msg) - (size_t)len, "%s %s",
-				    i == 0 ? "" : k->names[i + 1] ? "," : " or", k->names[i]);
-			fail(x, s, k->name, msg);
-		} else if (set_str(f, v) != 0) {
-			x->rc = WARD_ERR_NOMEM;
-		}
+		read_text(x, k, s, f);
 		break;
 	case CT_BOOL:
-		if (type != CONFIG_TYPE_BOOL)
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
 			fail(x, s, k->name, "must be true or false");
 		else
 			*(int *)f = config_setting_get_bool(s);
 		break;
 	case CT_INT:
 	case CT_LONG:
-		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
-			fail(x, s, k->name, "must be a whole number");
-			break;
-		}
-		n = config_setting_get_int64(s);
-		if (n < k->min || n > k->max) {
-			snprintf(msg, sizeof(msg), "must be between %ld and %ld, not %lld",
-			    k->min, k->max, n);
-			fail(x, s, k->name, msg);
-		} else if (k->type == CT_INT) {
-			*(int *)f = (int)n;
-		} else {
-			*(long *)f = (long)n;
-		}
+		read_number(x, k, s, f);
 		break;
 	case CT_STRLIST:
-		if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
-			fail(x, s, k->name, "must be a list of strings");
-			break;
-		}
-		if (config_setting_length(s) > k->max) {
-			snprintf(msg, sizeof(msg), "at most %ld values", k->max);
-			fail(x, s, k->name, msg);
-			break;
-		}
-		for (i = 0; i < (size_t)config_setting_length(s) && x->rc == 0; i++) {
-			if ((v = config_setting_get_string_elem(s, (int)i)) == NULL)
-				fail(x, s, k->name, "must be a list of strings");
-			else if (set_str(&((char **)f)[i], v) != 0)
-				x->rc = WARD_ERR_NOMEM;
-			else
-				*(size_t *)((char *)c + k->count) = i + 1;
-		}
+		read_list(x, c, k, s, f);
 		break;
 	}
 }
