@@ -3,9 +3,15 @@
  *
  * Rules it keeps: the file is a regular file (no symlink) owned by root and
  * not writable by group or others; every key is known (a typo is an error,
- * never a silently dropped setting); every value is range-checked; errors
- * name FILE:LINE.  The caller reports the error (wardctl on stderr, the
- * module to syslog).
+ * never a silently dropped setting); every value is type- and range-checked;
+ * errors name FILE:LINE.  The caller reports the error (wardctl on stderr,
+ * the module to syslog).
+ *
+ * Every key is one row of conf_keys[]: its name, type, field, default and
+ * range (and, for a rule across keys, a check function).  That table alone
+ * sets the defaults, reads and checks the file, refuses what it does not
+ * name, and frees.  ward.conf(5) documents the same keys; the unit tests
+ * hold the two in step.
  */
 #include "conf.h"
 #include "tfile.h"
@@ -22,6 +28,130 @@
 
 #define CONF_MAX_BYTES (1024 * 1024)
 
+enum conf_type {
+	CT_GROUP,    /* name = { ... }; holds the keys "name.*" */
+	CT_STR,      /* char *, not empty */
+	CT_PATH,     /* char *, absolute; at most max bytes when max > 0 */
+	CT_BOOL,     /* int, true or false */
+	CT_INT,      /* int, whole number in min..max */
+	CT_LONG,     /* long, whole number in min..max */
+	CT_ENUM,     /* int index into names[] (the strings the file may use) */
+	CT_STRLIST,  /* char *[max] with its count (size_t) at count */
+};
+
+/*
+ * A cross-field rule, run once the whole file is read (and only when the
+ * key's group is in the file; top-level keys always).  Returns 0,
+ * WARD_ERR_PARSE with *WHY set (a static string), or WARD_ERR_NOMEM.
+ */
+typedef int conf_check_fn(struct ward_conf *c, const char *path, const char **why);
+
+struct conf_key {
+	const char *name;            /* "state_dir" or "group.key" */
+	enum conf_type type;
+	size_t field;                /* offsetof(struct ward_conf, ...) */
+	long min, max;               /* CT_INT, CT_LONG; max for CT_PATH, CT_STRLIST */
+	long num;                    /* default of CT_BOOL, CT_INT, CT_LONG, CT_ENUM */
+	const char *str;             /* default of CT_STR, CT_PATH (NULL: none) */
+	const char *const *names;    /* CT_ENUM: NULL-terminated */
+	size_t count;                /* CT_STRLIST: offsetof the size_t count */
+	const char *contains;        /* CT_STR: must contain this (a filter's %u) */
+	int required;                /* must be set when its group is present */
+	conf_check_fn *check;
+};
+
+/* offsetof(struct ward_conf, M), refused at compile time unless M is a T
+ * (T is a type name: it cannot be parenthesised) */
+#define AT(m, T) _Generic(((struct ward_conf *)0)->m, T: offsetof(struct ward_conf, m)) /* NOLINT(bugprone-macro-parentheses) */
+#define GROUP(n)             .name = (n), .type = CT_GROUP
+#define STR(n, m, def)       .name = (n), .type = CT_STR, .field = AT(m, char *), .str = (def)
+#define PATH(n, m, def)      .name = (n), .type = CT_PATH, .field = AT(m, char *), .str = (def)
+#define BOOL(n, m, def)      .name = (n), .type = CT_BOOL, .field = AT(m, int), .num = (def)
+#define INT(n, m, lo, hi, def) .name = (n), .type = CT_INT, .field = AT(m, int), \
+	.min = (lo), .max = (hi), .num = (def)
+#define LONG(n, m, lo, hi, def) .name = (n), .type = CT_LONG, .field = AT(m, long), \
+	.min = (lo), .max = (hi), .num = (def)
+#define ENUM(n, m, vals, def) .name = (n), .type = CT_ENUM, .field = AT(m, enum conf_algo), \
+	.names = (vals), .num = (def)
+#define STRLIST(n, m, cnt, cap) .name = (n), .type = CT_STRLIST, .field = AT(m, char **), \
+	.count = AT(cnt, size_t), .max = (cap)
+
+/* CT_ENUM writes the field as an int */
+_Static_assert(sizeof(enum conf_algo) == sizeof(int), "enum conf_algo is an int");
+
+static const char *const algo_names[] = { "sha1", "sha256", "sha512", NULL };
+
+static conf_check_fn snapshot_default, directory_on, check_uris, check_bind_password,
+    check_sasl_mech, check_ca_file;
+
+/* In ward.conf(5)'s order; a group's row comes before its keys. */
+static const struct conf_key conf_keys[] = {
+	{ PATH("policy_file", policy_file, "/etc/ward/policy.conf") },
+	{ PATH("snapshot_file", snapshot_file, NULL), .check = snapshot_default },
+	{ PATH("state_dir", state_dir, "/var/lib/ward") },
+	{ PATH("helper", helper_path, "/usr/sbin/ward_verify") },
+	{ GROUP("directory"), .check = directory_on },
+	{ STRLIST("directory.uri", directory.uri, directory.nuri, CONF_MAX_URIS),
+	  .check = check_uris },
+	{ STR("directory.base", directory.base, NULL), .required = 1 },
+	{ STR("directory.bind_dn", directory.bind_dn, NULL) },
+	{ PATH("directory.bind_password_file", directory.bind_password_file, NULL),
+	  .check = check_bind_password },
+	{ STR("directory.sasl_mech", directory.sasl_mech, NULL), .check = check_sasl_mech },
+	{ PATH("directory.client_cert", directory.client_cert, NULL) },
+	{ PATH("directory.client_key", directory.client_key, NULL) },
+	{ PATH("directory.ca_file", directory.ca_file, NULL), .check = check_ca_file },
+	{ BOOL("directory.starttls", directory.starttls, 0) },
+	{ BOOL("directory.allow_plaintext", directory.allow_plaintext, 0) },
+	{ STR("directory.user_filter", directory.user_filter,
+	    "(&(objectClass=inetOrgPerson)(uid=%u))"), .contains = "%u" },
+	{ STR("directory.name_attribute", directory.name_attr, "uid") },
+	{ STR("directory.group_filter", directory.group_filter, NULL), .contains = "%d" },
+	{ STR("directory.member_of_attr", directory.member_of_attr, "memberOf") },
+	{ INT("directory.nested_depth", directory.nested_depth, 0, 10, 3) },
+	{ LONG("directory.timeout_ms", directory.timeout_ms, 100, 60000, 2000) },
+	{ LONG("directory.max_entries", directory.max_entries, 1, 100000, 1000) },
+	{ LONG("directory.max_values", directory.max_values, 1, 1000000, 10000) },
+	{ LONG("directory.cache_seconds", directory.cache_seconds, 0, 86400, 300) },
+	{ LONG("directory.offline_max_age", directory.offline_max_age, 0, 30 * 86400, 43200) },
+	{ GROUP("mfa") },
+	{ INT("mfa.digits", mfa.digits, 6, 8, 6) },
+	{ INT("mfa.period", mfa.period, 15, 300, 30) },
+	{ ENUM("mfa.algorithm", mfa.algorithm, algo_names, CONF_ALGO_SHA1) },
+	{ INT("mfa.window", mfa.window, 0, 10, 1) },
+	{ INT("mfa.max_failures", mfa.max_failures, 1, 100, 5) },
+	{ LONG("mfa.lockout_seconds", mfa.lockout_seconds, 1, 7 * 86400, 900) },
+	{ STR("mfa.issuer", mfa.issuer, "Ward") },
+	{ INT("mfa.recovery_codes", mfa.recovery_codes, 1, 16, 10) },
+	{ GROUP("secrets") },
+	{ PATH("secrets.key_file", key_file, "/etc/ward/master.key") },
+	{ GROUP("audit") },
+	{ PATH("audit.path", audit.path, "/var/log/ward/audit.log") },
+	{ PATH("audit.key_file", audit.key_file, "/etc/ward/audit.key") },
+	{ BOOL("audit.syslog", audit.syslog, 1) },
+	{ BOOL("audit.fsync", audit.fsync, 1) },
+	{ BOOL("audit.group_adm", audit.group_adm, 0) },
+	{ GROUP("daemon") },
+	{ PATH("daemon.socket", daemon.socket, CONF_DEFAULT_SOCKET), .max = CONF_SOCKET_MAX },
+};
+#define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static void *
+field_of(struct ward_conf *c, const struct conf_key *k)
+{
+	return (char *)c + k->field;
+}
+
+/*
+ * gcc 12's -fanalyzer reports the copy stored through DST as leaked when
+ * DST is a field found by a table offset (it loses track of heap stores at
+ * a symbolic offset); conf_free frees every such field through the same
+ * table.  Suppressed for this function only.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
 static int
 set_str(char **dst, const char *v)
 {
@@ -33,40 +163,48 @@ set_str(char **dst, const char *v)
 	*dst = c;
 	return 0;
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+const char *
+conf_key_name(size_t i)
+{
+	for (size_t j = 0; j < NKEYS; j++)
+		if (conf_keys[j].type != CT_GROUP && i-- == 0)
+			return conf_keys[j].name;
+	return NULL;
+}
 
 int
 conf_defaults(struct ward_conf *c)
 {
 	memset(c, 0, sizeof(*c));
-	if (set_str(&c->policy_file, "/etc/ward/policy.conf") ||
-	    set_str(&c->state_dir, "/var/lib/ward") ||
-	    set_str(&c->helper_path, "/usr/sbin/ward_verify") ||
-	    set_str(&c->key_file, "/etc/ward/master.key") ||
-	    set_str(&c->audit.path, "/var/log/ward/audit.log") ||
-	    set_str(&c->audit.key_file, "/etc/ward/audit.key") ||
-	    set_str(&c->mfa.issuer, "Ward") ||
-	    set_str(&c->directory.user_filter, "(&(objectClass=inetOrgPerson)(uid=%u))") ||
-	    set_str(&c->directory.member_of_attr, "memberOf") ||
-	    set_str(&c->directory.name_attr, "uid") ||
-	    set_str(&c->daemon.socket, CONF_DEFAULT_SOCKET)) {
-		conf_free(c);
-		return WARD_ERR_NOMEM;
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		void *f = field_of(c, k);
+
+		switch (k->type) {
+		case CT_STR:
+		case CT_PATH:
+			if (k->str != NULL && set_str(f, k->str) != 0) {
+				conf_free(c);
+				return WARD_ERR_NOMEM;
+			}
+			break;
+		case CT_BOOL:
+		case CT_INT:
+		case CT_ENUM:
+			*(int *)f = (int)k->num;
+			break;
+		case CT_LONG:
+			*(long *)f = k->num;
+			break;
+		case CT_GROUP:
+		case CT_STRLIST:
+			break;
+		}
 	}
-	c->mfa.digits = 6;
-	c->mfa.period = 30;
-	c->mfa.algorithm = CONF_ALGO_SHA1;
-	c->mfa.window = 1;
-	c->mfa.max_failures = 5;
-	c->mfa.lockout_seconds = 900;
-	c->mfa.recovery_codes = 10;
-	c->audit.syslog = 1;
-	c->audit.fsync = 1;
-	c->directory.nested_depth = 3;
-	c->directory.timeout_ms = 2000;
-	c->directory.cache_seconds = 300;
-	c->directory.offline_max_age = 43200;
-	c->directory.max_entries = 1000;
-	c->directory.max_values = 10000;
 	return 0;
 }
 
@@ -76,36 +214,134 @@ conf_free(struct ward_conf *c)
 	if (c == NULL)
 		return;
 	free(c->path);
-	free(c->policy_file);
-	free(c->snapshot_file);
-	free(c->state_dir);
-	free(c->helper_path);
-	free(c->key_file);
-	free(c->audit.path);
-	free(c->audit.key_file);
-	free(c->mfa.issuer);
-	for (size_t i = 0; i < c->directory.nuri; i++)
-		free(c->directory.uri[i]);
-	free(c->directory.base);
-	free(c->directory.bind_dn);
-	free(c->directory.bind_password_file);
-	free(c->directory.sasl_mech);
-	free(c->directory.client_cert);
-	free(c->directory.client_key);
-	free(c->directory.ca_file);
-	free(c->directory.user_filter);
-	free(c->directory.group_filter);
-	free(c->directory.member_of_attr);
-	free(c->directory.name_attr);
-	free(c->daemon.socket);
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		void *f = field_of(c, k);
+
+		if (k->type == CT_STR || k->type == CT_PATH)
+			free(*(char **)f);
+		else if (k->type == CT_STRLIST)
+			for (long j = 0; j < k->max; j++)
+				free(((char **)f)[j]);
+	}
 	memset(c, 0, sizeof(*c));
 }
+
+/* ---- rules across keys (conf_check_fn) ---- */
+
+/* snapshot_file: the policy file's name followed by ".snap" unless set */
+static int
+snapshot_default(struct ward_conf *c, const char *path, const char **why)
+{
+	size_t n;
+
+	(void)path;
+	(void)why;
+	if (c->snapshot_file != NULL)
+		return 0;
+	n = strlen(c->policy_file) + 6;
+	if ((c->snapshot_file = malloc(n)) == NULL)
+		return WARD_ERR_NOMEM;
+	snprintf(c->snapshot_file, n, "%s.snap", c->policy_file);
+	return 0;
+}
+
+/* the group directory in the file turns the directory on */
+static int
+directory_on(struct ward_conf *c, const char *path, const char **why)
+{
+	(void)path;
+	(void)why;
+	c->directory.enabled = 1;
+	return 0;
+}
+
+/* Does any URI carry TLS (ldaps://, or ldap:// with starttls)? */
+static int
+uris_use_tls(const struct conf_directory *d)
+{
+	for (size_t i = 0; i < d->nuri; i++)
+		if (strncmp(d->uri[i], "ldaps://", 8) == 0 ||
+		    (d->starttls && strncmp(d->uri[i], "ldap://", 7) == 0))
+			return 1;
+	return 0;
+}
+
+static int
+check_uris(struct ward_conf *c, const char *path, const char **why)
+{
+	const struct conf_directory *d = &c->directory;
+	int plain = 0;
+
+	if (d->nuri == 0) {
+		*why = "at least one URI is needed";
+		return WARD_ERR_PARSE;
+	}
+	for (size_t i = 0; i < d->nuri; i++) {
+		if (strncmp(d->uri[i], "ldap://", 7) == 0)
+			plain |= !d->starttls;
+		else if (strncmp(d->uri[i], "ldaps://", 8) != 0 &&
+		    strncmp(d->uri[i], "ldapi://", 8) != 0) {
+			*why = "URIs must start with ldaps://, ldap:// or ldapi://";
+			return WARD_ERR_PARSE;
+		}
+	}
+	if (plain && !d->allow_plaintext) {
+		*why = "ldap:// without starttls sends the bind password in clear; use "
+		    "ldaps://, starttls = true, or allow_plaintext = true";
+		return WARD_ERR_PARSE;
+	}
+	if (plain)
+		ward_log(LOG_WARNING, "%s: directory.allow_plaintext is on: directory "
+		    "traffic is not encrypted", path);
+	return 0;
+}
+
+static int
+check_bind_password(struct ward_conf *c, const char *path, const char **why)
+{
+	const struct conf_directory *d = &c->directory;
+
+	(void)path;
+	if (d->bind_dn && !d->bind_password_file &&
+	    !(d->sasl_mech && strcmp(d->sasl_mech, "EXTERNAL") == 0)) {
+		*why = "is required with bind_dn";
+		return WARD_ERR_PARSE;
+	}
+	return 0;
+}
+
+static int
+check_sasl_mech(struct ward_conf *c, const char *path, const char **why)
+{
+	(void)path;
+	if (c->directory.sasl_mech && strcmp(c->directory.sasl_mech, "EXTERNAL") != 0) {
+		*why = "only \"EXTERNAL\" is supported";
+		return WARD_ERR_PARSE;
+	}
+	return 0;
+}
+
+static int
+check_ca_file(struct ward_conf *c, const char *path, const char **why)
+{
+	(void)path;
+	if (c->directory.ca_file == NULL && uris_use_tls(&c->directory)) {
+		*why = "is required for ldaps:// and StartTLS: certificates are always verified";
+		return WARD_ERR_PARSE;
+	}
+	return 0;
+}
+
+/* ---- reading ---- */
 
 struct ctx {
 	const char *path;
 	char *err;
 	size_t errlen;
 	int rc;
+	/* where each row of conf_keys[] is in the file (NULL: not there) */
+	const config_setting_t *at[NKEYS];
 };
 
 static void
@@ -118,144 +354,221 @@ fail(struct ctx *x, const config_setting_t *s, const char *key, const char *msg)
 	    s ? (int)config_setting_source_line(s) : 0, key, msg);
 }
 
-enum kind { K_STR, K_INT, K_BOOL, K_GROUP, K_STRLIST };
-
-struct key {
-	const char *name;
-	enum kind kind;
-	long min, max;
-};
-
-/* Check every member of GROUP is one of KEYS with the right type and range. */
-static void
-check_group(struct ctx *x, const config_setting_t *group, const char *where,
-    const struct key *keys)
+/* The row named NAME ("key" or "group.key"), or NULL. */
+static const struct conf_key *
+key_find(const char *name)
 {
-	int n = config_setting_length(group);
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(conf_keys[i].name, name) == 0)
+			return &conf_keys[i];
+	return NULL;
+}
+
+/* The row of K's group, or NULL for a top-level key. */
+static const struct conf_key *
+group_of(const struct conf_key *k)
+{
+	const char *dot = strchr(k->name, '.');
+
+	for (size_t i = 0; dot != NULL && i < NKEYS; i++)
+		if (conf_keys[i].type == CT_GROUP &&
+		    strncmp(conf_keys[i].name, k->name, (size_t)(dot - k->name)) == 0 &&
+		    conf_keys[i].name[dot - k->name] == '\0')
+			return &conf_keys[i];
+	return NULL;
+}
+
+/* "must be a, b or c": the values an enum row takes */
+static void
+enum_choices(const struct conf_key *k, char *msg, size_t len)
+{
+	size_t n = (size_t)snprintf(msg, len, "must be");
+
+	for (size_t i = 0; k->names[i] != NULL && n < len; i++)
+		n += (size_t)snprintf(msg + n, len - n, "%s %s",
+		    i == 0 ? "" : k->names[i + 1] != NULL ? "," : " or", k->names[i]);
+}
+
+/* A string, path or enum row: check S and store it in F. */
+static void
+read_text(struct ctx *x, const struct conf_key *k, const config_setting_t *s, void *f)
+{
+	const char *v = config_setting_get_string(s);
+	char msg[160];
+	size_t i;
+
+	if (v == NULL) {
+		fail(x, s, k->name, "must be a string");
+	} else if (v[0] == '\0') {
+		fail(x, s, k->name, "must not be empty");
+	} else if (k->type == CT_PATH && (v[0] != '/' ||
+	    (k->max > 0 && strlen(v) > (size_t)k->max))) {
+		if (k->max > 0)
+			snprintf(msg, sizeof(msg), "must be an absolute path of at most "
+			    "%ld bytes", k->max);
+		else
+			snprintf(msg, sizeof(msg), "must be an absolute path");
+		fail(x, s, k->name, msg);
+	} else if (k->contains != NULL && strstr(v, k->contains) == NULL) {
+		snprintf(msg, sizeof(msg), "must contain %s", k->contains);
+		fail(x, s, k->name, msg);
+	} else if (k->type == CT_ENUM) {
+		for (i = 0; k->names[i] != NULL && strcmp(k->names[i], v) != 0; i++)
+			;
+		if (k->names[i] != NULL) {
+			*(int *)f = (int)i;
+		} else {
+			enum_choices(k, msg, sizeof(msg));
+			fail(x, s, k->name, msg);
+		}
+	} else if (set_str(f, v) != 0) {
+		x->rc = WARD_ERR_NOMEM;
+	}
+}
+
+/* An int or long row: a whole number within its range. */
+static void
+read_number(struct ctx *x, const struct conf_key *k, const config_setting_t *s, void *f)
+{
+	int type = config_setting_type(s);
+	long long n;
+	char msg[160];
+
+	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+		fail(x, s, k->name, "must be a whole number");
+		return;
+	}
+	n = config_setting_get_int64(s);
+	if (n < k->min || n > k->max) {
+		snprintf(msg, sizeof(msg), "must be between %ld and %ld, not %lld",
+		    k->min, k->max, n);
+		fail(x, s, k->name, msg);
+	} else if (k->type == CT_INT) {
+		*(int *)f = (int)n;
+	} else {
+		*(long *)f = (long)n;
+	}
+}
+
+/* A string list row: at most max strings, into F[] and the count. */
+static void
+read_list(struct ctx *x, struct ward_conf *c, const struct conf_key *k,
+    const config_setting_t *s, char **f)
+{
+	int type = config_setting_type(s), n = config_setting_length(s);
+	char msg[160];
+
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+		fail(x, s, k->name, "must be a list of strings");
+		return;
+	}
+	if (n > k->max) {
+		snprintf(msg, sizeof(msg), "at most %ld values", k->max);
+		fail(x, s, k->name, msg);
+		return;
+	}
+	for (int i = 0; i < n && x->rc == 0; i++) {
+		const char *v = config_setting_get_string_elem(s, i);
+
+		if (v == NULL)
+			fail(x, s, k->name, "must be a list of strings");
+		else if (set_str(&f[i], v) != 0)
+			x->rc = WARD_ERR_NOMEM;
+		else
+			*(size_t *)((char *)c + k->count) = (size_t)i + 1;
+	}
+}
+
+/* Check setting S against row K and store its value in C. */
+static void
+read_key(struct ctx *x, struct ward_conf *c, const struct conf_key *k,
+    const config_setting_t *s)
+{
+	void *f = field_of(c, k);
+
+	switch (k->type) {
+	case CT_GROUP:
+		break;
+	case CT_STR:
+	case CT_PATH:
+	case CT_ENUM:
+		read_text(x, k, s, f);
+		break;
+	case CT_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			fail(x, s, k->name, "must be true or false");
+		else
+			*(int *)f = config_setting_get_bool(s);
+		break;
+	case CT_INT:
+	case CT_LONG:
+		read_number(x, k, s, f);
+		break;
+	case CT_STRLIST:
+		read_list(x, c, k, s, f);
+		break;
+	}
+}
+
+/*
+ * Read every member of G (the root when GROUP is NULL, else the group row
+ * GROUP): each must be a row of conf_keys[] of the right type.
+ */
+static void
+read_group(struct ctx *x, struct ward_conf *c, const config_setting_t *g,
+    const struct conf_key *group)
+{
+	int n = config_setting_length(g);
 
 	for (int i = 0; i < n; i++) {
-		const config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
+		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
 		const char *name = config_setting_name(m);
-		const struct key *k = keys;
+		const struct conf_key *k;
 		char full[128];
-		int type = config_setting_type(m);
+		int is_group = config_setting_is_group(m);
 
-		while (k->name && strcmp(k->name, name) != 0)
-			k++;
-		snprintf(full, sizeof(full), "%s%s%s", where, *where ? "." : "", name);
-		if (k->name == NULL) {
-			fail(x, m, full, "unknown key");
+		snprintf(full, sizeof(full), "%s%s%s", group ? group->name : "",
+		    group ? "." : "", name);
+		if ((k = key_find(full)) == NULL || (group && k->type == CT_GROUP)) {
+			fail(x, m, full, is_group ? "unknown group" : "unknown key");
 			continue;
 		}
-		switch (k->kind) {
-		case K_STR:
-			if (type != CONFIG_TYPE_STRING)
-				fail(x, m, full, "must be a string");
-			else if (config_setting_get_string(m)[0] == '\0')
-				fail(x, m, full, "must not be empty");
-			break;
-		case K_BOOL:
-			if (type != CONFIG_TYPE_BOOL)
-				fail(x, m, full, "must be true or false");
-			break;
-		case K_GROUP:
-			if (type != CONFIG_TYPE_GROUP)
-				fail(x, m, full, "must be a group { ... }");
-			break;
-		case K_STRLIST:
-			if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-				fail(x, m, full, "must be a list of strings");
-			else for (int j = 0; j < config_setting_length(m); j++)
-				if (config_setting_get_string_elem(m, j) == NULL)
-					fail(x, m, full, "must be a list of strings");
-			break;
-		case K_INT:
-			if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
-				fail(x, m, full, "must be a whole number");
-			} else {
-				long long v = config_setting_get_int64(m);
-				if (v < k->min || v > k->max) {
-					char msg[96];
-					snprintf(msg, sizeof(msg), "must be between %ld and %ld, not %lld",
-					    k->min, k->max, v);
-					fail(x, m, full, msg);
-				}
-			}
-			break;
+		x->at[k - conf_keys] = m;
+		if (k->type != CT_GROUP)
+			read_key(x, c, k, m);
+		else if (!is_group)
+			fail(x, m, full, "must be a group { ... }");
+		else
+			read_group(x, c, m, k);
+	}
+}
+
+/* Once every key is read: what is required, and the rules across keys. */
+static void
+check_all(struct ctx *x, struct ward_conf *c)
+{
+	for (size_t i = 0; i < NKEYS && x->rc == 0; i++) {
+		const struct conf_key *k = &conf_keys[i], *g = group_of(k);
+		const config_setting_t *where = x->at[i];
+		const char *why = NULL;
+		int r;
+
+		if (g != NULL && x->at[g - conf_keys] == NULL)
+			continue;       /* its group is not in the file */
+		if (k->type == CT_GROUP && where == NULL)
+			continue;
+		if (where == NULL && g != NULL)
+			where = x->at[g - conf_keys];
+		if (k->required && x->at[i] == NULL)
+			fail(x, where, k->name, "is required");
+		else if (k->check != NULL && (r = k->check(c, x->path, &why)) != 0) {
+			if (r == WARD_ERR_PARSE)
+				fail(x, where, k->name, why);
+			else
+				x->rc = r;
 		}
 	}
 }
-
-static void
-take_str(struct ctx *x, const config_setting_t *g, const char *name, char **dst)
-{
-	const char *v;
-
-	if (g && config_setting_lookup_string(g, name, &v) == CONFIG_TRUE &&
-	    x->rc == 0 && set_str(dst, v) != 0)
-		x->rc = WARD_ERR_NOMEM;
-}
-
-static void
-take_long(const config_setting_t *g, const char *name, long *dst)
-{
-	long long v;
-
-	if (g && config_setting_lookup_int64(g, name, &v) == CONFIG_TRUE)
-		*dst = (long)v;
-	else {
-		int i;
-		if (g && config_setting_lookup_int(g, name, &i) == CONFIG_TRUE)
-			*dst = i;
-	}
-}
-
-static void
-take_int(const config_setting_t *g, const char *name, int *dst)
-{
-	long v = *dst;
-
-	take_long(g, name, &v);
-	*dst = (int)v;
-}
-
-static void
-take_bool(const config_setting_t *g, const char *name, int *dst)
-{
-	int v;
-
-	if (g && config_setting_lookup_bool(g, name, &v) == CONFIG_TRUE)
-		*dst = v;
-}
-
-static const struct key top_keys[] = {
-	{ "policy_file", K_STR, 0, 0 }, { "snapshot_file", K_STR, 0, 0 },
-	{ "state_dir", K_STR, 0, 0 }, { "helper", K_STR, 0, 0 },
-	{ "directory", K_GROUP, 0, 0 }, { "mfa", K_GROUP, 0, 0 },
-	{ "secrets", K_GROUP, 0, 0 }, { "audit", K_GROUP, 0, 0 },
-	{ "daemon", K_GROUP, 0, 0 }, { NULL, 0, 0, 0 } };
-static const struct key dir_keys[] = {
-	{ "uri", K_STRLIST, 0, 0 }, { "base", K_STR, 0, 0 }, { "bind_dn", K_STR, 0, 0 },
-	{ "bind_password_file", K_STR, 0, 0 }, { "sasl_mech", K_STR, 0, 0 },
-	{ "client_cert", K_STR, 0, 0 }, { "client_key", K_STR, 0, 0 },
-	{ "ca_file", K_STR, 0, 0 }, { "starttls", K_BOOL, 0, 0 },
-	{ "allow_plaintext", K_BOOL, 0, 0 }, { "user_filter", K_STR, 0, 0 },
-	{ "group_filter", K_STR, 0, 0 }, { "member_of_attr", K_STR, 0, 0 },
-	{ "name_attribute", K_STR, 0, 0 },
-	{ "nested_depth", K_INT, 0, 10 }, { "timeout_ms", K_INT, 100, 60000 },
-	{ "cache_seconds", K_INT, 0, 86400 }, { "offline_max_age", K_INT, 0, 30 * 86400 },
-	{ "max_entries", K_INT, 1, 100000 }, { "max_values", K_INT, 1, 1000000 },
-	{ NULL, 0, 0, 0 } };
-static const struct key mfa_keys[] = {
-	{ "digits", K_INT, 6, 8 }, { "period", K_INT, 15, 300 },
-	{ "algorithm", K_STR, 0, 0 }, { "window", K_INT, 0, 10 },
-	{ "max_failures", K_INT, 1, 100 }, { "lockout_seconds", K_INT, 1, 7 * 86400 },
-	{ "issuer", K_STR, 0, 0 }, { "recovery_codes", K_INT, 1, 16 }, { NULL, 0, 0, 0 } };
-static const struct key secrets_keys[] = { { "key_file", K_STR, 0, 0 }, { NULL, 0, 0, 0 } };
-static const struct key audit_keys[] = {
-	{ "path", K_STR, 0, 0 }, { "key_file", K_STR, 0, 0 }, { "syslog", K_BOOL, 0, 0 },
-	{ "fsync", K_BOOL, 0, 0 }, { "group_adm", K_BOOL, 0, 0 }, { NULL, 0, 0, 0 } };
-static const struct key daemon_keys[] = { { "socket", K_STR, 0, 0 }, { NULL, 0, 0, 0 } };
 
 /*
  * libconfig (1.5 here, no include hook) honours a line "@include FILE" and
@@ -305,10 +618,9 @@ int
 conf_load_buffer(struct ward_conf *c, const char *name, const char *text, char *err,
     size_t errlen)
 {
-	struct ctx x = { name ? name : CONF_DEFAULT_PATH, err, errlen, 0 };
+	struct ctx x = { .path = name ? name : CONF_DEFAULT_PATH, .err = err,
+	    .errlen = errlen };
 	config_t cfg;
-	const config_setting_t *root, *d, *m, *s, *a, *dm, *uri;
-	const char *algo;
 	int r, incl;
 
 	err[0] = '\0';
@@ -329,134 +641,13 @@ conf_load_buffer(struct ward_conf *c, const char *name, const char *text, char *
 		x.rc = WARD_ERR_PARSE;
 		goto out;
 	}
-	root = config_root_setting(&cfg);
-	check_group(&x, root, "", top_keys);
-	d = config_setting_get_member(root, "directory");
-	m = config_setting_get_member(root, "mfa");
-	s = config_setting_get_member(root, "secrets");
-	a = config_setting_get_member(root, "audit");
-	dm = config_setting_get_member(root, "daemon");
-	if (d && config_setting_is_group(d))
-		check_group(&x, d, "directory", dir_keys);
-	if (m && config_setting_is_group(m))
-		check_group(&x, m, "mfa", mfa_keys);
-	if (s && config_setting_is_group(s))
-		check_group(&x, s, "secrets", secrets_keys);
-	if (a && config_setting_is_group(a))
-		check_group(&x, a, "audit", audit_keys);
-	if (dm && config_setting_is_group(dm))
-		check_group(&x, dm, "daemon", daemon_keys);
-	if (x.rc != 0)
-		goto out;
-	if (set_str(&c->path, x.path) != 0)
+	if (set_str(&c->path, x.path) != 0) {
 		x.rc = WARD_ERR_NOMEM;
-	take_str(&x, root, "policy_file", &c->policy_file);
-	take_str(&x, root, "snapshot_file", &c->snapshot_file);
-	take_str(&x, root, "state_dir", &c->state_dir);
-	take_str(&x, root, "helper", &c->helper_path);
-	take_str(&x, s, "key_file", &c->key_file);
-	take_str(&x, a, "path", &c->audit.path);
-	take_str(&x, a, "key_file", &c->audit.key_file);
-	take_bool(a, "syslog", &c->audit.syslog);
-	take_bool(a, "fsync", &c->audit.fsync);
-	take_bool(a, "group_adm", &c->audit.group_adm);
-	take_str(&x, dm, "socket", &c->daemon.socket);
-	if (x.rc == 0 && (c->daemon.socket[0] != '/' ||
-	    strlen(c->daemon.socket) > CONF_SOCKET_MAX))
-		fail(&x, config_setting_get_member(dm, "socket"), "daemon.socket",
-		    "must be an absolute path of at most 107 bytes");
-	take_int(m, "digits", &c->mfa.digits);
-	take_int(m, "period", &c->mfa.period);
-	take_int(m, "window", &c->mfa.window);
-	take_int(m, "max_failures", &c->mfa.max_failures);
-	take_long(m, "lockout_seconds", &c->mfa.lockout_seconds);
-	take_int(m, "recovery_codes", &c->mfa.recovery_codes);
-	take_str(&x, m, "issuer", &c->mfa.issuer);
-	if (m && config_setting_lookup_string(m, "algorithm", &algo) == CONFIG_TRUE) {
-		if (strcmp(algo, "sha1") == 0)
-			c->mfa.algorithm = CONF_ALGO_SHA1;
-		else if (strcmp(algo, "sha256") == 0)
-			c->mfa.algorithm = CONF_ALGO_SHA256;
-		else if (strcmp(algo, "sha512") == 0)
-			c->mfa.algorithm = CONF_ALGO_SHA512;
-		else
-			fail(&x, config_setting_get_member(m, "algorithm"), "mfa.algorithm",
-			    "must be sha1, sha256 or sha512");
+		goto out;
 	}
-	if (d != NULL && x.rc == 0) {
-		struct conf_directory *cd = &c->directory;
-		int has_tls_uri = 0, has_plain = 0;
-
-		cd->enabled = 1;
-		uri = config_setting_get_member(d, "uri");
-		if (uri == NULL || config_setting_length(uri) == 0) {
-			fail(&x, d, "directory.uri", "at least one URI is needed");
-			goto out;
-		}
-		if (config_setting_length(uri) > CONF_MAX_URIS) {
-			fail(&x, uri, "directory.uri", "at most 8 URIs");
-			goto out;
-		}
-		take_bool(d, "starttls", &cd->starttls);
-		take_bool(d, "allow_plaintext", &cd->allow_plaintext);
-		for (int i = 0; i < config_setting_length(uri) && x.rc == 0; i++) {
-			const char *u = config_setting_get_string_elem(uri, i);
-			if (strncmp(u, "ldaps://", 8) == 0)
-				has_tls_uri = 1;
-			else if (strncmp(u, "ldap://", 7) == 0)
-				(cd->starttls ? (void)(has_tls_uri = 1) : (void)(has_plain = 1));
-			else if (strncmp(u, "ldapi://", 8) != 0)
-				fail(&x, uri, "directory.uri", "URIs must start with ldaps://, ldap:// or ldapi://");
-			if (set_str(&cd->uri[i], u) != 0)
-				x.rc = WARD_ERR_NOMEM;
-			cd->nuri = (size_t)i + 1;
-		}
-		if (has_plain && !cd->allow_plaintext)
-			fail(&x, uri, "directory.uri", "ldap:// without starttls sends the "
-			    "bind password in clear; use ldaps://, starttls = true, or "
-			    "allow_plaintext = true");
-		if (has_plain && cd->allow_plaintext)
-			ward_log(LOG_WARNING, "%s: directory.allow_plaintext is on: directory "
-			    "traffic is not encrypted", x.path);
-		take_str(&x, d, "base", &cd->base);
-		take_str(&x, d, "bind_dn", &cd->bind_dn);
-		take_str(&x, d, "bind_password_file", &cd->bind_password_file);
-		take_str(&x, d, "sasl_mech", &cd->sasl_mech);
-		take_str(&x, d, "client_cert", &cd->client_cert);
-		take_str(&x, d, "client_key", &cd->client_key);
-		take_str(&x, d, "ca_file", &cd->ca_file);
-		take_str(&x, d, "user_filter", &cd->user_filter);
-		take_str(&x, d, "group_filter", &cd->group_filter);
-		take_str(&x, d, "member_of_attr", &cd->member_of_attr);
-		take_str(&x, d, "name_attribute", &cd->name_attr);
-		take_int(d, "nested_depth", &cd->nested_depth);
-		take_long(d, "timeout_ms", &cd->timeout_ms);
-		take_long(d, "cache_seconds", &cd->cache_seconds);
-		take_long(d, "offline_max_age", &cd->offline_max_age);
-		take_long(d, "max_entries", &cd->max_entries);
-		take_long(d, "max_values", &cd->max_values);
-		if (x.rc == 0 && cd->base == NULL)
-			fail(&x, d, "directory.base", "is required");
-		if (x.rc == 0 && has_tls_uri && cd->ca_file == NULL)
-			fail(&x, d, "directory.ca_file", "is required for ldaps:// and "
-			    "StartTLS: certificates are always verified");
-		if (x.rc == 0 && strstr(cd->user_filter, "%u") == NULL)
-			fail(&x, d, "directory.user_filter", "must contain %u");
-		if (x.rc == 0 && cd->group_filter && strstr(cd->group_filter, "%d") == NULL)
-			fail(&x, d, "directory.group_filter", "must contain %d");
-		if (x.rc == 0 && cd->bind_dn && !cd->bind_password_file &&
-		    !(cd->sasl_mech && strcmp(cd->sasl_mech, "EXTERNAL") == 0))
-			fail(&x, d, "directory.bind_password_file", "is required with bind_dn");
-		if (x.rc == 0 && cd->sasl_mech && strcmp(cd->sasl_mech, "EXTERNAL") != 0)
-			fail(&x, d, "directory.sasl_mech", "only \"EXTERNAL\" is supported");
-	}
-	if (x.rc == 0 && c->snapshot_file == NULL) {
-		size_t n = strlen(c->policy_file) + 6;
-		if ((c->snapshot_file = malloc(n)) == NULL)
-			x.rc = WARD_ERR_NOMEM;
-		else
-			snprintf(c->snapshot_file, n, "%s.snap", c->policy_file);
-	}
+	read_group(&x, c, config_root_setting(&cfg), NULL);
+	if (x.rc == 0)
+		check_all(&x, c);
 out:
 	config_destroy(&cfg);
 	if (x.rc != 0) {

@@ -106,4 +106,11 @@ int conf_load_buffer(struct ward_conf *conf, const char *name, const char *text,
 /* Free every string; CONF itself is the caller's.  Safe on a zeroed struct. */
 void conf_free(struct ward_conf *conf);
 
+/*
+ * The name of the Ith key ward.conf may set ("state_dir",
+ * "directory.timeout_ms"), in ward.conf(5)'s order; NULL past the last.
+ * Groups ("directory") are not keys.  The string is static.
+ */
+const char *conf_key_name(size_t i);
+
 #endif

@@ -10,6 +10,14 @@ pass=0 fail=0 failed_suites=""
 all="$WARD_BUILD/tests/suites.out"
 : >"$all"
 : >"$WARD_BUILD/tests/syslog.out"
+# which code may include and link what, first (counted as one test)
+echo "---- static/layering.sh"
+if "$(dirname "$0")/static/layering.sh" "$WARD_SRC" "$WARD_BUILD"; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1))
+	failed_suites="$failed_suites static/layering.sh"
+fi
 for t in "$@"; do
 	name=${t#"$WARD_BUILD"/tests/}
 	echo "---- $name"

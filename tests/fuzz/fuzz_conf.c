@@ -46,6 +46,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    c.mfa.recovery_codes < 1 || c.mfa.recovery_codes > 16 ||
 		    (unsigned)c.mfa.algorithm > 2)
 			abort();
+		/* every file and folder is an absolute path */
+		if (c.policy_file[0] != '/' || c.snapshot_file[0] != '/' ||
+		    c.state_dir[0] != '/' || c.key_file[0] != '/' || c.audit.path[0] != '/' ||
+		    c.helper_path[0] != '/' || c.daemon.socket[0] != '/' ||
+		    strlen(c.daemon.socket) > CONF_SOCKET_MAX ||
+		    (d->ca_file != NULL && d->ca_file[0] != '/'))
+			abort();
 		if (d->enabled) {
 			if (d->nuri < 1 || d->nuri > CONF_MAX_URIS || d->base == NULL ||
 			    strstr(d->user_filter, "%u") == NULL ||

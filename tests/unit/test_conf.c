@@ -1,6 +1,7 @@
 /* test_conf.c - ward.conf: every key, defaults, each bad value named with
  * file:line, unsafe files refused. */
 #include <CUnit/Basic.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,29 @@ static const struct {
 	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"; };\n",
 	  "daemon.socket: must be an absolute path of at most 107" },
 	{ "daemon = 1;\n", "daemon: must be a group" },
+	{ "daemon = { socket = true; };\n", "daemon.socket: must be a string" },
+	/* an unknown group is named as one, with its line */
+	{ "\nmfaa = { digits = 6; };\n", ":2: mfaa: unknown group" },
+	{ "mfa = { x = { }; };\n", ":1: mfa.x: unknown group" },
+	/* a file or folder is an absolute path (a relative one would follow
+	 * the working directory of whichever program loads the module) */
+	{ "state_dir = \"var/lib/ward\";\n", "state_dir: must be an absolute path" },
+	{ "secrets = { key_file = \"master.key\"; };\n", "secrets.key_file: must be an absolute path" },
+	{ "directory = { uri = [\"ldaps://a\"]; base = \"dc=x\"; ca_file = \"ca.pem\"; };\n",
+	  "directory.ca_file: must be an absolute path" },
+	{ "directory = { uri = [\"ldapi:///\"]; base = \"dc=x\"; group_filter = \"(member=x)\"; };\n",
+	  "directory.group_filter: must contain %d" },
+	{ "directory = { uri = [\"ldapi:///\"]; base = \"dc=x\"; sasl_mech = \"GSSAPI\"; };\n",
+	  "directory.sasl_mech: only \"EXTERNAL\" is supported" },
+	{ "directory = { uri = [\"ldapi:///\", 5]; base = \"dc=x\"; };\n", ":1:" },
+	{ "directory = { uri = (\"ldapi:///\", 5); base = \"dc=x\"; };\n",
+	  "directory.uri: must be a list of strings" },
+	{ "directory = { uri = [\"ldapi://1\", \"ldapi://2\", \"ldapi://3\", \"ldapi://4\",\n"
+	  " \"ldapi://5\", \"ldapi://6\", \"ldapi://7\", \"ldapi://8\", \"ldapi://9\"]; base = \"dc=x\"; };\n",
+	  ":1: directory.uri: at most 8" },
+	{ "directory = { uri = []; base = \"dc=x\"; };\n", "directory.uri: at least one URI" },
+	{ "mfa = { lockout_seconds = 9999999999L; };\n",
+	  "mfa.lockout_seconds: must be between 1 and 604800, not 9999999999" },
 };
 
 static void
@@ -195,6 +219,111 @@ test_unsafe_files(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/ward.conf"));
 }
 
+/*
+ * The keys ward.conf(5) documents: the bold words of each ".TP" tag.  A
+ * bare name in section DIRECTORY is "directory.NAME" (the section named
+ * after its group, in capitals); in "TOP-LEVEL SETTINGS" it stays bare.
+ * Returns how many were found, or -1.
+ */
+static int
+man_keys(const char *file, char keys[][64], int max)
+{
+	char line[512], group[64] = "";
+	int n = 0, tag = 0;
+	FILE *f = fopen(file, "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL && n < max) {
+		char *p, *tok[16];
+		int ntok = 0;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, ".SH ", 4) == 0) {
+			size_t i;
+
+			for (i = 0; line[4 + i] != '\0' && i + 1 < sizeof(group); i++)
+				group[i] = (char)tolower((unsigned char)line[4 + i]);
+			group[i] = '\0';
+			if (strcmp(group, "top-level settings") == 0)
+				group[0] = '\0';
+			continue;
+		}
+		if (strcmp(line, ".TP") == 0) {
+			tag = 1;
+			continue;
+		}
+		if (!tag)
+			continue;
+		tag = 0;
+		if (strncmp(line, ".B ", 3) != 0 && strncmp(line, ".BR ", 4) != 0)
+			continue;
+		/* words, a "quoted string" being one; .BR alternates bold, roman */
+		for (p = strchr(line, ' '); p != NULL && *p != '\0' && ntok < 16; ) {
+			while (*p == ' ')
+				p++;
+			if (*p == '"') {
+				tok[ntok++] = ++p;
+				p = strchr(p, '"');
+			} else if (*p != '\0') {
+				tok[ntok++] = p;
+				p = strchr(p, ' ');
+			}
+			if (p != NULL && *p != '\0')
+				*p++ = '\0';
+		}
+		for (int i = 0; i < ntok && n < max; i += 2) {
+			int bare = strchr(tok[i], '.') == NULL && group[0] != '\0';
+			int w = snprintf(keys[n++], 64, "%s%s%s", bare ? group : "",
+			    bare ? "." : "", tok[i]);
+
+			if (w < 0 || w >= 64)
+				n = -1;
+		}
+		if (n < 0)
+			break;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Every key of the table is in ward.conf(5), and every key there is in the
+ * table: a key left out of either fails here, by name. */
+static void
+test_keys_match_man_page(void)
+{
+	static char man[128][64];
+	char file[4096];
+	const char *src = getenv("WARD_SRC"), *k;
+	int nman, nconf = 0, missing = 0;
+
+	snprintf(file, sizeof(file), "%s/man/ward.conf.5", src ? src : ".");
+	nman = man_keys(file, man, 128);
+	CU_ASSERT_FATAL(nman > 30);
+	for (size_t i = 0; (k = conf_key_name(i)) != NULL; i++, nconf++) {
+		int found = 0;
+
+		for (int j = 0; j < nman && !found; j++)
+			found = strcmp(man[j], k) == 0;
+		if (!found) {
+			fprintf(stderr, "\n%s: a ward.conf key ward.conf(5) does not document\n", k);
+			missing++;
+		}
+	}
+	for (int j = 0; j < nman; j++) {
+		for (size_t i = 0; (k = conf_key_name(i)) != NULL; i++)
+			if (strcmp(man[j], k) == 0)
+				break;
+		if (k == NULL) {
+			fprintf(stderr, "\n%s: in ward.conf(5) but not a key lib/conf.c reads\n",
+			    man[j]);
+			missing++;
+		}
+	}
+	CU_ASSERT_EQUAL(missing, 0);
+	CU_ASSERT_EQUAL(nconf, nman);       /* and no key documented twice */
+}
+
 static int
 setup(void)
 {
@@ -225,6 +354,7 @@ main(void)
 	CU_add_test(s, "bad values with file:line", test_bad_values);
 	CU_add_test(s, "plaintext only when allowed", test_plaintext_allowed_when_asked);
 	CU_add_test(s, "unsafe files refused", test_unsafe_files);
+	CU_add_test(s, "keys match ward.conf(5)", test_keys_match_man_page);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
