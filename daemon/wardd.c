@@ -225,7 +225,7 @@ main(int argc, char **argv)
 		return 1;
 	/* the path bound now is the one removed at exit, whatever reloads say */
 	snprintf(d.sock, sizeof(d.sock), "%s", d.core.conf.daemon.socket);
-	if ((r = server_listen(d.sock, &lfd, &activated, err, sizeof(err))) != 0) {
+	if (server_listen(d.sock, &lfd, &activated, err, sizeof(err)) != 0) {
 		ward_log(LOG_ERR, "cannot start: %s", err);
 		core_free(&d.core);
 		return 1;
