@@ -136,11 +136,7 @@ txn_decide(struct flow_txn *t, const struct flow_req *rq, time_t now,
 {
 	int r;
 
-	memset(d, 0, sizeof(*d));
-	d->allow = 0;
-	d->mfa_required = 1;
-	d->rule = "none";
-	d->reason = "no decision";
+	core_decision_deny(d);
 	if ((r = txn_resolve(t, rq->user, now)) != 0) {
 		if (r == WARD_ERR_UNAVAIL)
 			ward_log(LOG_ERR, "roles of %s: the directory cannot be reached "
@@ -397,8 +393,7 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	char *code = NULL;
 	int ret = FLOW_AUTH_ERR, r, valid, active = 0, grace_r;
 
-	memset(&d, 0, sizeof(d));
-	d.mfa_required = 1;
+	core_decision_deny(&d);
 
 	if (geteuid() != 0)
 		return auth_unprivileged(t, rq, cv, now);

@@ -153,12 +153,10 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 	int r;
 
 	policy_break_glass(t->c.pol, &bg);
-	/* only for someone the hospital knows in a role, and only with root */
-	if (!bg.defined || geteuid() != 0 || !t->resolved || t->w.nroles == 0) {
-		flow_say(rq, cv, FLOW_ERROR, "Access denied: %s", d->reason);
-		return FLOW_PERM_DENIED;
-	}
 	flow_say(rq, cv, FLOW_ERROR, "Access denied: %s", d->reason);
+	/* only for someone the hospital knows in a role, and only with root */
+	if (!bg.defined || geteuid() != 0 || !t->resolved || t->w.nroles == 0)
+		return FLOW_PERM_DENIED;
 	r = read_reason(cv, bg.min_reason_chars, reason, sizeof(reason), &count);
 	if (r == 0) {
 		ward_log(LOG_NOTICE, "user %s service %s: break-glass offered and "
