@@ -321,6 +321,16 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 	return r;
 }
 
+void
+core_decision_deny(struct policy_decision *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->allow = 0;
+	d->mfa_required = 1;
+	d->reason = "no decision";
+	d->rule = "none";
+}
+
 int
 core_decide(struct core *c, const char *user, const char *service, time_t now,
     struct policy_decision *d, struct core_who *w)
@@ -328,11 +338,7 @@ core_decide(struct core *c, const char *user, const char *service, time_t now,
 	struct core_who local;
 	int r;
 
-	memset(d, 0, sizeof(*d));
-	d->allow = 0;
-	d->mfa_required = 1;
-	d->reason = "no decision";
-	d->rule = "none";
+	core_decision_deny(d);
 	if (w == NULL)
 		w = &local;
 	if ((r = core_resolve(c, user, now, w)) != 0)

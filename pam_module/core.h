@@ -103,7 +103,12 @@ const char *core_roles_joined(const struct core *c, const struct core_who *w,
 int core_map_groups(const struct policy *pol, char *const *dns, size_t n,
     const char **roles, size_t *count, size_t max) WARD_WUR;
 
-/* core_resolve then core_decide_who; W may be NULL. */
+/* D as a denial, before any decision: not allowed, a code required,
+ * rule "none", reason "no decision". */
+void core_decision_deny(struct policy_decision *d);
+
+/* core_resolve then core_decide_who (D starts as core_decision_deny);
+ * W may be NULL. */
 int core_decide(struct core *c, const char *user, const char *service, time_t now,
     struct policy_decision *d, struct core_who *w) WARD_WUR;
 

@@ -1,0 +1,103 @@
+/*
+ * flow.h - the login-flow engine: what pam_ward does in the auth, account
+ * and session phases, with no PAM in it.  The caller (pam_ward.c today)
+ * gives it the request of one phase and a conversation; the engine asks,
+ * decides, verifies, records and answers with a FLOW_* code, which the
+ * caller turns into its own (PAM) code.
+ *
+ * Rules it keeps (behaviour: pam_ward(8)):
+ *  - Every flow starts from a denying result; only a decided, recorded
+ *    positive answer is FLOW_SUCCESS.  A result the caller does not know
+ *    must be mapped to a denial.
+ *  - A positive answer is only given once its audit record is written.
+ *  - Unknown, unenrolled and enrolled users see the same prompt; the code
+ *    is read before anything about the user is revealed.
+ *  - Codes and reasons typed by the user are wiped before they are freed
+ *    and never reach a log (ward_log, the process's sink).
+ *  - The engine waits on nothing but its conversation callbacks, the
+ *    state store, the directory and (without root) the setuid helper.
+ */
+#ifndef WARD_FLOW_H
+#define WARD_FLOW_H
+
+#include <time.h>
+
+#include "ward.h"
+
+/* Results.  0 is no result: like every value not listed, a denial. */
+enum flow_result {
+	FLOW_SUCCESS = 1,
+	FLOW_AUTH_ERR,           /* the code (or its absence) was not accepted */
+	FLOW_PERM_DENIED,        /* the policy, or the user, refused access */
+	FLOW_MAXTRIES,           /* locked out after too many wrong codes */
+	FLOW_AUTHINFO_UNAVAIL,   /* roles, store or audit log unavailable */
+	FLOW_SESSION_ERR         /* the session cannot be opened or recorded */
+};
+
+/* Message styles for flow_conv.say. */
+enum flow_style {
+	FLOW_ERROR = 1,
+	FLOW_INFO
+};
+
+/* How the engine talks to the person at the workstation. */
+struct flow_conv {
+	void *ctx;
+	/* Show TEXT (FLOW_ERROR or FLOW_INFO).  Never fails the flow. */
+	void (*say)(void *ctx, int style, const char *text);
+	/* Ask PROMPT, echoing the answer when ECHO.  Returns a malloc'd answer
+	 * that the engine wipes and frees, or NULL (no answer: the
+	 * conversation failed or the person declined). */
+	char *(*ask)(void *ctx, int echo, const char *prompt);
+	/* Set NAME=VALUE in the session's environment; VALUE NULL removes
+	 * NAME (nothing to remove is no error).  0, or -1 when not set. */
+	int (*setenv)(void *ctx, const char *name, const char *value);
+};
+
+/* One phase's request.  The strings belong to the caller. */
+struct flow_req {
+	const char *user, *service;  /* never NULL */
+	const char *rhost, *tty;     /* for the audit record; NULL: unknown */
+	const char *authtok;         /* a token an earlier module left, or NULL */
+	int use_first_pass;          /* the code is AUTHTOK; none there denies */
+	int try_first_pass;          /* AUTHTOK when it has a code's shape */
+	int silent;                  /* say nothing (questions are still asked) */
+	const char *prompt;          /* the code's prompt */
+};
+
+/* One transaction (login): ward.conf and the policy loaded once, roles
+ * resolved once, the factor verified and any break-glass granted, kept
+ * between the phases. */
+struct flow_txn;
+
+/* A new transaction with ward.conf CONFIG (NULL: the default) and its
+ * policy loaded.  NULL when they cannot be (the reason is logged). */
+struct flow_txn *flow_txn_new(const char *config) WARD_WUR;
+/* Free T and close what it opened (NULL is fine). */
+void flow_txn_free(struct flow_txn *t);
+/* 0 when T was loaded with CONFIG (then it is ready for another phase:
+ * a store that could not be opened is tried again, once); -1 otherwise. */
+int flow_txn_reuse(struct flow_txn *t, const char *config) WARD_WUR;
+
+/*
+ * The phases.  Each returns a FLOW_* result; NOW is the time of the
+ * request.  Without root, auth and account go through the setuid helper
+ * named by ward.conf, and the session phases refuse.
+ */
+/* auth: decide; ask for and verify the code unless a grace or the rule
+ * spares it. */
+int flow_authenticate(struct flow_txn *t, const struct flow_req *rq,
+    const struct flow_conv *cv, time_t now) WARD_WUR WARD_NONNULL(1, 2, 3);
+/* account: the policy's decision, the code when the decision needs one
+ * that this transaction has not verified, break-glass where it applies. */
+int flow_account(struct flow_txn *t, const struct flow_req *rq,
+    const struct flow_conv *cv, time_t now) WARD_WUR WARD_NONNULL(1, 2, 3);
+/* open_session: record the session and export its obligations
+ * (WARD_ROLES, WARD_IDLE_LOGOFF, WARD_SESSION_MAX, WARD_BREAK_GLASS). */
+int flow_open_session(struct flow_txn *t, const struct flow_req *rq,
+    const struct flow_conv *cv, time_t now) WARD_WUR WARD_NONNULL(1, 2, 3);
+/* close_session: record the end of the session. */
+int flow_close_session(struct flow_txn *t, const struct flow_req *rq,
+    const struct flow_conv *cv, time_t now) WARD_WUR WARD_NONNULL(1, 2, 3);
+
+#endif
