@@ -31,6 +31,7 @@ struct fault_shared {
 	int injected_phase;          /* PHASE at that moment */
 	char name[FAULT_NAME_MAX];   /* the function that failed */
 	unsigned long site;          /* its caller: offset from the module's load address */
+	int cache_fsync;             /* the failed fsync was a policy snapshot's (a cache) */
 	size_t trace_len;            /* "name@phase\n" lines, for the same-work test */
 	int trace_full;              /* the buffer ran out: the trace is incomplete */
 	char trace_buf[32768];

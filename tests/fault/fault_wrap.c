@@ -371,10 +371,28 @@ __wrap_write(int fd, const void *buf, size_t n)
 	return __real_write(fd, buf, n);
 }
 
+/* Is FD a policy snapshot being written (policy_compile's temporary)?  Its
+ * flush is no durability point: a snapshot is a cache that is not renamed
+ * into place when its flush fails, and the text decides meanwhile. */
+static int
+snapshot_fd(int fd)
+{
+	char link[64], path[4096];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
+		return 0;
+	path[n] = '\0';
+	return strstr(path, ".snap.tmp.") != NULL;
+}
+
 int
 __wrap_fsync(int fd)
 {
 	if (FAIL("fsync")) {
+		if (fs != NULL)
+			fs->cache_fsync = snapshot_fd(fd);
 		errno = EIO;
 		return -1;
 	}
