@@ -133,7 +133,7 @@ ref_app(const struct policy *p, const char *service)
 
 struct tracer {
 	struct policy_trace_entry *t;
-	size_t n;
+	size_t n, cap;
 	int oom;
 };
 
@@ -145,12 +145,17 @@ trace(struct tracer *tr, const struct policy *p, const struct pol_rule *r, int m
 
 	if (tr == NULL || tr->oom)
 		return;
-	t = realloc(tr->t, (tr->n + 1) * sizeof(*t));
-	if (t == NULL) {
-		tr->oom = 1;
-		return;
+	if (tr->n == tr->cap) {
+		/* doubling: a policy of 100,000 rules has as many entries */
+		size_t cap = tr->cap ? tr->cap * 2 : 64;
+
+		if ((t = reallocarray(tr->t, cap, sizeof(*t))) == NULL) {
+			tr->oom = 1;
+			return;
+		}
+		tr->t = t;
+		tr->cap = cap;
 	}
-	tr->t = t;
 	t = &tr->t[tr->n++];
 	t->rule = pol_str(p, r->id);
 	t->effect = r->deny ? "deny" : "allow";
@@ -321,7 +326,7 @@ int
 policy_explain(const struct policy *p, const struct policy_request *rq,
     struct policy_explanation *ex)
 {
-	struct tracer tr = { NULL, 0, 0 };
+	struct tracer tr = { NULL, 0, 0, 0 };
 	int r;
 
 	memset(ex, 0, sizeof(*ex));
