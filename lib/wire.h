@@ -93,9 +93,9 @@ enum wire_tag {
  * The message table: X(NAME, TYPE, ALLOWED, REQUIRED) with ALLOWED and
  * REQUIRED as masks of WIRE_BIT(tag).  Requests are even numbers from 2,
  * answers odd; WIRE_ERROR answers any request.  Planned next (not
- * enumerated yet, so refused today): AUTH_BEGIN, AUTH_CODE, ACCOUNT,
- * BREAKGLASS, SESSION_OPEN, SESSION_CLOSE, carrying WT_TXN, WT_CODE,
- * WT_BG_REASON and answering with WT_MESSAGE lines.
+ * enumerated yet, so refused today): the conversation relay of the login
+ * flow (docs/ARCHITECTURE.md, "The next step"), PHASE -> ASK -> REPLY ...
+ * -> RESULT, carrying WT_TXN, WT_CODE and WT_MESSAGE lines.
  */
 #define WIRE_DECISION_TAGS (WIRE_BIT(WT_ALLOW) | WIRE_BIT(WT_RULE) | \
 	WIRE_BIT(WT_REASON) | WIRE_BIT(WT_MFA_REQUIRED) | WIRE_BIT(WT_MFA_GRACE) | \
