@@ -15,6 +15,9 @@
  *    for uid 0, WARDD_CONN_PER_UID per other uid; when the table is full a
  *    root connection takes the place of the newest non-root one, never the
  *    other way round;
+ *  - an accept that fails with the socket still readable (no fd, no
+ *    memory) pauses accepting for ACCEPT_PAUSE_MS and is logged once, so
+ *    the loop neither spins nor floods the log;
  *  - SIGTERM stops accepting, lets the requests in flight finish (each
  *    within its deadline), closes idle connections, and returns.
  */
@@ -35,6 +38,7 @@
 #include "wardd.h"
 
 #define ACCEPT_BURST 64              /* accepts per loop turn: others get a turn too */
+#define ACCEPT_PAUSE_MS 250          /* after a failed accept (EMFILE, ENOMEM...) */
 
 struct conn {
 	int fd;                      /* -1: free */
@@ -50,6 +54,11 @@ struct conn {
 static struct conn conns[WARDD_CONN_MAX];
 static size_t nconns, nroot;
 static uint64_t next_seq;
+/* accept(2) failed with the socket still readable (out of fds or memory):
+ * the listening socket is left out of poll until RESUME, and the failure
+ * is logged once until an accept works again */
+static int accept_failing;
+static struct timespec accept_resume;
 
 /* The folder of PATH: owned by root, not writable by group or others,
  * made 0755 when missing. */
@@ -289,11 +298,17 @@ accept_some(int lfd)
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
-				ward_log(LOG_WARNING, "accept: %s", strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			if (!accept_failing)
+				ward_log(LOG_WARNING, "accept: %s (accepting again every %d ms; "
+				    "said once)", strerror(errno), ACCEPT_PAUSE_MS);
+			accept_failing = 1;
+			wire_deadline(&accept_resume, ACCEPT_PAUSE_MS);
 			return;
 		}
+		accept_failing = 0;
 		admit(fd);
 	}
 }
@@ -441,6 +456,9 @@ server_run(struct wardd *d, int lfd)
 					conn_close(&conns[i]);
 			if (nconns == 0)
 				return 0;
+		} else if (accept_failing && wire_remaining_ms(&accept_resume) > 0) {
+			/* not polled: readable at once again, it would spin */
+			wait_ms = wire_remaining_ms(&accept_resume);
 		} else {
 			pfd[n].fd = lfd;
 			pfd[n].events = POLLIN;

@@ -36,6 +36,7 @@
 #define NOBODY 65534
 
 static char *root;
+static rlim_t start_nofile;     /* when not 0: wardd's RLIMIT_NOFILE */
 static char conf[512], policy[512], sock[512], wardd[512], wardctl[512], dlog[512];
 static pid_t dpid = -1;
 static int have_log;
@@ -160,9 +161,10 @@ closed_by_peer(int fd)
 /* ---- the daemon ---- */
 
 /* Start wardd (under systemd-socket-activate on ACTIVATE_PATH when not
- * NULL) and wait until PATH answers PING.  Its pid, or -1. */
+ * NULL; with the config CONFIG) and wait until PATH answers PING.  Its
+ * pid, or -1. */
 static pid_t
-start(const char *activate_path, const char *path)
+start_with(const char *activate_path, const char *path, const char *config)
 {
 	struct timespec t0;
 	pid_t pid = fork();
@@ -173,15 +175,20 @@ start(const char *activate_path, const char *path)
 		int fd = open(dlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (start_nofile != 0) {
+			struct rlimit rl = { start_nofile, start_nofile };
+
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
 		if (fd >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
 		if (activate_path != NULL)
 			execl("/usr/bin/systemd-socket-activate", "systemd-socket-activate", "-l",
-			    activate_path, wardd, "--config", conf, "--debug", (char *)NULL);
+			    activate_path, wardd, "--config", config, "--debug", (char *)NULL);
 		else
-			execl(wardd, "wardd", "--config", conf, "--debug", (char *)NULL);
+			execl(wardd, "wardd", "--config", config, "--debug", (char *)NULL);
 		_exit(127);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -201,6 +208,12 @@ start(const char *activate_path, const char *path)
 	return -1;
 }
 
+static pid_t
+start(const char *activate_path, const char *path)
+{
+	return start_with(activate_path, path, conf);
+}
+
 /* Wait up to MS for PID to exit; its wait status, or -1. */
 static int
 wait_exit(pid_t pid, int ms)
@@ -215,6 +228,21 @@ wait_exit(pid_t pid, int ms)
 		usleep(10000);
 	}
 	return -1;
+}
+
+/* SIGTERM to PID: it must exit 0 within 5 s (else it is killed). */
+static void
+stop_expect_0(pid_t pid)
+{
+	int st;
+
+	kill(pid, SIGTERM);
+	st = wait_exit(pid, 5000);
+	CU_ASSERT(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (st == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
 }
 
 static int
@@ -655,7 +683,6 @@ test_socket_activation(void)
 	char path[600];
 	struct wire_msg ans;
 	pid_t pid;
-	int st;
 
 	snprintf(path, sizeof(path), "%s/activated.sock", root);
 	pid = start(path, path);
@@ -665,13 +692,94 @@ test_socket_activation(void)
 	wire_msg_wipe(&ans);
 	if (have_log)
 		CU_ASSERT(logcap_has("ready on the socket systemd passed"));
-	kill(pid, SIGTERM);
-	st = wait_exit(pid, 5000);
-	CU_ASSERT(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	if (st == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+	stop_expect_0(pid);
+}
+
+/* How many times the captured log holds NEEDLE. */
+static size_t
+log_count(const char *needle)
+{
+	const char *p = logcap_text(NULL);
+	size_t n = 0;
+
+	while (p != NULL && (p = strstr(p, needle)) != NULL) {
+		n++;
+		p += strlen(needle);
 	}
+	return n;
+}
+
+/* CPU seconds (user + system) process PID has used, or -1. */
+static double
+cpu_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Out of file descriptors (RLIMIT_NOFILE): accept fails with EMFILE while
+ * the listening socket stays readable.  wardd must neither spin nor log
+ * each failed accept, and must accept again once fds are free. */
+static void
+test_emfile_no_spin(void)
+{
+	char c3[600], path[600], text[2048];
+	static int fds[40];
+	struct wire_msg ans;
+	struct timespec t0;
+	double cpu0, cpu1;
+	size_t said;
+	pid_t pid;
+	int st;
+
+	snprintf(c3, sizeof(c3), "%s/ward-nofile.conf", root);
+	snprintf(path, sizeof(path), "%s/run-nofile/wardd.sock", root);
+	snprintf(text, sizeof(text), "policy_file = \"%s\";\nstate_dir = \"%s/state\";\n"
+	    "daemon = { socket = \"%s\"; };\n", policy, root, path);
+	CU_ASSERT_EQUAL_FATAL(tu_write(c3, text, (size_t)-1, 0644), 0);
+	start_nofile = 16;
+	pid = start_with(NULL, path, c3);
+	start_nofile = 0;
+	CU_ASSERT_FATAL(pid > 0);
+	for (size_t i = 0; i < 40; i++)
+		fds[i] = connect_to(path, 1);
+	usleep(200000);
+	said = log_count("accept: Too many open files");
+	cpu0 = cpu_of(pid);
+	usleep(1000000);
+	cpu1 = cpu_of(pid);
+	fprintf(stderr, "\n  at EMFILE: %.2f s CPU in 1 s, accept failures logged %zu times\n",
+	    cpu1 - cpu0, log_count("accept: Too many open files"));
+	CU_ASSERT(cpu0 >= 0 && cpu1 - cpu0 < 0.2);
+	if (have_log) {
+		CU_ASSERT(log_count("accept: Too many open files") >= 1);
+		CU_ASSERT(log_count("accept: Too many open files") - said <= 1);
+	}
+	for (size_t i = 0; i < 40; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	/* fds free again: answered */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	st = -1;
+	while (ms_since(&t0) < 2000 && st != 0) {
+		st = ping_at(path, &ans) == 0 && ans.type == WIRE_PONG ? 0 : -1;
+		wire_msg_wipe(&ans);
+		if (st != 0)
+			usleep(50000);
+	}
+	CU_ASSERT_EQUAL(st, 0);
+	stop_expect_0(pid);
 }
 
 /* SIGTERM with a request half sent: it is answered, then wardd exits 0. */
@@ -731,6 +839,8 @@ main(void)
 	    test_unsafe_socket_folder_refused);
 	CU_add_test(s, "systemd socket activation (systemd-socket-activate)",
 	    test_socket_activation);
+	CU_add_test(s, "out of file descriptors: no busy loop, no log flood, recovers",
+	    test_emfile_no_spin);
 	CU_add_test(s, "SIGTERM finishes the request in flight, exits 0",
 	    test_sigterm_finishes_and_exits_0);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
