@@ -9,13 +9,17 @@
  *    for its caller);
  *  - a non-root uid holds at most WARDD_CONN_PER_UID connections and
  *    spends one token per request from a bucket of WARDD_RATE_BURST that
- *    refills at WARDD_RATE_PER_SEC; root is never limited here.
+ *    refills at WARDD_RATE_PER_SEC; root is never limited here;
+ *  - what a non-root uid makes wardd log (bad frames, refusals) is bounded
+ *    the same way (WARDD_LOG_BURST lines, then WARDD_LOG_PER_SEC), and
+ *    the next line written says how many were left out.
  */
 #include <errno.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "wardd.h"
@@ -27,12 +31,18 @@
 #define UID_SLOTS 512
 #define MILLI 1000
 
+struct bucket {
+	long long tokens;            /* thousandths of one */
+	struct timespec refilled;
+};
+
 struct uid_slot {
 	int used;
 	uid_t uid;
 	unsigned nconns;
-	long long tokens;            /* thousandths of a request */
-	struct timespec refilled;
+	struct bucket req;           /* requests */
+	struct bucket log;           /* log lines about the uid */
+	unsigned left_out;           /* log lines not written since the last one */
 };
 
 static struct uid_slot slots[UID_SLOTS];
@@ -71,7 +81,7 @@ slot_of(uid_t uid)
 		if (!s->used && free_slot == NULL)
 			free_slot = s;
 		if (s->used && s->nconns == 0 && (oldest == NULL ||
-		    ms_between(&s->refilled, &oldest->refilled) > 0))
+		    ms_between(&s->req.refilled, &oldest->req.refilled) > 0))
 			oldest = s;
 	}
 	if (free_slot == NULL)
@@ -81,8 +91,10 @@ slot_of(uid_t uid)
 	memset(free_slot, 0, sizeof(*free_slot));
 	free_slot->used = 1;
 	free_slot->uid = uid;
-	free_slot->tokens = (long long)WARDD_RATE_BURST * MILLI;
-	clock_gettime(CLOCK_MONOTONIC, &free_slot->refilled);
+	free_slot->req.tokens = (long long)WARDD_RATE_BURST * MILLI;
+	free_slot->log.tokens = (long long)WARDD_LOG_BURST * MILLI;
+	clock_gettime(CLOCK_MONOTONIC, &free_slot->req.refilled);
+	free_slot->log.refilled = free_slot->req.refilled;
 	return free_slot;
 }
 
@@ -110,29 +122,58 @@ peer_count(uid_t uid, int delta)
 		s->nconns--;
 }
 
+/* Take one token from B, which refills at RATE a second up to BURST:
+ * 1 taken, 0 empty. */
+static int
+bucket_take(struct bucket *b, long long rate, long long burst)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = ms_between(&b->refilled, &now);
+	if (ms > 0) {
+		/* RATE per 1000 ms, in thousandths: RATE per ms */
+		b->tokens += ms * rate;
+		if (b->tokens > burst * MILLI)
+			b->tokens = burst * MILLI;
+		b->refilled = now;
+	}
+	if (b->tokens < MILLI)
+		return 0;
+	b->tokens -= MILLI;
+	return 1;
+}
+
 int
 peer_take_token(uid_t uid)
 {
 	struct uid_slot *s;
-	struct timespec now;
-	long long ms;
 
 	if (uid == 0)
 		return 1;
 	if ((s = slot_of(uid)) == NULL)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = ms_between(&s->refilled, &now);
-	if (ms > 0) {
-		/* WARDD_RATE_PER_SEC per 1000 ms, in thousandths: RATE per ms */
-		s->tokens += ms * WARDD_RATE_PER_SEC;
-		if (s->tokens > (long long)WARDD_RATE_BURST * MILLI)
-			s->tokens = (long long)WARDD_RATE_BURST * MILLI;
-		s->refilled = now;
-	}
-	if (s->tokens < MILLI)
+	return bucket_take(&s->req, WARDD_RATE_PER_SEC, WARDD_RATE_BURST);
+}
+
+int
+peer_may_log(uid_t uid)
+{
+	struct uid_slot *s;
+
+	if (uid == 0)
+		return 1;
+	if ((s = slot_of(uid)) == NULL)
 		return 0;
-	s->tokens -= MILLI;
+	if (!bucket_take(&s->log, WARDD_LOG_PER_SEC, WARDD_LOG_BURST)) {
+		s->left_out++;
+		return 0;
+	}
+	if (s->left_out > 0)
+		ward_log(LOG_NOTICE, "uid %lu: %u lines about it left out of the log "
+		    "(over %d a second)", (unsigned long)uid, s->left_out, WARDD_LOG_PER_SEC);
+	s->left_out = 0;
 	return 1;
 }
 

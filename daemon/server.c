@@ -376,8 +376,9 @@ cut_off(struct conn *c, int why, const char *what)
 {
 	struct wire_msg ans;
 
-	ward_log(LOG_NOTICE, "uid %lu pid %ld: %s (%s): cut off", (unsigned long)c->peer.uid,
-	    (long)c->peer.pid, what, ward_strerror(why));
+	if (peer_may_log(c->peer.uid))
+		ward_log(LOG_NOTICE, "uid %lu pid %ld: %s (%s): cut off",
+		    (unsigned long)c->peer.uid, (long)c->peer.pid, what, ward_strerror(why));
 	/* one best-effort error frame, then the connection ends */
 	if (wire_error(&ans, why, what) == 0)
 		(void)reply(c, &ans, 1);
@@ -472,7 +473,7 @@ server_run(struct wardd *d, int lfd)
 				continue;
 			left = wire_remaining_ms(&c->deadline);
 			if (left == 0) {
-				if (c->rd.got > 0 || c->out != NULL)
+				if ((c->rd.got > 0 || c->out != NULL) && peer_may_log(c->peer.uid))
 					ward_log(LOG_NOTICE, "uid %lu pid %ld: request not complete "
 					    "within %d ms: cut off", (unsigned long)c->peer.uid,
 					    (long)c->peer.pid, WARDD_REQUEST_MS);

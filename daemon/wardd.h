@@ -29,6 +29,8 @@
 #define WARDD_REQUEST_MS 5000        /* a whole request frame, or idle after an answer */
 #define WARDD_RATE_PER_SEC 10        /* requests per second per non-root uid */
 #define WARDD_RATE_BURST 20
+#define WARDD_LOG_PER_SEC 1          /* log lines about one non-root uid */
+#define WARDD_LOG_BURST 10
 #define WARDD_RECHECK_MS 1000        /* policy files looked at, at most this often */
 
 /* Set by the signal handlers (wardd.c), read by the loop (server.c). */
@@ -75,6 +77,9 @@ int peer_admit(uid_t uid);
 void peer_count(uid_t uid, int delta);
 /* Take one request token of UID (root: always).  1 taken, 0 rate-limited. */
 int peer_take_token(uid_t uid);
+/* May wardd log a line about what UID did (root: always)?  1 yes (after
+ * saying how many lines were left out since the last), 0 leave it out. */
+int peer_may_log(uid_t uid);
 /* May P ask about USER?  Root about anyone; any other uid only about the
  * name its uid has (getpwuid_r), byte for byte.  0 or WARD_ERR_PERM. */
 int peer_may_ask(const struct peer *p, const char *user) WARD_WUR;
