@@ -59,6 +59,9 @@ static uint64_t next_seq;
  * is logged once until an accept works again */
 static int accept_failing;
 static struct timespec accept_resume;
+/* the socket file server_listen made: only that one is removed at exit */
+static dev_t bound_dev;
+static ino_t bound_ino;
 
 /* The folder of PATH: owned by root, not writable by group or others,
  * made 0755 when missing. */
@@ -129,6 +132,7 @@ int
 server_listen(const char *path, int *lfd, int *activated, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
+	struct stat st;
 	int n, fd, r;
 
 	*lfd = -1;
@@ -175,11 +179,13 @@ server_listen(const char *path, int *lfd, int *activated, char *err, size_t errl
 	}
 	/* every peer may connect; each request is checked by its credentials */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0666) != 0 ||
-	    listen(fd, SOMAXCONN) != 0) {
+	    listen(fd, SOMAXCONN) != 0 || lstat(path, &st) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		return WARD_ERR_IO;
 	}
+	bound_dev = st.st_dev;
+	bound_ino = st.st_ino;
 	*lfd = fd;
 	return 0;
 }
@@ -187,18 +193,13 @@ server_listen(const char *path, int *lfd, int *activated, char *err, size_t errl
 void
 server_unlisten(const char *path, int fd, int activated)
 {
-	struct stat a, b;
+	struct stat st;
 
-	/* the path is removed only while it is still the socket we bound (a
-	 * second wardd started meanwhile keeps its own) */
-	if (!activated && fd >= 0 && lstat(path, &a) == 0 && S_ISSOCK(a.st_mode)) {
-		struct sockaddr_un sa;
-		socklen_t len = sizeof(sa);
-
-		if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 &&
-		    stat(path, &b) == 0 && a.st_ino == b.st_ino)
-			(void)unlink(path);
-	}
+	/* the path is removed only while it is still the socket file we bound
+	 * (a second wardd started after ours was removed keeps its own) */
+	if (!activated && fd >= 0 && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == bound_dev && st.st_ino == bound_ino)
+		(void)unlink(path);
 	if (fd >= 0)
 		close(fd);
 }

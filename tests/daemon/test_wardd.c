@@ -838,6 +838,36 @@ test_bad_reconnects_do_not_flood_log(void)
 	CU_ASSERT(log_count("lines about it left out of the log") >= 1);
 }
 
+/* A wardd whose socket file was removed (and taken by a second wardd)
+ * must not remove the second one's socket when it stops. */
+static void
+test_stop_keeps_other_daemons_socket(void)
+{
+	char c4[600], path[600], text[2048];
+	struct wire_msg ans;
+	struct stat st;
+	pid_t a, b;
+
+	snprintf(c4, sizeof(c4), "%s/ward-two.conf", root);
+	snprintf(path, sizeof(path), "%s/run-two/wardd.sock", root);
+	snprintf(text, sizeof(text), "policy_file = \"%s\";\nstate_dir = \"%s/state\";\n"
+	    "daemon = { socket = \"%s\"; };\n", policy, root, path);
+	CU_ASSERT_EQUAL_FATAL(tu_write(c4, text, (size_t)-1, 0644), 0);
+	a = start_with(NULL, path, c4);
+	CU_ASSERT_FATAL(a > 0);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	b = start_with(NULL, path, c4);
+	CU_ASSERT(b > 0);
+	stop_expect_0(a);
+	CU_ASSERT_EQUAL(lstat(path, &st), 0);
+	CU_ASSERT_EQUAL(ping_at(path, &ans), 0);
+	CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
+	wire_msg_wipe(&ans);
+	if (b > 0)
+		stop_expect_0(b);
+	CU_ASSERT_NOT_EQUAL(lstat(path, &st), 0);      /* b removed its own */
+}
+
 /* SIGTERM with a request half sent: it is answered, then wardd exits 0. */
 static void
 test_sigterm_finishes_and_exits_0(void)
@@ -899,6 +929,8 @@ main(void)
 	    test_emfile_no_spin);
 	CU_add_test(s, "a user reconnecting with bad frames does not flood the log",
 	    test_bad_reconnects_do_not_flood_log);
+	CU_add_test(s, "a stopping wardd leaves another wardd's socket at its path",
+	    test_stop_keeps_other_daemons_socket);
 	CU_add_test(s, "SIGTERM finishes the request in flight, exits 0",
 	    test_sigterm_finishes_and_exits_0);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
