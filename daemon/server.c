@@ -75,13 +75,26 @@ check_folder(const char *path, char *err, size_t errlen)
 	snprintf(copy, sizeof(copy), "%s", path);
 	dir = dirname(copy);
 	if (lstat(dir, &st) != 0 && errno == ENOENT) {
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-			snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
-			return WARD_ERR_IO;
-		}
-		if (chmod(dir, 0755) != 0) {
-			snprintf(err, errlen, "%s: chmod: %s", dir, strerror(errno));
-			return WARD_ERR_IO;
+		int dfd;
+
+		if (mkdir(dir, 0755) != 0) {
+			/* EEXIST: made meanwhile (perhaps a symlink) - judged below,
+			 * never chmodded by name */
+			if (errno != EEXIST) {
+				snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
+				return WARD_ERR_IO;
+			}
+		} else {
+			/* 0755 whatever the umask; through an fd that is the folder
+			 * itself, not what a link put in its place points at */
+			dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (dfd < 0 || fchmod(dfd, 0755) != 0) {
+				snprintf(err, errlen, "%s: chmod: %s", dir, strerror(errno));
+				if (dfd >= 0)
+					close(dfd);
+				return WARD_ERR_IO;
+			}
+			close(dfd);
 		}
 	}
 	if (lstat(dir, &st) != 0) {

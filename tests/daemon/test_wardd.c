@@ -868,6 +868,74 @@ test_stop_keeps_other_daemons_socket(void)
 	CU_ASSERT_NOT_EQUAL(lstat(path, &st), 0);      /* b removed its own */
 }
 
+/* The socket's folder in a folder every user may write (an unwise
+ * daemon.socket, but one ward.conf allows): a user who puts a symlink
+ * where wardd makes the folder, between its look and its mkdir, must not
+ * get wardd to chmod what the link points at. */
+static void
+test_folder_race_chmods_nothing(void)
+{
+	char *pub = tu_mkdtemp("ward-pub");
+	char c5[600], path[600], link[600], target[600], text[2048];
+	struct stat st;
+	int tries = 0, hit = 0;
+	pid_t racer;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pub);
+	CU_ASSERT_EQUAL_FATAL(chmod(pub, 01777), 0);
+	snprintf(link, sizeof(link), "%s/ward", pub);
+	snprintf(path, sizeof(path), "%s/ward/wardd.sock", pub);
+	snprintf(target, sizeof(target), "%s/secret", root);
+	snprintf(c5, sizeof(c5), "%s/ward-pub.conf", root);
+	snprintf(text, sizeof(text), "policy_file = \"%s\";\nstate_dir = \"%s/state\";\n"
+	    "daemon = { socket = \"%s\"; };\n", policy, root, path);
+	CU_ASSERT_EQUAL_FATAL(tu_write(c5, text, (size_t)-1, 0644), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_write(target, "secret\n", (size_t)-1, 0600), 0);
+	racer = fork();
+	CU_ASSERT_FATAL(racer >= 0);
+	if (racer == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (setgroups(0, NULL) != 0 || setresgid(NOBODY, NOBODY, NOBODY) != 0 ||
+		    setresuid(NOBODY, NOBODY, NOBODY) != 0)
+			_exit(90);
+		for (;;) {
+			(void)!symlink(target, link);
+			(void)unlink(link);
+		}
+	}
+	while (tries < 150 && !hit) {
+		struct timespec t0;
+		pid_t pid;
+
+		tries++;
+		(void)unlink(path);
+		(void)rmdir(link);
+		pid = fork();
+		if (pid == 0) {
+			int fd = open("/dev/null", O_WRONLY);
+
+			dup2(fd, 1);
+			dup2(fd, 2);
+			execl(wardd, "wardd", "--config", c5, (char *)NULL);
+			_exit(127);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while (ms_since(&t0) < 60 && waitpid(pid, NULL, WNOHANG) == 0)
+			usleep(2000);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		hit = stat(target, &st) == 0 && (st.st_mode & 07777) != 0600;
+	}
+	kill(racer, SIGKILL);
+	waitpid(racer, NULL, 0);
+	if (hit)
+		fprintf(stderr, "\n  after %d starts: %s made mode %o\n", tries, target,
+		    (unsigned)(st.st_mode & 07777));
+	CU_ASSERT_FALSE(hit);
+	tu_rmtree(pub);
+	free(pub);
+}
+
 /* SIGTERM with a request half sent: it is answered, then wardd exits 0. */
 static void
 test_sigterm_finishes_and_exits_0(void)
@@ -931,6 +999,8 @@ main(void)
 	    test_bad_reconnects_do_not_flood_log);
 	CU_add_test(s, "a stopping wardd leaves another wardd's socket at its path",
 	    test_stop_keeps_other_daemons_socket);
+	CU_add_test(s, "a symlink raced in where the socket folder is made: nothing chmodded",
+	    test_folder_race_chmods_nothing);
 	CU_add_test(s, "SIGTERM finishes the request in flight, exits 0",
 	    test_sigterm_finishes_and_exits_0);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
