@@ -181,18 +181,30 @@ int
 peer_may_ask(const struct peer *p, const char *user)
 {
 	struct passwd pw, *res = NULL;
-	char *buf;
+	char *buf = NULL;
 	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
-	int r = WARD_ERR_PERM;
+	int r = WARD_ERR_PERM, e = ERANGE;
 
 	if (p->uid == 0)
 		return 0;
 	if (sz < 1024 || sz > 1 << 20)
 		sz = 16384;
-	if ((buf = malloc((size_t)sz)) == NULL)
-		return WARD_ERR_PERM;        /* fail closed */
-	if (getpwuid_r(p->uid, &pw, buf, (size_t)sz, &res) == 0 && res != NULL &&
-	    res->pw_name != NULL && strcmp(res->pw_name, user) == 0)
+	/* the size sysconf gives is a hint (1,024 with glibc): an entry
+	 * longer than that (a long GECOS, a directory user) is ERANGE, and
+	 * asked again with twice the room, up to 1 MiB */
+	for (;;) {
+		char *nb = realloc(buf, (size_t)sz);
+
+		if (nb == NULL)
+			break;                 /* fail closed */
+		buf = nb;
+		e = getpwuid_r(p->uid, &pw, buf, (size_t)sz, &res);
+		if (e != ERANGE || sz >= 1 << 20)
+			break;
+		sz *= 2;
+	}
+	if (buf != NULL && e == 0 && res != NULL && res->pw_name != NULL &&
+	    strcmp(res->pw_name, user) == 0)
 		r = 0;
 	free(buf);
 	return r;

@@ -16,10 +16,12 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -37,6 +39,7 @@
 
 static char *root;
 static rlim_t start_nofile;     /* when not 0: wardd's RLIMIT_NOFILE */
+static const char *start_passwd; /* when set: wardd's /etc/passwd (a mount namespace) */
 static char conf[512], policy[512], sock[512], wardd[512], wardctl[512], dlog[512];
 static pid_t dpid = -1;
 static int have_log;
@@ -175,6 +178,10 @@ start_with(const char *activate_path, const char *path, const char *config)
 		int fd = open(dlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (start_passwd != NULL && (unshare(CLONE_NEWNS) != 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+		    mount(start_passwd, "/etc/passwd", NULL, MS_BIND, NULL) != 0))
+			_exit(126);
 		if (start_nofile != 0) {
 			struct rlimit rl = { start_nofile, start_nofile };
 
@@ -936,6 +943,69 @@ test_folder_race_chmods_nothing(void)
 	free(pub);
 }
 
+#define LONG_UID 4242
+
+static int
+long_entry_asks(void *arg)
+{
+	struct wire_msg ans;
+	int r;
+
+	(void)arg;
+	r = decide("longgecos", "desk", &ans) == 0 && ans.type == WIRE_DECISION ? 0 : 1;
+	if (r != 0 && ans.type == WIRE_ERROR)
+		fprintf(stderr, "\n  longgecos about itself: %s\n", wire_get_str(&ans, WT_ERR_TEXT));
+	wire_msg_wipe(&ans);
+	return r;
+}
+
+/* A user whose passwd entry is longer than sysconf(_SC_GETPW_R_SIZE_MAX)
+ * (1,024 bytes with glibc; a long GECOS, or a directory user) is still
+ * answered about itself: getpwuid_r's ERANGE is not a "no". */
+static void
+test_long_passwd_entry(void)
+{
+	char pw[600], c6[600], path[500], text[2048], *sys, *all, gecos[3001];
+	size_t len;
+	pid_t pid;
+	int r;
+
+	memset(gecos, 'g', sizeof(gecos) - 1);
+	gecos[sizeof(gecos) - 1] = '\0';
+	snprintf(pw, sizeof(pw), "%s/passwd", root);
+	sys = tu_read("/etc/passwd", &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sys);
+	CU_ASSERT_FATAL(asprintf(&all, "%slonggecos:x:%d:%d:%s:/nonexistent:/bin/false\n", sys,
+	    LONG_UID, LONG_UID, gecos) > 0);
+	free(sys);
+	CU_ASSERT_EQUAL_FATAL(tu_write(pw, all, (size_t)-1, 0644), 0);
+	free(all);
+	snprintf(c6, sizeof(c6), "%s/ward-pw.conf", root);
+	snprintf(path, sizeof(path), "%s/run-pw/wardd.sock", root);
+	snprintf(text, sizeof(text), "policy_file = \"%s\";\nstate_dir = \"%s/state\";\n"
+	    "daemon = { socket = \"%s\"; };\n", policy, root, path);
+	CU_ASSERT_EQUAL_FATAL(tu_write(c6, text, (size_t)-1, 0644), 0);
+	start_passwd = pw;
+	pid = start_with(NULL, path, c6);
+	start_passwd = NULL;
+	CU_ASSERT_FATAL(pid > 0);
+	{
+		pid_t c = fork();
+		int st = -1;
+
+		if (c == 0) {
+			snprintf(sock, sizeof(sock), "%s", path);   /* decide() asks there */
+			if (setgroups(0, NULL) != 0 || setresgid(LONG_UID, LONG_UID, LONG_UID) != 0 ||
+			    setresuid(LONG_UID, LONG_UID, LONG_UID) != 0)
+				_exit(90);
+			_exit(long_entry_asks(NULL));
+		}
+		r = c > 0 && waitpid(c, &st, 0) == c && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	}
+	CU_ASSERT_EQUAL(r, 0);
+	stop_expect_0(pid);
+}
+
 /* SIGTERM with a request half sent: it is answered, then wardd exits 0. */
 static void
 test_sigterm_finishes_and_exits_0(void)
@@ -1001,6 +1071,8 @@ main(void)
 	    test_stop_keeps_other_daemons_socket);
 	CU_add_test(s, "a symlink raced in where the socket folder is made: nothing chmodded",
 	    test_folder_race_chmods_nothing);
+	CU_add_test(s, "a passwd entry over 1,024 bytes: the user is answered about itself",
+	    test_long_passwd_entry);
 	CU_add_test(s, "SIGTERM finishes the request in flight, exits 0",
 	    test_sigterm_finishes_and_exits_0);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
