@@ -12,7 +12,8 @@
  *    refills at WARDD_RATE_PER_SEC; root is never limited here;
  *  - what a non-root uid makes wardd log (bad frames, refusals) is bounded
  *    the same way (WARDD_LOG_BURST lines, then WARDD_LOG_PER_SEC), and
- *    the next line written says how many were left out.
+ *    the next line written says how many were left out;
+ *  - uids without a passwd entry share one set of these counts (peer_key).
  */
 #include <errno.h>
 #include <pwd.h>
@@ -170,42 +171,71 @@ peer_may_log(uid_t uid)
 		s->left_out++;
 		return 0;
 	}
-	if (s->left_out > 0)
+	if (s->left_out > 0 && uid == WARDD_UID_POOL)
+		ward_log(LOG_NOTICE, "uids without a passwd entry: %u lines about them left out "
+		    "of the log (over %d a second)", s->left_out, WARDD_LOG_PER_SEC);
+	else if (s->left_out > 0)
 		ward_log(LOG_NOTICE, "uid %lu: %u lines about it left out of the log "
 		    "(over %d a second)", (unsigned long)uid, s->left_out, WARDD_LOG_PER_SEC);
 	s->left_out = 0;
 	return 1;
 }
 
-int
-peer_may_ask(const struct peer *p, const char *user)
+/* The passwd entry of UID into *PW, its strings in *BUF (free it, found
+ * or not).  0, or WARD_ERR_NOTFOUND (none, or the lookup failed). */
+static int
+lookup(uid_t uid, struct passwd *pw, char **buf)
 {
-	struct passwd pw, *res = NULL;
-	char *buf = NULL;
+	struct passwd *res = NULL;
 	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
-	int r = WARD_ERR_PERM, e = ERANGE;
+	int e = ERANGE;
 
-	if (p->uid == 0)
-		return 0;
+	*buf = NULL;
 	if (sz < 1024 || sz > 1 << 20)
 		sz = 16384;
 	/* the size sysconf gives is a hint (1,024 with glibc): an entry
 	 * longer than that (a long GECOS, a directory user) is ERANGE, and
 	 * asked again with twice the room, up to 1 MiB */
 	for (;;) {
-		char *nb = realloc(buf, (size_t)sz);
+		char *nb = realloc(*buf, (size_t)sz);
 
 		if (nb == NULL)
-			break;                 /* fail closed */
-		buf = nb;
-		e = getpwuid_r(p->uid, &pw, buf, (size_t)sz, &res);
+			break;
+		*buf = nb;
+		e = getpwuid_r(uid, pw, *buf, (size_t)sz, &res);
 		if (e != ERANGE || sz >= 1 << 20)
 			break;
 		sz *= 2;
 	}
-	if (buf != NULL && e == 0 && res != NULL && res->pw_name != NULL &&
-	    strcmp(res->pw_name, user) == 0)
-		r = 0;
+	return *buf != NULL && e == 0 && res != NULL && res->pw_name != NULL ? 0 :
+	    WARD_ERR_NOTFOUND;
+}
+
+uid_t
+peer_key(uid_t uid)
+{
+	struct passwd pw;
+	char *buf;
+	int r;
+
+	if (uid == 0)
+		return 0;
+	r = lookup(uid, &pw, &buf);
+	free(buf);
+	return r == 0 ? uid : WARDD_UID_POOL;
+}
+
+int
+peer_may_ask(const struct peer *p, const char *user)
+{
+	struct passwd pw;
+	char *buf;
+	int r = WARD_ERR_PERM;
+
+	if (p->uid == 0)
+		return 0;
+	if (lookup(p->uid, &pw, &buf) == 0 && strcmp(pw.pw_name, user) == 0)
+		r = 0;           /* any failure: refused */
 	free(buf);
 	return r;
 }

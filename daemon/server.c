@@ -12,7 +12,8 @@
  *    WIRE_MAX_PAYLOAD or sends bytes that are not a frame is cut off
  *    without touching anyone else;
  *  - at most WARDD_CONN_MAX connections, WARDD_ROOT_RESERVE of them only
- *    for uid 0, WARDD_CONN_PER_UID per other uid; when the table is full a
+ *    for uid 0, WARDD_CONN_PER_UID per other uid (uids without a passwd
+ *    entry count as one: peer_key); when the table is full a
  *    root connection takes the place of the newest non-root one, never the
  *    other way round;
  *  - an accept that fails with the socket still readable (no fd, no
@@ -228,7 +229,7 @@ conn_close(struct conn *c)
 		explicit_bzero(c->out, c->outlen);
 		free(c->out);
 	}
-	peer_count(c->peer.uid, -1);
+	peer_count(c->peer.key, -1);
 	if (c->peer.uid == 0)
 		nroot--;
 	nconns--;
@@ -270,8 +271,9 @@ admit(int fd)
 		close(fd);
 		return;
 	}
+	p.key = peer_key(p.uid);
 	if (p.uid != 0 && (nconns - nroot >= WARDD_CONN_MAX - WARDD_ROOT_RESERVE ||
-	    nconns >= WARDD_CONN_MAX || !peer_admit(p.uid))) {
+	    nconns >= WARDD_CONN_MAX || !peer_admit(p.key))) {
 		ward_log(LOG_DEBUG, "uid %lu pid %ld: too many connections: refused",
 		    (unsigned long)p.uid, (long)p.pid);
 		close(fd);
@@ -300,7 +302,7 @@ admit(int fd)
 	c->peer = p;
 	c->seq = next_seq++;
 	wire_deadline(&c->deadline, WARDD_REQUEST_MS);
-	peer_count(p.uid, 1);
+	peer_count(p.key, 1);
 	nroot += p.uid == 0;
 	nconns++;
 }
@@ -390,7 +392,7 @@ cut_off(struct conn *c, int why, const char *what)
 {
 	struct wire_msg ans;
 
-	if (peer_may_log(c->peer.uid))
+	if (peer_may_log(c->peer.key))
 		ward_log(LOG_NOTICE, "uid %lu pid %ld: %s (%s): cut off",
 		    (unsigned long)c->peer.uid, (long)c->peer.pid, what, ward_strerror(why));
 	/* one best-effort error frame, then the connection ends */
@@ -426,7 +428,7 @@ serve(struct wardd *d, struct conn *c, int stopping)
 		cut_off(c, r, "malformed request");
 		return;
 	}
-	if (!peer_take_token(c->peer.uid)) {
+	if (!peer_take_token(c->peer.key)) {
 		wire_msg_wipe(&req);
 		cut_off(c, WARD_ERR_BUSY, "over its request rate");
 		return;
@@ -487,7 +489,7 @@ server_run(struct wardd *d, int lfd)
 				continue;
 			left = wire_remaining_ms(&c->deadline);
 			if (left == 0) {
-				if ((c->rd.got > 0 || c->out != NULL) && peer_may_log(c->peer.uid))
+				if ((c->rd.got > 0 || c->out != NULL) && peer_may_log(c->peer.key))
 					ward_log(LOG_NOTICE, "uid %lu pid %ld: request not complete "
 					    "within %d ms: cut off", (unsigned long)c->peer.uid,
 					    (long)c->peer.pid, WARDD_REQUEST_MS);

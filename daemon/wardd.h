@@ -66,10 +66,18 @@ struct peer {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	uid_t key;                   /* whose counts it uses: peer_key */
 };
 /* The credentials of the process at the other end of unix socket FD:
  * 0, or WARD_ERR_IO. */
 int peer_creds(int fd, struct peer *p) WARD_WUR;
+/* The uid whose connection count, request rate and log lines a peer of
+ * UID uses: UID itself when it has a passwd entry (and for root);
+ * WARDD_UID_POOL, one count for them all, for uids without one
+ * (subordinate uids of rootless containers, which one user may hold by
+ * the thousand). */
+#define WARDD_UID_POOL ((uid_t)-1)
+uid_t peer_key(uid_t uid);
 /* Count a new connection of UID (1) or its end (-1).  peer_admit says
  * whether a non-root UID may open one more (WARDD_CONN_PER_UID);
  * 1 yes, 0 no. */

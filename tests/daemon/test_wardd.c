@@ -1006,6 +1006,67 @@ test_long_passwd_entry(void)
 	stop_expect_0(pid);
 }
 
+/* As UID (no passwd entry): 8 connections to wardd, a byte on READY_FD,
+ * then held until WAIT_FD reads end of file. */
+static int
+hold_as(int uid, int wait_fd, int ready_fd)
+{
+	int fds[8];
+	char c = 0;
+
+	if (setgroups(0, NULL) != 0 || setresgid((gid_t)uid, (gid_t)uid, (gid_t)uid) != 0 ||
+	    setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0)
+		return 90;
+	for (int i = 0; i < 8; i++)
+		fds[i] = connect_to(sock, 1);
+	if (write(ready_fd, &c, 1) != 1)
+		return 1;
+	(void)!read(wait_fd, &c, 1);
+	for (int i = 0; i < 8; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return 0;
+}
+
+/* A user with a range of subordinate uids (rootless containers: uids with
+ * no passwd entry) opens 8 connections from each of 30 of them: a real
+ * user is still answered.  Uids without a passwd entry share one count. */
+static void
+test_many_unnamed_uids_do_not_starve_users(void)
+{
+	pid_t kids[30];
+	int go[2], ready[2], got = 0;
+	struct wire_msg ans;
+	char c;
+
+	CU_ASSERT_EQUAL_FATAL(pipe(go), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe(ready), 0);
+	for (int i = 0; i < 30; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			close(go[1]);
+			close(ready[0]);
+			_exit(hold_as(300000 + i, go[0], ready[1]));
+		}
+	}
+	close(go[0]);
+	close(ready[1]);
+	for (int i = 0; i < 30; i++)
+		got += read(ready[0], &c, 1) == 1;
+	CU_ASSERT_EQUAL(got, 30);
+	usleep(300000);
+	CU_ASSERT_EQUAL(as_nobody(nobody_asks, NULL), 0);
+	/* root too */
+	CU_ASSERT_EQUAL(ping_at(sock, &ans), 0);
+	CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
+	wire_msg_wipe(&ans);
+	close(go[1]);
+	for (int i = 0; i < 30; i++)
+		if (kids[i] > 0)
+			waitpid(kids[i], NULL, 0);
+	close(ready[0]);
+}
+
 /* SIGTERM with a request half sent: it is answered, then wardd exits 0. */
 static void
 test_sigterm_finishes_and_exits_0(void)
@@ -1073,6 +1134,8 @@ main(void)
 	    test_folder_race_chmods_nothing);
 	CU_add_test(s, "a passwd entry over 1,024 bytes: the user is answered about itself",
 	    test_long_passwd_entry);
+	CU_add_test(s, "8 connections from each of 30 uids without a passwd entry: users answered",
+	    test_many_unnamed_uids_do_not_starve_users);
 	CU_add_test(s, "SIGTERM finishes the request in flight, exits 0",
 	    test_sigterm_finishes_and_exits_0);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
