@@ -1079,6 +1079,26 @@ test_many_unnamed_uids_do_not_starve_users(void)
 	close(ready[0]);
 }
 
+/* wardd.service: wardd decides by the host name (host-scoped rules), read
+ * at every reload.  ProtectHostname= gives it a UTS namespace of its own,
+ * a copy of the name at start that never follows a later rename
+ * (uts_namespaces(7)), so it must not be set; wardd cannot change the
+ * name anyway (no CAP_SYS_ADMIN in its bounding set). */
+static void
+test_unit_follows_host_name(void)
+{
+	char path[600];
+	size_t len;
+	char *unit;
+
+	snprintf(path, sizeof(path), "%s/contrib/system/wardd.service", tu_src());
+	unit = tu_read(path, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(unit);
+	CU_ASSERT_PTR_NULL(strstr(unit, "\nProtectHostname=yes"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(unit, "\nCapabilityBoundingSet=CAP_CHOWN\n"));
+	free(unit);
+}
+
 /* SIGTERM with a request half sent: it is answered, then wardd exits 0. */
 static void
 test_sigterm_finishes_and_exits_0(void)
@@ -1148,6 +1168,8 @@ main(void)
 	    test_long_passwd_entry);
 	CU_add_test(s, "8 connections from each of 30 uids without a passwd entry: users answered",
 	    test_many_unnamed_uids_do_not_starve_users);
+	CU_add_test(s, "wardd.service does not freeze the host name (ProtectHostname)",
+	    test_unit_follows_host_name);
 	CU_add_test(s, "SIGTERM finishes the request in flight, exits 0",
 	    test_sigterm_finishes_and_exits_0);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
