@@ -43,8 +43,9 @@ decide(struct wardd *d, const struct peer *p, const struct wire_msg *req,
 	/* another host's decision is a question for root (wardctl policy test) */
 	if (peer_may_ask(p, user) != 0 ||
 	    (p->uid != 0 && host != NULL && strcmp(host, d->core.host) != 0)) {
-		ward_log(LOG_NOTICE, "peer uid %lu pid %ld asked about another user or host: "
-		    "refused", (unsigned long)p->uid, (long)p->pid);
+		if (peer_may_log(p->key))
+			ward_log(LOG_NOTICE, "peer uid %lu pid %ld asked about another user or "
+			    "host: refused", (unsigned long)p->uid, (long)p->pid);
 		(void)wire_error(ans, WARD_ERR_PERM, NULL);
 		return;
 	}

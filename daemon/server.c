@@ -12,9 +12,13 @@
  *    WIRE_MAX_PAYLOAD or sends bytes that are not a frame is cut off
  *    without touching anyone else;
  *  - at most WARDD_CONN_MAX connections, WARDD_ROOT_RESERVE of them only
- *    for uid 0, WARDD_CONN_PER_UID per other uid; when the table is full a
+ *    for uid 0, WARDD_CONN_PER_UID per other uid (uids without a passwd
+ *    entry count as one: peer_key); when the table is full a
  *    root connection takes the place of the newest non-root one, never the
  *    other way round;
+ *  - an accept that fails with the socket still readable (no fd, no
+ *    memory) pauses accepting for ACCEPT_PAUSE_MS and is logged once, so
+ *    the loop neither spins nor floods the log;
  *  - SIGTERM stops accepting, lets the requests in flight finish (each
  *    within its deadline), closes idle connections, and returns.
  */
@@ -35,6 +39,7 @@
 #include "wardd.h"
 
 #define ACCEPT_BURST 64              /* accepts per loop turn: others get a turn too */
+#define ACCEPT_PAUSE_MS 250          /* after a failed accept (EMFILE, ENOMEM...) */
 
 struct conn {
 	int fd;                      /* -1: free */
@@ -50,6 +55,14 @@ struct conn {
 static struct conn conns[WARDD_CONN_MAX];
 static size_t nconns, nroot;
 static uint64_t next_seq;
+/* accept(2) failed with the socket still readable (out of fds or memory):
+ * the listening socket is left out of poll until RESUME, and the failure
+ * is logged once until an accept works again */
+static int accept_failing;
+static struct timespec accept_resume;
+/* the socket file server_listen made: only that one is removed at exit */
+static dev_t bound_dev;
+static ino_t bound_ino;
 
 /* The folder of PATH: owned by root, not writable by group or others,
  * made 0755 when missing. */
@@ -63,13 +76,26 @@ check_folder(const char *path, char *err, size_t errlen)
 	snprintf(copy, sizeof(copy), "%s", path);
 	dir = dirname(copy);
 	if (lstat(dir, &st) != 0 && errno == ENOENT) {
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-			snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
-			return WARD_ERR_IO;
-		}
-		if (chmod(dir, 0755) != 0) {
-			snprintf(err, errlen, "%s: chmod: %s", dir, strerror(errno));
-			return WARD_ERR_IO;
+		int dfd;
+
+		if (mkdir(dir, 0755) != 0) {
+			/* EEXIST: made meanwhile (perhaps a symlink) - judged below,
+			 * never chmodded by name */
+			if (errno != EEXIST) {
+				snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
+				return WARD_ERR_IO;
+			}
+		} else {
+			/* 0755 whatever the umask; through an fd that is the folder
+			 * itself, not what a link put in its place points at */
+			dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (dfd < 0 || fchmod(dfd, 0755) != 0) {
+				snprintf(err, errlen, "%s: chmod: %s", dir, strerror(errno));
+				if (dfd >= 0)
+					close(dfd);
+				return WARD_ERR_IO;
+			}
+			close(dfd);
 		}
 	}
 	if (lstat(dir, &st) != 0) {
@@ -120,6 +146,7 @@ int
 server_listen(const char *path, int *lfd, int *activated, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
+	struct stat st;
 	int n, fd, r;
 
 	*lfd = -1;
@@ -166,11 +193,13 @@ server_listen(const char *path, int *lfd, int *activated, char *err, size_t errl
 	}
 	/* every peer may connect; each request is checked by its credentials */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0666) != 0 ||
-	    listen(fd, SOMAXCONN) != 0) {
+	    listen(fd, SOMAXCONN) != 0 || lstat(path, &st) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		return WARD_ERR_IO;
 	}
+	bound_dev = st.st_dev;
+	bound_ino = st.st_ino;
 	*lfd = fd;
 	return 0;
 }
@@ -178,18 +207,13 @@ server_listen(const char *path, int *lfd, int *activated, char *err, size_t errl
 void
 server_unlisten(const char *path, int fd, int activated)
 {
-	struct stat a, b;
+	struct stat st;
 
-	/* the path is removed only while it is still the socket we bound (a
-	 * second wardd started meanwhile keeps its own) */
-	if (!activated && fd >= 0 && lstat(path, &a) == 0 && S_ISSOCK(a.st_mode)) {
-		struct sockaddr_un sa;
-		socklen_t len = sizeof(sa);
-
-		if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 &&
-		    stat(path, &b) == 0 && a.st_ino == b.st_ino)
-			(void)unlink(path);
-	}
+	/* the path is removed only while it is still the socket file we bound
+	 * (a second wardd started after ours was removed keeps its own) */
+	if (!activated && fd >= 0 && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == bound_dev && st.st_ino == bound_ino)
+		(void)unlink(path);
 	if (fd >= 0)
 		close(fd);
 }
@@ -205,7 +229,7 @@ conn_close(struct conn *c)
 		explicit_bzero(c->out, c->outlen);
 		free(c->out);
 	}
-	peer_count(c->peer.uid, -1);
+	peer_count(c->peer.key, -1);
 	if (c->peer.uid == 0)
 		nroot--;
 	nconns--;
@@ -247,8 +271,9 @@ admit(int fd)
 		close(fd);
 		return;
 	}
+	p.key = peer_key(p.uid);
 	if (p.uid != 0 && (nconns - nroot >= WARDD_CONN_MAX - WARDD_ROOT_RESERVE ||
-	    nconns >= WARDD_CONN_MAX || !peer_admit(p.uid))) {
+	    nconns >= WARDD_CONN_MAX || !peer_admit(p.key))) {
 		ward_log(LOG_DEBUG, "uid %lu pid %ld: too many connections: refused",
 		    (unsigned long)p.uid, (long)p.pid);
 		close(fd);
@@ -277,7 +302,7 @@ admit(int fd)
 	c->peer = p;
 	c->seq = next_seq++;
 	wire_deadline(&c->deadline, WARDD_REQUEST_MS);
-	peer_count(p.uid, 1);
+	peer_count(p.key, 1);
 	nroot += p.uid == 0;
 	nconns++;
 }
@@ -289,11 +314,17 @@ accept_some(int lfd)
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
-				ward_log(LOG_WARNING, "accept: %s", strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			if (!accept_failing)
+				ward_log(LOG_WARNING, "accept: %s (accepting again every %d ms; "
+				    "said once)", strerror(errno), ACCEPT_PAUSE_MS);
+			accept_failing = 1;
+			wire_deadline(&accept_resume, ACCEPT_PAUSE_MS);
 			return;
 		}
+		accept_failing = 0;
 		admit(fd);
 	}
 }
@@ -361,8 +392,9 @@ cut_off(struct conn *c, int why, const char *what)
 {
 	struct wire_msg ans;
 
-	ward_log(LOG_NOTICE, "uid %lu pid %ld: %s (%s): cut off", (unsigned long)c->peer.uid,
-	    (long)c->peer.pid, what, ward_strerror(why));
+	if (peer_may_log(c->peer.key))
+		ward_log(LOG_NOTICE, "uid %lu pid %ld: %s (%s): cut off",
+		    (unsigned long)c->peer.uid, (long)c->peer.pid, what, ward_strerror(why));
 	/* one best-effort error frame, then the connection ends */
 	if (wire_error(&ans, why, what) == 0)
 		(void)reply(c, &ans, 1);
@@ -396,7 +428,7 @@ serve(struct wardd *d, struct conn *c, int stopping)
 		cut_off(c, r, "malformed request");
 		return;
 	}
-	if (!peer_take_token(c->peer.uid)) {
+	if (!peer_take_token(c->peer.key)) {
 		wire_msg_wipe(&req);
 		cut_off(c, WARD_ERR_BUSY, "over its request rate");
 		return;
@@ -441,6 +473,9 @@ server_run(struct wardd *d, int lfd)
 					conn_close(&conns[i]);
 			if (nconns == 0)
 				return 0;
+		} else if (accept_failing && wire_remaining_ms(&accept_resume) > 0) {
+			/* not polled: readable at once again, it would spin */
+			wait_ms = wire_remaining_ms(&accept_resume);
 		} else {
 			pfd[n].fd = lfd;
 			pfd[n].events = POLLIN;
@@ -454,7 +489,7 @@ server_run(struct wardd *d, int lfd)
 				continue;
 			left = wire_remaining_ms(&c->deadline);
 			if (left == 0) {
-				if (c->rd.got > 0 || c->out != NULL)
+				if ((c->rd.got > 0 || c->out != NULL) && peer_may_log(c->peer.key))
 					ward_log(LOG_NOTICE, "uid %lu pid %ld: request not complete "
 					    "within %d ms: cut off", (unsigned long)c->peer.uid,
 					    (long)c->peer.pid, WARDD_REQUEST_MS);

@@ -29,6 +29,8 @@
 #define WARDD_REQUEST_MS 5000        /* a whole request frame, or idle after an answer */
 #define WARDD_RATE_PER_SEC 10        /* requests per second per non-root uid */
 #define WARDD_RATE_BURST 20
+#define WARDD_LOG_PER_SEC 1          /* log lines about one non-root uid */
+#define WARDD_LOG_BURST 10
 #define WARDD_RECHECK_MS 1000        /* policy files looked at, at most this often */
 
 /* Set by the signal handlers (wardd.c), read by the loop (server.c). */
@@ -64,10 +66,18 @@ struct peer {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	uid_t key;                   /* whose counts it uses: peer_key */
 };
 /* The credentials of the process at the other end of unix socket FD:
  * 0, or WARD_ERR_IO. */
 int peer_creds(int fd, struct peer *p) WARD_WUR;
+/* The uid whose connection count, request rate and log lines a peer of
+ * UID uses: UID itself when it has a passwd entry (and for root);
+ * WARDD_UID_POOL, one count for them all, for uids without one
+ * (subordinate uids of rootless containers, which one user may hold by
+ * the thousand). */
+#define WARDD_UID_POOL ((uid_t)-1)
+uid_t peer_key(uid_t uid);
 /* Count a new connection of UID (1) or its end (-1).  peer_admit says
  * whether a non-root UID may open one more (WARDD_CONN_PER_UID);
  * 1 yes, 0 no. */
@@ -75,6 +85,9 @@ int peer_admit(uid_t uid);
 void peer_count(uid_t uid, int delta);
 /* Take one request token of UID (root: always).  1 taken, 0 rate-limited. */
 int peer_take_token(uid_t uid);
+/* May wardd log a line about what UID did (root: always)?  1 yes (after
+ * saying how many lines were left out since the last), 0 leave it out. */
+int peer_may_log(uid_t uid);
 /* May P ask about USER?  Root about anyone; any other uid only about the
  * name its uid has (getpwuid_r), byte for byte.  0 or WARD_ERR_PERM. */
 int peer_may_ask(const struct peer *p, const char *user) WARD_WUR;

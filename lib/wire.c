@@ -509,6 +509,15 @@ wire_reader_step(struct wire_reader *r, int fd)
 		size_t want;
 		ssize_t n;
 
+		if (r->got >= WIRE_HEADER_LEN && r->frame == NULL) {
+			/* a step after a failed header (or allocation): that
+			 * error again, nothing read and nothing written */
+			uint16_t type;
+			uint32_t plen;
+			int e = wire_header(r->hdr, &type, &plen);
+
+			return e != 0 ? e : WARD_ERR_NOMEM;
+		}
 		if (r->got < WIRE_HEADER_LEN) {
 			dst = r->hdr + r->got;
 			want = WIRE_HEADER_LEN - r->got;

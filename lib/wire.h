@@ -228,7 +228,9 @@ int wire_remaining_ms(const struct timespec *dl) WARD_NONNULL(1);
  * before the first byte, WARD_ERR_PROTO for a bad header or a close
  * mid-frame, WARD_ERR_TOOBIG for a declared length over the bound (from
  * the header: nothing more is read or allocated), WARD_ERR_IO (errno
- * set), or WARD_ERR_NOMEM.  wire_reader_reset wipes and frees (safe twice)
+ * set), or WARD_ERR_NOMEM.  After a bad header or a failed allocation,
+ * further steps return that error again and read nothing.
+ * wire_reader_reset wipes and frees (safe twice)
  * and makes R ready for the next frame; R starts zeroed.
  */
 struct wire_reader {

@@ -340,6 +340,82 @@ test_io(void)
 	wire_msg_wipe(&m);
 }
 
+/* Step READER on FD until it says something other than "more"; its answer. */
+static int
+step_until(struct wire_reader *rd, int fd)
+{
+	int r;
+
+	do
+		r = wire_reader_step(rd, fd);
+	while (r == 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+	return r;
+}
+
+/* The incremental reader fed one byte at a time gives exactly the frame a
+ * single read gives, is complete at the last byte and not before, and
+ * leaves the next frame in the socket; a step after an error repeats the
+ * error without reading. */
+static void
+test_reader_split(void)
+{
+	static unsigned char two[2 * WIRE_MAX_FRAME];
+	size_t len = encode_decision(frame), total;
+	struct wire_reader rd;
+	int sv[2];
+
+	memcpy(two, frame, len);
+	memcpy(two + len, frame, len);
+	total = 2 * len;
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	memset(&rd, 0, sizeof(rd));
+	for (size_t i = 0; i < total; i++) {
+		int r;
+
+		CU_ASSERT_EQUAL_FATAL(write(sv[0], two + i, 1), 1);
+		errno = 0;
+		r = step_until(&rd, sv[1]);
+		if (i + 1 == len || i + 1 == total) {
+			CU_ASSERT_EQUAL_FATAL(r, 1);
+			CU_ASSERT_EQUAL(rd.len, len);
+			CU_ASSERT_EQUAL(memcmp(rd.frame, frame, len), 0);
+			wire_reader_reset(&rd);
+		} else {
+			if (r != 0)
+				fprintf(stderr, "\nbyte %zu: %d\n", i, r);
+			CU_ASSERT_EQUAL_FATAL(r, 0);
+		}
+	}
+	/* both frames in one write: the reader stops at the first */
+	CU_ASSERT_EQUAL(write(sv[0], two, total), (ssize_t)total);
+	CU_ASSERT_EQUAL(step_until(&rd, sv[1]), 1);
+	CU_ASSERT_EQUAL(rd.len, len);
+	wire_reader_reset(&rd);
+	CU_ASSERT_EQUAL(step_until(&rd, sv[1]), 1);
+	CU_ASSERT_EQUAL(memcmp(rd.frame, frame, len), 0);
+	wire_reader_reset(&rd);
+	/* a bad header, then a caller that steps again: the same error, and
+	 * the bytes after the header stay unread */
+	CU_ASSERT_EQUAL(write(sv[0], "WARX\0\1\0\2\0\0\0\0PING", 16), 16);
+	CU_ASSERT_EQUAL(step_until(&rd, sv[1]), WARD_ERR_PROTO);
+	CU_ASSERT_EQUAL(wire_reader_step(&rd, sv[1]), WARD_ERR_PROTO);
+	CU_ASSERT_EQUAL(wire_reader_step(&rd, sv[1]), WARD_ERR_PROTO);
+	{
+		char rest[8];
+
+		CU_ASSERT_EQUAL(read(sv[1], rest, sizeof(rest)), 4);
+	}
+	wire_reader_reset(&rd);
+	/* the same after a length over the bound */
+	CU_ASSERT_EQUAL(write(sv[0], "WARD\0\1\0\4\x40\0\0\0", 12), 12);
+	CU_ASSERT_EQUAL(step_until(&rd, sv[1]), WARD_ERR_TOOBIG);
+	CU_ASSERT_EQUAL(write(sv[0], "xyz", 3), 3);
+	CU_ASSERT_EQUAL(wire_reader_step(&rd, sv[1]), WARD_ERR_TOOBIG);
+	wire_reader_reset(&rd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -355,6 +431,8 @@ main(void)
 	CU_add_test(s, "lengths over their bounds refused; the table both ways", test_bounds);
 	CU_add_test(s, "wipe clears the values", test_wipe);
 	CU_add_test(s, "send/recv with deadlines", test_io);
+	CU_add_test(s, "reader: byte by byte equals one read; a step after an error repeats it",
+	    test_reader_split);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
