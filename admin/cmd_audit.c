@@ -1,6 +1,7 @@
 /*
  * cmd_audit.c - wardctl audit verify|query|report|export, and the admin
- * records every changing wardctl command writes.
+ * records every changing wardctl command writes.  audit report prints what
+ * report.c finds.
  *
  * Rules it keeps:
  *  - A change is refused when its audit record could not be written
