@@ -188,6 +188,84 @@ policy_check(struct wopts *o)
 
 /* ---- test ---- */
 
+/* The answer of policy test: the request of O, the explanation EX, the
+ * effective roles EFF, the time WHEN. */
+static void
+test_json(const struct wopts *o, const struct ctx *c, const struct policy_explanation *ex,
+    const char *const *eff, size_t neff, const char *when)
+{
+	const struct policy_decision *d = &ex->decision;
+
+	printf("{\"user\":");
+	json_str(stdout, o->user);
+	printf(",\"service\":");
+	json_str(stdout, o->service);
+	printf(",\"host\":");
+	json_str(stdout, o->host);
+	printf(",\"at\":\"%s\",\"app\":", when);
+	json_str(stdout, d->app);
+	printf(",\"decision\":\"%s\",\"rule\":", d->allow ? "allow" : "deny");
+	json_str(stdout, d->rule);
+	printf(",\"reason\":");
+	json_str(stdout, d->reason);
+	printf(",\"roles\":");
+	json_strs(stdout, eff, neff);
+	printf(",\"mfa\":\"%s\",\"mfa_grace\":%ld,\"idle_logoff\":",
+	    d->mfa_required ? "required" : "not_required", d->mfa_grace);
+	json_limit(d->idle_logoff);
+	printf(",\"session_max\":");
+	json_limit(d->session_max);
+	printf(",\"break_glass\":%s,\"policy_version\":\"%s\",\"policy_source\":\"%s\","
+	    "\"trace\":[", d->break_glass ? "true" : "false", policy_version(c->pol),
+	    c->from_snap ? "snapshot" : "text");
+	for (size_t i = 0; i < ex->ntrace; i++) {
+		const struct policy_trace_entry *t = &ex->trace[i];
+		printf("%s{\"rule\":", i ? "," : "");
+		json_str(stdout, t->rule);
+		printf(",\"effect\":\"%s\",\"matched\":%s,\"failed\":", t->effect,
+		    t->matched ? "true" : "false");
+		if (t->failed == POLICY_ELEM_NONE)
+			fputs("null", stdout);
+		else
+			json_str(stdout, policy_elem_name(t->failed));
+		printf(",\"detail\":");
+		json_str(stdout, t->detail);
+		putchar('}');
+	}
+	printf("]}\n");
+}
+
+static void
+test_text(const struct wopts *o, const struct ctx *c, const struct policy_explanation *ex,
+    const char *const *eff, size_t neff, const char *when)
+{
+	const struct policy_decision *d = &ex->decision;
+	char b1[32], b2[32], b3[32];
+
+	printf("%s for %s using %s (app %s) on %s at %s\n",
+	    d->allow ? "ALLOW" : "DENY", o->user, o->service, d->app,
+	    o->host ? o->host : "(any host)", when);
+	printf("  rule:         %s\n", d->rule);
+	printf("  reason:       %s\n", d->reason);
+	printf("  roles:        ");
+	for (size_t i = 0; i < neff; i++)
+		printf("%s%s", i ? ", " : "", eff[i]);
+	printf("%s\n", neff ? "" : "(none)");
+	if (d->allow) {
+		printf("  second code:  %s\n", d->mfa_required ? "required" : "not required");
+		printf("  code grace:   %s\n", limit_str(d->mfa_grace, b1, sizeof(b1)));
+		printf("  idle logoff:  %s\n", limit_str(d->idle_logoff, b2, sizeof(b2)));
+		printf("  session max:  %s\n", limit_str(d->session_max, b3, sizeof(b3)));
+	} else {
+		printf("  break-glass:  %s\n", d->break_glass ? "offered" : "not offered");
+	}
+	printf("  policy:       %.12s\n", policy_version(c->pol));
+	printf("  trace:\n");
+	for (size_t i = 0; i < ex->ntrace; i++)
+		printf("    %-5s %-24s %s\n", ex->trace[i].effect, ex->trace[i].rule,
+		    ex->trace[i].detail);
+}
+
 static int
 policy_test(struct wopts *o)
 {
@@ -196,7 +274,7 @@ policy_test(struct wopts *o)
 	struct policy_explanation ex;
 	const char *eff[MAX_LIST];
 	size_t neff;
-	char b1[32], b2[32], b3[32], when[32];
+	char when[32];
 	int rc;
 
 	if (o->user == NULL || o->service == NULL) {
@@ -230,70 +308,10 @@ policy_test(struct wopts *o)
 	if (neff > MAX_LIST)
 		neff = MAX_LIST;
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M", localtime(&c.at));
-	if (o->json) {
-		const struct policy_decision *d = &ex.decision;
-		printf("{\"user\":");
-		json_str(stdout, o->user);
-		printf(",\"service\":");
-		json_str(stdout, o->service);
-		printf(",\"host\":");
-		json_str(stdout, o->host);
-		printf(",\"at\":\"%s\",\"app\":", when);
-		json_str(stdout, d->app);
-		printf(",\"decision\":\"%s\",\"rule\":", d->allow ? "allow" : "deny");
-		json_str(stdout, d->rule);
-		printf(",\"reason\":");
-		json_str(stdout, d->reason);
-		printf(",\"roles\":");
-		json_strs(stdout, eff, neff);
-		printf(",\"mfa\":\"%s\",\"mfa_grace\":%ld,\"idle_logoff\":",
-		    d->mfa_required ? "required" : "not_required", d->mfa_grace);
-		json_limit(d->idle_logoff);
-		printf(",\"session_max\":");
-		json_limit(d->session_max);
-		printf(",\"break_glass\":%s,\"policy_version\":\"%s\",\"policy_source\":\"%s\","
-		    "\"trace\":[", d->break_glass ? "true" : "false", policy_version(c.pol),
-		    c.from_snap ? "snapshot" : "text");
-		for (size_t i = 0; i < ex.ntrace; i++) {
-			const struct policy_trace_entry *t = &ex.trace[i];
-			printf("%s{\"rule\":", i ? "," : "");
-			json_str(stdout, t->rule);
-			printf(",\"effect\":\"%s\",\"matched\":%s,\"failed\":", t->effect,
-			    t->matched ? "true" : "false");
-			if (t->failed == POLICY_ELEM_NONE)
-				fputs("null", stdout);
-			else
-				json_str(stdout, policy_elem_name(t->failed));
-			printf(",\"detail\":");
-			json_str(stdout, t->detail);
-			putchar('}');
-		}
-		printf("]}\n");
-	} else {
-		const struct policy_decision *d = &ex.decision;
-		printf("%s for %s using %s (app %s) on %s at %s\n",
-		    d->allow ? "ALLOW" : "DENY", o->user, o->service, d->app,
-		    o->host ? o->host : "(any host)", when);
-		printf("  rule:         %s\n", d->rule);
-		printf("  reason:       %s\n", d->reason);
-		printf("  roles:        ");
-		for (size_t i = 0; i < neff; i++)
-			printf("%s%s", i ? ", " : "", eff[i]);
-		printf("%s\n", neff ? "" : "(none)");
-		if (d->allow) {
-			printf("  second code:  %s\n", d->mfa_required ? "required" : "not required");
-			printf("  code grace:   %s\n", limit_str(d->mfa_grace, b1, sizeof(b1)));
-			printf("  idle logoff:  %s\n", limit_str(d->idle_logoff, b2, sizeof(b2)));
-			printf("  session max:  %s\n", limit_str(d->session_max, b3, sizeof(b3)));
-		} else {
-			printf("  break-glass:  %s\n", d->break_glass ? "offered" : "not offered");
-		}
-		printf("  policy:       %.12s\n", policy_version(c.pol));
-		printf("  trace:\n");
-		for (size_t i = 0; i < ex.ntrace; i++)
-			printf("    %-5s %-24s %s\n", ex.trace[i].effect, ex.trace[i].rule,
-			    ex.trace[i].detail);
-	}
+	if (o->json)
+		test_json(o, &c, &ex, eff, neff, when);
+	else
+		test_text(o, &c, &ex, eff, neff, when);
 	rc = ex.decision.allow ? WEXIT_OK : WEXIT_NO;
 	policy_explanation_free(&ex);
 	close_policy(&c);
