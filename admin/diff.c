@@ -280,27 +280,35 @@ diff_access(const struct dwork *w)
 	return 0;
 }
 
-/* A copy of the first N (at most 256) of V; NULL out of memory. */
-static const char **
-roles_copy(const char *const *v, size_t n)
+/* Append the N strings V to D's pool; -1 out of memory. */
+static int
+pool_add(struct diff_list *d, const char *const *v, size_t n)
 {
-	const char **c = calloc(n + 1, sizeof(*c));
+	if (d->npool + n > d->pool_cap) {
+		size_t nc = d->pool_cap ? d->pool_cap * 2 : 256;
+		const char **np;
 
-	if (c != NULL && n > 0)
-		memcpy(c, v, n * sizeof(*c));
-	return c;
+		while (nc < d->npool + n)
+			nc *= 2;
+		if ((np = realloc(d->pool, nc * sizeof(*np))) == NULL)
+			return -1;
+		d->pool = np;
+		d->pool_cap = nc;
+	}
+	if (n > 0)
+		memcpy(d->pool + d->npool, v, n * sizeof(*v));
+	d->npool += n;
+	return 0;
 }
 
 /* Each user whose assigned roles differ. */
 static int
-diff_users(const struct dwork *w)
+diff_users(const struct policy *a, const struct policy *b, struct diff_list *d)
 {
-	struct diff_list *d = w->d;
-
 	for (size_t u = 0; u < d->users.n; u++) {
 		const char *ra[256], *rb[256];
-		size_t na = policy_user_roles(w->a, d->users.keys[u], ra, 256);
-		size_t nb = policy_user_roles(w->b, d->users.keys[u], rb, 256);
+		size_t na = policy_user_roles(a, d->users.keys[u], ra, 256);
+		size_t nb = policy_user_roles(b, d->users.keys[u], rb, 256);
 		struct diff_change *ch;
 		int same = na == nb;
 
@@ -313,10 +321,16 @@ diff_users(const struct dwork *w)
 		ch->user = d->users.keys[u];
 		ch->nold = na < 256 ? na : 256;
 		ch->nnew = nb < 256 ? nb : 256;
-		ch->old_roles = roles_copy(ra, ch->nold);
-		ch->new_roles = roles_copy(rb, ch->nnew);
-		if (ch->old_roles == NULL || ch->new_roles == NULL)
+		ch->roles_at = d->npool;
+		if (pool_add(d, ra, ch->nold) != 0 || pool_add(d, rb, ch->nnew) != 0)
 			return -1;
+	}
+	/* the pool is complete: point the changes into it */
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->v[i].kind != DIFF_USER_ROLES)
+			continue;
+		d->v[i].old_roles = d->pool + d->v[i].roles_at;
+		d->v[i].new_roles = d->v[i].old_roles + d->v[i].nold;
 	}
 	return 0;
 }
@@ -397,7 +411,7 @@ diff_policies(const struct policy *a, const struct policy *b, const char *host,
 		    d->nhosts);
 		goto out;
 	}
-	if (diff_access(&w) != 0 || diff_users(&w) != 0 || diff_permissions(&w) != 0)
+	if (diff_access(&w) != 0 || diff_users(a, b, d) != 0 || diff_permissions(&w) != 0)
 		goto oom;
 	r = 0;
 	goto out;
@@ -413,11 +427,8 @@ out:
 void
 diff_list_free(struct diff_list *d)
 {
-	for (size_t i = 0; i < d->n; i++) {
-		free(d->v[i].old_roles);
-		free(d->v[i].new_roles);
-	}
 	free(d->v);
+	free(d->pool);
 	smap_free(&d->roles);
 	smap_free(&d->apps);
 	smap_free(&d->users);

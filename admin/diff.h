@@ -27,8 +27,9 @@ struct diff_change {
 	int gains, losses, obligations, break_glass;
 	int first_wday, first_minute;
 	const char *user;                /* USER_ROLES: the user, old and new roles */
-	const char **old_roles, **new_roles;   /* (malloc'd) */
+	const char *const *old_roles, *const *new_roles;
 	size_t nold, nnew;
+	size_t roles_at;                 /* USER_ROLES: where in the list's pool */
 	const char *permission;          /* PERMISSION */
 	int gained;                      /* PERMISSION: 1 gained, 0 lost */
 };
@@ -43,6 +44,8 @@ struct diff_list {
 	const char *hosts[65];           /* the host samples */
 	size_t nhosts;
 	char hosts_buf[64][128];
+	const char **pool;               /* the users' old and new roles */
+	size_t npool, pool_cap;
 };
 
 /* The changes from A to B into D (zeroed here), every host sample or only
