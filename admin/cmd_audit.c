@@ -1,6 +1,7 @@
 /*
  * cmd_audit.c - wardctl audit verify|query|report|export, and the admin
- * records every changing wardctl command writes.
+ * records every changing wardctl command writes.  audit report prints what
+ * report.c finds.
  *
  * Rules it keeps:
  *  - A change is refused when its audit record could not be written
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "report.h"
 #include "wardctl.h"
 
 /* ---- admin records ---- */
@@ -217,12 +219,6 @@ time_opt(const char *name, const char *s, int64_t *ms, int64_t dflt)
 	/* a time names its whole second: --until now includes this second */
 	*ms = (int64_t)t * 1000 + (dflt == INT64_MAX ? 999 : 0);
 	return 0;
-}
-
-static int
-streq(const char *a, const char *b)
-{
-	return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
 /* ---- verify ---- */
@@ -475,543 +471,196 @@ out:
 
 /* ---- report ---- */
 
-struct tsv {                 /* a growing array of times (+ a number each) */
-	int64_t *t;
-	size_t *x;
-	size_t n, cap;
-};
+/* The members of row I of a list of the report. */
+typedef void json_row_fn(struct jobj *j, const struct report *rep, size_t i);
 
-static int
-tsv_add(struct tsv *v, int64_t t, size_t x)
+static void
+failure_row(struct jobj *j, const struct report *rep, size_t i)
 {
-	if (v->n == v->cap) {
-		size_t nc = v->cap ? v->cap * 2 : 8;
-		int64_t *nt = realloc(v->t, nc * sizeof(*nt));
-		size_t *nx;
-		if (nt == NULL)
-			return -1;
-		v->t = nt;
-		if ((nx = realloc(v->x, nc * sizeof(*nx))) == NULL)
-			return -1;
-		v->x = nx;
-		v->cap = nc;
-	}
-	v->t[v->n] = t;
-	v->x[v->n++] = x;
-	return 0;
-}
-
-struct person {
-	unsigned hours[24];      /* accesses by local hour, all history */
-	unsigned total;
-	unsigned failures, lockouts, denials, breakglass;
-	int64_t last_bg;
-	char *last_bg_reason;
-	struct tsv bg;           /* break-glass times in the window */
-};
-
-struct counter {
-	unsigned long n;
-	struct smap users;       /* distinct users */
-};
-
-#define SPRAY_USERS 5
-#define SPRAY_WINDOW_MS (10 * 60 * 1000LL)
-#define BG_OFTEN 3
-#define BG_WINDOW_MS (7 * 86400 * 1000LL)
-#define HOUR_MIN_HISTORY 20
-#define HOUR_RARE_PCT 5
-
-struct rctx {
-	int64_t since;
-	unsigned long records, in_window;
-	int64_t first, last;
-	struct smap users;
-	struct person *people;
-	size_t npeople_cap;
-	struct smap rules;
-	struct counter *rule_n;
-	size_t nrules_cap;
-	struct smap sources;     /* failures by source (rhost, else host) */
-	struct tsv *src_fail;
-	size_t nsrc_cap;
-	struct tsv access;       /* accesses in the window: time, person */
-	struct tsv lockouts;     /* lockouts in the window: time, person */
-	char **lock_host;        /* where (by lockout index) */
-	size_t lock_cap;
-	int oom;
-};
-
-static int
-grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 64;
-	while (nc < need)
-		nc *= 2;
-	void *np = realloc(*p, nc * elem);
-	if (np == NULL)
-		return -1;
-	memset((char *)np + *cap * elem, 0, (nc - *cap) * elem);
-	*p = np;
-	*cap = nc;
-	return 0;
-}
-
-static size_t
-person_of(struct rctx *c, const char *user)
-{
-	int added;
-	size_t i = smap_get(&c->users, user, &added);
-
-	if (i == (size_t)-1 || grow((void **)&c->people, &c->npeople_cap, i + 1,
-	    sizeof(*c->people)) != 0) {
-		c->oom = 1;
-		return (size_t)-1;
-	}
-	return i;
-}
-
-static int
-local_hour(int64_t ms)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	return localtime_r(&t, &tm) ? tm.tm_hour : 0;
-}
-
-static int
-is_access(const struct audit_record *r)
-{
-	return (streq(r->event, "account") && streq(r->result, "allow")) ||
-	    (streq(r->event, "breakglass") && streq(r->result, "granted")) ||
-	    (streq(r->event, "auth") && streq(r->result, "success"));
-}
-
-static int
-report_each(void *vctx, const struct audit_record *r, const char *line, size_t len)
-{
-	struct rctx *c = vctx;
-	size_t p = (size_t)-1;
-	int in = r->ts_ms >= c->since;
-
-	(void)line;
-	(void)len;
-	c->records++;
-	if (r->user != NULL && (p = person_of(c, r->user)) == (size_t)-1)
-		return 0;
-	if (p != (size_t)-1 && is_access(r)) {
-		c->people[p].hours[local_hour(r->ts_ms)]++;
-		c->people[p].total++;
-		if (in && tsv_add(&c->access, r->ts_ms, p) != 0)
-			c->oom = 1;
-	}
-	if (!in)
-		return 0;
-	if (c->in_window++ == 0)
-		c->first = r->ts_ms;
-	c->last = r->ts_ms;
-	if (streq(r->event, "auth") && streq(r->result, "failure") && p != (size_t)-1) {
-		const char *src = r->rhost && r->rhost[0] ? r->rhost : r->host;
-		int added;
-		size_t s = smap_get(&c->sources, src, &added);
-
-		c->people[p].failures++;
-		if (s == (size_t)-1 || grow((void **)&c->src_fail, &c->nsrc_cap, s + 1,
-		    sizeof(*c->src_fail)) != 0 || tsv_add(&c->src_fail[s], r->ts_ms, p) != 0)
-			c->oom = 1;
-	}
-	if (streq(r->event, "lockout") && p != (size_t)-1) {
-		c->people[p].lockouts++;
-		if (tsv_add(&c->lockouts, r->ts_ms, p) != 0 ||
-		    grow((void **)&c->lock_host, &c->lock_cap, c->lockouts.n,
-		    sizeof(char *)) != 0 ||
-		    (c->lock_host[c->lockouts.n - 1] = strdup(r->host)) == NULL)
-			c->oom = 1;
-	}
-	if (streq(r->event, "account") && streq(r->result, "deny")) {
-		int added;
-		size_t k = smap_get(&c->rules, r->rule ? r->rule : "(no rule)", &added);
-
-		if (p != (size_t)-1)
-			c->people[p].denials++;
-		if (k == (size_t)-1 || grow((void **)&c->rule_n, &c->nrules_cap, k + 1,
-		    sizeof(*c->rule_n)) != 0) {
-			c->oom = 1;
-		} else {
-			c->rule_n[k].n++;
-			if (r->user != NULL && smap_get(&c->rule_n[k].users, r->user, &added) ==
-			    (size_t)-1)
-				c->oom = 1;
-		}
-	}
-	if (streq(r->event, "breakglass") && streq(r->result, "granted") && p != (size_t)-1) {
-		struct person *pp = &c->people[p];
-		pp->breakglass++;
-		pp->last_bg = r->ts_ms;
-		free(pp->last_bg_reason);
-		pp->last_bg_reason = strdup(r->reason ? r->reason : r->detail ? r->detail : "");
-		if (tsv_add(&pp->bg, r->ts_ms, 0) != 0)
-			c->oom = 1;
-	}
-	return 0;
-}
-
-/* Sort helpers: indexes by a count, descending, then by name. */
-static const unsigned *sort_counts;
-static char **sort_names;
-
-static int
-by_count(const void *a, const void *b)
-{
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-
-	if (sort_counts[x] != sort_counts[y])
-		return sort_counts[x] < sort_counts[y] ? 1 : -1;
-	return strcmp(sort_names[x], sort_names[y]);
-}
-
-static size_t *
-ranked(unsigned *counts, char **names, size_t n, size_t *out_n)
-{
-	size_t *ix = malloc((n ? n : 1) * sizeof(*ix)), k = 0;
-
-	if (ix == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (counts[i] > 0)
-			ix[k++] = i;
-	sort_counts = counts;
-	sort_names = names;
-	qsort(ix, k, sizeof(*ix), by_count);
-	*out_n = k;
-	return ix;
-}
-
-struct anomaly {
-	const char *kind;
-	char who[300];
-	int64_t ts;
-	char text[600];
-};
-
-struct anomalies {
-	struct anomaly *a;
-	size_t n, cap;
-};
-
-/* Append an anomaly of KIND about WHO at TS; -1 when out of memory. */
-static int
-anomaly_add(struct anomalies *l, const char *kind, const char *who, int64_t ts,
-    const char *fmt, ...) WARD_PRINTF(5, 6);
-
-static int
-anomaly_add(struct anomalies *l, const char *kind, const char *who, int64_t ts,
-    const char *fmt, ...)
-{
-	struct anomaly *an;
-	va_list ap;
-
-	if (grow((void **)&l->a, &l->cap, l->n + 1, sizeof(*l->a)) != 0)
-		return -1;
-	an = &l->a[l->n++];
-	an->kind = kind;
-	snprintf(an->who, sizeof(an->who), "%s", who);
-	an->ts = ts;
-	va_start(ap, fmt);
-	vsnprintf(an->text, sizeof(an->text), fmt, ap);
-	va_end(ap);
-	return 0;
+	jobj_str(j, "user", rep->failures[i].name);
+	jobj_num(j, "count", rep->failures[i].count);
 }
 
 static void
-json_kv_section(const char *name, int first)
+lockout_row(struct jobj *j, const struct report *rep, size_t i)
 {
-	printf("%s\"%s\":[", first ? "" : ",", name);
+	char t[32];
+
+	local_time(rep->lockouts[i].ts, t, sizeof(t));
+	jobj_str(j, "user", rep->lockouts[i].user);
+	jobj_str(j, "time", t);
+	jobj_str(j, "host", rep->lockouts[i].host);
+}
+
+static void
+denial_row(struct jobj *j, const struct report *rep, size_t i)
+{
+	jobj_str(j, "rule", rep->denials[i].name);
+	jobj_num(j, "count", rep->denials[i].count);
+	jobj_num(j, "users", (long long)rep->denials[i].people);
+}
+
+static void
+breakglass_row(struct jobj *j, const struct report *rep, size_t i)
+{
+	char t[32];
+
+	local_time(rep->breakglass[i].last, t, sizeof(t));
+	jobj_str(j, "user", rep->breakglass[i].name);
+	jobj_num(j, "count", rep->breakglass[i].count);
+	jobj_str(j, "last", t);
+	jobj_str(j, "last_reason", rep->breakglass[i].last_reason);
+}
+
+static void
+anomaly_row(struct jobj *j, const struct report *rep, size_t i)
+{
+	const struct report_anomaly *an = &rep->anomalies[i];
+	char t[32];
+
+	local_time(an->ts, t, sizeof(t));
+	jobj_str(j, "kind", an->kind);
+	jobj_str(j, strcmp(an->kind, "spraying") == 0 ? "source" : "user", an->who);
+	jobj_str(j, "time", t);
+	jobj_str(j, "detail", an->text);
+}
+
+/* Member KEY of TOP: the array of the N rows ROW writes. */
+static void
+json_rows(struct jobj *top, const char *key, const struct report *rep, size_t n,
+    json_row_fn *row)
+{
+	struct jobj j;
+
+	jobj_key(top, key);
+	putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		jobj_begin(&j, stdout, i > 0);
+		row(&j, rep, i);
+		jobj_end(&j);
+	}
+	putchar(']');
+}
+
+static void
+report_json(const struct report *rep, int64_t since, int have_since)
+{
+	struct jobj top;
+	char t[32];
+
+	jobj_begin(&top, stdout, 0);
+	if (have_since)
+		local_time(since, t, sizeof(t));
+	jobj_str(&top, "since", have_since ? t : NULL);
+	jobj_num(&top, "records", (long long)rep->records);
+	jobj_num(&top, "in_window", (long long)rep->in_window);
+	json_rows(&top, "failures", rep, rep->nfailures, failure_row);
+	json_rows(&top, "lockouts", rep, rep->nlockouts, lockout_row);
+	json_rows(&top, "denials_by_rule", rep, rep->ndenials, denial_row);
+	json_rows(&top, "breakglass_by_person", rep, rep->nbreakglass, breakglass_row);
+	json_rows(&top, "anomalies", rep, rep->nanomalies, anomaly_row);
+	jobj_end(&top);
+	putchar('\n');
+}
+
+/* A ranked list as text: count and name, and what AFTER adds. */
+static void
+report_rows(const char *title, const struct report_count *v, size_t n, int width,
+    void (*after)(const struct report_count *))
+{
+	printf("\n%s:\n", title);
+	for (size_t i = 0; i < n; i++) {
+		printf("  %6u  ", v[i].count);
+		tprint(stdout, v[i].name, width);
+		if (after != NULL)
+			after(&v[i]);
+		putchar('\n');
+	}
+	if (n == 0)
+		printf("  none\n");
+}
+
+static void
+denial_people(const struct report_count *row)
+{
+	printf(" (%zu %s)", row->people, row->people == 1 ? "person" : "people");
+}
+
+static void
+breakglass_last(const struct report_count *row)
+{
+	char t[32];
+
+	local_time(row->last, t, sizeof(t));
+	printf(" last %s: \"", t);
+	tprint(stdout, row->last_reason, 0);
+	putchar('"');
+}
+
+static void
+report_text(const struct report *rep)
+{
+	char t1[32], t2[32];
+
+	if (rep->in_window > 0) {
+		local_time(rep->first, t1, sizeof(t1));
+		local_time(rep->last, t2, sizeof(t2));
+	}
+	printf("Audit report: %lu records%s%s%s%s\n", rep->in_window,
+	    rep->in_window ? ", " : "", rep->in_window ? t1 : "", rep->in_window ? " to " : "",
+	    rep->in_window ? t2 : "");
+	report_rows("Authentication failures by person", rep->failures, rep->nfailures, 0, NULL);
+	printf("\nLockouts:\n");
+	for (size_t i = 0; i < rep->nlockouts; i++) {
+		local_time(rep->lockouts[i].ts, t1, sizeof(t1));
+		printf("  %s  ", t1);
+		tprint(stdout, rep->lockouts[i].user, 12);
+		printf(" at ");
+		tprint(stdout, rep->lockouts[i].host, 0);
+		putchar('\n');
+	}
+	if (rep->nlockouts == 0)
+		printf("  none\n");
+	report_rows("Denials by rule", rep->denials, rep->ndenials, 24, denial_people);
+	report_rows("Break-glass by person (each one to be reviewed)", rep->breakglass,
+	    rep->nbreakglass, 12, breakglass_last);
+	printf("\nAnomalies:\n");
+	for (size_t i = 0; i < rep->nanomalies; i++) {
+		local_time(rep->anomalies[i].ts, t1, sizeof(t1));
+		printf("  %-16s %s  ", rep->anomalies[i].kind, t1);
+		tprint(stdout, rep->anomalies[i].who, 0);
+		printf(": %s\n", rep->anomalies[i].text);
+	}
+	if (rep->nanomalies == 0)
+		printf("  none\n");
 }
 
 static int
 audit_report_cmd(struct wopts *o, const struct ward_conf *conf)
 {
-	struct rctx c;
+	struct report rep;
 	struct files f;
-	struct anomalies al = { NULL, 0, 0 };
-	const struct anomaly *an;
-	size_t nan, n, *ix = NULL, *in_win = NULL;
-	unsigned *counts = NULL;
-	char err[1024], t1[32], t2[32];
+	char err[1024];
+	int64_t since;
 	int rc = WEXIT_ERR;
 
-	memset(&c, 0, sizeof(c));
+	memset(&rep, 0, sizeof(rep));
 	memset(&f, 0, sizeof(f));
-	if (time_opt("since", o->since, &c.since, INT64_MIN) != 0)
+	if (time_opt("since", o->since, &since, INT64_MIN) != 0)
 		goto out;
 	if (get_files(o, conf, &f) != 0)
 		goto out;
-	if (audit_each((const char *const *)f.s.v, f.s.n, report_each, &c, err, sizeof(err)) != 0) {
+	if (report_build((const char *const *)f.s.v, f.s.n, since, &rep, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wardctl: %s\n", err);
 		goto out;
 	}
-	if (c.oom)
-		goto oom;
-
-	/* anomalies: access at an hour unusual for that person */
-	for (size_t i = 0; i < c.access.n; i++) {
-		struct person *pp = &c.people[c.access.x[i]];
-		int h = local_hour(c.access.t[i]);
-		unsigned near = pp->hours[h] + pp->hours[(h + 23) % 24] + pp->hours[(h + 1) % 24];
-
-		if (pp->total < HOUR_MIN_HISTORY || near * 100 > pp->total * HOUR_RARE_PCT)
-			continue;
-		/* once per person and hour */
-		if (al.n > 0 && strcmp(al.a[al.n - 1].kind, "unusual_hour") == 0 &&
-		    strcmp(al.a[al.n - 1].who, c.users.keys[c.access.x[i]]) == 0 &&
-		    al.a[al.n - 1].ts / 3600000 == c.access.t[i] / 3600000)
-			continue;
-		if (anomaly_add(&al, "unusual_hour", c.users.keys[c.access.x[i]], c.access.t[i],
-		    "access at %02d:xx; %u of %u past accesses of this person were between "
-		    "%02d:00 and %02d:59", h, near, pp->total, (h + 23) % 24, (h + 1) % 24) != 0)
-			goto oom;
-	}
-	/*
-	 * many users failing from one source within SPRAY_WINDOW: a window
-	 * slides over the source's failures (in log order) with a count per
-	 * person in it, so each failure is counted once as it enters and once
-	 * as it leaves - linear in the failures, however many fall in one
-	 * window.  The counts are back to zero after each source.
-	 */
-	if (c.sources.n > 0 && (in_win = calloc(c.users.n, sizeof(*in_win))) == NULL)
-		goto oom;
-	for (size_t s = 0; s < c.sources.n; s++) {
-		struct tsv *v = &c.src_fail[s];
-		size_t best = 0, best_at = 0, lo = 0, distinct = 0;
-
-		for (size_t hi = 0; hi < v->n; hi++) {
-			distinct += in_win[v->x[hi]]++ == 0;
-			while (v->t[hi] - v->t[lo] > SPRAY_WINDOW_MS)
-				distinct -= --in_win[v->x[lo++]] == 0;
-			if (distinct > best) {
-				best = distinct;
-				best_at = hi;
-			}
-		}
-		while (lo < v->n)
-			in_win[v->x[lo++]]--;
-		if (best < SPRAY_USERS)
-			continue;
-		if (anomaly_add(&al, "spraying", c.sources.keys[s], v->t[best_at], "%zu different "
-		    "users failed to authenticate from this workstation within %lld minutes "
-		    "(%zu failures in all)", best, SPRAY_WINDOW_MS / 60000, v->n) != 0)
-			goto oom;
-	}
-	/* break-glass claimed often: BG_OFTEN or more within BG_WINDOW */
-	for (size_t p = 0; p < c.users.n; p++) {
-		struct tsv *v = &c.people[p].bg;
-		size_t lo = 0, best = 0, at = 0;
-
-		for (size_t hi = 0; hi < v->n; hi++) {
-			while (v->t[hi] - v->t[lo] > BG_WINDOW_MS)
-				lo++;
-			if (hi - lo + 1 > best) {
-				best = hi - lo + 1;
-				at = hi;
-			}
-		}
-		if (best < BG_OFTEN)
-			continue;
-		if (anomaly_add(&al, "breakglass_often", c.users.keys[p], v->t[at], "break-glass "
-		    "claimed %zu times within 7 days", best) != 0)
-			goto oom;
-	}
-	an = al.a;
-	nan = al.n;
-
-	if ((counts = calloc(c.users.n + c.rules.n + 1, sizeof(*counts))) == NULL)
-		goto oom;
-	if (o->json) {
-		printf("{\"since\":");
-		if (o->since) {
-			local_time(c.since, t1, sizeof(t1));
-			json_str(stdout, t1);
-		} else {
-			printf("null");
-		}
-		printf(",\"records\":%lu,\"in_window\":%lu", c.records, c.in_window);
-		json_kv_section("failures", 0);
-		for (size_t i = 0; i < c.users.n; i++)
-			counts[i] = c.people[i].failures;
-		if ((ix = ranked(counts, c.users.keys, c.users.n, &n)) == NULL)
-			goto oom;
-		for (size_t i = 0; i < n; i++) {
-			printf("%s{\"user\":", i ? "," : "");
-			json_str(stdout, c.users.keys[ix[i]]);
-			printf(",\"count\":%u}", counts[ix[i]]);
-		}
-		free(ix);
-		ix = NULL;
-		printf("]");
-		json_kv_section("lockouts", 0);
-		for (size_t i = 0; i < c.lockouts.n; i++) {
-			local_time(c.lockouts.t[i], t1, sizeof(t1));
-			printf("%s{\"user\":", i ? "," : "");
-			json_str(stdout, c.users.keys[c.lockouts.x[i]]);
-			printf(",\"time\":");
-			json_str(stdout, t1);
-			printf(",\"host\":");
-			json_str(stdout, c.lock_host[i]);
-			printf("}");
-		}
-		printf("]");
-		json_kv_section("denials_by_rule", 0);
-		for (size_t i = 0; i < c.rules.n; i++)
-			counts[i] = (unsigned)c.rule_n[i].n;
-		if ((ix = ranked(counts, c.rules.keys, c.rules.n, &n)) == NULL)
-			goto oom;
-		for (size_t i = 0; i < n; i++) {
-			printf("%s{\"rule\":", i ? "," : "");
-			json_str(stdout, c.rules.keys[ix[i]]);
-			printf(",\"count\":%u,\"users\":%zu}", counts[ix[i]], c.rule_n[ix[i]].users.n);
-		}
-		free(ix);
-		ix = NULL;
-		printf("]");
-		json_kv_section("breakglass_by_person", 0);
-		for (size_t i = 0; i < c.users.n; i++)
-			counts[i] = c.people[i].breakglass;
-		if ((ix = ranked(counts, c.users.keys, c.users.n, &n)) == NULL)
-			goto oom;
-		for (size_t i = 0; i < n; i++) {
-			local_time(c.people[ix[i]].last_bg, t1, sizeof(t1));
-			printf("%s{\"user\":", i ? "," : "");
-			json_str(stdout, c.users.keys[ix[i]]);
-			printf(",\"count\":%u,\"last\":", counts[ix[i]]);
-			json_str(stdout, t1);
-			printf(",\"last_reason\":");
-			json_str(stdout, c.people[ix[i]].last_bg_reason);
-			printf("}");
-		}
-		printf("]");
-		json_kv_section("anomalies", 0);
-		for (size_t i = 0; i < nan; i++) {
-			local_time(an[i].ts, t1, sizeof(t1));
-			printf("%s{\"kind\":\"%s\",\"%s\":", i ? "," : "", an[i].kind,
-			    strcmp(an[i].kind, "spraying") == 0 ? "source" : "user");
-			json_str(stdout, an[i].who);
-			printf(",\"time\":");
-			json_str(stdout, t1);
-			printf(",\"detail\":");
-			json_str(stdout, an[i].text);
-			printf("}");
-		}
-		printf("]}\n");
-	} else {
-		if (c.in_window > 0) {
-			local_time(c.first, t1, sizeof(t1));
-			local_time(c.last, t2, sizeof(t2));
-		}
-		printf("Audit report: %lu records%s%s%s%s\n", c.in_window,
-		    c.in_window ? ", " : "", c.in_window ? t1 : "", c.in_window ? " to " : "",
-		    c.in_window ? t2 : "");
-		printf("\nAuthentication failures by person:\n");
-		for (size_t i = 0; i < c.users.n; i++)
-			counts[i] = c.people[i].failures;
-		if ((ix = ranked(counts, c.users.keys, c.users.n, &n)) == NULL)
-			goto oom;
-		for (size_t i = 0; i < n; i++) {
-			printf("  %6u  ", counts[ix[i]]);
-			tprint(stdout, c.users.keys[ix[i]], 0);
-			putchar('\n');
-		}
-		if (n == 0)
-			printf("  none\n");
-		free(ix);
-		ix = NULL;
-		printf("\nLockouts:\n");
-		for (size_t i = 0; i < c.lockouts.n; i++) {
-			local_time(c.lockouts.t[i], t1, sizeof(t1));
-			printf("  %s  ", t1);
-			tprint(stdout, c.users.keys[c.lockouts.x[i]], 12);
-			printf(" at ");
-			tprint(stdout, c.lock_host[i], 0);
-			putchar('\n');
-		}
-		if (c.lockouts.n == 0)
-			printf("  none\n");
-		printf("\nDenials by rule:\n");
-		for (size_t i = 0; i < c.rules.n; i++)
-			counts[i] = (unsigned)c.rule_n[i].n;
-		if ((ix = ranked(counts, c.rules.keys, c.rules.n, &n)) == NULL)
-			goto oom;
-		for (size_t i = 0; i < n; i++) {
-			printf("  %6u  ", counts[ix[i]]);
-			tprint(stdout, c.rules.keys[ix[i]], 24);
-			printf(" (%zu %s)\n", c.rule_n[ix[i]].users.n,
-			    c.rule_n[ix[i]].users.n == 1 ? "person" : "people");
-		}
-		if (n == 0)
-			printf("  none\n");
-		free(ix);
-		ix = NULL;
-		printf("\nBreak-glass by person (each one to be reviewed):\n");
-		for (size_t i = 0; i < c.users.n; i++)
-			counts[i] = c.people[i].breakglass;
-		if ((ix = ranked(counts, c.users.keys, c.users.n, &n)) == NULL)
-			goto oom;
-		for (size_t i = 0; i < n; i++) {
-			local_time(c.people[ix[i]].last_bg, t1, sizeof(t1));
-			printf("  %6u  ", counts[ix[i]]);
-			tprint(stdout, c.users.keys[ix[i]], 12);
-			printf(" last %s: \"", t1);
-			tprint(stdout, c.people[ix[i]].last_bg_reason, 0);
-			printf("\"\n");
-		}
-		if (n == 0)
-			printf("  none\n");
-		printf("\nAnomalies:\n");
-		for (size_t i = 0; i < nan; i++) {
-			local_time(an[i].ts, t1, sizeof(t1));
-			printf("  %-16s %s  ", an[i].kind, t1);
-			tprint(stdout, an[i].who, 0);
-			printf(": %s\n", an[i].text);
-		}
-		if (nan == 0)
-			printf("  none\n");
-	}
+	if (o->json)
+		report_json(&rep, since, o->since != NULL);
+	else
+		report_text(&rep);
 	rc = WEXIT_OK;
-	goto out;
-oom:
-	fprintf(stderr, "wardctl: out of memory\n");
 out:
-	free(ix);
-	free(in_win);
-	free(counts);
-	free(al.a);
-	for (size_t i = 0; i < c.users.n; i++) {
-		free(c.people[i].last_bg_reason);
-		free(c.people[i].bg.t);
-		free(c.people[i].bg.x);
-	}
-	free(c.people);
-	for (size_t i = 0; i < c.rules.n; i++)
-		smap_free(&c.rule_n[i].users);
-	free(c.rule_n);
-	for (size_t i = 0; i < c.sources.n; i++) {
-		free(c.src_fail[i].t);
-		free(c.src_fail[i].x);
-	}
-	free(c.src_fail);
-	for (size_t i = 0; i < c.lockouts.n; i++)
-		free(c.lock_host[i]);
-	free(c.lock_host);
-	free(c.lockouts.t);
-	free(c.lockouts.x);
-	free(c.access.t);
-	free(c.access.x);
-	smap_free(&c.users);
-	smap_free(&c.rules);
-	smap_free(&c.sources);
+	report_free(&rep);
 	free_files(&f);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /*
- * cmd_policy.c - wardctl policy check|test|show|who, and wardctl can.
+ * cmd_policy.c - wardctl policy check|test|show|who|diff|compile, and
+ * wardctl can.  policy diff prints what diff.c finds.
  *
  * The policy comes from --policy FILE (no ward.conf needed) or from
  * ward.conf's policy_file.  Roles come from --roles a,b or the policy's
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "diff.h"
 #include "ward_policy.h"
 #include "wardctl.h"
 
@@ -186,6 +188,84 @@ policy_check(struct wopts *o)
 
 /* ---- test ---- */
 
+/* The answer of policy test: the request of O, the explanation EX, the
+ * effective roles EFF, the time WHEN. */
+static void
+test_json(const struct wopts *o, const struct ctx *c, const struct policy_explanation *ex,
+    const char *const *eff, size_t neff, const char *when)
+{
+	const struct policy_decision *d = &ex->decision;
+
+	printf("{\"user\":");
+	json_str(stdout, o->user);
+	printf(",\"service\":");
+	json_str(stdout, o->service);
+	printf(",\"host\":");
+	json_str(stdout, o->host);
+	printf(",\"at\":\"%s\",\"app\":", when);
+	json_str(stdout, d->app);
+	printf(",\"decision\":\"%s\",\"rule\":", d->allow ? "allow" : "deny");
+	json_str(stdout, d->rule);
+	printf(",\"reason\":");
+	json_str(stdout, d->reason);
+	printf(",\"roles\":");
+	json_strs(stdout, eff, neff);
+	printf(",\"mfa\":\"%s\",\"mfa_grace\":%ld,\"idle_logoff\":",
+	    d->mfa_required ? "required" : "not_required", d->mfa_grace);
+	json_limit(d->idle_logoff);
+	printf(",\"session_max\":");
+	json_limit(d->session_max);
+	printf(",\"break_glass\":%s,\"policy_version\":\"%s\",\"policy_source\":\"%s\","
+	    "\"trace\":[", d->break_glass ? "true" : "false", policy_version(c->pol),
+	    c->from_snap ? "snapshot" : "text");
+	for (size_t i = 0; i < ex->ntrace; i++) {
+		const struct policy_trace_entry *t = &ex->trace[i];
+		printf("%s{\"rule\":", i ? "," : "");
+		json_str(stdout, t->rule);
+		printf(",\"effect\":\"%s\",\"matched\":%s,\"failed\":", t->effect,
+		    t->matched ? "true" : "false");
+		if (t->failed == POLICY_ELEM_NONE)
+			fputs("null", stdout);
+		else
+			json_str(stdout, policy_elem_name(t->failed));
+		printf(",\"detail\":");
+		json_str(stdout, t->detail);
+		putchar('}');
+	}
+	printf("]}\n");
+}
+
+static void
+test_text(const struct wopts *o, const struct ctx *c, const struct policy_explanation *ex,
+    const char *const *eff, size_t neff, const char *when)
+{
+	const struct policy_decision *d = &ex->decision;
+	char b1[32], b2[32], b3[32];
+
+	printf("%s for %s using %s (app %s) on %s at %s\n",
+	    d->allow ? "ALLOW" : "DENY", o->user, o->service, d->app,
+	    o->host ? o->host : "(any host)", when);
+	printf("  rule:         %s\n", d->rule);
+	printf("  reason:       %s\n", d->reason);
+	printf("  roles:        ");
+	for (size_t i = 0; i < neff; i++)
+		printf("%s%s", i ? ", " : "", eff[i]);
+	printf("%s\n", neff ? "" : "(none)");
+	if (d->allow) {
+		printf("  second code:  %s\n", d->mfa_required ? "required" : "not required");
+		printf("  code grace:   %s\n", limit_str(d->mfa_grace, b1, sizeof(b1)));
+		printf("  idle logoff:  %s\n", limit_str(d->idle_logoff, b2, sizeof(b2)));
+		printf("  session max:  %s\n", limit_str(d->session_max, b3, sizeof(b3)));
+	} else {
+		printf("  break-glass:  %s\n", d->break_glass ? "offered" : "not offered");
+	}
+	printf("  policy:       %.12s\n", policy_version(c->pol));
+	printf("  trace:\n");
+	for (size_t i = 0; i < ex->ntrace; i++)
+		printf("    %-5s %-24s %s\n", ex->trace[i].effect, ex->trace[i].rule,
+		    ex->trace[i].detail);
+}
+
 static int
 policy_test(struct wopts *o)
 {
@@ -194,7 +274,7 @@ policy_test(struct wopts *o)
 	struct policy_explanation ex;
 	const char *eff[MAX_LIST];
 	size_t neff;
-	char b1[32], b2[32], b3[32], when[32];
+	char when[32];
 	int rc;
 
 	if (o->user == NULL || o->service == NULL) {
@@ -228,70 +308,10 @@ policy_test(struct wopts *o)
 	if (neff > MAX_LIST)
 		neff = MAX_LIST;
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M", localtime(&c.at));
-	if (o->json) {
-		const struct policy_decision *d = &ex.decision;
-		printf("{\"user\":");
-		json_str(stdout, o->user);
-		printf(",\"service\":");
-		json_str(stdout, o->service);
-		printf(",\"host\":");
-		json_str(stdout, o->host);
-		printf(",\"at\":\"%s\",\"app\":", when);
-		json_str(stdout, d->app);
-		printf(",\"decision\":\"%s\",\"rule\":", d->allow ? "allow" : "deny");
-		json_str(stdout, d->rule);
-		printf(",\"reason\":");
-		json_str(stdout, d->reason);
-		printf(",\"roles\":");
-		json_strs(stdout, eff, neff);
-		printf(",\"mfa\":\"%s\",\"mfa_grace\":%ld,\"idle_logoff\":",
-		    d->mfa_required ? "required" : "not_required", d->mfa_grace);
-		json_limit(d->idle_logoff);
-		printf(",\"session_max\":");
-		json_limit(d->session_max);
-		printf(",\"break_glass\":%s,\"policy_version\":\"%s\",\"policy_source\":\"%s\","
-		    "\"trace\":[", d->break_glass ? "true" : "false", policy_version(c.pol),
-		    c.from_snap ? "snapshot" : "text");
-		for (size_t i = 0; i < ex.ntrace; i++) {
-			const struct policy_trace_entry *t = &ex.trace[i];
-			printf("%s{\"rule\":", i ? "," : "");
-			json_str(stdout, t->rule);
-			printf(",\"effect\":\"%s\",\"matched\":%s,\"failed\":", t->effect,
-			    t->matched ? "true" : "false");
-			if (t->failed == POLICY_ELEM_NONE)
-				fputs("null", stdout);
-			else
-				json_str(stdout, policy_elem_name(t->failed));
-			printf(",\"detail\":");
-			json_str(stdout, t->detail);
-			putchar('}');
-		}
-		printf("]}\n");
-	} else {
-		const struct policy_decision *d = &ex.decision;
-		printf("%s for %s using %s (app %s) on %s at %s\n",
-		    d->allow ? "ALLOW" : "DENY", o->user, o->service, d->app,
-		    o->host ? o->host : "(any host)", when);
-		printf("  rule:         %s\n", d->rule);
-		printf("  reason:       %s\n", d->reason);
-		printf("  roles:        ");
-		for (size_t i = 0; i < neff; i++)
-			printf("%s%s", i ? ", " : "", eff[i]);
-		printf("%s\n", neff ? "" : "(none)");
-		if (d->allow) {
-			printf("  second code:  %s\n", d->mfa_required ? "required" : "not required");
-			printf("  code grace:   %s\n", limit_str(d->mfa_grace, b1, sizeof(b1)));
-			printf("  idle logoff:  %s\n", limit_str(d->idle_logoff, b2, sizeof(b2)));
-			printf("  session max:  %s\n", limit_str(d->session_max, b3, sizeof(b3)));
-		} else {
-			printf("  break-glass:  %s\n", d->break_glass ? "offered" : "not offered");
-		}
-		printf("  policy:       %.12s\n", policy_version(c.pol));
-		printf("  trace:\n");
-		for (size_t i = 0; i < ex.ntrace; i++)
-			printf("    %-5s %-24s %s\n", ex.trace[i].effect, ex.trace[i].rule,
-			    ex.trace[i].detail);
-	}
+	if (o->json)
+		test_json(o, &c, &ex, eff, neff, when);
+	else
+		test_text(o, &c, &ex, eff, neff, when);
 	rc = ex.decision.allow ? WEXIT_OK : WEXIT_NO;
 	policy_explanation_free(&ex);
 	close_policy(&c);
@@ -455,147 +475,84 @@ policy_who(struct wopts *o)
 
 /* ---- diff ---- */
 
-/* A host name that the pattern matches: '*' and '?' become 'x', a bracket
- * set its first member. */
-static void
-sample_host(const char *pat, char *out, size_t n)
-{
-	size_t k = 0;
-
-	for (const char *q = pat; *q && k + 1 < n; q++) {
-		if (*q == '*' || *q == '?') {
-			out[k++] = 'x';
-		} else if (*q == '[') {
-			const char *e = strchr(q, ']');
-			out[k++] = q[1] && q[1] != '!' && q[1] != '^' ? q[1] : 'x';
-			if (e == NULL)
-				break;
-			q = e;
-		} else {
-			out[k++] = *q;
-		}
-	}
-	out[k] = '\0';
-}
-
-/* The service standing for each app of NAMES (which holds P's app names)
- * in P: its first service, or the name. */
-static void
-services_for(const struct policy *p, struct smap *names, const char **out)
-{
-	int added;
-
-	for (size_t j = 0; j < names->n; j++)
-		out[j] = names->keys[j];
-	for (size_t i = 0; i < policy_napps(p); i++) {
-		size_t j = smap_get(names, policy_app_name(p, i), &added);
-		const char *svc[1];
-		if (j < names->n && policy_app_services(p, i, svc, 1) > 0)
-			out[j] = svc[0];
-	}
-}
-
-static int
-cmp_strp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Permissions held through ROLE (its own and inherited) in P, sorted, each
- * once, into *OUT (malloc'd; the strings are P's); IDS has room for every
- * role of P.  The count, or (size_t)-1 out of memory. */
-static size_t
-role_perms(const struct policy *p, const char *role, size_t *ids, const char ***out)
-{
-	struct policy_request q = { .user = "", .roles = &role, .nroles = 1 };
-	size_t neff = policy_effective_role_ids(p, &q, ids, policy_nroles(p)), n = 0, k = 0;
-	const char **v;
-
-	for (size_t i = 0; i < neff; i++)
-		n += policy_role_permissions(p, ids[i], NULL, 0);
-	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
-		return (size_t)-1;
-	n = 0;
-	for (size_t i = 0; i < neff; i++)
-		n += policy_role_permissions(p, ids[i], v + n, SIZE_MAX);
-	qsort(v, n, sizeof(*v), cmp_strp);
-	for (size_t i = 0; i < n; i++)
-		if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
-			v[k++] = v[i];
-	*out = v;
-	return k;
-}
-
 static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 
-#define DIFF_TIMES (7 * 48)   /* the half-hours of a week */
-
-/* What changes from A to B for request RQ (B asked with service SVC_B):
- * 0 nothing, 1 gains access, 2 loses it, 3 obligations, 4 break-glass. */
-static int
-change_at(const struct policy *a, const struct policy *b, const struct policy_request *rq,
-    const char *svc_b)
+static void
+diff_change_json(const struct diff_change *c, int comma)
 {
-	struct policy_request rb = *rq;
-	struct policy_decision da, db;
+	struct jobj j;
+	char first[32];
 
-	rb.service = svc_b;
-	policy_decide(a, rq, &da);
-	policy_decide(b, &rb, &db);
-	if (!da.allow && db.allow)
-		return 1;
-	if (da.allow && !db.allow)
-		return 2;
-	if (da.allow && db.allow && (da.mfa_required != db.mfa_required ||
-	    da.mfa_grace != db.mfa_grace || da.idle_logoff != db.idle_logoff ||
-	    da.session_max != db.session_max))
-		return 3;
-	if (!da.allow && !db.allow && da.break_glass != db.break_glass)
-		return 4;
-	return 0;
+	jobj_begin(&j, stdout, comma);
+	switch (c->kind) {
+	case DIFF_ACCESS:
+		snprintf(first, sizeof(first), "%s %02d:%02d", wd[c->first_wday],
+		    c->first_minute / 60, c->first_minute % 60);
+		jobj_str(&j, "role", c->role);
+		jobj_str(&j, "app", c->app);
+		jobj_str(&j, "host", c->host);
+		jobj_num(&j, "gains", c->gains);
+		jobj_num(&j, "losses", c->losses);
+		jobj_num(&j, "obligations", c->obligations);
+		jobj_num(&j, "break_glass", c->break_glass);
+		jobj_str(&j, "first", first);
+		break;
+	case DIFF_USER_ROLES:
+		jobj_str(&j, "user", c->user);
+		jobj_key(&j, "old_roles");
+		json_strs(stdout, c->old_roles, c->nold);
+		jobj_key(&j, "new_roles");
+		json_strs(stdout, c->new_roles, c->nnew);
+		break;
+	case DIFF_PERMISSION:
+		jobj_str(&j, "role", c->role);
+		jobj_str(&j, "permission", c->permission);
+		jobj_str(&j, "change", c->gained ? "gains" : "loses");
+		break;
+	}
+	jobj_end(&j);
 }
 
-/*
- * The time only reaches a decision through the schedules, so half-hours
- * at which every schedule of A and of B says the same are decided alike:
- * CLS[t] is the first half-hour with the same schedules as t, and only
- * those are asked.  0, or -1 out of memory.
- */
-static int
-time_classes(const struct policy *a, const struct policy *b, int *cls)
+static void
+diff_change_text(const struct diff_change *c)
 {
-	size_t na = policy_schedules_at(a, 0, 0, NULL, 0);
-	size_t n = na + policy_schedules_at(b, 0, 0, NULL, 0);
-	unsigned char *sig = calloc(DIFF_TIMES, n + 1);
-	uint64_t key[DIFF_TIMES];
-
-	if (sig == NULL)
-		return -1;
-	for (int t = 0; t < DIFF_TIMES; t++) {
-		unsigned char *v = sig + (size_t)t * n;
-		policy_schedules_at(a, t / 48, t % 48 * 30, v, na);
-		policy_schedules_at(b, t / 48, t % 48 * 30, v + na, n - na);
-		key[t] = 1469598103934665603ULL;
-		for (size_t i = 0; i < n; i++)
-			key[t] = (key[t] ^ v[i]) * 1099511628211ULL;
-		cls[t] = t;
-		for (int u = 0; u < t && cls[t] == t; u++)
-			if (cls[u] == u && key[u] == key[t] && memcmp(sig + (size_t)u * n, v, n) == 0)
-				cls[t] = u;
+	switch (c->kind) {
+	case DIFF_ACCESS:
+		printf("  role %-16s app %-14s on %-14s", c->role, c->app, c->host);
+		if (c->gains)
+			printf(" GAINS access (%d of 336 half-hours)", c->gains);
+		if (c->losses)
+			printf(" LOSES access (%d of 336 half-hours)", c->losses);
+		if (c->obligations)
+			printf(" obligations change (%d half-hours)", c->obligations);
+		if (c->break_glass)
+			printf(" break-glass changes (%d half-hours)", c->break_glass);
+		printf(", first at %s %02d:%02d\n", wd[c->first_wday], c->first_minute / 60,
+		    c->first_minute % 60);
+		break;
+	case DIFF_USER_ROLES:
+		printf("  user %-16s roles:", c->user);
+		for (size_t i = 0; i < c->nold; i++)
+			printf(" %s", c->old_roles[i]);
+		printf(" ->");
+		for (size_t i = 0; i < c->nnew; i++)
+			printf(" %s", c->new_roles[i]);
+		printf("\n");
+		break;
+	case DIFF_PERMISSION:
+		printf("  role %-16s %s permission %s\n", c->role, c->gained ? "GAINS" : "LOSES",
+		    c->permission);
+		break;
 	}
-	free(sig);
-	return 0;
 }
 
 static int
 policy_diff(struct wopts *o)
 {
-	char err[8192], hosts_buf[64][128];
+	char err[8192];
 	struct policy *a, *b;
-	struct smap roles = { 0 }, apps = { 0 }, users = { 0 };
-	const char *hosts[65], **svc_a = NULL, **svc_b = NULL, **pa = NULL, **pb = NULL;
-	size_t nhosts = 0, nchanges = 0, *ids = NULL;
-	int first = 1, added, rc = WEXIT_ERR, cls[DIFF_TIMES];
+	struct diff_list *d;
+	int rc = WEXIT_ERR;
 
 	if (o->nargs < 3) {
 		fprintf(stderr, "wardctl: policy diff OLD NEW\n");
@@ -607,207 +564,34 @@ policy_diff(struct wopts *o)
 		return WEXIT_ERR;
 	}
 	b = policy_load(o->args[2], err, sizeof(err));
-	if (b == NULL) {
-		fprintf(stderr, "%s\n", err);
+	if (b == NULL || (d = calloc(1, sizeof(*d))) == NULL) {
+		fprintf(stderr, "%s\n", b == NULL ? err : "wardctl: policy diff: out of memory");
 		policy_free(a);
+		policy_free(b);
 		return WEXIT_ERR;
 	}
-	/* names of either policy, each once (hashed: a policy may have tens
-	 * of thousands of roles) */
-	for (int k = 0; k < 2; k++) {
-		const struct policy *p = k ? b : a;
-		for (size_t i = 0; i < policy_nroles(p); i++)
-			if (smap_get(&roles, policy_role_name(p, i), &added) == (size_t)-1)
-				goto oom;
-		for (size_t i = 0; i < policy_napps(p); i++)
-			if (smap_get(&apps, policy_app_name(p, i), &added) == (size_t)-1)
-				goto oom;
-		for (size_t i = 0; i < policy_nusers(p); i++)
-			if (smap_get(&users, policy_user_name(p, i), &added) == (size_t)-1)
-				goto oom;
-	}
-	svc_a = calloc(apps.n + 1, sizeof(*svc_a));
-	svc_b = calloc(apps.n + 1, sizeof(*svc_b));
-	ids = calloc(policy_nroles(a) + policy_nroles(b) + 1, sizeof(*ids));
-	if (svc_a == NULL || svc_b == NULL || ids == NULL)
-		goto oom;
-	services_for(a, &apps, svc_a);
-	services_for(b, &apps, svc_b);
-	if (time_classes(a, b, cls) != 0)
-		goto oom;
-	/* Host samples: one name matching each pattern of each host group
-	 * of either policy, and one matching none. */
-	if (o->host != NULL) {
-		hosts[nhosts++] = o->host;
-	} else {
-		for (int k = 0; k < 2; k++) {
-			const struct policy *p = k ? b : a;
-			for (size_t g = 0; g < policy_nhostgroups(p); g++) {
-				const char *pats[64];
-				size_t np = policy_hostgroup_patterns(p, g, pats, 64);
-				for (size_t i = 0; i < np && i < 64 && nhosts < 63; i++) {
-					int dup = 0;
-					sample_host(pats[i], hosts_buf[nhosts], sizeof(hosts_buf[0]));
-					for (size_t j = 0; j < nhosts; j++)
-						dup |= strcmp(hosts[j], hosts_buf[nhosts]) == 0;
-					if (!dup) {
-						hosts[nhosts] = hosts_buf[nhosts];
-						nhosts++;
-					}
-				}
-			}
-		}
-		hosts[nhosts++] = "ward-diff-other-host";
-	}
-	/* Every role x app x host sample x half-hour of the week, twice. */
-	if ((double)roles.n * (double)apps.n * (double)nhosts * 336.0 > 5e7) {
-		fprintf(stderr, "wardctl: policy diff: %zu roles x %zu apps x %zu host samples is "
-		    "too many to compare exhaustively; narrow it with --host H\n", roles.n, apps.n,
-		    nhosts);
+	if (diff_policies(a, b, o->host, d, err, sizeof(err)) != 0) {
+		fprintf(stderr, "wardctl: policy diff: %s\n", err);
 		goto out;
 	}
 	if (o->json)
 		printf("{\"old\":\"%s\",\"new\":\"%s\",\"changes\":[", o->args[1], o->args[2]);
 	else
 		printf("Changes from %s to %s:\n", o->args[1], o->args[2]);
-	for (size_t r = 0; r < roles.n; r++) {
-		for (size_t ap = 0; ap < apps.n; ap++) {
-			for (size_t h = 0; h < nhosts; h++) {
-				int gains = 0, losses = 0, oblig = 0, bgch = 0;
-				int ex_w = -1, ex_m = -1;
-
-				int kind[DIFF_TIMES] = { 0 };   /* set at each class's first half-hour */
-
-				for (int t = 0; t < DIFF_TIMES; t++) {
-					struct policy_request ra = { .user = "",
-						.roles = (const char **)&roles.keys[r], .nroles = 1,
-						.service = svc_a[ap], .host = hosts[h],
-						.wday = t / 48, .minute = t % 48 * 30 };
-
-					if (cls[t] == t)
-						kind[t] = change_at(a, b, &ra, svc_b[ap]);
-					switch (kind[cls[t]]) {
-					case 1: gains++; break;
-					case 2: losses++; break;
-					case 3: oblig++; break;
-					case 4: bgch++; break;
-					default: continue;
-					}
-					if (ex_w < 0)
-						ex_w = ra.wday, ex_m = ra.minute;
-				}
-				if (!gains && !losses && !oblig && !bgch)
-					continue;
-				nchanges++;
-				if (o->json) {
-					printf("%s{\"role\":", first ? "" : ",");
-					json_str(stdout, roles.keys[r]);
-					printf(",\"app\":");
-					json_str(stdout, apps.keys[ap]);
-					printf(",\"host\":");
-					json_str(stdout, hosts[h]);
-					printf(",\"gains\":%d,\"losses\":%d,\"obligations\":%d,"
-					    "\"break_glass\":%d,\"first\":\"%s %02d:%02d\"}", gains, losses,
-					    oblig, bgch, wd[ex_w], ex_m / 60, ex_m % 60);
-				} else {
-					printf("  role %-16s app %-14s on %-14s", roles.keys[r], apps.keys[ap],
-					    hosts[h]);
-					if (gains)
-						printf(" GAINS access (%d of 336 half-hours)", gains);
-					if (losses)
-						printf(" LOSES access (%d of 336 half-hours)", losses);
-					if (oblig)
-						printf(" obligations change (%d half-hours)", oblig);
-					if (bgch)
-						printf(" break-glass changes (%d half-hours)", bgch);
-					printf(", first at %s %02d:%02d\n", wd[ex_w], ex_m / 60, ex_m % 60);
-				}
-				first = 0;
-			}
-		}
-	}
-	for (size_t u = 0; u < users.n; u++) {
-		const char *ra[256], *rb[256];
-		size_t na = policy_user_roles(a, users.keys[u], ra, 256);
-		size_t nb = policy_user_roles(b, users.keys[u], rb, 256);
-		int same = na == nb;
-
-		for (size_t i = 0; same && i < na && i < 256; i++)
-			same = strcmp(ra[i], rb[i]) == 0;
-		if (same)
-			continue;
-		nchanges++;
-		if (o->json) {
-			printf("%s{\"user\":", first ? "" : ",");
-			json_str(stdout, users.keys[u]);
-			printf(",\"old_roles\":");
-			json_strs(stdout, ra, na < 256 ? na : 256);
-			printf(",\"new_roles\":");
-			json_strs(stdout, rb, nb < 256 ? nb : 256);
-			putchar('}');
-		} else {
-			printf("  user %-16s roles:", users.keys[u]);
-			for (size_t i = 0; i < na && i < 256; i++)
-				printf(" %s", ra[i]);
-			printf(" ->");
-			for (size_t i = 0; i < nb && i < 256; i++)
-				printf(" %s", rb[i]);
-			printf("\n");
-		}
-		first = 0;
-	}
-	/* effective permissions of each role, old and new: sorted, then merged */
-	for (size_t r = 0; r < roles.n; r++) {
-		size_t na = role_perms(a, roles.keys[r], ids, &pa), nb, i = 0, j = 0;
-
-		nb = na == (size_t)-1 ? na : role_perms(b, roles.keys[r], ids, &pb);
-		if (nb == (size_t)-1)
-			goto oom;
-		for (int k = 0; k < 2; k++) {
-			/* k 0: those only in the old policy (lost), then 1: gained */
-			const char *const *x = k ? pb : pa, *const *y = k ? pa : pb;
-			size_t nx = k ? nb : na, ny = k ? na : nb;
-			for (i = 0, j = 0; i < nx; i++) {
-				int c = 1;
-				while (j < ny && (c = strcmp(y[j], x[i])) < 0)
-					j++;
-				if (j < ny && c == 0)
-					continue;
-				nchanges++;
-				if (o->json) {
-					printf("%s{\"role\":", first ? "" : ",");
-					json_str(stdout, roles.keys[r]);
-					printf(",\"permission\":");
-					json_str(stdout, x[i]);
-					printf(",\"change\":\"%s\"}", k ? "gains" : "loses");
-				} else {
-					printf("  role %-16s %s permission %s\n", roles.keys[r],
-					    k ? "GAINS" : "LOSES", x[i]);
-				}
-				first = 0;
-			}
-		}
-		free(pa);
-		free(pb);
-		pa = pb = NULL;
+	for (size_t i = 0; i < d->n; i++) {
+		if (o->json)
+			diff_change_json(&d->v[i], i > 0);
+		else
+			diff_change_text(&d->v[i]);
 	}
 	if (o->json)
-		printf("],\"count\":%zu}\n", nchanges);
-	else if (nchanges == 0)
+		printf("],\"count\":%zu}\n", d->n);
+	else if (d->n == 0)
 		printf("  no difference in access, obligations, break-glass, users or permissions\n");
-	rc = nchanges ? WEXIT_NO : WEXIT_OK;
-	goto out;
-oom:
-	fprintf(stderr, "wardctl: policy diff: out of memory\n");
+	rc = d->n ? WEXIT_NO : WEXIT_OK;
 out:
-	free(pa);
-	free(pb);
-	free(ids);
-	free(svc_a);
-	free(svc_b);
-	smap_free(&roles);
-	smap_free(&apps);
-	smap_free(&users);
+	diff_list_free(d);
+	free(d);
 	policy_free(a);
 	policy_free(b);
 	return rc;

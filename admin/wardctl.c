@@ -207,6 +207,49 @@ json_strs(FILE *f, const char *const *v, size_t n)
 }
 
 void
+jobj_begin(struct jobj *j, FILE *f, int comma)
+{
+	j->f = f;
+	j->n = 0;
+	fputs(comma ? ",{" : "{", f);
+}
+
+void
+jobj_key(struct jobj *j, const char *key)
+{
+	if (j->n++)
+		fputc(',', j->f);
+	json_str(j->f, key);
+	fputc(':', j->f);
+}
+
+void
+jobj_str(struct jobj *j, const char *key, const char *v)
+{
+	jobj_key(j, key);
+	json_str(j->f, v);
+}
+
+void
+jobj_num(struct jobj *j, const char *key, long long v)
+{
+	jobj_key(j, key);
+	fprintf(j->f, "%lld", v);
+}
+
+void
+jobj_end(struct jobj *j)
+{
+	fputc('}', j->f);
+}
+
+int
+streq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+void
 csv_field(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

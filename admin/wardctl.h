@@ -55,6 +55,25 @@ void json_strs(FILE *f, const char *const *v, size_t n);
 /* CSV field (quoted when needed). */
 void csv_field(FILE *f, const char *s);
 
+/*
+ * One JSON object to F, member by member: jobj_begin writes '{' (after a
+ * ',' when COMMA: not the first of its list), jobj_key the next member's
+ * separator and "KEY": (the caller writes the value), jobj_str and
+ * jobj_num a whole member, jobj_end the '}'.
+ */
+struct jobj {
+	FILE *f;
+	int n;                  /* members written */
+};
+void jobj_begin(struct jobj *j, FILE *f, int comma);
+void jobj_key(struct jobj *j, const char *key);
+void jobj_str(struct jobj *j, const char *key, const char *v);   /* NULL: null */
+void jobj_num(struct jobj *j, const char *key, long long v);
+void jobj_end(struct jobj *j);
+
+/* A and B both given and equal. */
+int streq(const char *a, const char *b);
+
 /* A string-keyed table (smap.c): KEYS[i] is the i-th distinct key added
  * (a copy), in order.  Zeroed to start; smap_free releases it. */
 struct smap {
