@@ -574,10 +574,15 @@ policy_diff(struct wopts *o)
 		fprintf(stderr, "wardctl: policy diff: %s\n", err);
 		goto out;
 	}
-	if (o->json)
-		printf("{\"old\":\"%s\",\"new\":\"%s\",\"changes\":[", o->args[1], o->args[2]);
-	else
+	if (o->json) {
+		printf("{\"old\":");
+		json_str(stdout, o->args[1]);
+		printf(",\"new\":");
+		json_str(stdout, o->args[2]);
+		printf(",\"changes\":[");
+	} else {
 		printf("Changes from %s to %s:\n", o->args[1], o->args[2]);
+	}
 	for (size_t i = 0; i < d->n; i++) {
 		if (o->json)
 			diff_change_json(&d->v[i], i > 0);

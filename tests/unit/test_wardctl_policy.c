@@ -215,6 +215,12 @@ test_diff(void)
 	CU_ASSERT_EQUAL(run(cmd), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"losses\":336"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"change\":\"loses\""));
+	/* file names are JSON strings: a quote in one is escaped */
+	snprintf(cmd, sizeof(cmd), "cp %s '%s/a\"b.conf'", policy, dir);
+	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "policy diff '%s/a\"b.conf' %s --json", dir, policy);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "a\\\"b.conf\",\"new\":"));
 	snprintf(cmd, sizeof(cmd), "policy diff %s", policy);
 	CU_ASSERT_EQUAL(run(cmd), 2);
 }
