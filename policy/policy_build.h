@@ -1,9 +1,10 @@
 /*
  * policy_build.h - the policy as parsed, shared by the steps that load it:
  * parse.c reads libconfig text into these plain structs (in an arena),
- * build.c computes the role closures and lays them out as the flat image
- * (policy_internal.h), load.c runs the steps.  Nothing outside the loader
- * sees them: they are freed once the image exists.
+ * schedule.c the schedule texts in it; build.c computes the role closures
+ * and lays it all out as the flat image (policy_internal.h); load.c runs
+ * the steps.  Nothing outside the loader sees them: they are freed once the
+ * image exists.
  */
 #ifndef WARD_POLICY_BUILD_H
 #define WARD_POLICY_BUILD_H
@@ -174,6 +175,11 @@ void pol_err_at(struct loader *L, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Free P and its arena; NULL is fine. */
 void pol_src_free(struct src *p);
+
+/* Schedule TEXT (from LINE) into SC's spans and bitmap (schedule.c): 0, or
+ * -1 with the error through pol_err_at. */
+int pol_parse_schedule(struct loader *L, int line, const char *text,
+    struct src_schedule *sc);
 
 /* TEXT into L->p (parse.c): 0, or -1 with every error in L's buffer. */
 int pol_parse(struct loader *L, const char *text);
