@@ -8,7 +8,7 @@
 #  2. <security/pam_*.h> only in pam_module/ (the one PAM-facing part), and in
 #     tests/, bench/ and contrib/sample-app/, which drive PAM as an application.
 #  3. <ldap.h> and <lber.h> only in the directory client (lib/dir*, lib/dnset.c).
-#  4. <libconfig.h> only where files are parsed: lib/conf.c, policy/load.c.
+#  4. <libconfig.h> only where files are parsed: lib/conf.c, policy/parse.c.
 #  (tests/ is exempt from 3 and 4: the fault injector wraps libldap's calls.)
 #  5. With BUILD: the libraries BUILD/pam_ward.so needs (readelf -d NEEDED)
 #     are libpam and libc only.  Not enforced yet: the module still does its
@@ -83,8 +83,8 @@ check_tree() {
 			;;
 		"<libconfig.h>")
 			case "$file" in
-			lib/conf.c | policy/load.c | tests/*) ;;
-			*) violation "$file:$line: $hdr outside the parsers (lib/conf.c, policy/load.c)" ;;
+			lib/conf.c | policy/parse.c | tests/*) ;;
+			*) violation "$file:$line: $hdr outside the parsers (lib/conf.c, policy/parse.c)" ;;
 			esac
 			;;
 		esac
