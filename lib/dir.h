@@ -7,12 +7,13 @@
  * function returns 0 or a negative WARD_ERR_*; every directory problem is
  * logged with ward_log (URI and LDAP error text, never the bind password).
  *
- * Security rules (lib/dir.c says how): certificates always verified against
- * ca_file, TLS 1.2+, plaintext only to ldapi:// or with allow_plaintext;
- * the whole lookup at one URI (connect, TLS handshake, bind, every search)
- * bounded by timeout_ms; user names checked before any I/O and escaped in
- * filters, and an entry is the user's only when its name_attribute holds
- * the name byte for byte; answers bounded; errors return no groups at all.
+ * Security rules (lib/dir.c, dir_conn.c and dir_deadline.c say how):
+ * certificates always verified against ca_file, TLS 1.2+, plaintext only
+ * to ldapi:// or with allow_plaintext; the whole lookup at one URI
+ * (connect, TLS handshake, bind, every search) bounded by timeout_ms; user
+ * names checked before any I/O and escaped in filters, and an entry is the
+ * user's only when its name_attribute holds the name byte for byte;
+ * answers bounded; errors return no groups at all.
  */
 #ifndef WARD_DIR_H
 #define WARD_DIR_H

@@ -78,7 +78,7 @@ check_tree() {
 		"<ldap.h>" | "<lber.h>")
 			case "$file" in
 			lib/dir*.c | lib/dir*.h | lib/dnset.c | tests/*) ;;
-			*) violation "$file:$line: $hdr outside the directory client (lib/dir.c)" ;;
+			*) violation "$file:$line: $hdr outside the directory client (lib/dir*.c)" ;;
 			esac
 			;;
 		"<libconfig.h>")
