@@ -982,6 +982,18 @@ test_same_work_for_any_user(void)
 
 	CU_ASSERT_FATAL(run != MAP_FAILED);
 	printf("\n");
+	/* A snapshot compiled within 2 s of its text's last change is checked by
+	 * the text's hash, and stamped again by the first load after that
+	 * (policy/image.c): work that depends on the clock, not on the user.
+	 * Let the text age first, so every traced load does the same. */
+	{
+		char pol[700];
+		struct stat ps;
+
+		snprintf(pol, sizeof(pol), "%s/etc/policy.conf", root);
+		if (stat(pol, &ps) == 0 && time(NULL) < ps.st_ctim.tv_sec + 3)
+			sleep((unsigned)(ps.st_ctim.tv_sec + 3 - time(NULL)));
+	}
 	/* once untraced: the first load of a new policy compiles its snapshot */
 	for (size_t i = 0; i < sizeof(who) / sizeof(who[0]); i++) {
 		int ldap;
