@@ -2,7 +2,8 @@
  * audit_log.c - writing the audit trail: opening the log safely
  * (audit_log_open, log_open) and the crash-safe append (audit_write), with
  * the chain head kept in the state store; rotation needs nothing special
- * (step 2).  Rules in audit.h.
+ * (step 2).  Also audit_check (could a record be written now) and the
+ * one-shot audit_append.  Rules in audit.h.
  *
  * The call path of one append goes from here into the state store and back
  * here through two callbacks, because the store's write lock is what
@@ -17,10 +18,12 @@
  *       place; 0, or WARD_ERR_AUDIT with the reason (the transaction is
  *       aborted and nothing changes);
  *     on 0, state.c puts the new head and commits it (step 4).  When the
- *     put or the commit fails it calls back, still under the lock,
+ *     head cannot be stored (encoded, put or committed) it calls back,
+ *     still under the lock,
  *       append_undo (here): cuts the log back to its size before the record
- *       (same dev and ino only), so the log never holds a record whose head
- *       was not stored;
+ *       (same dev and ino only; fdatasync'd when configured), so the log
+ *       keeps no record whose head was not stored (if that cut fails too,
+ *       the next append adopts the record, step 2);
  *     then state.c releases the lock and returns;
  *   audit_write again: any error becomes WARD_ERR_AUDIT (the caller must
  *   deny); on success the syslog copy goes out, after the commit.
