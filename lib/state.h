@@ -158,8 +158,8 @@ int state_dircache_prune(struct state *st, const char *user, int64_t before, siz
 /*
  * Audit chain head: last seq and mac (hex, 64 chars + NUL), and where that
  * record ended: the log file's device, inode and size just after it (0 when
- * unknown).  audit.c uses the file position to tell a rotated file, a tail
- * written but not committed (crash between the two), and a shrunk file.
+ * unknown).  audit_log.c uses the file position to tell a rotated file, a
+ * tail written but not committed (crash between the two), and a shrunk file.
  */
 struct state_audit_head {
 	uint64_t seq;
