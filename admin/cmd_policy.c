@@ -232,7 +232,7 @@ test_json(const struct wopts *o, const struct ctx *c, const struct policy_explan
 		json_str(stdout, t->detail);
 		putchar('}');
 	}
-	printf("]}\n");
+	printf("],\"trace_unheld\":%zu}\n", ex->nunheld);
 }
 
 static void
@@ -264,6 +264,9 @@ test_text(const struct wopts *o, const struct ctx *c, const struct policy_explan
 	for (size_t i = 0; i < ex->ntrace; i++)
 		printf("    %-5s %-24s %s\n", ex->trace[i].effect, ex->trace[i].rule,
 		    ex->trace[i].detail);
+	if (ex->nunheld > 0)
+		printf("    (%zu rule(s) for roles not held are not listed; --all lists them)\n",
+		    ex->nunheld);
 }
 
 static int
@@ -286,7 +289,8 @@ policy_test(struct wopts *o)
 	resolve_roles(&c, o->user, &rq);
 	rq.service = o->service;
 	rq.host = o->host;
-	if (policy_explain(c.pol, &rq, &ex) != 0) {
+	if ((o->all ? policy_explain(c.pol, &rq, &ex) :
+	    policy_explain_brief(c.pol, &rq, &ex)) != 0) {
 		fprintf(stderr, "wardctl: out of memory\n");
 		close_policy(&c);
 		return WEXIT_ERR;

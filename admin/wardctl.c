@@ -21,7 +21,7 @@ static const char usage_text[] =
     "  reset USER | unlock USER | status USER\n"
     "  recovery-codes USER                  new set; the old ones stop working\n"
     "  policy check [FILE]                  report every problem with file:line\n"
-    "  policy test --user U --service S [--host H] [--at T] [--roles a,b]\n"
+    "  policy test --user U --service S [--host H] [--at T] [--roles a,b] [--all]\n"
     "  policy show USER                     effective roles and permissions\n"
     "  policy who --service S [--host H] [--at T]\n"
     "  policy diff OLD NEW                  who gains or loses what\n"

@@ -135,6 +135,8 @@ struct tracer {
 	struct policy_trace_entry *t;
 	size_t n, cap;
 	int oom;
+	int brief;                   /* leave out rules for roles not held */
+	size_t unheld;               /* how many were left out */
 };
 
 static void
@@ -210,6 +212,10 @@ evaluate(const struct policy *p, const struct policy_request *rq,
 		for (size_t k = 0; !ok && k < r->roles.n; k++)
 			ok = held[roles[k]];
 		if (!ok) {
+			if (tr != NULL && tr->brief) {
+				tr->unheld++;    /* counted, not listed */
+				continue;
+			}
 			snprintf(detail, sizeof(detail), "role: holds none of the rule's %zu role(s)",
 			    (size_t)r->roles.n);
 			trace(tr, p, r, 0, POLICY_ELEM_ROLE, detail);
@@ -322,11 +328,11 @@ policy_decide_reference(const struct policy *p, const struct policy_request *rq,
 	return evaluate(p, rq, d, NULL);
 }
 
-int
-policy_explain(const struct policy *p, const struct policy_request *rq,
-    struct policy_explanation *ex)
+static int
+explain(const struct policy *p, const struct policy_request *rq,
+    struct policy_explanation *ex, int brief)
 {
-	struct tracer tr = { NULL, 0, 0, 0 };
+	struct tracer tr = { NULL, 0, 0, 0, brief, 0 };
 	int r;
 
 	memset(ex, 0, sizeof(*ex));
@@ -335,11 +341,26 @@ policy_explain(const struct policy *p, const struct policy_request *rq,
 	r = evaluate(p, rq, &ex->decision, &tr);
 	ex->trace = tr.t;
 	ex->ntrace = tr.n;
+	ex->nunheld = tr.unheld;
 	if (r != 0) {
 		policy_explanation_free(ex);
 		return -1;
 	}
 	return 0;
+}
+
+int
+policy_explain(const struct policy *p, const struct policy_request *rq,
+    struct policy_explanation *ex)
+{
+	return explain(p, rq, ex, 0);
+}
+
+int
+policy_explain_brief(const struct policy *p, const struct policy_request *rq,
+    struct policy_explanation *ex)
+{
+	return explain(p, rq, ex, 1);
 }
 
 void

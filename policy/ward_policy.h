@@ -244,9 +244,15 @@ struct policy_explanation {
 	struct policy_decision decision;
 	struct policy_trace_entry *trace;   /* owned */
 	size_t ntrace;
+	size_t nunheld;              /* rules left out: none of their roles held */
 };
-/* 0 or -1 (out of memory).  Free with policy_explanation_free. */
+/* 0 or -1 (out of memory).  Free with policy_explanation_free.
+ * policy_explain lists every rule; policy_explain_brief leaves out the
+ * rules for roles the user does not hold (counted in NUNHELD), which at
+ * the scale of a hospital group are nearly all of them. */
 int policy_explain(const struct policy *p, const struct policy_request *rq,
+    struct policy_explanation *ex);
+int policy_explain_brief(const struct policy *p, const struct policy_request *rq,
     struct policy_explanation *ex);
 void policy_explanation_free(struct policy_explanation *ex);
 /* The reference evaluator's decision alone (used by the differential test). */

@@ -134,6 +134,20 @@ test_test(void)
 			CU_ASSERT_PTR_NOT_NULL(strstr(out, fields[i]));
 		}
 	}
+	/* the trace leaves out the rules for roles alice does not hold, and
+	 * says how many; --all lists them */
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"trace_unheld\":"));
+	CU_ASSERT_PTR_NULL(strstr(out, "\"failed\":\"role\""));
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user alice --service rx-console "
+	    "--host rx-ws-01 --at 2026-11-23T14:05", policy);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "for roles not held are not listed; --all lists them"));
+	CU_ASSERT_PTR_NULL(strstr(out, "role: holds none"));
+	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user alice --service rx-console "
+	    "--host rx-ws-01 --at 2026-11-23T14:05 --all", policy);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "role: holds none"));
+	CU_ASSERT_PTR_NULL(strstr(out, "are not listed"));
 	/* break-glass offered to a physician outside her workstations */
 	snprintf(cmd, sizeof(cmd), "policy test --policy %s --user bob --service ehr-login "
 	    "--host rx-ws-01 --json", policy);
