@@ -67,8 +67,8 @@ wardctl_audit_admin(struct audit_log *log, const char *action, const char *user,
 	    extra ? extra : "", name, sudo ? " (sudo from " : "", sudo ? sudo : "",
 	    sudo ? ")" : "");
 	memset(&ev, 0, sizeof(ev));
-	ev.event = "admin";
-	ev.result = "success";
+	ev.event = audit_event_name(AUDIT_EV_ADMIN);
+	ev.result = audit_result_name(AUDIT_RES_SUCCESS);
 	ev.service = "wardctl";
 	ev.user = user;
 	ev.offline = -1;

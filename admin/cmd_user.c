@@ -156,7 +156,8 @@ cmd_init(struct wopts *o)
 			goto out;
 	}
 	{
-		struct audit_event ev = { .event = "admin", .result = "success",
+		struct audit_event ev = { .event = audit_event_name(AUDIT_EV_ADMIN),
+			.result = audit_result_name(AUDIT_RES_SUCCESS),
 			.service = "wardctl", .offline = -1, .detail = "init" };
 		char detail[300];
 		const char *sudo = getenv("SUDO_USER");

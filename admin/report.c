@@ -126,11 +126,11 @@ local_hour(int64_t ms)
 }
 
 static int
-is_access(const struct audit_record *r)
+is_access(int ev, int res)
 {
-	return (streq(r->event, "account") && streq(r->result, "allow")) ||
-	    (streq(r->event, "breakglass") && streq(r->result, "granted")) ||
-	    (streq(r->event, "auth") && streq(r->result, "success"));
+	return (ev == AUDIT_EV_ACCOUNT && res == AUDIT_RES_ALLOW) ||
+	    (ev == AUDIT_EV_BREAKGLASS && res == AUDIT_RES_GRANTED) ||
+	    (ev == AUDIT_EV_AUTH && res == AUDIT_RES_SUCCESS);
 }
 
 static int
@@ -139,13 +139,14 @@ report_each(void *vctx, const struct audit_record *r, const char *line, size_t l
 	struct rctx *c = vctx;
 	size_t p = (size_t)-1;
 	int in = r->ts_ms >= c->since;
+	int ev = audit_event_from(r->event), res = audit_result_from(r->result);
 
 	(void)line;
 	(void)len;
 	c->records++;
 	if (r->user != NULL && (p = person_of(c, r->user)) == (size_t)-1)
 		return 0;
-	if (p != (size_t)-1 && is_access(r)) {
+	if (p != (size_t)-1 && is_access(ev, res)) {
 		c->people[p].hours[local_hour(r->ts_ms)]++;
 		c->people[p].total++;
 		if (in && tsv_add(&c->access, r->ts_ms, p) != 0)
@@ -156,7 +157,7 @@ report_each(void *vctx, const struct audit_record *r, const char *line, size_t l
 	if (c->in_window++ == 0)
 		c->first = r->ts_ms;
 	c->last = r->ts_ms;
-	if (streq(r->event, "auth") && streq(r->result, "failure") && p != (size_t)-1) {
+	if (ev == AUDIT_EV_AUTH && res == AUDIT_RES_FAILURE && p != (size_t)-1) {
 		const char *src = r->rhost && r->rhost[0] ? r->rhost : r->host;
 		int added;
 		size_t s = smap_get(&c->sources, src, &added);
@@ -166,7 +167,7 @@ report_each(void *vctx, const struct audit_record *r, const char *line, size_t l
 		    sizeof(*c->src_fail)) != 0 || tsv_add(&c->src_fail[s], r->ts_ms, p) != 0)
 			c->oom = 1;
 	}
-	if (streq(r->event, "lockout") && p != (size_t)-1) {
+	if (ev == AUDIT_EV_LOCKOUT && p != (size_t)-1) {
 		c->people[p].lockouts++;
 		if (tsv_add(&c->lockouts, r->ts_ms, p) != 0 ||
 		    grow((void **)&c->lock_host, &c->lock_cap, c->lockouts.n,
@@ -174,7 +175,7 @@ report_each(void *vctx, const struct audit_record *r, const char *line, size_t l
 		    (c->lock_host[c->lockouts.n - 1] = strdup(r->host)) == NULL)
 			c->oom = 1;
 	}
-	if (streq(r->event, "account") && streq(r->result, "deny")) {
+	if (ev == AUDIT_EV_ACCOUNT && res == AUDIT_RES_DENY) {
 		int added;
 		size_t k = smap_get(&c->rules, r->rule ? r->rule : "(no rule)", &added);
 
@@ -190,7 +191,7 @@ report_each(void *vctx, const struct audit_record *r, const char *line, size_t l
 				c->oom = 1;
 		}
 	}
-	if (streq(r->event, "breakglass") && streq(r->result, "granted") && p != (size_t)-1) {
+	if (ev == AUDIT_EV_BREAKGLASS && res == AUDIT_RES_GRANTED && p != (size_t)-1) {
 		struct person *pp = &c->people[p];
 		pp->breakglass++;
 		pp->last_bg = r->ts_ms;

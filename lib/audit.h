@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audit_names.h"
 #include "conf.h"
 #include "state.h"
 #include "ward.h"

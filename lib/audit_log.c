@@ -392,12 +392,13 @@ append_undo(void *vctx)
 static int
 syslog_prio(const struct audit_event *ev)
 {
-	if (strcmp(ev->event, "breakglass") == 0)
+	int e = audit_event_from(ev->event), r = audit_result_from(ev->result);
+
+	if (e == AUDIT_EV_BREAKGLASS)
 		return LOG_ALERT;
-	if (strcmp(ev->event, "lockout") == 0)
+	if (e == AUDIT_EV_LOCKOUT)
 		return LOG_WARNING;
-	if (strcmp(ev->result, "failure") == 0 || strcmp(ev->result, "deny") == 0 ||
-	    strcmp(ev->result, "refused") == 0)
+	if (r == AUDIT_RES_FAILURE || r == AUDIT_RES_DENY || r == AUDIT_RES_REFUSED)
 		return LOG_NOTICE;
 	return LOG_INFO;
 }

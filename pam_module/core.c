@@ -276,13 +276,13 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 	int r;
 
 	memset(&ev, 0, sizeof(ev));
-	ev.event = rec->event;
-	ev.result = rec->result;
+	ev.event = audit_event_name(rec->event);
+	ev.result = audit_result_name(rec->result);
 	ev.service = service;
 	ev.user = user;
 	ev.rule = rec->rule;
 	ev.reason = rec->reason;
-	ev.factor = rec->factor;
+	ev.factor = audit_factor_name(rec->factor);
 	ev.detail = rec->detail;
 	ev.offline = -1;
 	ev.rhost = rhost;
@@ -309,13 +309,15 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 	else
 		r = audit_write(c->log, &ev, err, sizeof(err));
 	if (r != 0) {
+		if (ev.event == NULL || ev.result == NULL)
+			ev.event = ev.result = "(not in the table)";
 		/* a malformed name (controls, a forged log line) is not logged */
 		if (ward_user_valid(user) == 0)
 			ward_log(LOG_CRIT, "audit record (%s %s for %s) not written: %s; "
-			    "denying", rec->event, rec->result, user, err);
+			    "denying", ev.event, ev.result, user, err);
 		else
 			ward_log(LOG_CRIT, "audit record (%s %s for a malformed user name of "
-			    "%zu bytes) not written: %s; denying", rec->event, rec->result,
+			    "%zu bytes) not written: %s; denying", ev.event, ev.result,
 			    strlen(user), err);
 	}
 	return r;

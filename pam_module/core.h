@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "audit_names.h"
 #include "conf.h"
 #include "ward_policy.h"
 
@@ -128,8 +129,13 @@ int core_grace_record(struct core *c, const char *user, const char *app,
 
 /* One audit record of a decision or attempt (lib/audit.h fills seq, ts,
  * host, pid, prev and mac). */
+/* One record's own fields (built with designated initialisers); the
+ * names written are audit_names.h's. */
 struct core_rec {
-	const char *event, *result, *rule, *reason, *factor, *detail;
+	enum audit_ev event;
+	enum audit_res result;
+	enum audit_fac factor;       /* AUDIT_FAC_ABSENT: written as null */
+	const char *rule, *reason, *detail;
 };
 
 /*

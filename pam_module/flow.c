@@ -97,14 +97,15 @@ flow_txn_new(const char *config)
 	return t;
 }
 
-const char *
+enum audit_fac
 flow_factor(const struct flow_txn *t, const char *user)
 {
-	return t->factor != NULL && strcmp(t->factor_user, user) == 0 ? t->factor : NULL;
+	return t->factor != AUDIT_FAC_ABSENT && strcmp(t->factor_user, user) == 0 ? t->factor :
+	    AUDIT_FAC_ABSENT;
 }
 
 void
-flow_set_factor(struct flow_txn *t, const char *user, const char *factor)
+flow_set_factor(struct flow_txn *t, const char *user, enum audit_fac factor)
 {
 	t->factor = factor;
 	snprintf(t->factor_user, sizeof(t->factor_user), "%s", user);
@@ -119,7 +120,7 @@ txn_resolve(struct flow_txn *t, const char *user, time_t now)
 	if (t->resolved && strcmp(t->user, user) == 0)
 		return 0;
 	t->resolved = 0;
-	t->factor = NULL;
+	t->factor = AUDIT_FAC_ABSENT;
 	t->break_glass = 0;
 	if ((r = core_resolve(&t->c, user, now, &t->w)) != 0)
 		return r;
@@ -256,23 +257,25 @@ say_not_recorded(const struct flow_req *rq, const struct flow_conv *cv)
  */
 int
 flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
-    const char *code, time_t now, const char **factor)
+    const char *code, time_t now, enum audit_fac *factor)
 {
 	const char *user = rq->user, *service = rq->service;
 	struct core_verify_result res;
 	int r, ret = FLOW_AUTH_ERR, root = geteuid() == 0;
 	char when[32];
 
-	*factor = NULL;
+	*factor = AUDIT_FAC_ABSENT;
 	if (root)
 		r = core_verify(&t->c, user, code, now, &res);
 	else
 		r = helper_verify(&t->c, user, service, code, &res);
 	if (r == 0)
-		*factor = res.used_recovery ? "recovery" : "totp";
+		*factor = res.used_recovery ? AUDIT_FAC_RECOVERY : AUDIT_FAC_TOTP;
 	if (root) {
-		struct core_rec rc = { "auth", r == 0 ? "success" : "failure", NULL,
-			r == 0 ? NULL : fail_reason(r), r == 0 ? *factor : "totp", NULL };
+		struct core_rec rc = { .event = AUDIT_EV_AUTH,
+			.result = r == 0 ? AUDIT_RES_SUCCESS : AUDIT_RES_FAILURE,
+			.reason = r == 0 ? NULL : fail_reason(r),
+			.factor = r == 0 ? *factor : AUDIT_FAC_TOTP };
 		int normal = r == 0 || r == WARD_ERR_BADCODE || r == WARD_ERR_REPLAY ||
 		    r == WARD_ERR_LOCKED || r == WARD_ERR_NOTFOUND;
 
@@ -280,12 +283,13 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 		 * verification itself failed (store, key), that is what is said. */
 		if (flow_record(t, rq, &rc, 1) != 0 && normal) {
 			say_not_recorded(rq, cv);
-			*factor = NULL;
+			*factor = AUDIT_FAC_ABSENT;
 			return FLOW_AUTHINFO_UNAVAIL;
 		}
 		if (res.locked_now) {
-			struct core_rec lk = { "lockout", "locked", NULL, "too many wrong codes",
-				"totp", NULL };
+			struct core_rec lk = { .event = AUDIT_EV_LOCKOUT,
+				.result = AUDIT_RES_LOCKED, .reason = "too many wrong codes",
+				.factor = AUDIT_FAC_TOTP };
 			(void)flow_record(t, rq, &lk, 0);	/* the failure is recorded */
 		}
 	}
@@ -346,7 +350,8 @@ static int
 auth_unprivileged(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
     time_t now)
 {
-	const char *user = rq->user, *service = rq->service, *factor = NULL;
+	const char *user = rq->user, *service = rq->service;
+	enum audit_fac factor = AUDIT_FAC_ABSENT;
 	char out[128], *code;
 	int ret;
 
@@ -354,7 +359,7 @@ auth_unprivileged(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	    helper_run(&t->c, user, service, "grace\n", out, sizeof(out)) == HELPER_OK) {
 		ward_log(LOG_INFO, "user %s service %s: no code needed now (helper)",
 		    user, service);
-		flow_set_factor(t, user, "grace");
+		flow_set_factor(t, user, AUDIT_FAC_GRACE);
 		return FLOW_SUCCESS;
 	}
 	if ((code = get_code(t, rq, cv, 0)) == NULL)
@@ -374,10 +379,10 @@ auth_unprivileged(struct flow_txn *t, const struct flow_req *rq, const struct fl
 /* Roles that cannot be resolved: recorded, said, and unavailable. */
 static int
 roles_unavailable(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
-    const char *event, const char *result, int r)
+    enum audit_ev event, enum audit_res result, int r)
 {
-	struct core_rec rc = { event, result, NULL, r == WARD_ERR_UNAVAIL ?
-		"directory unavailable" : ward_strerror(r), NULL, NULL };
+	struct core_rec rc = { .event = event, .result = result,
+		.reason = r == WARD_ERR_UNAVAIL ? "directory unavailable" : ward_strerror(r) };
 
 	(void)flow_record(t, rq, &rc, 0);
 	flow_say(rq, cv, FLOW_ERROR, "Your roles cannot be checked right now. Contact IT.");
@@ -389,7 +394,8 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
     time_t now)
 {
 	struct policy_decision d;
-	const char *user = rq->user, *service = rq->service, *factor = NULL;
+	const char *user = rq->user, *service = rq->service;
+	enum audit_fac factor = AUDIT_FAC_ABSENT;
 	char *code = NULL;
 	int ret = FLOW_AUTH_ERR, r, valid, active = 0, grace_r;
 
@@ -400,7 +406,7 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	valid = ward_user_valid(user) == 0;
 	if (valid) {
 		if ((r = txn_decide(t, rq, now, &d)) != 0)
-			return roles_unavailable(t, rq, cv, "auth", "failure", r);
+			return roles_unavailable(t, rq, cv, AUDIT_EV_AUTH, AUDIT_RES_FAILURE, r);
 		/* The grace is looked up for every well-formed name, whatever the
 		 * decision, so that the work before the prompt does not tell a
 		 * user with roles from one without (tests/fault: "the same work
@@ -416,8 +422,9 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 			ward_log(LOG_WARNING, "grace for %s not checked (%s); asking "
 			    "for a code", user, ward_strerror(grace_r));
 		if (d.allow && (!d.mfa_required || active)) {
-			const char *why = d.mfa_required ? "grace" : "none";
-			struct core_rec rc = { "auth", "success", d.rule, NULL, why, NULL };
+			enum audit_fac why = d.mfa_required ? AUDIT_FAC_GRACE : AUDIT_FAC_NONE;
+			struct core_rec rc = { .event = AUDIT_EV_AUTH,
+				.result = AUDIT_RES_SUCCESS, .rule = d.rule, .factor = why };
 
 			if (flow_record(t, rq, &rc, 1) != 0)
 				return FLOW_AUTH_ERR;
@@ -434,8 +441,8 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	if (!valid) {
 		/* recorded like any refusal: a probe with odd names is worth seeing
 		 * (the audit writer escapes and bounds the name) */
-		struct core_rec rc = { "auth", "failure", NULL, "malformed user name", NULL,
-			NULL };
+		struct core_rec rc = { .event = AUDIT_EV_AUTH, .result = AUDIT_RES_FAILURE,
+			.reason = "malformed user name" };
 
 		log_malformed(user);
 		(void)flow_record(t, rq, &rc, 0);
@@ -460,10 +467,9 @@ done:
 
 /* A factor that satisfies a rule's mfa = "required". */
 static int
-factor_ok(const char *f)
+factor_ok(enum audit_fac f)
 {
-	return f != NULL && (strcmp(f, "totp") == 0 || strcmp(f, "recovery") == 0 ||
-	    strcmp(f, "grace") == 0);
+	return f == AUDIT_FAC_TOTP || f == AUDIT_FAC_RECOVERY || f == AUDIT_FAC_GRACE;
 }
 
 /* The second factor, asked in the account phase (grace first). */
@@ -471,17 +477,19 @@ static int
 account_factor(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
     const struct policy_decision *d, time_t now)
 {
-	const char *user = rq->user, *factor = NULL;
+	const char *user = rq->user;
+	enum audit_fac factor = AUDIT_FAC_ABSENT;
 	char *code;
 	int active = 0, ret, r;
 
 	if (d->mfa_grace > 0 && core_grace_active(&t->c, user, d->app, now, d->mfa_grace,
 	    &active) == 0 && active) {
-		struct core_rec rc = { "auth", "success", d->rule, NULL, "grace", NULL };
+		struct core_rec rc = { .event = AUDIT_EV_AUTH, .result = AUDIT_RES_SUCCESS,
+			.rule = d->rule, .factor = AUDIT_FAC_GRACE };
 
 		if (flow_record(t, rq, &rc, 1) != 0)
 			return FLOW_AUTHINFO_UNAVAIL;
-		flow_set_factor(t, user, "grace");
+		flow_set_factor(t, user, AUDIT_FAC_GRACE);
 		return FLOW_SUCCESS;
 	}
 	if ((code = flow_ask_code(t, rq, cv)) == NULL)
@@ -536,8 +544,8 @@ flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 	if (geteuid() != 0)
 		return acct_unprivileged(t, rq, cv);
 	if (ward_user_valid(user) != 0) {
-		struct core_rec rc = { "account", "deny", NULL, "malformed user name", NULL,
-			NULL };
+		struct core_rec rc = { .event = AUDIT_EV_ACCOUNT, .result = AUDIT_RES_DENY,
+			.reason = "malformed user name" };
 
 		/* a denial, not "unknown user", which stacks may ignore */
 		log_malformed(user);
@@ -545,7 +553,7 @@ flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 		return FLOW_PERM_DENIED;
 	}
 	if ((r = txn_decide(t, rq, now, &d)) != 0)
-		return roles_unavailable(t, rq, cv, "account", "deny", r);
+		return roles_unavailable(t, rq, cv, AUDIT_EV_ACCOUNT, AUDIT_RES_DENY, r);
 	/*
 	 * An allow that needs a second factor needs it in this transaction (or
 	 * a grace): a stack whose auth phase did not run pam_ward (sshd with a
@@ -556,8 +564,9 @@ flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 			return ret;
 	}
 	{
-		struct core_rec rc = { "account", d.allow ? "allow" : "deny", d.rule, d.reason,
-			flow_factor(t, user), NULL };
+		struct core_rec rc = { .event = AUDIT_EV_ACCOUNT,
+			.result = d.allow ? AUDIT_RES_ALLOW : AUDIT_RES_DENY, .rule = d.rule,
+			.reason = d.reason, .factor = flow_factor(t, user) };
 		if (flow_record(t, rq, &rc, 1) != 0) {
 			say_not_recorded(rq, cv);
 			return FLOW_PERM_DENIED;
@@ -651,8 +660,9 @@ flow_open_session(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	}
 	{
 		char detail[64];
-		struct core_rec rc = { "session_open", "success", bg ? "break-glass" :
-			d.rule, NULL, flow_factor(t, user), detail };
+		struct core_rec rc = { .event = AUDIT_EV_SESSION_OPEN,
+			.result = AUDIT_RES_SUCCESS, .rule = bg ? "break-glass" : d.rule,
+			.factor = flow_factor(t, user), .detail = detail };
 
 		if (session_max != POLICY_NO_LIMIT)
 			snprintf(detail, sizeof(detail), "session_max=%ld", session_max);
@@ -674,7 +684,7 @@ int
 flow_close_session(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
     time_t now)
 {
-	struct core_rec rc = { "session_close", "success", NULL, NULL, NULL, NULL };
+	struct core_rec rc = { .event = AUDIT_EV_SESSION_CLOSE, .result = AUDIT_RES_SUCCESS };
 
 	(void)cv;
 	(void)now;

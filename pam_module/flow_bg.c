@@ -148,7 +148,7 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 	const char *user = rq->user, *service = rq->service;
 	struct policy_break_glass bg;
 	char reason[REASON_MAX], detail[REASON_MAX];
-	const char *factor = flow_factor(t, user);
+	enum audit_fac factor = flow_factor(t, user);
 	size_t count = 0;
 	int r;
 
@@ -166,9 +166,10 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 	if (r < 0 || (long)count < bg.min_reason_chars) {
 		/* the refused text is not kept: it may be a code typed at the wrong
 		 * prompt; its size says enough for review */
-		struct core_rec rc = { "breakglass", "refused", d->rule, r < 0 ?
+		struct core_rec rc = { .event = AUDIT_EV_BREAKGLASS, .result = AUDIT_RES_REFUSED,
+			.rule = d->rule, .reason = r < 0 ?
 			"reason refused: control, hidden or malformed characters" :
-			"reason too short", factor, detail };
+			"reason too short", .factor = factor, .detail = detail };
 
 		snprintf(detail, sizeof(detail), "reason of %zu letters or digits", count);
 		(void)flow_record(t, rq, &rc, 1);
@@ -177,8 +178,7 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 		return FLOW_PERM_DENIED;
 	}
 	/* The second factor: verified in this transaction, or asked now. */
-	if (bg.mfa_required && (factor == NULL || (strcmp(factor, "totp") != 0 &&
-	    strcmp(factor, "recovery") != 0))) {
+	if (bg.mfa_required && factor != AUDIT_FAC_TOTP && factor != AUDIT_FAC_RECOVERY) {
 		/* always asked: never an earlier module's token */
 		char *code = flow_ask_code(t, rq, cv);
 		int ret;
@@ -188,15 +188,17 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 		ret = flow_check_code(t, rq, cv, code, now, &factor);
 		ward_free_str_secret(code);
 		if (ret != FLOW_SUCCESS) {
-			struct core_rec rc = { "breakglass", "refused", d->rule, "second factor failed",
-				factor, reason };
+			struct core_rec rc = { .event = AUDIT_EV_BREAKGLASS,
+				.result = AUDIT_RES_REFUSED, .rule = d->rule,
+				.reason = "second factor failed", .factor = factor, .detail = reason };
 			(void)flow_record(t, rq, &rc, 1);
 			return FLOW_PERM_DENIED;
 		}
 		flow_set_factor(t, user, factor);
 	}
 	{
-		struct core_rec rc = { "breakglass", "granted", d->rule, reason, factor, detail };
+		struct core_rec rc = { .event = AUDIT_EV_BREAKGLASS, .result = AUDIT_RES_GRANTED,
+			.rule = d->rule, .reason = reason, .factor = factor, .detail = detail };
 
 		snprintf(detail, sizeof(detail), "denied: %s; session_max=%ld", d->reason,
 		    bg.max_minutes * 60);

@@ -16,7 +16,7 @@ struct flow_txn {
 	char user[DIR_USER_MAX + 1]; /* whose roles W holds */
 	struct core_who w;
 	int resolved;
-	const char *factor;          /* second factor verified in this transaction */
+	enum audit_fac factor;       /* second factor verified in this transaction */
 	char factor_user[DIR_USER_MAX + 1];  /* ... and for whom */
 	int break_glass;             /* emergency access granted by account */
 	char bg_user[DIR_USER_MAX + 1];  /* ... to whom */
@@ -32,9 +32,10 @@ void flow_say(const struct flow_req *rq, const struct flow_conv *cv, int style,
 int flow_record(struct flow_txn *t, const struct flow_req *rq, const struct core_rec *rc,
     int decided);
 
-/* The second factor verified in this transaction for USER (NULL: none). */
-const char *flow_factor(const struct flow_txn *t, const char *user);
-void flow_set_factor(struct flow_txn *t, const char *user, const char *factor);
+/* The second factor verified in this transaction for USER (AUDIT_FAC_ABSENT:
+ * none). */
+enum audit_fac flow_factor(const struct flow_txn *t, const char *user);
+void flow_set_factor(struct flow_txn *t, const char *user, enum audit_fac factor);
 
 /* The code, always asked (never an earlier module's token): a malloc'd
  * copy the caller wipes, or NULL. */
@@ -44,7 +45,7 @@ char *flow_ask_code(const struct flow_txn *t, const struct flow_req *rq,
 /* Verify CODE for the request's user; tells the user the outcome.  On
  * FLOW_SUCCESS *FACTOR says which factor passed. */
 int flow_check_code(struct flow_txn *t, const struct flow_req *rq,
-    const struct flow_conv *cv, const char *code, time_t now, const char **factor) WARD_WUR;
+    const struct flow_conv *cv, const char *code, time_t now, enum audit_fac *factor) WARD_WUR;
 
 /* Break-glass for a denied, resolved user (flow_bg.c): FLOW_SUCCESS when
  * emergency access is granted and recorded; FLOW_PERM_DENIED otherwise. */

@@ -175,8 +175,9 @@ main(int argc, char **argv)
 		return HELPER_ERROR;
 	}
 	if ((r = core_decide(&c, user, service, now, &d, &who)) != 0) {
-		struct core_rec rc = { "auth", "failure", NULL, r == WARD_ERR_UNAVAIL ?
-			"directory unavailable" : ward_strerror(r), NULL, "ward_verify" };
+		struct core_rec rc = { .event = AUDIT_EV_AUTH, .result = AUDIT_RES_FAILURE,
+			.reason = r == WARD_ERR_UNAVAIL ? "directory unavailable" :
+			ward_strerror(r), .detail = "ward_verify" };
 		syslog(LOG_ERR, "no decision for %s: %s; denying", user, ward_strerror(r));
 		if (core_record(&c, NULL, user, service, &rc, NULL, NULL) != 0)
 			syslog(LOG_ERR, "failure for %s not recorded", user);
@@ -191,16 +192,19 @@ main(int argc, char **argv)
 		    active)))
 			ret = HELPER_OK;
 		if (ret == HELPER_OK) {
-			struct core_rec rc = { "auth", "success", d.rule, NULL,
-				d.mfa_required ? "grace" : "none", "ward_verify" };
+			struct core_rec rc = { .event = AUDIT_EV_AUTH,
+				.result = AUDIT_RES_SUCCESS, .rule = d.rule,
+				.factor = d.mfa_required ? AUDIT_FAC_GRACE : AUDIT_FAC_NONE,
+				.detail = "ward_verify" };
 			if (core_record(&c, &who, user, service, &rc, NULL, NULL) != 0)
 				ret = HELPER_ERROR;
 		}
 		goto out;
 	}
 	if (strcmp(input, "account\n") == 0) {
-		struct core_rec rc = { "account", d.allow ? "allow" : "deny", d.rule, d.reason,
-			NULL, "ward_verify" };
+		struct core_rec rc = { .event = AUDIT_EV_ACCOUNT,
+			.result = d.allow ? AUDIT_RES_ALLOW : AUDIT_RES_DENY, .rule = d.rule,
+			.reason = d.reason, .detail = "ward_verify" };
 		if (core_record(&c, &who, user, service, &rc, NULL, NULL) != 0) {
 			ret = HELPER_ERROR;
 			goto out;
@@ -219,19 +223,22 @@ main(int argc, char **argv)
 	code = input + 7;
 	r = core_verify(&c, user, code, now, &res);
 	{
-		struct core_rec rc = { "auth", r == 0 ? "success" : "failure", NULL,
-			r == 0 ? NULL : r == WARD_ERR_BADCODE ? "wrong" : r == WARD_ERR_REPLAY ?
-			"replay" : r == WARD_ERR_LOCKED ? "locked" : r == WARD_ERR_NOTFOUND ?
-			"unenrolled" : ward_strerror(r),
-			r == 0 && res.used_recovery ? "recovery" : "totp", "ward_verify" };
+		struct core_rec rc = { .event = AUDIT_EV_AUTH,
+			.result = r == 0 ? AUDIT_RES_SUCCESS : AUDIT_RES_FAILURE,
+			.reason = r == 0 ? NULL : r == WARD_ERR_BADCODE ? "wrong" :
+			r == WARD_ERR_REPLAY ? "replay" : r == WARD_ERR_LOCKED ? "locked" :
+			r == WARD_ERR_NOTFOUND ? "unenrolled" : ward_strerror(r),
+			.factor = r == 0 && res.used_recovery ? AUDIT_FAC_RECOVERY : AUDIT_FAC_TOTP,
+			.detail = "ward_verify" };
 		/* an attempt that cannot be recorded is no success */
 		if (core_record(&c, &who, user, service, &rc, NULL, NULL) != 0) {
 			ret = HELPER_ERROR;
 			goto out;
 		}
 		if (res.locked_now) {
-			struct core_rec lk = { "lockout", "locked", NULL, "too many wrong codes",
-				"totp", "ward_verify" };
+			struct core_rec lk = { .event = AUDIT_EV_LOCKOUT,
+				.result = AUDIT_RES_LOCKED, .reason = "too many wrong codes",
+				.factor = AUDIT_FAC_TOTP, .detail = "ward_verify" };
 			if (core_record(&c, NULL, user, service, &lk, NULL, NULL) != 0)
 				syslog(LOG_ERR, "lockout of %s not recorded", user);
 		}

@@ -1464,6 +1464,61 @@ test_cli_prune_cache(void)
 	CU_ASSERT_EQUAL(run("audit verify"), 0);
 }
 
+/* The names records carry are the contract (wardctl(8), AUDIT): each enum
+ * value writes exactly today's name and parses back; anything else is -1. */
+static void
+test_names_table(void)
+{
+	static const struct { int v; const char *name; } ev[] = {
+		{ AUDIT_EV_AUTH, "auth" }, { AUDIT_EV_ACCOUNT, "account" },
+		{ AUDIT_EV_SESSION_OPEN, "session_open" },
+		{ AUDIT_EV_SESSION_CLOSE, "session_close" },
+		{ AUDIT_EV_BREAKGLASS, "breakglass" }, { AUDIT_EV_LOCKOUT, "lockout" },
+		{ AUDIT_EV_ADMIN, "admin" },
+	}, res[] = {
+		{ AUDIT_RES_SUCCESS, "success" }, { AUDIT_RES_FAILURE, "failure" },
+		{ AUDIT_RES_ALLOW, "allow" }, { AUDIT_RES_DENY, "deny" },
+		{ AUDIT_RES_GRANTED, "granted" }, { AUDIT_RES_REFUSED, "refused" },
+		{ AUDIT_RES_LOCKED, "locked" },
+	}, fac[] = {
+		{ AUDIT_FAC_TOTP, "totp" }, { AUDIT_FAC_RECOVERY, "recovery" },
+		{ AUDIT_FAC_GRACE, "grace" }, { AUDIT_FAC_NONE, "none" },
+	};
+	static const char *const bad[] = { "", "Auth", "auth ", "break-glass", "null" };
+	size_t i;
+
+	CU_ASSERT_EQUAL(AUDIT_EV_COUNT, sizeof(ev) / sizeof(ev[0]));
+	CU_ASSERT_EQUAL(AUDIT_RES_COUNT, sizeof(res) / sizeof(res[0]));
+	CU_ASSERT_EQUAL(AUDIT_FAC_COUNT, sizeof(fac) / sizeof(fac[0]) + 1);
+	for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+		CU_ASSERT_STRING_EQUAL(audit_event_name((enum audit_ev)ev[i].v), ev[i].name);
+		CU_ASSERT_EQUAL(audit_event_from(ev[i].name), ev[i].v);
+	}
+	for (i = 0; i < sizeof(res) / sizeof(res[0]); i++) {
+		CU_ASSERT_STRING_EQUAL(audit_result_name((enum audit_res)res[i].v), res[i].name);
+		CU_ASSERT_EQUAL(audit_result_from(res[i].name), res[i].v);
+	}
+	for (i = 0; i < sizeof(fac) / sizeof(fac[0]); i++) {
+		CU_ASSERT_STRING_EQUAL(audit_factor_name((enum audit_fac)fac[i].v), fac[i].name);
+		CU_ASSERT_EQUAL(audit_factor_from(fac[i].name), fac[i].v);
+	}
+	/* absent: written as null; a zeroed record has it */
+	CU_ASSERT_EQUAL(AUDIT_FAC_ABSENT, 0);
+	CU_ASSERT_PTR_NULL(audit_factor_name(AUDIT_FAC_ABSENT));
+	CU_ASSERT_EQUAL(audit_factor_from(NULL), AUDIT_FAC_ABSENT);
+	/* outside the table: no name (audit_write then refuses the record) */
+	CU_ASSERT_PTR_NULL(audit_event_name(AUDIT_EV_COUNT));
+	CU_ASSERT_PTR_NULL(audit_result_name((enum audit_res)-1));
+	CU_ASSERT_PTR_NULL(audit_factor_name(AUDIT_FAC_COUNT));
+	CU_ASSERT_EQUAL(audit_event_from(NULL), -1);
+	CU_ASSERT_EQUAL(audit_result_from(NULL), -1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CU_ASSERT_EQUAL(audit_event_from(bad[i]), -1);
+		CU_ASSERT_EQUAL(audit_result_from(bad[i]), -1);
+		CU_ASSERT_EQUAL(audit_factor_from(bad[i]), -1);
+	}
+}
+
 int
 main(void)
 {
@@ -1473,6 +1528,7 @@ main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	s = CU_add_suite("audit", setup, teardown);
+	CU_add_test(s, "event, result and factor names: one table each", test_names_table);
 	CU_add_test(s, "format and parse round trip", test_round_trip);
 	CU_add_test(s, "JSON escaping of hostile values", test_hostile_values);
 	CU_add_test(s, "strict parser: every bad line named", test_parser_strict);
