@@ -51,9 +51,8 @@
 #define AUDIT_MAC_HEX 64
 
 struct audit_event {
-	const char *event;           /* auth, account, breakglass, lockout, session_open,
-	                                session_close, admin (required) */
-	const char *result;          /* success, failure, allow, deny, granted, refused
+	const char *event;           /* audit_event_name(): auth, account, ... (required) */
+	const char *result;          /* audit_result_name(): success, failure, ...
 	                                (required) */
 	const char *service;
 	const char *user;
@@ -61,7 +60,7 @@ struct audit_event {
 	const char *reason;
 	const char *const *roles;    /* effective roles */
 	size_t nroles;
-	const char *factor;          /* totp, recovery, grace, none */
+	const char *factor;          /* audit_factor_name(): totp, recovery, grace, none */
 	const char *policy_version;
 	int offline;                 /* 1 decided on cached roles; 0 no; -1 not applicable */
 	const char *rhost;
