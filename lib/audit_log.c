@@ -11,20 +11,20 @@
  * that holds it:
  *
  *   audit_write (here): checks EV has event and result, then calls
- *     state_audit_append (state.c): takes the store's write lock, begins a
- *     write transaction and reads the head "a:head" (seq 0 and 64 '0's when
- *     there is none), then calls back
+ *     state_audit_append (state_audit.c): takes the store's write lock,
+ *     begins a write transaction and reads the head "a:head" (seq 0 and 64
+ *     '0's when there is none), then calls back
  *       append_locked (here): steps 1 to 3 below, then updates the head in
  *       place; 0, or WARD_ERR_AUDIT with the reason (the transaction is
  *       aborted and nothing changes);
- *     on 0, state.c puts the new head and commits it (step 4).  When the
- *     head cannot be stored (encoded, put or committed) it calls back,
+ *     on 0, state_audit.c puts the new head and commits it (step 4).  When
+ *     the head cannot be stored (encoded, put or committed) it calls back,
  *     still under the lock,
  *       append_undo (here): cuts the log back to its size before the record
  *       (same dev and ino only; fdatasync'd when configured), so the log
  *       keeps no record whose head was not stored (if that cut fails too,
  *       the next append adopts the record, step 2);
- *     then state.c releases the lock and returns;
+ *     then state_audit.c releases the lock and returns;
  *   audit_write again: any error becomes WARD_ERR_AUDIT (the caller must
  *   deny); on success the syslog copy goes out, after the commit.
  *

@@ -1,0 +1,120 @@
+/*
+ * state_int.h - what the state store's files share (state.c, state_user.c,
+ * state_cache.c, state_audit.c); not for callers of the store (state.h).
+ *
+ * One unnamed database; keys carry a one-letter prefix:
+ *   "u:" USER                       user record (encoded in state_user.c)
+ *   "g:" USER NUL HOST NUL APP      grace until (int64, little endian)
+ *   "d:" USER                       directory cache: fetched_at(8) blob
+ *   "a:head"                        audit chain head: seq(8) mac(64) dev(8) ino(8) size(8)
+ * All integers are little endian.  Every decoder checks lengths exactly.
+ */
+#ifndef WARD_STATE_INT_H
+#define WARD_STATE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "state.h"
+
+#define KEY_MAX 511                    /* LMDB's default maximum key size */
+
+struct state {
+	MDB_env *env;
+	char *dir;                   /* for the messages */
+	MDB_dbi dbi;
+	int lockfd;                  /* ward.lock: flock'd around every write */
+	int wlocked;
+	int timed_out;               /* once timed out, later writes do not wait */
+	int defer_attempt_meta;      /* state_defer_attempt_meta_sync */
+};
+
+/* ---- state.c: keys, transactions, errors ---- */
+
+/* PREFIX ":" A [NUL B [NUL C]] into OUT (KEY_MAX + 1 bytes): 0, or
+ * WARD_ERR_INVAL when it would be longer than KEY_MAX. */
+int state_make_key(char prefix, const char *a, const char *b, const char *c, char *out,
+    size_t *len);
+
+/* A write / read transaction under the store's lock (an MDB or errno
+ * code; the lock waits at most LOCK_WAIT_MS, state.c). */
+int state_w_begin(struct state *st, MDB_txn **txn);
+int state_r_begin(struct state *st, MDB_txn **txn);
+/* End a transaction; its lock goes with it. */
+int state_t_commit(struct state *st, MDB_txn *txn);
+void state_t_abort(struct state *st, MDB_txn *txn);
+/* Release the lock (after the caller's own mdb_txn_commit/abort). */
+void state_wunlock(struct state *st);
+
+/* An MDB or errno code as WARD_ERR_* (a full map logged by state_full). */
+int state_map_mdb(struct state *st, int rc);
+/* A commit's outcome: the full store named, anything else a failure. */
+int state_commit_rc(struct state *st, int rc);
+/* Log the full store with its sizes and the way out; WARD_ERR_FULL. */
+int state_full(struct state *st);
+
+/* One transaction each: get (*VAL malloc'd, the caller's), put, delete. */
+int state_kv_get(struct state *st, const char *k, size_t klen, void **val, size_t *vlen);
+int state_kv_put(struct state *st, const char *k, size_t klen, const void *val,
+    size_t vlen);
+int state_kv_del(struct state *st, const char *k, size_t klen);
+
+/* ---- little-endian writer / reader ---- */
+
+struct wbuf {
+	unsigned char *p;
+	size_t len, cap;
+};
+
+static inline void
+put_bytes(struct wbuf *w, const void *v, size_t n)
+{
+	if (w->len + n <= w->cap)
+		memcpy(w->p + w->len, v, n);
+	w->len += n;
+}
+
+static inline void
+put_u(struct wbuf *w, uint64_t v, size_t n)
+{
+	unsigned char b[8];
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	put_bytes(w, b, n);
+}
+
+struct rbuf {
+	const unsigned char *p;
+	size_t len, off;
+	int bad;
+};
+
+static inline void
+get_bytes(struct rbuf *r, void *v, size_t n)
+{
+	if (r->bad || r->len - r->off < n) {
+		r->bad = 1;
+		memset(v, 0, n);
+		return;
+	}
+	memcpy(v, r->p + r->off, n);
+	r->off += n;
+}
+
+static inline uint64_t
+get_u(struct rbuf *r, size_t n)
+{
+	unsigned char b[8];
+	uint64_t v = 0;
+
+	get_bytes(r, b, n);
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)b[i] << (8 * i);
+	return v;
+}
+
+#endif

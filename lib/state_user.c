@@ -1,0 +1,392 @@
+/*
+ * state_user.c - the users' records: their encoding (state_user_encode,
+ * state_user_decode), get/put/delete/list, the login attempt's
+ * check-and-update (state_user_attempt), the admin read-modify-write
+ * (state_user_update) and unlock.  Rules in state.h.
+ *
+ * Rules it keeps:
+ *  - every check-and-update is one LMDB write transaction, the store's
+ *    lock held from the read to the commit: two processes racing one TOTP
+ *    code cannot both win;
+ *  - a record is versioned binary with exact length checks; one that fails
+ *    to decode is WARD_ERR_CORRUPT, logged, and the caller denies;
+ *  - the TOTP secret inside is the secret store's ciphertext; a record is
+ *    wiped when cleared.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "state_int.h"
+
+#define REC_MAGIC0 'W'
+#define REC_MAGIC1 'U'
+#define REC_VERSION 1
+#define REC_FIXED (3 + 1 + 1 + 2 + 8 + 4 + 8 + 8 + 8 + 2 + 1 + 16)
+
+static int
+user_key(const char *user, char *out, size_t *len)
+{
+	if (ward_user_valid(user) != 0)
+		return WARD_ERR_INVAL;
+	return state_make_key('u', user, NULL, NULL, out, len);
+}
+
+/* ---- user record codec ---- */
+
+int
+state_user_encode(const struct state_user *u, unsigned char **out, size_t *outlen)
+{
+	struct wbuf w = { NULL, 0, 0 };
+
+	if (u->secret_ct_len > 0xffff || u->nrecovery > STATE_MAX_RECOVERY ||
+	    u->digits < 0 || u->digits > 255 || u->period < 0 || u->period > 0xffff ||
+	    u->algorithm < 0 || u->algorithm > 255 || u->failures < 0)
+		return WARD_ERR_INVAL;
+	w.cap = REC_FIXED + u->secret_ct_len + u->nrecovery * (STATE_RECOVERY_HASH_LEN + 1);
+	if ((w.p = malloc(w.cap)) == NULL)
+		return WARD_ERR_NOMEM;
+	put_u(&w, REC_MAGIC0, 1);
+	put_u(&w, REC_MAGIC1, 1);
+	put_u(&w, REC_VERSION, 1);
+	put_u(&w, (uint64_t)u->algorithm, 1);
+	put_u(&w, (uint64_t)u->digits, 1);
+	put_u(&w, (uint64_t)u->period, 2);
+	put_u(&w, (uint64_t)u->last_step, 8);
+	put_u(&w, (uint64_t)u->failures, 4);
+	put_u(&w, (uint64_t)u->locked_until, 8);
+	put_u(&w, (uint64_t)u->enrolled_at, 8);
+	put_u(&w, (uint64_t)u->last_used_at, 8);
+	put_u(&w, u->secret_ct_len, 2);
+	put_u(&w, u->nrecovery, 1);
+	put_bytes(&w, u->recovery_salt, 16);
+	put_bytes(&w, u->secret_ct, u->secret_ct_len);
+	for (size_t i = 0; i < u->nrecovery; i++) {
+		put_bytes(&w, u->recovery[i], STATE_RECOVERY_HASH_LEN);
+		put_u(&w, u->recovery_used[i] ? 1 : 0, 1);
+	}
+	if (w.len != w.cap) {
+		free(w.p);
+		return WARD_ERR_INTERNAL;
+	}
+	*out = w.p;
+	*outlen = w.len;
+	return 0;
+}
+
+int
+state_user_decode(const void *data, size_t len, struct state_user *u)
+{
+	struct rbuf r = { data, len, 0, 0 };
+	size_t ctlen;
+
+	memset(u, 0, sizeof(*u));
+	if (get_u(&r, 1) != REC_MAGIC0 || get_u(&r, 1) != REC_MAGIC1 ||
+	    get_u(&r, 1) != REC_VERSION)
+		return WARD_ERR_CORRUPT;
+	u->algorithm = (int)get_u(&r, 1);
+	u->digits = (int)get_u(&r, 1);
+	u->period = (int)get_u(&r, 2);
+	u->last_step = (int64_t)get_u(&r, 8);
+	u->failures = (int)(uint32_t)get_u(&r, 4);
+	u->locked_until = (int64_t)get_u(&r, 8);
+	u->enrolled_at = (int64_t)get_u(&r, 8);
+	u->last_used_at = (int64_t)get_u(&r, 8);
+	ctlen = (size_t)get_u(&r, 2);
+	u->nrecovery = (size_t)get_u(&r, 1);
+	get_bytes(&r, u->recovery_salt, 16);
+	if (r.bad || u->algorithm > 2 || u->digits < 6 || u->digits > 8 ||
+	    u->period <= 0 || u->failures < 0 || u->last_step < -1 ||
+	    u->nrecovery > STATE_MAX_RECOVERY || ctlen == 0 ||
+	    len - r.off != ctlen + u->nrecovery * (STATE_RECOVERY_HASH_LEN + 1))
+		goto bad;
+	if ((u->secret_ct = malloc(ctlen)) == NULL)
+		return WARD_ERR_NOMEM;
+	u->secret_ct_len = ctlen;
+	get_bytes(&r, u->secret_ct, ctlen);
+	for (size_t i = 0; i < u->nrecovery; i++) {
+		uint64_t used;
+
+		get_bytes(&r, u->recovery[i], STATE_RECOVERY_HASH_LEN);
+		used = get_u(&r, 1);
+		if (used > 1)
+			goto bad;
+		u->recovery_used[i] = (unsigned char)used;
+	}
+	if (r.bad || r.off != len)
+		goto bad;
+	return 0;
+bad:
+	state_user_clear(u);
+	return WARD_ERR_CORRUPT;
+}
+
+void
+state_user_clear(struct state_user *u)
+{
+	if (u == NULL)
+		return;
+	free(u->secret_ct);
+	ward_wipe(u, sizeof(*u));
+	u->last_step = -1;
+}
+
+/* ---- users ---- */
+
+int
+state_user_get(struct state *st, const char *user, struct state_user *out)
+{
+	char k[KEY_MAX + 1];
+	size_t klen, vlen;
+	void *v;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	out->last_step = -1;
+	if ((r = user_key(user, k, &klen)) != 0)
+		return r;
+	if ((r = state_kv_get(st, k, klen, &v, &vlen)) != 0)
+		return r;
+	r = state_user_decode(v, vlen, out);
+	if (r == WARD_ERR_CORRUPT)
+		ward_log(LOG_ERR, "state store: the record of user '%s' is corrupt "
+		    "(%zu bytes); refusing it", user, vlen);
+	free(v);
+	return r;
+}
+
+int
+state_user_put(struct state *st, const char *user, const struct state_user *u)
+{
+	char k[KEY_MAX + 1];
+	unsigned char *v;
+	size_t klen, vlen;
+	int r;
+
+	if ((r = user_key(user, k, &klen)) != 0)
+		return r;
+	if ((r = state_user_encode(u, &v, &vlen)) != 0)
+		return r;
+	r = state_kv_put(st, k, klen, v, vlen);
+	ward_freezero(v, vlen);
+	return r;
+}
+
+int
+state_user_delete(struct state *st, const char *user)
+{
+	char k[KEY_MAX + 1];
+	size_t klen;
+	int r;
+
+	if ((r = user_key(user, k, &klen)) != 0)
+		return r;
+	return state_kv_del(st, k, klen);
+}
+
+int
+state_user_list(struct state *st, char ***namesp, size_t *np)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k = { 2, (void *)(uintptr_t)"u:" }, v;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc, r = 0;
+
+	*namesp = NULL;
+	*np = 0;
+	if ((rc = state_r_begin(st, &txn)) != 0)
+		return state_map_mdb(st, rc);
+	if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
+		state_t_abort(st, txn);
+		return state_map_mdb(st, rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const char *kp = k.mv_data;
+		char *name;
+
+		if (k.mv_size < 2 || kp[0] != 'u' || kp[1] != ':')
+			break;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*nn));
+			if (nn == NULL) {
+				r = WARD_ERR_NOMEM;
+				break;
+			}
+			names = nn;
+		}
+		if ((name = strndup(kp + 2, k.mv_size - 2)) == NULL) {
+			r = WARD_ERR_NOMEM;
+			break;
+		}
+		names[n++] = name;
+	}
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = state_map_mdb(st, rc);
+	mdb_cursor_close(cur);
+	state_t_abort(st, txn);
+	if (r != 0) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return r;
+	}
+	*namesp = names;
+	*np = n;
+	return 0;
+}
+
+int
+state_user_attempt(struct state *st, const char *user, int64_t now, int max_failures,
+    long lockout_seconds, state_check_fn check, void *ctx, int *locked_now)
+{
+	char k[KEY_MAX + 1];
+	struct state_user u;
+	unsigned char *enc = NULL;
+	size_t klen, enclen = 0;
+	MDB_txn *txn = NULL;
+	MDB_val key, v;
+	int rc, r, result;
+
+	*locked_now = 0;
+	memset(&u, 0, sizeof(u));
+	if ((r = user_key(user, k, &klen)) != 0)
+		return r;
+	key.mv_size = klen;
+	key.mv_data = k;
+	/* The write lock is held from here to commit: racing attempts on
+	 * one code are serialised, and the second sees the first's step. */
+	if ((rc = state_w_begin(st, &txn)) != 0)
+		return state_map_mdb(st, rc);
+	if ((rc = mdb_get(txn, st->dbi, &key, &v)) != 0) {
+		r = state_map_mdb(st, rc);
+		goto abort;
+	}
+	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0) {
+		if (r == WARD_ERR_CORRUPT)
+			ward_log(LOG_ERR, "state store: the record of user '%s' is corrupt "
+			    "(%zu bytes); refusing it", user, v.mv_size);
+		goto abort;
+	}
+	if (u.locked_until > now) {
+		r = WARD_ERR_LOCKED;
+		goto abort;
+	}
+	if (u.locked_until != 0) {          /* an expired lockout starts afresh */
+		u.locked_until = 0;
+		u.failures = 0;
+	}
+	result = check(ctx, &u, now);
+	if (result == 0) {
+		u.failures = 0;
+		u.last_used_at = now;
+	} else if (result == WARD_ERR_BADCODE || result == WARD_ERR_REPLAY) {
+		if (u.failures < 1000000)
+			u.failures++;
+		if (max_failures > 0 && u.failures >= max_failures) {
+			u.locked_until = now + lockout_seconds;
+			*locked_now = 1;
+		}
+	} else {
+		r = result;                 /* an error inside the check: change nothing */
+		goto abort;
+	}
+	if ((r = state_user_encode(&u, &enc, &enclen)) != 0)
+		goto abort;
+	v.mv_size = enclen;
+	v.mv_data = enc;
+	if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0) {
+		r = state_commit_rc(st, rc);
+		goto abort;
+	}
+	/* Deferred (state.h): the data pages are still synced before the
+	 * meta page is written, so a crash never leaves a mix; only this last
+	 * commit may be undone, until the next synced commit of the store. */
+	if (st->defer_attempt_meta)
+		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
+	rc = state_t_commit(st, txn);
+	if (st->defer_attempt_meta)
+		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
+	txn = NULL;
+	if (rc != 0) {
+		*locked_now = 0;
+		r = state_commit_rc(st, rc);       /* not recorded: the caller must deny */
+		goto out;
+	}
+	r = result;
+	goto out;
+abort:
+	if (txn != NULL)
+		state_t_abort(st, txn);
+out:
+	ward_freezero(enc, enclen);
+	state_user_clear(&u);
+	return r;
+}
+
+void
+state_defer_attempt_meta_sync(struct state *st, int defer)
+{
+	st->defer_attempt_meta = defer != 0;
+}
+
+int
+state_user_update(struct state *st, const char *user, state_update_fn fn, void *ctx)
+{
+	char k[KEY_MAX + 1];
+	struct state_user u;
+	unsigned char *enc = NULL;
+	size_t klen, enclen = 0;
+	MDB_txn *txn;
+	MDB_val key, v;
+	int rc, r;
+
+	if ((r = user_key(user, k, &klen)) != 0)
+		return r;
+	key.mv_size = klen;
+	key.mv_data = k;
+	if ((rc = state_w_begin(st, &txn)) != 0)
+		return state_map_mdb(st, rc);
+	if ((rc = mdb_get(txn, st->dbi, &key, &v)) != 0) {
+		state_t_abort(st, txn);
+		return state_map_mdb(st, rc);
+	}
+	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0) {
+		state_t_abort(st, txn);
+		return r;
+	}
+	if ((r = fn(ctx, &u)) == 0)
+		r = state_user_encode(&u, &enc, &enclen);
+	state_user_clear(&u);
+	if (r != 0) {
+		state_t_abort(st, txn);
+		return r;
+	}
+	v.mv_size = enclen;
+	v.mv_data = enc;
+	if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0) {
+		state_t_abort(st, txn);
+		r = state_commit_rc(st, rc);
+	} else {
+		r = state_commit_rc(st, state_t_commit(st, txn));
+	}
+	ward_freezero(enc, enclen);
+	return r;
+}
+
+static int
+unlock_fn(void *ctx, struct state_user *u)
+{
+	(void)ctx;
+	u->failures = 0;
+	u->locked_until = 0;
+	return 0;
+}
+
+int
+state_user_unlock(struct state *st, const char *user)
+{
+	return state_user_update(st, user, unlock_fn, NULL);
+}
