@@ -7,6 +7,7 @@
  * build of the setuid helper has that ward.conf compiled in.
  */
 #include <CUnit/Basic.h>
+#include <ctype.h>
 #include <grp.h>
 #include <lmdb.h>
 #include <pwd.h>
@@ -603,6 +604,18 @@ test_unprivileged_caller_uses_helper(void)
 
 /* The TOTP secrets appear in clear nowhere: not in the store files, the
  * captured log, or anything wardctl status prints. */
+/* Does TEXT hold CODE as a token of its own (no hex digit either side)? */
+static int
+has_code(const char *text, const char *code)
+{
+	size_t n = strlen(code);
+
+	for (const char *p = strstr(text, code); p != NULL; p = strstr(p + 1, code))
+		if ((p == text || !isxdigit((unsigned char)p[-1])) && !isxdigit((unsigned char)p[n]))
+			return 1;
+	return 0;
+}
+
 static void
 test_secret_nowhere_in_clear(void)
 {
@@ -648,11 +661,13 @@ test_secret_nowhere_in_clear(void)
 		CU_ASSERT_PTR_NOT_NULL_FATAL(data);
 	}
 	free(data);
-	/* no code typed in any test reached the log */
+	/* no code typed in any test reached the log (as a code: not inside a
+	 * longer run of hex digits, such as the first record's "prev" of 64
+	 * zeros, which any audit chain's start forwards to syslog) */
 	if (have_log) {
 		const char *lt = logcap_text(NULL);
-		CU_ASSERT_PTR_NULL(strstr(lt, "123456"));
-		CU_ASSERT_PTR_NULL(strstr(lt, "000000"));
+		CU_ASSERT_FALSE(has_code(lt, "123456"));
+		CU_ASSERT_FALSE(has_code(lt, "000000"));
 	}
 }
 
