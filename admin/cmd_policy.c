@@ -650,10 +650,8 @@ policy_compile_cmd(struct wopts *o)
 		have_conf = 1;
 	}
 	if (snap == NULL) {
-		size_t n = strlen(path) + 6;
-		if ((snap_alloc = malloc(n)) == NULL)
+		if ((snap_alloc = wardctl_snapshot_of(path)) == NULL)
 			goto out;
-		snprintf(snap_alloc, n, "%s.snap", path);
 		snap = snap_alloc;
 	}
 	if (have_conf && is_deployed_snapshot(&conf, snap) &&

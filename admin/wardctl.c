@@ -134,6 +134,14 @@ wardctl_load_conf(const struct wopts *o, struct ward_conf *conf)
 	return r;
 }
 
+char *
+wardctl_snapshot_of(const char *path)
+{
+	char *snap = NULL;
+
+	return asprintf(&snap, "%s.snap", path) < 0 ? NULL : snap;
+}
+
 struct policy *
 wardctl_load_policy(const struct ward_conf *conf, const char *path, int *from_snapp,
     char *err, size_t len)
@@ -143,12 +151,13 @@ wardctl_load_policy(const struct ward_conf *conf, const char *path, int *from_sn
 	if (path != NULL) {
 		/* FILE.snap when it is FILE's (wardctl policy compile FILE wrote
 		 * it): a large policy answers in milliseconds, not seconds */
-		char snap[4096], note[1024];
+		char *snap = wardctl_snapshot_of(path), note[1024];
 		struct policy_files f = { path, snap, NULL, 0 };
+		struct policy *p = policy_load_deployed(&f, from_snap, note, sizeof(note), NULL,
+		    err, len);
 
-		if ((size_t)snprintf(snap, sizeof(snap), "%s.snap", path) >= sizeof(snap))
-			f.snapshot = NULL;
-		return policy_load_deployed(&f, from_snap, note, sizeof(note), err, len);
+		free(snap);
+		return p;
 	}
 	/* the module's rule: the snapshot only when it is the text's (read
 	 * only: wardctl policy compile writes it) */

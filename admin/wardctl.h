@@ -45,6 +45,9 @@ struct policy;
  * is current; PATH.snap likewise for PATH).  *FROM_SNAP (may be NULL) is
  * 1 when a snapshot was used.  NULL with ERR filled when it cannot be
  * loaded. */
+/* PATH's snapshot beside it when ward.conf names none: "PATH.snap"
+ * (malloc'd; NULL out of memory), as snapshot_file defaults in ward.conf(5). */
+char *wardctl_snapshot_of(const char *path);
 struct policy *wardctl_load_policy(const struct ward_conf *conf, const char *path,
     int *from_snap, char *err, size_t len);
 

@@ -34,11 +34,11 @@ core_load_policy(const struct ward_conf *conf, int compile, int *from_snap, char
 		compile };
 	struct policy *p;
 	char note[2048];
+	int warn = 0;
 
-	p = policy_load_deployed(&f, from_snap, note, sizeof(note), err, errlen);
+	p = policy_load_deployed(&f, from_snap, note, sizeof(note), &warn, err, errlen);
 	if (note[0] != '\0')
-		ward_log(p != NULL && strstr(note, "not written") == NULL &&
-		    strstr(note, "not used") == NULL ? LOG_NOTICE : LOG_WARNING, "%s", note);
+		ward_log(p != NULL && !warn ? LOG_NOTICE : LOG_WARNING, "%s", note);
 	return p;
 }
 

@@ -696,34 +696,48 @@ bad:
 	return -1;
 }
 
+/* What policy_load_deployed tells its caller to log. */
+struct note {
+	char *buf;
+	size_t len;
+	int warn;                    /* something went wrong with the snapshot */
+};
+
 static void __attribute__((format(printf, 3, 4)))
-note_add(char *note, size_t notelen, const char *fmt, ...)
+note_add(struct note *n, int warn, const char *fmt, ...)
 {
 	va_list ap;
-	size_t n;
+	size_t used;
 
-	if (note == NULL || notelen == 0)
+	n->warn |= warn;
+	if (n->buf == NULL || n->len == 0)
 		return;
-	n = strlen(note);
-	if (n + 1 >= notelen)
+	used = strlen(n->buf);
+	if (used + 1 >= n->len)
 		return;
+	if (used > 0)
+		snprintf(n->buf + used, n->len - used, "; ");
+	used = strlen(n->buf);
 	va_start(ap, fmt);
-	vsnprintf(note + n, notelen - n, fmt, ap);
+	vsnprintf(n->buf + used, n->len - used, fmt, ap);
 	va_end(ap);
 }
 
 struct policy *
-policy_load_deployed(const struct policy_files *f, int *from_snap, char *note,
-    size_t notelen, char *errbuf, size_t errlen)
+policy_load_deployed(const struct policy_files *f, int *from_snap, char *notebuf,
+    size_t notelen, int *warn, char *errbuf, size_t errlen)
 {
 	struct policy *p = NULL, *q = NULL;
+	struct note note = { notebuf, notelen, 0 };
 	struct stat ts;
 	char why[1024];
 	int tfd, sfd = -1, cur = 0;
 
 	*from_snap = 0;
-	if (note != NULL && notelen > 0)
-		note[0] = '\0';
+	if (warn != NULL)
+		*warn = 0;
+	if (notebuf != NULL && notelen > 0)
+		notebuf[0] = '\0';
 	if (f->text == NULL) {
 		snprintf(errbuf, errlen, "no policy file");
 		return NULL;
@@ -740,17 +754,17 @@ policy_load_deployed(const struct policy_files *f, int *from_snap, char *note,
 	if (f->snapshot != NULL) {
 		sfd = open_checked(f, f->snapshot, why, sizeof(why));
 		if (sfd < 0 && errno != ENOENT)
-			note_add(note, notelen, "policy snapshot not used: %s", why);
+			note_add(&note, 1, "policy snapshot not used: %s", why);
 		if (sfd >= 0) {
 			struct stat ss;
 
 			/* only its text's owner (or root) speaks for a text */
 			if (fstat(sfd, &ss) != 0 || (ss.st_uid != 0 && ss.st_uid != ts.st_uid))
-				note_add(note, notelen, "policy snapshot not used: %s is owned by "
+				note_add(&note, 1, "policy snapshot not used: %s is owned by "
 				    "neither root nor the owner of %s", f->snapshot, f->text);
 			else if ((q = policy_load_snapshot_fd(sfd, f->snapshot, why,
 			    sizeof(why))) == NULL)
-				note_add(note, notelen, "policy snapshot not used: %s", why);
+				note_add(&note, 1, "policy snapshot not used: %s", why);
 			close(sfd);
 		}
 	}
@@ -761,16 +775,18 @@ policy_load_deployed(const struct policy_files *f, int *from_snap, char *note,
 			 * text's times are clearly older, so later readers need
 			 * not hash it */
 			if (policy_compile(q, f->snapshot, &ts, why, sizeof(why)) != 0)
-				note_add(note, notelen, "policy snapshot not stamped again: %s",
+				note_add(&note, 1, "policy snapshot not stamped again: %s",
 				    why);
 		}
 		if (cur >= 1) {
 			close(tfd);
 			*from_snap = 1;
+			if (warn != NULL)
+				*warn = note.warn;
 			return q;
 		}
-		note_add(note, notelen, "policy snapshot %s is not %s's: ", f->snapshot, f->text);
-		note_add(note, notelen, "%s", why);
+		note_add(&note, 0, "policy snapshot %s is not %s's: %s", f->snapshot, f->text,
+		    why);
 		policy_free(q);
 		q = NULL;
 		if (cur < 0) {
@@ -781,14 +797,14 @@ policy_load_deployed(const struct policy_files *f, int *from_snap, char *note,
 	}
 	p = policy_load_fd(tfd, f->text, &ts, errbuf, errlen);
 	close(tfd);
-	if (p == NULL || f->snapshot == NULL || !f->compile)
-		return p;
-	if (policy_compile(p, f->snapshot, &ts, why, sizeof(why)) == 0)
-		note_add(note, notelen, "%spolicy compiled into %s", note != NULL && note[0] ?
-		    "; " : "", f->snapshot);
-	else
-		note_add(note, notelen, "%spolicy snapshot not written: %s", note != NULL &&
-		    note[0] ? "; " : "", why);
+	if (p != NULL && f->snapshot != NULL && f->compile) {
+		if (policy_compile(p, f->snapshot, &ts, why, sizeof(why)) == 0)
+			note_add(&note, 0, "policy compiled into %s", f->snapshot);
+		else
+			note_add(&note, 1, "policy snapshot not written: %s", why);
+	}
+	if (warn != NULL)
+		*warn = note.warn;
 	return p;
 }
 

@@ -147,7 +147,9 @@ int policy_snapshot_current(const struct policy *snap, int text_fd, const struct
  *
  * *FROM_SNAP is 1 when the snapshot was used.  NOTE (may be NULL) receives
  * what the caller should log, or "" (a snapshot not current and why, a
- * damaged snapshot, a snapshot written or not written).
+ * damaged snapshot, a snapshot written or not written); *WARN (may be
+ * NULL) is 1 when that note is a warning (a snapshot refused, damaged or
+ * not written), 0 when it only says what happened.
  */
 struct policy_files {
 	const char *text;
@@ -156,7 +158,7 @@ struct policy_files {
 	int compile;                 /* write a current snapshot when there is none */
 };
 struct policy *policy_load_deployed(const struct policy_files *f, int *from_snap,
-    char *note, size_t notelen, char *errbuf, size_t errlen);
+    char *note, size_t notelen, int *warn, char *errbuf, size_t errlen);
 
 /* SHA-256 of the policy text, hex. */
 const char *policy_version(const struct policy *p);

@@ -818,7 +818,7 @@ deployed(const char *text, const char *snap, int *from, int compile)
 {
 	struct policy_files f = { text, snap, NULL, compile };
 	char err[1024], note[1024];
-	struct policy *q = policy_load_deployed(&f, from, note, sizeof(note), err, sizeof(err));
+	struct policy *q = policy_load_deployed(&f, from, note, sizeof(note), NULL, err, sizeof(err));
 
 	if (q == NULL)
 		fprintf(stderr, "%s\n", err);
