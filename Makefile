@@ -140,8 +140,10 @@ $(WARDCTL): $(call obj,$(ADMIN_SRC)) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
 # wardd: core.o like wardctl (it owns the policy and the store), and it
 # alone links libsystemd.
 $(call obj,$(DAEMON_SRC)): CFLAGS_ALL += -Ipam_module $(SD_CFLAGS)
-$(WARDD): $(call obj,$(DAEMON_SRC)) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
-	$(CC) -pie -o $@ $(call obj,$(DAEMON_SRC)) $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) $(SD_LIBS)
+$(call obj,$(wildcard tests/daemon/*.c)): CFLAGS_ALL += -Ipam_module
+FLOW_OBJ   := $(call obj,pam_module/flow.c pam_module/flow_bg.c pam_module/helper_client.c)
+$(WARDD): $(call obj,$(DAEMON_SRC)) $(FLOW_OBJ) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
+	$(CC) -pie -o $@ $(call obj,$(DAEMON_SRC)) $(FLOW_OBJ) $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) $(SD_LIBS) -lpthread
 
 # The sample clinical app links only the policy engine (and libpam).
 $(SAMPLE): $(call obj,contrib/sample-app/ehr_sample.c) $(LIBPOLICY)
@@ -168,9 +170,12 @@ $(TESTCOMMON): $(call obj,$(TESTCOMMON_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# the daemon's tests drive phases with the module's client side
+$(DAEMON_TESTS): $(B)/obj/pam_module/client.o
+$(DAEMON_TESTS): EXTRA_TEST_OBJ := $(B)/obj/pam_module/client.o
 $(B)/tests/%: $(B)/obj/tests/%.o $(TESTCOMMON) $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm -lpthread
+	$(CC) -o $@ $< $(EXTRA_TEST_OBJ) $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm -lpthread
 
 # Fuzz targets replayed over their corpus (gcc build, no libFuzzer needed).
 $(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(TESTCOMMON) $(LIBWARD) $(LIBPOLICY)

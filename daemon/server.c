@@ -19,8 +19,13 @@
  *  - an accept that fails with the socket still readable (no fd, no
  *    memory) pauses accepting for ACCEPT_PAUSE_MS and is logged once, so
  *    the loop neither spins nor floods the log;
- *  - SIGTERM stops accepting, lets the requests in flight finish (each
- *    within its deadline), closes idle connections, and returns.
+ *  - a PHASE request is handed with its connection to a worker thread
+ *    (phase.c); the loop leaves that connection alone (no poll, no
+ *    deadline, never closed for a root connection) until the worker
+ *    writes its slot number to done_fd, and then closes it;
+ *  - SIGTERM stops accepting, tells the workers (stop_fd: a wait for
+ *    someone typing ends at once), lets the requests in flight finish
+ *    (each within its deadline), closes idle connections, and returns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +54,7 @@ struct conn {
 	unsigned char *out;          /* the answer being written */
 	size_t outlen, outoff;
 	int close_after;             /* close once the answer is out */
+	int busy;                    /* a worker thread has it (phase.c) */
 	struct timespec deadline;
 };
 
@@ -244,7 +250,7 @@ newest_nonroot(void)
 	struct conn *best = NULL;
 
 	for (size_t i = 0; i < WARDD_CONN_MAX; i++)
-		if (conns[i].fd >= 0 && conns[i].peer.uid != 0 &&
+		if (conns[i].fd >= 0 && conns[i].peer.uid != 0 && !conns[i].busy &&
 		    (best == NULL || conns[i].seq > best->seq))
 			best = &conns[i];
 	return best;
@@ -433,17 +439,51 @@ serve(struct wardd *d, struct conn *c, int stopping)
 		cut_off(c, WARD_ERR_BUSY, "over its request rate");
 		return;
 	}
+	if (req.type == WIRE_PHASE) {
+		/* a login phase: its own thread, its own connection, from now */
+		if (!stopping && answer_phase_admit(d, &c->peer, &req, &ans) == 0) {
+			wire_msg_wipe(&ans);
+			if (phase_start(d, &c->peer, &req, c->fd, (unsigned)(c - conns)) == 0) {
+				c->busy = 1;
+				return;
+			}
+			(void)wire_error(&ans, WARD_ERR_BUSY, "wardd cannot start the phase now");
+		} else if (stopping) {
+			wire_msg_wipe(&ans);
+			(void)wire_error(&ans, WARD_ERR_BUSY, "wardd is stopping");
+		}
+		wire_msg_wipe(&req);
+		(void)reply(c, &ans, 1);
+		wire_msg_wipe(&ans);
+		return;
+	}
 	answer_request(d, &c->peer, &req, &ans);
 	wire_msg_wipe(&req);
 	(void)reply(c, &ans, stopping);
 	wire_msg_wipe(&ans);
 }
 
+/* Close the connections whose workers are done. */
+static void
+reap(struct wardd *d)
+{
+	unsigned slot;
+	ssize_t n;
+
+	while ((n = read(d->done_fd[0], &slot, sizeof(slot))) == (ssize_t)sizeof(slot)) {
+		if (slot < WARDD_CONN_MAX && conns[slot].busy) {
+			conns[slot].busy = 0;
+			conn_close(&conns[slot]);
+		}
+	}
+}
+
 int
 server_run(struct wardd *d, int lfd)
 {
-	static struct pollfd pfd[WARDD_CONN_MAX + 1];
-	static struct conn *pc[WARDD_CONN_MAX + 1];
+	static struct pollfd pfd[WARDD_CONN_MAX + 2];
+	static struct conn *pc[WARDD_CONN_MAX + 2];
+	static struct conn done_mark;    /* pc[] of the done pipe */
 	sigset_t during;
 	int stopping = 0;
 
@@ -458,10 +498,15 @@ server_run(struct wardd *d, int lfd)
 
 		if (wardd_got_hup) {
 			wardd_got_hup = 0;
-			(void)wardd_reload(d, "SIGHUP");
+			(void)wardd_reload(d, "SIGHUP", 1);
 		}
 		if (wardd_got_term && !stopping) {
+			uint64_t one = 1;
+
 			stopping = 1;
+			if (write(d->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+				ward_log(LOG_WARNING, "cannot tell the workers to stop: %s",
+				    strerror(errno));
 			(void)sd_notify(0, "STOPPING=1");
 			ward_log(LOG_INFO, "SIGTERM: finishing %zu connection(s) in flight",
 			    nconns);
@@ -469,7 +514,8 @@ server_run(struct wardd *d, int lfd)
 		if (stopping) {
 			/* idle connections (nothing read, nothing to write) end now */
 			for (size_t i = 0; i < WARDD_CONN_MAX; i++)
-				if (conns[i].fd >= 0 && conns[i].rd.got == 0 && conns[i].out == NULL)
+				if (conns[i].fd >= 0 && !conns[i].busy && conns[i].rd.got == 0 &&
+				    conns[i].out == NULL)
 					conn_close(&conns[i]);
 			if (nconns == 0)
 				return 0;
@@ -481,11 +527,14 @@ server_run(struct wardd *d, int lfd)
 			pfd[n].events = POLLIN;
 			pc[n++] = NULL;
 		}
+		pfd[n].fd = d->done_fd[0];
+		pfd[n].events = POLLIN;
+		pc[n++] = &done_mark;
 		for (size_t i = 0; i < WARDD_CONN_MAX; i++) {
 			struct conn *c = &conns[i];
 			int left;
 
-			if (c->fd < 0)
+			if (c->fd < 0 || c->busy)
 				continue;
 			left = wire_remaining_ms(&c->deadline);
 			if (left == 0) {
@@ -520,6 +569,10 @@ server_run(struct wardd *d, int lfd)
 				continue;
 			if (c == NULL) {
 				accept_some(lfd);
+				continue;
+			}
+			if (c == &done_mark) {
+				reap(d);
 				continue;
 			}
 			if (c->fd < 0 || c->fd != pfd[i].fd)

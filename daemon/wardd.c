@@ -18,16 +18,21 @@
  * SIGTERM; remove the socket; exit 0.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/eventfd.h>
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "audit.h"
+#include "dir.h"
+#include "state.h"
 #include "wardd.h"
 
 volatile sig_atomic_t wardd_got_hup, wardd_got_term;
@@ -88,61 +93,163 @@ take_ids(const struct wardd *d, const struct core *c, struct wardd_file_id ids[3
 	file_id(c->conf.snapshot_file, &ids[2]);
 }
 
+/* ---- generations ---- */
+
+struct wardd_gen *
+wardd_gen_pin(struct wardd *d)
+{
+	d->gen->refs++;
+	return d->gen;
+}
+
+void
+wardd_gen_put(struct wardd *d, struct wardd_gen *g)
+{
+	(void)d;
+	if (g == NULL || --g->refs > 0)
+		return;
+	/* its handles were taken back (wardd_gen_leave): core_free closes
+	 * nothing shared */
+	core_free(&g->c);
+	free(g);
+}
+
+void
+wardd_gen_enter(struct wardd *d, struct wardd_gen *g)
+{
+	g->c.st = d->st;
+	g->c.dir = d->dir;
+	g->c.log = d->log;
+}
+
+/*
+ * Take the shared handles back.  What the generation in force opened (or
+ * reconnected) meanwhile is shared from now on.  What an older generation
+ * (a phase that began before a reload) had to open for itself is closed:
+ * it was opened with a configuration no longer in force, and the
+ * directory handle points into it.  Only one thread works at a time (LOCK),
+ * so a handle is never open twice (LMDB forbids that in one process).
+ */
+void
+wardd_gen_leave(struct wardd *d, struct wardd_gen *g)
+{
+	if (g == d->gen) {
+		d->st = g->c.st;
+		d->dir = g->c.dir;
+		d->log = g->c.log;
+	} else {
+		if (g->c.log != d->log)
+			audit_log_close(g->c.log);
+		if (g->c.dir != d->dir)
+			dir_close(g->c.dir);
+		if (g->c.st != d->st)
+			state_close(g->c.st);
+	}
+	g->c.st = NULL;
+	g->c.dir = NULL;
+	g->c.log = NULL;
+}
+
+/* Close the shared handles (with LOCK held): the next phase opens them
+ * again with the configuration in force. */
+static void
+close_handles(struct wardd *d)
+{
+	audit_log_close(d->log);
+	dir_close(d->dir);
+	state_close(d->st);
+	d->log = NULL;
+	d->dir = NULL;
+	d->st = NULL;
+}
+
+/* A new generation of ward.conf and the policy, or NULL with ERR. */
+static struct wardd_gen *
+gen_load(struct wardd *d, char *err, size_t errlen, int *r)
+{
+	struct wardd_gen *g = calloc(1, sizeof(*g));
+
+	if (g == NULL) {
+		snprintf(err, errlen, "out of memory");
+		*r = WARD_ERR_NOMEM;
+		return NULL;
+	}
+	if ((*r = core_init(&g->c, d->conf_path, err, errlen)) != 0) {
+		free(g);
+		return NULL;
+	}
+	g->c.gen = ++d->next_gen;
+	g->refs = 1;
+	return g;
+}
+
 /* First load; on failure wardd does not start. */
 static int
 load_first(struct wardd *d)
 {
 	char err[1024];
-	int r = core_init(&d->core, d->conf_path, err, sizeof(err));
+	int r;
 
-	if (r != 0) {
+	if ((d->gen = gen_load(d, err, sizeof(err), &r)) == NULL) {
 		ward_log(LOG_ERR, "cannot start: %s", err);
 		return r;
 	}
-	take_ids(d, &d->core, d->ids);
+	take_ids(d, &d->gen->c, d->ids);
 	clock_gettime(CLOCK_MONOTONIC, &d->checked);
 	return 0;
 }
 
 int
-wardd_reload(struct wardd *d, const char *why)
+wardd_reload(struct wardd *d, const char *why, int reopen)
 {
 	struct wardd_file_id before[3], after[3];
-	struct core fresh;
+	struct wardd_gen *fresh, *old;
 	char err[1024];
-	int r;
+	int r, conf_changed;
 
 	/* identities taken before reading: an edit during the load is seen on
-	 * the next look */
-	take_ids(d, &d->core, before);
+	 * the next look.  Only the loop writes d->gen, so it reads it unlocked. */
+	take_ids(d, &d->gen->c, before);
 	clock_gettime(CLOCK_MONOTONIC, &d->checked);
-	r = core_init(&fresh, d->conf_path, err, sizeof(err));
-	if (r != 0) {
+	/* loaded outside the lock: logins go on meanwhile */
+	if ((fresh = gen_load(d, err, sizeof(err), &r)) == NULL) {
 		memcpy(d->ids, before, sizeof(before));   /* said once per change */
 		ward_log(LOG_ERR, "reload (%s) failed; policy version %s stays in force: %s",
-		    why, policy_version(d->core.pol), err);
+		    why, policy_version(d->gen->c.pol), err);
 		return r;
 	}
-	if (strcmp(fresh.conf.daemon.socket, d->core.conf.daemon.socket) != 0)
+	if (strcmp(fresh->c.conf.daemon.socket, d->gen->c.conf.daemon.socket) != 0)
 		ward_log(LOG_WARNING, "daemon.socket changed to %s: it takes effect when wardd "
-		    "restarts", fresh.conf.daemon.socket);
-	take_ids(d, &fresh, after);
+		    "restarts", fresh->c.conf.daemon.socket);
+	conf_changed = !same_id(&before[0], &d->ids[0]);
+	take_ids(d, &fresh->c, after);
 	/* Loading a text newer than its snapshot writes the snapshot: take the
 	 * new snapshot's identity as seen, when nothing else changed. */
 	if (same_id(&before[0], &after[0]) && same_id(&before[1], &after[1]))
 		memcpy(d->ids, after, sizeof(after));
 	else
 		memcpy(d->ids, before, sizeof(before));
-	core_free(&d->core);
-	d->core = fresh;
+	pthread_mutex_lock(&d->lock);
+	old = d->gen;
+	/* A changed ward.conf may name another store, log, key or directory:
+	 * the handles open again under it.  Otherwise they stay (the warm
+	 * directory connection with them), pointed at the new copy of the
+	 * same settings. */
+	if (conf_changed || reopen)
+		close_handles(d);
+	else if (d->dir != NULL)
+		dir_rebind(d->dir, &fresh->c.conf.directory);
+	d->gen = fresh;
+	wardd_gen_put(d, old);
+	pthread_mutex_unlock(&d->lock);
 	ward_log(LOG_INFO, "reload (%s): policy version %s from %s", why,
-	    policy_version(d->core.pol), d->core.from_snapshot ?
-	    d->core.conf.snapshot_file : d->core.conf.policy_file);
+	    policy_version(fresh->c.pol), fresh->c.from_snapshot ?
+	    fresh->c.conf.snapshot_file : fresh->c.conf.policy_file);
 	return 0;
 }
 
 void
-wardd_recheck(struct wardd *d)
+wardd_recheck(struct wardd *d, int throttle)
 {
 	struct wardd_file_id now_ids[3];
 	struct timespec now;
@@ -151,13 +258,13 @@ wardd_recheck(struct wardd *d)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = ((long long)now.tv_sec - d->checked.tv_sec) * 1000 +
 	    (now.tv_nsec - d->checked.tv_nsec) / 1000000;
-	if (ms >= 0 && ms < WARDD_RECHECK_MS)
+	if (throttle && ms >= 0 && ms < WARDD_RECHECK_MS)
 		return;
 	d->checked = now;
-	take_ids(d, &d->core, now_ids);
+	take_ids(d, &d->gen->c, now_ids);
 	for (int i = 0; i < 3; i++)
 		if (!same_id(&now_ids[i], &d->ids[i])) {
-			(void)wardd_reload(d, "a policy file changed");
+			(void)wardd_reload(d, "a policy file changed", 0);
 			return;
 		}
 }
@@ -165,9 +272,41 @@ wardd_recheck(struct wardd *d)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: wardd [--config FILE] [--debug]\n"
+	fprintf(f, "usage: wardd [--config FILE] [--socket PATH] [--debug]\n"
 	    "       wardd --version | --help\n"
 	    "Runs in the foreground; see wardd(8).\n");
+}
+
+/* What the threads share, made before the first one starts. */
+static int
+shared_init(struct wardd *d)
+{
+	if (pthread_mutex_init(&d->lock, NULL) != 0)
+		return -1;
+	d->done_fd[0] = d->done_fd[1] = -1;
+	if ((d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    pipe2(d->done_fd, O_CLOEXEC | O_NONBLOCK) != 0 || phase_txns_init(d) != 0) {
+		ward_log(LOG_ERR, "cannot start: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+shared_free(struct wardd *d)
+{
+	pthread_mutex_lock(&d->lock);
+	phase_txns_free(d);
+	close_handles(d);
+	wardd_gen_put(d, d->gen);
+	d->gen = NULL;
+	pthread_mutex_unlock(&d->lock);
+	if (d->stop_fd >= 0)
+		close(d->stop_fd);
+	if (d->done_fd[0] >= 0)
+		close(d->done_fd[0]);
+	if (d->done_fd[1] >= 0)
+		close(d->done_fd[1]);
 }
 
 int
@@ -175,6 +314,7 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -186,16 +326,19 @@ main(int argc, char **argv)
 	int debug = 0, lfd = -1, activated = 0, o, r;
 
 	d.conf_path = CONF_DEFAULT_PATH;
-	while ((o = getopt_long(argc, argv, "c:dhV", opts, NULL)) != -1) {
+	d.stop_fd = -1;
+	while ((o = getopt_long(argc, argv, "c:s:dhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': d.conf_path = optarg; break;
+		case 's': d.sock_opt = optarg; break;
 		case 'd': debug = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("wardd %s\n", WARD_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (d.sock_opt != NULL && (d.sock_opt[0] != '/' ||
+	    strlen(d.sock_opt) >= sizeof(d.sock)))) {
 		usage(stderr);
 		return 2;
 	}
@@ -206,7 +349,8 @@ main(int argc, char **argv)
 	ward_log_set_sink(log_sink, NULL);
 	ward_log_set_debug(debug);
 
-	/* signals: only delivered while the loop waits (server.c's ppoll) */
+	/* signals: only delivered while the loop waits (server.c's ppoll); the
+	 * worker threads inherit the blocked mask and never take them */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
@@ -223,23 +367,26 @@ main(int argc, char **argv)
 
 	if (load_first(&d) != 0)
 		return 1;
+	if (shared_init(&d) != 0)
+		return 1;
 	/* the path bound now is the one removed at exit, whatever reloads say */
-	snprintf(d.sock, sizeof(d.sock), "%s", d.core.conf.daemon.socket);
+	snprintf(d.sock, sizeof(d.sock), "%s", d.sock_opt != NULL ? d.sock_opt :
+	    d.gen->c.conf.daemon.socket);
 	if (server_listen(d.sock, &lfd, &activated, err, sizeof(err)) != 0) {
 		ward_log(LOG_ERR, "cannot start: %s", err);
-		core_free(&d.core);
+		shared_free(&d);
 		return 1;
 	}
 	ward_log(LOG_INFO, "wardd %s ready on %s; policy version %s from %s", WARD_VERSION,
-	    activated ? "the socket systemd passed" : d.sock, policy_version(d.core.pol), d.core.from_snapshot ?
-	    d.core.conf.snapshot_file : d.core.conf.policy_file);
+	    activated ? "the socket systemd passed" : d.sock, policy_version(d.gen->c.pol),
+	    d.gen->c.from_snapshot ? d.gen->c.conf.snapshot_file : d.gen->c.conf.policy_file);
 	(void)sd_notify(0, "READY=1");
 
 	r = server_run(&d, lfd);
 
 	server_unlisten(d.sock, lfd, activated);
 	ward_log(LOG_INFO, "stopped");
-	core_free(&d.core);
+	shared_free(&d);
 	closelog();
 	return r == 0 ? 0 : 1;
 }

@@ -8,11 +8,24 @@
  *               loop: connections, deadlines, caps
  *   peer.c      who is asking (SO_PEERCRED), what they may ask, and how
  *               often (per-uid counts and token buckets)
- *   answer.c    the answer to one request (PING, DECIDE)
+ *   answer.c    the answer to one request (PING, DECIDE), and whether a
+ *               PHASE request may run
+ *   phase.c     one login phase in a thread of its own: the flow engine
+ *               (flow.h) with a conversation relayed over the socket, and
+ *               the transactions kept between phases
+ *
+ * Threads: the loop (server.c) runs in the main thread and owns the
+ * connection table, the peer counts and the reloads.  Each PHASE runs in a
+ * worker thread that owns its connection until it tells the loop it is
+ * done (done_fd).  Everything the engine touches - the generation in
+ * force, the shared store, directory and audit handles, the transactions
+ * - is under one mutex, LOCK, which a worker lets go of only while it
+ * waits for a person to type (phase.c).
  */
 #ifndef WARD_WARDD_H
 #define WARD_WARDD_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -31,7 +44,14 @@
 #define WARDD_RATE_BURST 20
 #define WARDD_LOG_PER_SEC 1          /* log lines about one non-root uid */
 #define WARDD_LOG_BURST 10
-#define WARDD_RECHECK_MS 1000        /* policy files looked at, at most this often */
+#define WARDD_RECHECK_MS 1000        /* policy files looked at, at most this often,
+                                      * for non-root peers (root: every request) */
+#define WARDD_IO_MS 5000             /* any other wait on a client in a phase */
+#define WARDD_TYPING_MS (5 * 60 * 1000)  /* a person answering a prompt */
+#define WARDD_TXN_MAX 1024           /* transactions kept between phases */
+#define WARDD_TXN_PER_UID 16         /* ... of them per non-root uid */
+#define WARDD_TXN_IDLE_S (15 * 60)   /* a transaction unused this long is gone */
+#define WARDD_THREAD_STACK (1024 * 1024)
 
 /* Set by the signal handlers (wardd.c), read by the loop (server.c). */
 extern volatile sig_atomic_t wardd_got_hup, wardd_got_term;
@@ -45,21 +65,58 @@ struct wardd_file_id {
 	struct timespec mtim, ctim;
 };
 
-struct wardd {
-	const char *conf_path;
-	char sock[CONF_SOCKET_MAX + 1];   /* the path bound at start */
-	struct core core;            /* the configuration and policy in force */
-	struct wardd_file_id ids[3]; /* ward.conf, policy text, snapshot */
-	struct timespec checked;     /* last look at ids (CLOCK_MONOTONIC) */
+/*
+ * One load of ward.conf and the policy.  A phase pins the generation in
+ * force when it starts (REFS) and keeps deciding with it to its end, even
+ * when a reload replaces it meanwhile; the last to let go frees it.  Its
+ * core's store, directory and audit handles are NULL except while a thread
+ * holding LOCK works with it (wardd_gen_enter .. wardd_gen_leave).
+ */
+struct wardd_gen {
+	struct core c;
+	unsigned refs;               /* the daemon's while in force, and each phase's */
 };
 
+struct wardd_txn;
+
+struct wardd {
+	const char *conf_path;
+	const char *sock_opt;        /* --socket, or NULL: ward.conf's daemon.socket */
+	char sock[CONF_SOCKET_MAX + 1];   /* the path bound at start */
+	pthread_mutex_t lock;        /* the engine (above) */
+	struct wardd_gen *gen;       /* in force; written by the loop under LOCK */
+	uint64_t next_gen;
+	/* The one store, directory connection and audit writer, lent to the
+	 * generation in force; closed by a reload that changes ward.conf. */
+	struct state *st;
+	struct dir *dir;
+	struct audit_log *log;
+	struct wardd_txn *txns;      /* WARDD_TXN_MAX of them (phase.c) */
+	struct wardd_file_id ids[3]; /* ward.conf, policy text, snapshot */
+	struct timespec checked;     /* last look at ids (CLOCK_MONOTONIC) */
+	int stop_fd;                 /* eventfd: readable once wardd is stopping */
+	int done_fd[2];              /* pipe: a worker writes its slot number */
+	unsigned workers;            /* phases running (under LOCK) */
+};
+
+/* wardd.c, with D->lock held: pin the generation in force (the caller
+ * unpins it with wardd_gen_put); lend it the shared handles while the
+ * caller works with it (enter) and take them back (leave). */
+struct wardd_gen *wardd_gen_pin(struct wardd *d);
+void wardd_gen_put(struct wardd *d, struct wardd_gen *g);
+void wardd_gen_enter(struct wardd *d, struct wardd_gen *g);
+void wardd_gen_leave(struct wardd *d, struct wardd_gen *g);
+
 /* wardd.c: load ward.conf and the policy again (WHY names the trigger in
- * the log).  On failure the old ones stay in force and the error (with
- * file:line) is logged at LOG_ERR; returns 0 or that WARD_ERR_*. */
-int wardd_reload(struct wardd *d, const char *why);
-/* wardd.c: reload when a watched file changed since the last look, looking
- * at most every WARDD_RECHECK_MS. */
-void wardd_recheck(struct wardd *d);
+ * the log); REOPEN (SIGHUP) also opens the store, directory and audit log
+ * again, as a changed ward.conf does (a replaced key or CA file has no
+ * identity wardd watches).  On failure the old ones stay in force and the
+ * error (with file:line) is logged at LOG_ERR; returns 0 or that
+ * WARD_ERR_*. */
+int wardd_reload(struct wardd *d, const char *why, int reopen);
+/* wardd.c: reload when a watched file changed since the last look; with
+ * THROTTLE, looking at most every WARDD_RECHECK_MS. */
+void wardd_recheck(struct wardd *d, int throttle);
 
 /* peer.c */
 struct peer {
@@ -95,6 +152,20 @@ int peer_may_ask(const struct peer *p, const char *user) WARD_WUR;
 /* answer.c: the answer ANS (initialised here) to request REQ from P. */
 void answer_request(struct wardd *d, const struct peer *p, const struct wire_msg *req,
     struct wire_msg *ans);
+/* answer.c: may P run the PHASE request REQ?  0, or an error with ANS
+ * (initialised here) the WIRE_ERROR to send. */
+int answer_phase_admit(struct wardd *d, const struct peer *p, const struct wire_msg *req,
+    struct wire_msg *ans) WARD_WUR;
+
+/* phase.c: run the PHASE request REQ of P on connection FD (the table's
+ * SLOT) in a new thread, which takes REQ over (*REQ is left empty) and
+ * writes SLOT to D->done_fd when FD is free to close.  0, or
+ * WARD_ERR_BUSY when no thread could be started (REQ untouched). */
+int phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
+    unsigned slot) WARD_WUR;
+/* phase.c: the transaction table (made at start, freed at exit). */
+int phase_txns_init(struct wardd *d) WARD_WUR;
+void phase_txns_free(struct wardd *d);
 
 /* server.c: the listening socket - the one systemd passed (*ACTIVATED = 1),
  * or PATH made as wardd(8) "SOCKET" says.  0 or WARD_ERR_* with ERR. */

@@ -45,6 +45,9 @@ int dir_open(struct dir **d, const struct conf_directory *c) WARD_WUR;
 
 /* Unbind and free D.  NULL is fine. */
 void dir_close(struct dir *d);
+/* Point D at C, a new copy of the very settings D was opened with (a
+ * daemon that loaded its configuration again keeps its connection). */
+void dir_rebind(struct dir *d, const struct conf_directory *c) WARD_NONNULL(1, 2);
 
 /*
  * Look up USER's group DNs (direct + nested up to nested_depth, group_filter

@@ -593,3 +593,9 @@ dir_close(struct dir *d)
 	dir_drop_conn(d);
 	free(d);
 }
+
+void
+dir_rebind(struct dir *d, const struct conf_directory *c)
+{
+	d->c = c;
+}

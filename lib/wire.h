@@ -48,6 +48,33 @@
 #define WIRE_MAX_FRAME (WIRE_HEADER_LEN + WIRE_MAX_PAYLOAD)
 #define WIRE_MAX_FIELDS 64
 #define WIRE_TOKEN_HEX 32            /* 16 random bytes as hex */
+#define WIRE_MAX_MESSAGES 16         /* WT_MESSAGE lines in one ASK or RESULT */
+#define WIRE_MAX_ENV 8               /* WT_ENV lines in one RESULT */
+
+/* WT_PHASE: the PAM phase a PHASE request runs. */
+enum wire_phase {
+	WIRE_PH_AUTH = 1,
+	WIRE_PH_ACCOUNT,
+	WIRE_PH_OPEN_SESSION,
+	WIRE_PH_CLOSE_SESSION
+};
+
+/* WT_RESULT: how a phase ended.  0 is no result; it and every value not
+ * listed are denials (the engine's FLOW_* results are these). */
+enum wire_result {
+	WIRE_R_SUCCESS = 1,
+	WIRE_R_AUTH_ERR,             /* the code (or its absence) was not accepted */
+	WIRE_R_PERM_DENIED,          /* the policy, or the user, refused access */
+	WIRE_R_MAXTRIES,             /* locked out after too many wrong codes */
+	WIRE_R_AUTHINFO_UNAVAIL,     /* roles, store or audit log unavailable */
+	WIRE_R_SESSION_ERR           /* the session cannot be opened or recorded */
+};
+
+/* WT_FLAGS bits of a PHASE request: the module's options. */
+#define WIRE_F_USE_FIRST_PASS 1u
+#define WIRE_F_TRY_FIRST_PASS 2u
+#define WIRE_F_SILENT 4u
+#define WIRE_F_ALL 7u
 
 enum wire_kind { WIRE_K_STR, WIRE_K_U32, WIRE_K_BOOL, WIRE_K_I64, WIRE_K_HEX };
 
@@ -77,9 +104,22 @@ enum wire_kind { WIRE_K_STR, WIRE_K_U32, WIRE_K_BOOL, WIRE_K_I64, WIRE_K_HEX };
 	X(WT_BREAK_GLASS,   16, WIRE_K_BOOL, 0,    0, 0) \
 	X(WT_ROLES,         17, WIRE_K_STR,  4096, 0, 0) /* effective, comma-joined */ \
 	X(WT_TXN,           18, WIRE_K_HEX,  WIRE_TOKEN_HEX, 0, 0) /* transaction */ \
-	X(WT_MESSAGE,       19, WIRE_K_STR,  512,  1, 0) /* for the user, in order */ \
-	X(WT_CODE,          20, WIRE_K_STR,  64,   0, 1) /* a TOTP or recovery code */ \
-	X(WT_BG_REASON,     21, WIRE_K_STR,  1024, 0, 1) /* break-glass reason */
+	X(WT_MESSAGE,       19, WIRE_K_STR,  1024, 1, 0) /* for the user, in order */ \
+	/* 20 (a code) and 21 (a break-glass reason) are retired: both travel \
+	 * as WT_ANSWER, the reply to the prompt that asked for them */ \
+	X(WT_PHASE,         22, WIRE_K_U32,  0,    0, 0) /* enum wire_phase */ \
+	X(WT_RHOST,         23, WIRE_K_STR,  1024, 0, 0) /* PAM_RHOST */ \
+	X(WT_TTY,           24, WIRE_K_STR,  256,  0, 0) /* PAM_TTY */ \
+	X(WT_AUTHTOK,       25, WIRE_K_STR,  1024, 0, 1) /* an earlier module's token */ \
+	X(WT_FLAGS,         26, WIRE_K_U32,  0,    0, 0) /* WIRE_F_* */ \
+	X(WT_PROMPT,        27, WIRE_K_STR,  256,  0, 0) \
+	X(WT_ECHO,          28, WIRE_K_BOOL, 0,    0, 0) /* show what is typed */ \
+	X(WT_ANSWER,        29, WIRE_K_STR,  1024, 0, 1) /* what the person typed */ \
+	X(WT_RESULT,        30, WIRE_K_U32,  0,    0, 0) /* enum wire_result */ \
+	X(WT_STYLES,        31, WIRE_K_STR,  WIRE_MAX_MESSAGES, 0, 0) /* 'E'rror or \
+	                                                   'I'nfo per WT_MESSAGE */ \
+	X(WT_ENV,           32, WIRE_K_STR,  4352, 1, 0) /* NAME=VALUE to set, NAME \
+	                                                    alone to unset */
 
 enum wire_tag {
 #define WIRE_X_ENUM(name, tag, kind, max, rep, secret) name = (tag),
@@ -92,10 +132,14 @@ enum wire_tag {
 /*
  * The message table: X(NAME, TYPE, ALLOWED, REQUIRED) with ALLOWED and
  * REQUIRED as masks of WIRE_BIT(tag).  Requests are even numbers from 2,
- * answers odd; WIRE_ERROR answers any request.  Planned next (not
- * enumerated yet, so refused today): the conversation relay of the login
- * flow (docs/ARCHITECTURE.md, "The next step"), PHASE -> ASK -> REPLY ...
- * -> RESULT, carrying WT_TXN, WT_CODE and WT_MESSAGE lines.
+ * answers odd; WIRE_ERROR answers any request.
+ *
+ * The login flow is a conversation relay (wardd(8) "PROTOCOL"): the client
+ * sends PHASE; wardd answers ASK (the messages so far, a prompt) as often
+ * as the flow needs a typed answer, each answered by a REPLY (WT_ANSWER,
+ * or none when the person gave none), and ends with RESULT (the FLOW_*
+ * result, the messages left, the session variables, the transaction
+ * token to send with the next phase) or WIRE_ERROR.
  */
 #define WIRE_DECISION_TAGS (WIRE_BIT(WT_ALLOW) | WIRE_BIT(WT_RULE) | \
 	WIRE_BIT(WT_REASON) | WIRE_BIT(WT_MFA_REQUIRED) | WIRE_BIT(WT_MFA_GRACE) | \
@@ -109,7 +153,17 @@ enum wire_tag {
 	                    WIRE_BIT(WT_VERSION) | WIRE_BIT(WT_POLICY_VERSION)) \
 	X(WIRE_DECIDE,   4, WIRE_BIT(WT_USER) | WIRE_BIT(WT_SERVICE) | WIRE_BIT(WT_HOST), \
 	                    WIRE_BIT(WT_USER) | WIRE_BIT(WT_SERVICE)) \
-	X(WIRE_DECISION, 5, WIRE_DECISION_TAGS | WIRE_BIT(WT_APP), WIRE_DECISION_TAGS)
+	X(WIRE_DECISION, 5, WIRE_DECISION_TAGS | WIRE_BIT(WT_APP), WIRE_DECISION_TAGS) \
+	X(WIRE_PHASE,    6, WIRE_BIT(WT_PHASE) | WIRE_BIT(WT_USER) | WIRE_BIT(WT_SERVICE) | \
+	                    WIRE_BIT(WT_RHOST) | WIRE_BIT(WT_TTY) | WIRE_BIT(WT_AUTHTOK) | \
+	                    WIRE_BIT(WT_FLAGS) | WIRE_BIT(WT_PROMPT) | WIRE_BIT(WT_TXN), \
+	                    WIRE_BIT(WT_PHASE) | WIRE_BIT(WT_USER) | WIRE_BIT(WT_SERVICE)) \
+	X(WIRE_ASK,      7, WIRE_BIT(WT_MESSAGE) | WIRE_BIT(WT_STYLES) | WIRE_BIT(WT_PROMPT) | \
+	                    WIRE_BIT(WT_ECHO), WIRE_BIT(WT_PROMPT) | WIRE_BIT(WT_ECHO)) \
+	X(WIRE_REPLY,    8, WIRE_BIT(WT_ANSWER), 0) \
+	X(WIRE_RESULT,   9, WIRE_BIT(WT_RESULT) | WIRE_BIT(WT_MESSAGE) | WIRE_BIT(WT_STYLES) | \
+	                    WIRE_BIT(WT_ENV) | WIRE_BIT(WT_TXN), \
+	                    WIRE_BIT(WT_RESULT) | WIRE_BIT(WT_TXN))
 
 enum wire_type {
 #define WIRE_X_ENUM(name, type, allowed, required) name = (type),

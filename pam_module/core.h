@@ -40,6 +40,8 @@ struct core {
 	struct audit_log *log;       /* audit.key loaded once */
 	int st_err;                  /* the store could not be opened: not retried */
 	pid_t owner;
+	uint64_t gen;                /* which load this is (wardd counts them; 0 in
+	                              * a process that loads once) */
 };
 
 /* A user's assigned roles (names point into the policy) and where they

@@ -50,9 +50,27 @@ flow_txn_free(struct flow_txn *t)
 {
 	if (t == NULL)
 		return;
-	core_free(&t->c);
+	if (t->owns)
+		core_free(&t->own);
 	free(t->config);
+	ward_wipe(t, sizeof(*t));
 	free(t);
+}
+
+struct flow_txn *
+flow_txn_new_shared(void)
+{
+	struct flow_txn *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		ward_log(LOG_CRIT, "out of memory; denying");
+	return t;
+}
+
+void
+flow_txn_bind(struct flow_txn *t, struct core *c)
+{
+	t->c = c;
 }
 
 static int
@@ -66,7 +84,7 @@ flow_txn_reuse(struct flow_txn *t, const char *config)
 {
 	if (!same_config(t->config, config))
 		return -1;
-	t->c.st_err = 0;	/* each phase may try the store again, once */
+	t->c->st_err = 0;	/* each phase may try the store again, once */
 	return 0;
 }
 
@@ -85,15 +103,17 @@ flow_txn_new(const char *config)
 		free(t);
 		return NULL;
 	}
-	if ((r = core_init(&t->c, config, err, sizeof(err))) != 0) {
+	t->c = &t->own;
+	if ((r = core_init(t->c, config, err, sizeof(err))) != 0) {
 		ward_log(LOG_ERR, "%s: %s; denying", r == WARD_ERR_POLICY ? "policy" :
 		    "configuration", err);
 		free(t->config);
 		free(t);
 		return NULL;
 	}
-	ward_log(LOG_DEBUG, "policy %.12s loaded from %s", policy_version(t->c.pol),
-	    t->c.from_snapshot ? t->c.conf.snapshot_file : t->c.conf.policy_file);
+	t->owns = 1;
+	ward_log(LOG_DEBUG, "policy %.12s loaded from %s", policy_version(t->c->pol),
+	    t->c->from_snapshot ? t->c->conf.snapshot_file : t->c->conf.policy_file);
 	return t;
 }
 
@@ -117,15 +137,20 @@ txn_resolve(struct flow_txn *t, const char *user, time_t now)
 {
 	int r;
 
-	if (t->resolved && strcmp(t->user, user) == 0)
+	if (t->resolved && t->resolved_gen == t->c->gen && strcmp(t->user, user) == 0)
 		return 0;
+	/* another user: nothing verified or granted carries over (a new
+	 * generation of the same user's policy keeps both) */
+	if (!t->resolved || strcmp(t->user, user) != 0) {
+		t->factor = AUDIT_FAC_ABSENT;
+		t->break_glass = 0;
+	}
 	t->resolved = 0;
-	t->factor = AUDIT_FAC_ABSENT;
-	t->break_glass = 0;
-	if ((r = core_resolve(&t->c, user, now, &t->w)) != 0)
+	if ((r = core_resolve(t->c, user, now, &t->w)) != 0)
 		return r;
 	snprintf(t->user, sizeof(t->user), "%s", user);
 	t->resolved = 1;
+	t->resolved_gen = t->c->gen;
 	return 0;
 }
 
@@ -142,12 +167,12 @@ txn_decide(struct flow_txn *t, const struct flow_req *rq, time_t now,
 		if (r == WARD_ERR_UNAVAIL)
 			ward_log(LOG_ERR, "roles of %s: the directory cannot be reached "
 			    "and no cached answer is young enough (offline_max_age %lds); denying",
-			    rq->user, t->c.conf.directory.offline_max_age);
+			    rq->user, t->c->conf.directory.offline_max_age);
 		else
 			ward_log(LOG_ERR, "roles of %s: %s; denying", rq->user, ward_strerror(r));
 		return r;
 	}
-	core_decide_who(&t->c, &t->w, rq->user, rq->service, now, d);
+	core_decide_who(t->c, &t->w, rq->user, rq->service, now, d);
 	if (t->w.offline)
 		ward_log(LOG_WARNING, "user %s: directory unreachable; deciding on "
 		    "cached roles", rq->user);
@@ -158,7 +183,8 @@ int
 flow_record(struct flow_txn *t, const struct flow_req *rq, const struct core_rec *rc,
     int decided)
 {
-	return core_record(&t->c, decided && t->resolved ? &t->w : NULL, rq->user,
+	return core_record(t->c, decided && t->resolved && t->resolved_gen == t->c->gen ?
+	    &t->w : NULL, rq->user,
 	    rq->service, rc, rq->rhost, rq->tty);
 }
 
@@ -196,7 +222,7 @@ get_code(const struct flow_txn *t, const struct flow_req *rq, const struct flow_
 {
 	if (!prompt_only && (rq->use_first_pass || rq->try_first_pass)) {
 		if (rq->authtok != NULL && (rq->use_first_pass ||
-		    code_shaped(rq->authtok, t->c.conf.mfa.digits)))
+		    code_shaped(rq->authtok, t->c->conf.mfa.digits)))
 			return strdup(rq->authtok);
 		if (rq->use_first_pass) {
 			ward_log(LOG_NOTICE, "use_first_pass: no code from an earlier "
@@ -266,9 +292,9 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 
 	*factor = AUDIT_FAC_ABSENT;
 	if (root)
-		r = core_verify(&t->c, user, code, now, &res);
+		r = core_verify(t->c, user, code, now, &res);
 	else
-		r = helper_verify(&t->c, user, service, code, &res);
+		r = helper_verify(t->c, user, service, code, &res);
 	if (r == 0)
 		*factor = res.used_recovery ? AUDIT_FAC_RECOVERY : AUDIT_FAC_TOTP;
 	if (root) {
@@ -356,7 +382,7 @@ auth_unprivileged(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	int ret;
 
 	if (ward_user_valid(user) == 0 &&
-	    helper_run(&t->c, user, service, "grace\n", out, sizeof(out)) == HELPER_OK) {
+	    helper_run(t->c, user, service, "grace\n", out, sizeof(out)) == HELPER_OK) {
 		ward_log(LOG_INFO, "user %s service %s: no code needed now (helper)",
 		    user, service);
 		flow_set_factor(t, user, AUDIT_FAC_GRACE);
@@ -412,7 +438,7 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 		 * user with roles from one without (tests/fault: "the same work
 		 * whether a user exists or not").  Only an allowed decision that
 		 * needs a code and has a grace period uses the answer. */
-		grace_r = core_grace_active(&t->c, user, d.app, now, d.mfa_grace, &active);
+		grace_r = core_grace_active(t->c, user, d.app, now, d.mfa_grace, &active);
 		if (!d.allow || !d.mfa_required || d.mfa_grace <= 0)
 			active = 0;
 		else if (grace_r == WARD_ERR_LOCKED)
@@ -454,7 +480,7 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	if (ret == FLOW_SUCCESS) {
 		flow_set_factor(t, user, factor);
 		if (d.allow && d.mfa_grace > 0 &&
-		    (r = core_grace_record(&t->c, user, d.app, d.mfa_grace, now)) != 0)
+		    (r = core_grace_record(t->c, user, d.app, d.mfa_grace, now)) != 0)
 			ward_log(LOG_WARNING, "grace for %s not recorded: %s", user,
 			    ward_strerror(r));
 	}
@@ -482,7 +508,7 @@ account_factor(struct flow_txn *t, const struct flow_req *rq, const struct flow_
 	char *code;
 	int active = 0, ret, r;
 
-	if (d->mfa_grace > 0 && core_grace_active(&t->c, user, d->app, now, d->mfa_grace,
+	if (d->mfa_grace > 0 && core_grace_active(t->c, user, d->app, now, d->mfa_grace,
 	    &active) == 0 && active) {
 		struct core_rec rc = { .event = AUDIT_EV_AUTH, .result = AUDIT_RES_SUCCESS,
 			.rule = d->rule, .factor = AUDIT_FAC_GRACE };
@@ -499,7 +525,7 @@ account_factor(struct flow_txn *t, const struct flow_req *rq, const struct flow_
 	if (ret != FLOW_SUCCESS)
 		return ret == FLOW_AUTHINFO_UNAVAIL ? ret : FLOW_PERM_DENIED;
 	flow_set_factor(t, user, factor);
-	if (d->mfa_grace > 0 && (r = core_grace_record(&t->c, user, d->app, d->mfa_grace,
+	if (d->mfa_grace > 0 && (r = core_grace_record(t->c, user, d->app, d->mfa_grace,
 	    now)) != 0)
 		ward_log(LOG_WARNING, "grace for %s not recorded: %s", user, ward_strerror(r));
 	return FLOW_SUCCESS;
@@ -517,7 +543,7 @@ acct_unprivileged(struct flow_txn *t, const struct flow_req *rq, const struct fl
 		log_malformed(rq->user);
 		return FLOW_PERM_DENIED;
 	}
-	h = helper_run(&t->c, rq->user, rq->service, "account\n", out, sizeof(out));
+	h = helper_run(t->c, rq->user, rq->service, "account\n", out, sizeof(out));
 	if (h == HELPER_OK)
 		return FLOW_SUCCESS;
 	if (h == HELPER_DENIED) {
@@ -529,7 +555,7 @@ acct_unprivileged(struct flow_txn *t, const struct flow_req *rq, const struct fl
 		return FLOW_PERM_DENIED;
 	}
 	ward_log(LOG_ERR, "helper %s could not decide (status %d); denying",
-	    t->c.conf.helper_path, h);
+	    t->c->conf.helper_path, h);
 	return FLOW_AUTHINFO_UNAVAIL;
 }
 
@@ -574,11 +600,11 @@ flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 	}
 	if (d.allow) {
 		ward_log(LOG_INFO, "user %s service %s host %s: allowed by rule %s%s",
-		    user, service, t->c.host, d.rule, t->w.offline ? " (cached roles)" : "");
+		    user, service, t->c->host, d.rule, t->w.offline ? " (cached roles)" : "");
 		return FLOW_SUCCESS;
 	}
 	ward_log(LOG_NOTICE, "user %s service %s host %s: denied by %s: %s",
-	    user, service, t->c.host, d.rule, d.reason);
+	    user, service, t->c->host, d.rule, d.reason);
 	if (d.break_glass)
 		return flow_break_glass(t, rq, cv, &d, now);
 	flow_say(rq, cv, FLOW_ERROR, "Access denied: %s", d.reason);
@@ -646,7 +672,7 @@ flow_open_session(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	session_max = d.allow ? d.session_max : POLICY_NO_LIMIT;
 	if (bg)
 		session_max = min_limit(session_max, t->bg_session_max);
-	core_roles_joined(&t->c, &t->w, roles, sizeof(roles));
+	core_roles_joined(t->c, &t->w, roles, sizeof(roles));
 	/* no stale value from an earlier session of this handle survives */
 	unset_env(cv);
 	if (cv->setenv(cv->ctx, "WARD_ROLES", roles) != 0 ||

@@ -24,6 +24,8 @@
 
 #include "ward.h"
 
+struct core;
+
 /* Results.  0 is no result: like every value not listed, a denial. */
 enum flow_result {
 	FLOW_SUCCESS = 1,
@@ -73,6 +75,13 @@ struct flow_txn;
 /* A new transaction with ward.conf CONFIG (NULL: the default) and its
  * policy loaded.  NULL when they cannot be (the reason is logged). */
 struct flow_txn *flow_txn_new(const char *config) WARD_WUR;
+/* A transaction on a core the caller loads, keeps and shares (wardd):
+ * before each phase the caller binds it (flow_txn_bind) to the core in
+ * force, which must stay loaded until the phase returns.  A core of
+ * another generation (struct core's gen) than the one the transaction's
+ * roles were resolved with resolves them again.  NULL: out of memory. */
+struct flow_txn *flow_txn_new_shared(void) WARD_WUR;
+void flow_txn_bind(struct flow_txn *t, struct core *c) WARD_NONNULL(1, 2);
 /* Free T and close what it opened (NULL is fine). */
 void flow_txn_free(struct flow_txn *t);
 /* 0 when T was loaded with CONFIG (then it is ready for another phase:

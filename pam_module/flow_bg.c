@@ -152,10 +152,11 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 	size_t count = 0;
 	int r;
 
-	policy_break_glass(t->c.pol, &bg);
+	policy_break_glass(t->c->pol, &bg);
 	flow_say(rq, cv, FLOW_ERROR, "Access denied: %s", d->reason);
 	/* only for someone the hospital knows in a role, and only with root */
-	if (!bg.defined || geteuid() != 0 || !t->resolved || t->w.nroles == 0)
+	if (!bg.defined || geteuid() != 0 || !t->resolved ||
+	    t->resolved_gen != t->c->gen || t->w.nroles == 0)
 		return FLOW_PERM_DENIED;
 	r = read_reason(cv, bg.min_reason_chars, reason, sizeof(reason), &count);
 	if (r == 0) {
@@ -210,7 +211,7 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 		}
 	}
 	ward_log(LOG_ALERT, "BREAK-GLASS: user %s service %s host %s: emergency "
-	    "access granted for %ld minutes (denied by %s)", user, service, t->c.host,
+	    "access granted for %ld minutes (denied by %s)", user, service, t->c->host,
 	    bg.max_minutes, d->rule);
 	flow_say(rq, cv, FLOW_INFO, "Emergency access granted for %ld minutes. It is "
 	    "recorded and will be reviewed.", bg.max_minutes);

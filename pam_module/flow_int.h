@@ -11,11 +11,15 @@
 
 /* What one transaction remembers between auth, account and session. */
 struct flow_txn {
-	struct core c;
+	struct core *c;              /* &own, or the caller's (flow_txn_bind) */
+	struct core own;             /* flow_txn_new's */
+	int owns;                    /* own is loaded and freed with T */
 	char *config;                /* the config= it was loaded with (NULL: default) */
 	char user[DIR_USER_MAX + 1]; /* whose roles W holds */
 	struct core_who w;
 	int resolved;
+	uint64_t resolved_gen;       /* c->gen when W was resolved: W points into
+	                              * that generation's policy */
 	enum audit_fac factor;       /* second factor verified in this transaction */
 	char factor_user[DIR_USER_MAX + 1];  /* ... and for whom */
 	int break_glass;             /* emergency access granted by account */

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "logcap.h"
 #include "testutil.h"
 #include "wire.h"
@@ -1099,6 +1100,268 @@ test_unit_follows_host_name(void)
 	free(unit);
 }
 
+
+/* ---- login phases (PHASE, ASK/REPLY, RESULT) through the client ---- */
+
+#define SECRET "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+/* A scripted conversation: answers in order, a transcript of the rest. */
+struct script {
+	const char *answers[4];
+	size_t n, next;
+	char said[2048];
+	char env[1024];
+	int asked;
+};
+
+static void
+sc_say(void *ctx, int error, const char *text)
+{
+	struct script *s = ctx;
+
+	snprintf(s->said + strlen(s->said), sizeof(s->said) - strlen(s->said), "%s: %s\n",
+	    error ? "error" : "info", text);
+}
+
+static char *
+sc_ask(void *ctx, int echo, const char *prompt)
+{
+	struct script *s = ctx;
+
+	s->asked++;
+	snprintf(s->said + strlen(s->said), sizeof(s->said) - strlen(s->said),
+	    "prompt%s: %s\n", echo ? "(echo)" : "", prompt);
+	return s->next < s->n ? strdup(s->answers[s->next++]) : NULL;
+}
+
+static int
+sc_setenv(void *ctx, const char *line)
+{
+	struct script *s = ctx;
+
+	snprintf(s->env + strlen(s->env), sizeof(s->env) - strlen(s->env), "%s\n", line);
+	return 0;
+}
+
+/* Run PHASE for USER on SERVICE with TOKEN (in and out); the client's
+ * return, *RESULT and the script's transcript. */
+static int
+run_phase(uint32_t phase, const char *user, const char *service, char *token,
+    struct script *sc, int *result)
+{
+	struct client_conv cv = { sc, sc_say, sc_ask, sc_setenv };
+	struct client_req rq = { .phase = phase, .user = user, .service = service,
+		.tty = "pts/7", .token = token[0] != '\0' ? token : NULL };
+	char out[WIRE_TOKEN_HEX + 1], err[256];
+	int r = client_phase(sock, &rq, &cv, result, out, err, sizeof(err));
+
+	if (r == 0)
+		memcpy(token, out, sizeof(out));
+	else
+		fprintf(stderr, "\nclient_phase: %s\n", err);
+	return r;
+}
+
+static int
+enroll_alice(void)
+{
+	return tu_sh("'%s' --config '%s' enroll alice --secret %s --qr none --force "
+	    ">/dev/null 2>&1", wardctl, conf, SECRET);
+}
+
+/* auth asks for the code and keeps the factor in the transaction: account
+ * then asks nothing, the session gets its variables, close ends it. */
+static void
+test_phase_login(void)
+{
+	struct script sc;
+	char code[16], token[WIRE_TOKEN_HEX + 1] = "";
+	int result = -1;
+
+	CU_ASSERT_EQUAL_FATAL(enroll_alice(), 0);
+	tu_totp_wait(1);
+	CU_ASSERT_EQUAL_FATAL(tu_totp(SECRET, 0, code), 0);
+	memset(&sc, 0, sizeof(sc));
+	sc.answers[sc.n++] = code;
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_AUTH, "alice", "ehr", token, &sc, &result), 0);
+	CU_ASSERT_EQUAL(result, WIRE_R_SUCCESS);
+	CU_ASSERT_EQUAL(sc.asked, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(sc.said, "prompt: Verification code: "));
+	CU_ASSERT_EQUAL(strlen(token), WIRE_TOKEN_HEX);
+
+	memset(&sc, 0, sizeof(sc));
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_ACCOUNT, "alice", "ehr", token, &sc, &result), 0);
+	CU_ASSERT_EQUAL(result, WIRE_R_SUCCESS);
+	CU_ASSERT_EQUAL(sc.asked, 0);
+
+	memset(&sc, 0, sizeof(sc));
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_OPEN_SESSION, "alice", "ehr", token, &sc, &result),
+	    0);
+	CU_ASSERT_EQUAL(result, WIRE_R_SUCCESS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(sc.env, "WARD_ROLES=clinician,nurse\n") != NULL ?
+	    strstr(sc.env, "WARD_ROLES=") : strstr(sc.env, "WARD_ROLES=nurse,clinician\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(sc.env, "WARD_IDLE_LOGOFF=600\n"));
+
+	memset(&sc, 0, sizeof(sc));
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_CLOSE_SESSION, "alice", "ehr", token, &sc, &result),
+	    0);
+	CU_ASSERT_EQUAL(result, WIRE_R_SUCCESS);
+
+	/* a token of no transaction (or another peer's) starts afresh: the
+	 * account phase then asks for the code itself, and a replayed code
+	 * is refused with the user told why */
+	memset(&sc, 0, sizeof(sc));
+	sc.answers[sc.n++] = code;
+	snprintf(token, sizeof(token), "%s", "0123456789abcdef0123456789abcdef");
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_ACCOUNT, "alice", "ehr", token, &sc, &result), 0);
+	CU_ASSERT_EQUAL(sc.asked, 1);
+	CU_ASSERT_EQUAL(result, WIRE_R_PERM_DENIED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(sc.said, "error: That code was already used."));
+	CU_ASSERT_NOT_EQUAL(strcmp(token, "0123456789abcdef0123456789abcdef"), 0);
+}
+
+static int
+nobody_phases(void *arg)
+{
+	struct script sc;
+	char token[WIRE_TOKEN_HEX + 1] = "";
+	int result = -1, r = 0;
+
+	(void)arg;
+	/* its own name: the flow runs (nobody is not enrolled: refused, told) */
+	memset(&sc, 0, sizeof(sc));
+	sc.answers[sc.n++] = "123456";
+	if (run_phase(WIRE_PH_AUTH, "nobody", "desk", token, &sc, &result) != 0 ||
+	    result != WIRE_R_SUCCESS)
+		r |= 1;      /* clerks-desk needs no code */
+	memset(&sc, 0, sizeof(sc));
+	sc.answers[sc.n++] = "123456";
+	if (run_phase(WIRE_PH_AUTH, "nobody", "ehr", token, &sc, &result) != 0 ||
+	    result != WIRE_R_AUTH_ERR || strstr(sc.said, "not enrolled") == NULL)
+		r |= 2;
+	/* another name, and any session phase: refused before any flow */
+	memset(&sc, 0, sizeof(sc));
+	if (run_phase(WIRE_PH_AUTH, "alice", "ehr", token, &sc, &result) != WARD_ERR_PERM ||
+	    sc.asked != 0)
+		r |= 4;
+	memset(&sc, 0, sizeof(sc));
+	if (run_phase(WIRE_PH_OPEN_SESSION, "nobody", "desk", token, &sc, &result) !=
+	    WARD_ERR_PERM)
+		r |= 8;
+	return r;
+}
+
+static void
+test_phase_nonroot(void)
+{
+	int r = as_nobody(nobody_phases, NULL);
+
+	if (r != 0)
+		fprintf(stderr, "\nnobody_phases: %d\n", r);
+	CU_ASSERT_EQUAL(r, 0);
+}
+
+/* Send a raw PHASE for alice's auth on FD and read the ASK. */
+static int
+start_raw_auth(int fd)
+{
+	struct wire_msg m;
+	struct timespec dl;
+	int r;
+
+	wire_msg_init(&m, WIRE_PHASE);
+	(void)wire_put_u32(&m, WT_PHASE, WIRE_PH_AUTH);
+	(void)wire_put_str(&m, WT_USER, "alice");
+	(void)wire_put_str(&m, WT_SERVICE, "ehr");
+	wire_deadline(&dl, 3000);
+	r = wire_send(fd, &m, &dl);
+	wire_msg_wipe(&m);
+	if (r == 0)
+		r = wire_recv(fd, &m, &dl);
+	if (r == 0 && m.type != WIRE_ASK)
+		r = -1;
+	wire_msg_wipe(&m);
+	return r;
+}
+
+/* A person slow to type holds up nobody: while 8 prompts wait, another
+ * login runs to its end; each waiting phase then finishes on its reply. */
+static void
+test_phase_typing_blocks_nobody(void)
+{
+	struct script sc;
+	char token[WIRE_TOKEN_HEX + 1] = "", code[16];
+	int fds[8], result = -1;
+
+	for (int i = 0; i < 8; i++) {
+		fds[i] = connect_to(sock, 0);
+		CU_ASSERT_FATAL(fds[i] >= 0);
+		CU_ASSERT_EQUAL(start_raw_auth(fds[i]), 0);
+	}
+	memset(&sc, 0, sizeof(sc));
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_AUTH, "carol", "desk", token, &sc, &result), 0);
+	CU_ASSERT_EQUAL(result, WIRE_R_SUCCESS);
+	/* the waiting ones: a wrong answer each, then a RESULT */
+	CU_ASSERT_EQUAL_FATAL(tu_totp(SECRET, 0, code), 0);
+	code[0] = code[0] == '9' ? '0' : (char)(code[0] + 1);
+	for (int i = 0; i < 8; i++) {
+		struct wire_msg m;
+		struct timespec dl;
+		uint32_t res = 0;
+
+		wire_msg_init(&m, WIRE_REPLY);
+		(void)wire_put_str(&m, WT_ANSWER, code);
+		wire_deadline(&dl, 5000);
+		CU_ASSERT_EQUAL(wire_send(fds[i], &m, &dl), 0);
+		wire_msg_wipe(&m);
+		CU_ASSERT_EQUAL(wire_recv(fds[i], &m, &dl), 0);
+		CU_ASSERT_EQUAL(m.type, WIRE_RESULT);
+		(void)wire_get_u32(&m, WT_RESULT, &res);
+		/* wrong, until the lockout (MAXTRIES) */
+		CU_ASSERT(res == WIRE_R_AUTH_ERR || (i > 0 && res == WIRE_R_MAXTRIES));
+		wire_msg_wipe(&m);
+		close(fds[i]);
+	}
+	/* 8 wrong codes lock alice out: unlock her for the tests after this */
+	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock alice >/dev/null 2>&1", wardctl,
+	    conf), 0);
+}
+
+/* A client gone in the middle of a phase: the flow ends on its denying
+ * path (recorded), and wardd serves the next one. */
+static void
+test_phase_client_gone(void)
+{
+	struct script sc;
+	char token[WIRE_TOKEN_HEX + 1] = "";
+	int fd = connect_to(sock, 0), result = -1;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(start_raw_auth(fd), 0);
+	close(fd);
+	memset(&sc, 0, sizeof(sc));
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_AUTH, "carol", "desk", token, &sc, &result), 0);
+	CU_ASSERT_EQUAL(result, WIRE_R_SUCCESS);
+}
+
+/* Nobody listening: an error at once, never a result. */
+static void
+test_phase_no_daemon(void)
+{
+	struct client_conv cv = { NULL, sc_say, sc_ask, sc_setenv };
+	struct client_req rq = { .phase = WIRE_PH_AUTH, .user = "alice", .service = "ehr" };
+	char out[WIRE_TOKEN_HEX + 1], err[256], path[600];
+	struct timespec t0;
+	int result = -1;
+
+	snprintf(path, sizeof(path), "%s/run/nobody-here.sock", root);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CU_ASSERT_EQUAL(client_phase(path, &rq, &cv, &result, out, err, sizeof(err)),
+	    WARD_ERR_UNAVAIL);
+	CU_ASSERT_EQUAL(result, 0);
+	CU_ASSERT(ms_since(&t0) < 1000);
+}
+
 /* SIGTERM with a request half sent: it is answered, then wardd exits 0. */
 static void
 test_sigterm_finishes_and_exits_0(void)
@@ -1170,6 +1433,14 @@ main(void)
 	    test_many_unnamed_uids_do_not_starve_users);
 	CU_add_test(s, "wardd.service does not freeze the host name (ProtectHostname)",
 	    test_unit_follows_host_name);
+	CU_add_test(s, "a login's phases relayed: code asked once, factor kept, session vars",
+	    test_phase_login);
+	CU_add_test(s, "a non-root peer runs its own auth and account only",
+	    test_phase_nonroot);
+	CU_add_test(s, "8 people at the prompt hold up no other login",
+	    test_phase_typing_blocks_nobody);
+	CU_add_test(s, "a client gone mid-phase: the next is served", test_phase_client_gone);
+	CU_add_test(s, "no wardd: an error at once, never a result", test_phase_no_daemon);
 	CU_add_test(s, "SIGTERM finishes the request in flight, exits 0",
 	    test_sigterm_finishes_and_exits_0);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

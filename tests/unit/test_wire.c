@@ -247,7 +247,7 @@ test_bounds(void)
 	wire_msg_init(&m, WIRE_DECISION);
 	CU_ASSERT_EQUAL(wire_put_str(&m, 63, "x"), WARD_ERR_INVAL);
 	wire_msg_wipe(&m);
-	CU_ASSERT_STRING_EQUAL(wire_tag_name(WT_CODE), "WT_CODE");
+	CU_ASSERT_STRING_EQUAL(wire_tag_name(WT_ANSWER), "WT_ANSWER");
 	CU_ASSERT_STRING_EQUAL(wire_type_name(WIRE_DECIDE), "WIRE_DECIDE");
 	CU_ASSERT_STRING_EQUAL(wire_type_name(999), "?");
 }
@@ -258,7 +258,7 @@ test_wipe(void)
 	struct wire_msg m;
 
 	wire_msg_init(&m, WIRE_DECISION);
-	CU_ASSERT_EQUAL(wire_put_str(&m, WT_CODE, "123456"), 0);
+	CU_ASSERT_EQUAL(wire_put_str(&m, WT_ANSWER, "123456"), 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m.buf);
 	wire_msg_wipe(&m);
 	CU_ASSERT_PTR_NULL(m.buf);
