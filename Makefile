@@ -41,18 +41,21 @@ DAEMON_SRC := $(wildcard daemon/*.c)
 # only wardd links libsystemd (socket activation, readiness)
 SD_CFLAGS  := $(shell pkg-config --cflags libsystemd 2>/dev/null)
 SD_LIBS    := $(shell pkg-config --libs libsystemd 2>/dev/null)
-MOD_SRC    := $(filter-out pam_module/ward_verify.c,$(wildcard pam_module/*.c))
-CORE_OBJ   := $(B)/obj/pam_module/core.o
+MOD_SRC    := $(wildcard pam_module/*.c)
+# the module is a thin client: its own objects and the protocol, libpam, libc
+MOD_OBJ     = $(call obj,$(MOD_SRC) lib/wire.c lib/ward.c)
+CORE_OBJ   := $(B)/obj/daemon/core.o
 TESTCOMMON_SRC := $(wildcard tests/common/*.c)
 # tests/common may be empty: keep the archive valid with one object.
 TESTCOMMON_SRC += tests/fuzz/empty.c
+# tests/common drives phases with the module's client side
+TESTCOMMON_SRC += pam_module/client.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 LIBWARD    := $(B)/libward.a
 LIBPOLICY  := $(B)/libwardpolicy.a
 MODULE     := $(B)/pam_ward.so
-HELPER     := $(B)/ward_verify
 WARDCTL    := $(B)/wardctl
 WARDD      := $(B)/wardd
 TESTCOMMON := $(B)/libwardtest.a
@@ -74,14 +77,12 @@ ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(DAEMON_TESTS) $(SEC_TEST
 
 SAMPLE     := $(B)/ehr-sample
 
-# The module and its helper are built once their sources exist.
-PROGRAMS   := $(WARDCTL) $(if $(DAEMON_SRC),$(WARDD)) $(if $(MOD_SRC),$(MODULE) $(SAMPLE)) \
-              $(if $(wildcard pam_module/ward_verify.c),$(HELPER))
+PROGRAMS   := $(WARDCTL) $(WARDD) $(MODULE) $(SAMPLE)
 
 all: $(LIBWARD) $(LIBPOLICY) $(PROGRAMS)
 
 help:
-	@echo "make            build pam_ward.so, ward_verify, wardctl, wardd into $(B)/"
+	@echo "make            build pam_ward.so, wardd, wardctl into $(B)/"
 	@echo "make check      install missing Debian packages, run every test suite,"
 	@echo "                then again under ASan+UBSan"
 	@echo "make demo       the main job, as a story (installs packages first)"
@@ -109,73 +110,57 @@ $(LIBPOLICY): $(call obj,$(POLICY_SRC))
 	rm -f $@ && ar rcs $@ $^
 
 # The module exports only pam_sm_* (version script); everything else hidden.
+# It links libpam and libc only (tests/static/layering.sh checks readelf -d).
 $(call obj,$(MOD_SRC)): CFLAGS_ALL += -fvisibility=hidden
-$(MODULE): $(call obj,$(MOD_SRC)) $(LIBWARD) $(LIBPOLICY) pam_module/pam_ward.map
-	$(CC) -shared -o $@ $(call obj,$(MOD_SRC)) $(LIBPOLICY) $(LIBWARD) \
-	  -Wl,--version-script=pam_module/pam_ward.map $(LDFLAGS_ALL) $(PKG_LIBS) -lpam
+$(MODULE): $(MOD_OBJ) pam_module/pam_ward.map
+	$(CC) -shared -o $@ $(MOD_OBJ) \
+	  -Wl,--version-script=pam_module/pam_ward.map -Wl,--as-needed $(LDFLAGS_ALL) -lpam
 
-$(HELPER): $(call obj,pam_module/ward_verify.c) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
-	$(CC) -pie -o $@ $< $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
-
-# A test build of the helper whose compiled-in ward.conf lives in the build
-# folder (the release helper reads only /etc/ward/ward.conf).  The PAM
-# tests make it setuid root and run it as nobody.
-# It lives under /var/tmp, one folder per build folder, because user
-# nobody must reach it (and the staged module and helper) whatever folder
-# the sources are in: /root is 0700 on Debian.
-TEST_HELPER_ROOT := /var/tmp/ward-tests-$(shell printf '%s' '$(abspath $(B))' | md5sum | cut -c1-12)/helper-root
-TEST_HELPER := $(B)/tests/pam/ward_verify_test
-$(B)/obj/tests/ward_verify_test.o: pam_module/ward_verify.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -DWARD_HELPER_CONF='"$(TEST_HELPER_ROOT)/ward.conf"' -MMD -MP -c $< -o $@
-$(TEST_HELPER): $(B)/obj/tests/ward_verify_test.o $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
-	@mkdir -p $(dir $@)
-	$(CC) -pie -o $@ $< $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
+# Where the tests stage what user nobody runs (the module): under /var/tmp,
+# one folder per build folder, because nobody must reach it whatever folder
+# the sources are in (/root is 0700 on Debian).
+TEST_STAGE_ROOT := /var/tmp/ward-tests-$(shell printf '%s' '$(abspath $(B))' | md5sum | cut -c1-12)/stage
 
 # wardctl shares core.o (no PAM in it) with the module: role resolution,
 # the group-to-role mapping, verification.
 $(WARDCTL): $(call obj,$(ADMIN_SRC)) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
 	$(CC) -pie -o $@ $(call obj,$(ADMIN_SRC)) $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
 
-# wardd: core.o like wardctl (it owns the policy and the store), and it
-# alone links libsystemd.
-$(call obj,$(DAEMON_SRC)): CFLAGS_ALL += -Ipam_module $(SD_CFLAGS)
-$(call obj,$(wildcard tests/daemon/*.c)): CFLAGS_ALL += -Ipam_module
-FLOW_OBJ   := $(call obj,pam_module/flow.c pam_module/flow_bg.c pam_module/helper_client.c)
-$(WARDD): $(call obj,$(DAEMON_SRC)) $(FLOW_OBJ) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
-	$(CC) -pie -o $@ $(call obj,$(DAEMON_SRC)) $(FLOW_OBJ) $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) $(SD_LIBS) -lpthread
+# wardd: the flow engine, core.o (shared with wardctl), and it alone links
+# libsystemd.
+$(call obj,$(DAEMON_SRC)): CFLAGS_ALL += $(SD_CFLAGS)
+$(call obj,$(wildcard tests/daemon/*.c) $(wildcard tests/common/*.c)): CFLAGS_ALL += -Ipam_module
+$(WARDD): $(call obj,$(DAEMON_SRC)) $(LIBWARD) $(LIBPOLICY)
+	$(CC) -pie -o $@ $(call obj,$(DAEMON_SRC)) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) $(SD_LIBS) -lpthread
 
 # The sample clinical app links only the policy engine (and libpam).
 $(SAMPLE): $(call obj,contrib/sample-app/ehr_sample.c) $(LIBPOLICY)
 	$(CC) -pie -o $@ $< $(LIBPOLICY) $(LDFLAGS_ALL) $(PKG_LIBS) -lpam -lpam_misc
 
-# The fault-injection module, for tests/fault only (never installed): the
-# module's objects linked again with each call in FAULT_WRAP going through
+# The fault-injection daemon, for tests/fault only (never installed):
+# wardd's objects linked again with each call in FAULT_WRAP going through
 # tests/fault/fault_wrap.c, which makes the Nth call fail.
-FAULT_MODULE := $(B)/tests/fault/pam_ward_fault.so
+FAULT_WARDD := $(B)/tests/fault/wardd_fault
 FAULT_WRAP := malloc calloc realloc strdup strndup asprintf __asprintf_chk \
   open openat read __read_chk pread __pread_chk write fsync fdatasync rename \
   mdb_env_open mdb_txn_begin mdb_txn_commit mdb_get mdb_put \
   ldap_initialize ldap_set_option ldap_connect ldap_start_tls ldap_install_tls \
   ldap_sasl_bind ldap_search_ext ldap_result ldap_parse_result ldap_get_dn \
   ldap_get_values_len ldap_dn_normalize
-FAULT_OBJ := $(call obj,$(MOD_SRC) tests/fault/fault_wrap.c)
-$(FAULT_MODULE): $(FAULT_OBJ) $(LIBWARD) $(LIBPOLICY) tests/fault/pam_ward_fault.map
+FAULT_OBJ := $(call obj,$(DAEMON_SRC) tests/fault/fault_wrap.c)
+$(FAULT_WARDD): $(FAULT_OBJ) $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(FAULT_OBJ) $(LIBPOLICY) $(LIBWARD) \
+	$(CC) -pie -o $@ $(FAULT_OBJ) $(LIBPOLICY) $(LIBWARD) \
 	  $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f)) \
-	  -Wl,--version-script=tests/fault/pam_ward_fault.map $(LDFLAGS_ALL) $(PKG_LIBS) -lpam
+	  $(LDFLAGS_ALL) $(PKG_LIBS) $(SD_LIBS) -lpthread
 
 $(TESTCOMMON): $(call obj,$(TESTCOMMON_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-# the daemon's tests drive phases with the module's client side
-$(DAEMON_TESTS): $(B)/obj/pam_module/client.o
-$(DAEMON_TESTS): EXTRA_TEST_OBJ := $(B)/obj/pam_module/client.o
 $(B)/tests/%: $(B)/obj/tests/%.o $(TESTCOMMON) $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(EXTRA_TEST_OBJ) $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm -lpthread
+	$(CC) -o $@ $< $(TESTCOMMON) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lcunit -lpam -lm -lpthread
 
 # Fuzz targets replayed over their corpus (gcc build, no libFuzzer needed).
 $(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(TESTCOMMON) $(LIBWARD) $(LIBPOLICY)
@@ -188,20 +173,20 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(BENCHUTIL) $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(BENCHUTIL) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS) -lpam -lm
 
-tests: all $(ALL_TESTS) $(TOOLS) $(if $(MOD_SRC),$(TEST_HELPER) $(FAULT_MODULE))
+tests: all $(ALL_TESTS) $(TOOLS) $(FAULT_WARDD)
 
 # One pass over every suite with the build in $(B).  Each suite is a program
 # that exits non-zero on failure; tests/run-suites.sh prints the totals.
 check-one: tests
 	@WARD_BUILD=$(abspath $(B)) WARD_SRC=$(CURDIR) WARD_SAN=$(SAN) \
-	  WARD_HELPER_ROOT=$(TEST_HELPER_ROOT) tests/run-suites.sh $(ALL_TESTS)
+	  WARD_STAGE_ROOT=$(TEST_STAGE_ROOT) tests/run-suites.sh $(ALL_TESTS)
 
 check: deps
 	@$(MAKE) --no-print-directory check-one
 	@echo "==== again under ASan+UBSan (build/asan) ===="
 	@$(MAKE) --no-print-directory check-one B=build/asan SAN=1
 	@echo "==== valgrind over the PAM-level tests ($(B), not ASan) ===="
-	@WARD_HELPER_ROOT=$(TEST_HELPER_ROOT) tests/valgrind/run.sh $(abspath $(B))
+	@WARD_STAGE_ROOT=$(TEST_STAGE_ROOT) tests/valgrind/run.sh $(abspath $(B))
 	@echo "==== the PAM benchmarks run (briefly; figures not judged) ===="
 	@$(MAKE) --no-print-directory $(BENCHES)
 	@tests/bench-smoke.sh $(abspath $(B))
@@ -221,8 +206,8 @@ bench: deps
 fuzz: deps
 	@tests/fuzz/run.sh $(abspath build/fuzz)
 
-# Modes are part of the contract: the helper is setuid root, keys and state
-# are private; existing configuration is never overwritten.
+# Modes are part of the contract: nothing is setuid, keys and state are
+# private; existing configuration is never overwritten.
 install: all
 	install -d -m 0755 $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(INCDIR)/ward \
 	  $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
@@ -230,7 +215,6 @@ install: all
 	install -d -m 0700 $(DESTDIR)/var/lib/ward
 	install -d -m 0750 $(DESTDIR)/var/log/ward
 	install -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_ward.so
-	install -m 4755 $(HELPER) $(DESTDIR)$(SBINDIR)/ward_verify
 	install -m 0755 $(WARDCTL) $(DESTDIR)$(SBINDIR)/wardctl
 	install -m 0755 $(WARDD) $(DESTDIR)$(SBINDIR)/wardd
 	install -m 0644 policy/ward_policy.h $(DESTDIR)$(INCDIR)/ward/ward_policy.h
@@ -243,7 +227,7 @@ install: all
 	install -m 0644 contrib/pam.d/* $(DESTDIR)$(PREFIX)/share/doc/ward/examples/pam.d/
 
 clean:
-	rm -rf build $(dir $(TEST_HELPER_ROOT))
+	rm -rf build $(dir $(TEST_STAGE_ROOT))
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

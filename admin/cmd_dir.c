@@ -19,7 +19,7 @@
 #include <syslog.h>
 #include <time.h>
 
-#include "../pam_module/core.h"
+#include "../daemon/core.h"
 #include "audit.h"
 #include "dir.h"
 #include "state.h"

@@ -2,7 +2,7 @@
  * wardctl.c - the admin tool's entry point: option parsing and dispatch.
  * Options may stand anywhere on the line; everything else is a word.
  */
-#include "../pam_module/core.h"
+#include "../daemon/core.h"
 #include "wardctl.h"
 #include "ward_policy.h"
 

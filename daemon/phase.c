@@ -162,7 +162,7 @@ txn_take(struct wardd *d, const char *token, uid_t uid)
 	if (free_slot->token[0] != '\0')
 		txn_drop(free_slot);
 	x = free_slot;
-	if (secret_random(raw, sizeof(raw)) != 0 || (x->t = flow_txn_new_shared()) == NULL) {
+	if (secret_random(raw, sizeof(raw)) != 0 || (x->t = flow_txn_new()) == NULL) {
 		ward_wipe(raw, sizeof(raw));
 		return NULL;
 	}
@@ -371,6 +371,7 @@ phase_main(void *arg)
 	uint32_t phase = 0, flags = 0;
 	int result = 0;
 
+	wardd_log_thread_init();
 	(void)wire_get_u32(&j->req, WT_PHASE, &phase);
 	(void)wire_get_u32(&j->req, WT_FLAGS, &flags);
 	memset(&rq, 0, sizeof(rq));

@@ -37,7 +37,7 @@
 
 volatile sig_atomic_t wardd_got_hup, wardd_got_term;
 
-static int to_stderr;
+static int to_stderr, debug_on;
 
 static void
 on_signal(int sig)
@@ -55,6 +55,14 @@ log_sink(void *ctx, int prio, const char *msg)
 	syslog(prio, "%s", msg);
 	if (to_stderr)
 		fprintf(stderr, "wardd: %s\n", msg);
+}
+
+void
+wardd_log_thread_init(void)
+{
+	/* the sink is per thread (lib/ward.c) */
+	ward_log_set_sink(log_sink, NULL);
+	ward_log_set_debug(debug_on);
 }
 
 static void
@@ -345,9 +353,9 @@ main(int argc, char **argv)
 
 	/* log: syslog, and stderr with --debug or on a terminal */
 	to_stderr = debug || isatty(STDERR_FILENO);
+	debug_on = debug;
 	openlog("wardd", LOG_PID, LOG_AUTHPRIV);
-	ward_log_set_sink(log_sink, NULL);
-	ward_log_set_debug(debug);
+	wardd_log_thread_init();
 
 	/* signals: only delivered while the loop waits (server.c's ppoll); the
 	 * worker threads inherit the blocked mask and never take them */

@@ -99,6 +99,10 @@ struct wardd {
 	unsigned workers;            /* phases running (under LOCK) */
 };
 
+/* wardd.c: send this thread's log lines (lib/ward.h's sink is per thread)
+ * where the main thread's go. */
+void wardd_log_thread_init(void);
+
 /* wardd.c, with D->lock held: pin the generation in force (the caller
  * unpins it with wardd_gen_put); lend it the shared handles while the
  * caller works with it (enter) and take them back (leave). */

@@ -150,6 +150,10 @@ value_ok(const struct tag_info *t, const unsigned char *val, size_t len)
 			i += n;
 		}
 		return 0;
+	case WIRE_K_BYTES:
+		if (len > t->max)
+			return WARD_ERR_TOOBIG;
+		return memchr(val, '\0', len) == NULL ? 0 : WARD_ERR_INVAL;
 	case WIRE_K_HEX:
 		if (len != t->max)
 			return WARD_ERR_INVAL;
@@ -234,8 +238,8 @@ wire_put_str(struct wire_msg *m, unsigned tag, const char *s)
 
 	if (len > 0xffff)
 		return m->err = m->err ? m->err : WARD_ERR_TOOBIG;
-	return put(m, tag, t != NULL && t->kind == WIRE_K_HEX ? WIRE_K_HEX : WIRE_K_STR,
-	    (const unsigned char *)s, len);
+	return put(m, tag, t != NULL && (t->kind == WIRE_K_HEX || t->kind == WIRE_K_BYTES) ?
+	    t->kind : WIRE_K_STR, (const unsigned char *)s, len);
 }
 
 int
@@ -398,7 +402,8 @@ wire_get_str_at(const struct wire_msg *m, unsigned tag, size_t n)
 	const struct tag_info *t = tag_find(tag);
 	const struct wire_field *f;
 
-	if (t == NULL || (t->kind != WIRE_K_STR && t->kind != WIRE_K_HEX))
+	if (t == NULL || (t->kind != WIRE_K_STR && t->kind != WIRE_K_HEX &&
+	    t->kind != WIRE_K_BYTES))
 		return NULL;
 	f = field(m, tag, n);
 	return f != NULL ? (const char *)m->buf + f->off : NULL;

@@ -15,6 +15,8 @@
  * The payload is a sequence of fields, each: tag u16, length u16, bytes.
  * All integers are big-endian (network byte order).  Field kinds:
  *   str   UTF-8 (RFC 3629), no NUL, 0..max bytes
+ *   bytes any bytes but NUL, 0..max (what a person or a PAM application
+ *         gives: a name, a typed answer, a token, in whatever encoding)
  *   u32   exactly 4 bytes
  *   bool  exactly 4 bytes holding 0 or 1
  *   i64   exactly 8 bytes (two's complement)
@@ -76,7 +78,7 @@ enum wire_result {
 #define WIRE_F_SILENT 4u
 #define WIRE_F_ALL 7u
 
-enum wire_kind { WIRE_K_STR, WIRE_K_U32, WIRE_K_BOOL, WIRE_K_I64, WIRE_K_HEX };
+enum wire_kind { WIRE_K_STR, WIRE_K_U32, WIRE_K_BOOL, WIRE_K_I64, WIRE_K_HEX, WIRE_K_BYTES };
 
 /*
  * The field table: X(NAME, TAG, KIND, MAX, REPEATABLE, SECRET).  A tag is
@@ -90,8 +92,8 @@ enum wire_kind { WIRE_K_STR, WIRE_K_U32, WIRE_K_BOOL, WIRE_K_I64, WIRE_K_HEX };
 	X(WT_ERR_TEXT,       2, WIRE_K_STR,  512,  0, 0) /* what went wrong */ \
 	X(WT_VERSION,        3, WIRE_K_STR,  64,   0, 0) /* wardd's version */ \
 	X(WT_POLICY_VERSION, 4, WIRE_K_STR,  256,  0, 0) \
-	X(WT_USER,           5, WIRE_K_STR,  256,  0, 0) \
-	X(WT_SERVICE,        6, WIRE_K_STR,  256,  0, 0) /* PAM service */ \
+	X(WT_USER,           5, WIRE_K_BYTES,  256,  0, 0) \
+	X(WT_SERVICE,        6, WIRE_K_BYTES,  256,  0, 0) /* PAM service */ \
 	X(WT_HOST,           7, WIRE_K_STR,  255,  0, 0) /* short host name */ \
 	X(WT_ALLOW,          8, WIRE_K_BOOL, 0,    0, 0) \
 	X(WT_RULE,           9, WIRE_K_STR,  256,  0, 0) \
@@ -108,13 +110,13 @@ enum wire_kind { WIRE_K_STR, WIRE_K_U32, WIRE_K_BOOL, WIRE_K_I64, WIRE_K_HEX };
 	/* 20 (a code) and 21 (a break-glass reason) are retired: both travel \
 	 * as WT_ANSWER, the reply to the prompt that asked for them */ \
 	X(WT_PHASE,         22, WIRE_K_U32,  0,    0, 0) /* enum wire_phase */ \
-	X(WT_RHOST,         23, WIRE_K_STR,  1024, 0, 0) /* PAM_RHOST */ \
-	X(WT_TTY,           24, WIRE_K_STR,  256,  0, 0) /* PAM_TTY */ \
-	X(WT_AUTHTOK,       25, WIRE_K_STR,  1024, 0, 1) /* an earlier module's token */ \
+	X(WT_RHOST,         23, WIRE_K_BYTES,  1024, 0, 0) /* PAM_RHOST */ \
+	X(WT_TTY,           24, WIRE_K_BYTES,  256,  0, 0) /* PAM_TTY */ \
+	X(WT_AUTHTOK,       25, WIRE_K_BYTES,  1024, 0, 1) /* an earlier module's token */ \
 	X(WT_FLAGS,         26, WIRE_K_U32,  0,    0, 0) /* WIRE_F_* */ \
 	X(WT_PROMPT,        27, WIRE_K_STR,  256,  0, 0) \
 	X(WT_ECHO,          28, WIRE_K_BOOL, 0,    0, 0) /* show what is typed */ \
-	X(WT_ANSWER,        29, WIRE_K_STR,  1024, 0, 1) /* what the person typed */ \
+	X(WT_ANSWER,        29, WIRE_K_BYTES,  1024, 0, 1) /* what the person typed */ \
 	X(WT_RESULT,        30, WIRE_K_U32,  0,    0, 0) /* enum wire_result */ \
 	X(WT_STYLES,        31, WIRE_K_STR,  WIRE_MAX_MESSAGES, 0, 0) /* 'E'rror or \
 	                                                   'I'nfo per WT_MESSAGE */ \

@@ -1,24 +1,29 @@
 /*
- * pam_ward.c - the PAM entry points: options, PAM items, the conversation
- * and the environment, over the login-flow engine (flow.h), which asks,
- * decides, verifies and records.
+ * pam_ward.c - the PAM entry points: a thin client of wardd (wardd(8)).
+ * Each phase is one exchange on wardd's socket (client.c): the request
+ * (user, service, remote host, tty, options, an earlier module's token,
+ * the transaction of an earlier phase), the questions wardd asks through
+ * this process's PAM conversation, and the result with its messages and
+ * session variables.  The module opens no file, holds no key and links
+ * only libpam and libc: wardd decides, verifies and records.
  *
  * Rules it keeps (behaviour: pam_ward(8)):
- *  - Every entry point starts from a denying return value; only the
- *    engine's FLOW_SUCCESS turns it into PAM_SUCCESS, and a result it does
- *    not know is a denial.  PAM_IGNORE is never returned.
- *  - Unknown module options are errors (a typo must not weaken a stack).
- *  - One transaction (pam_start .. pam_end) keeps one engine transaction
- *    (pam_set_data): ward.conf and the policy loaded once, roles resolved
- *    once, between auth, account and session.
- *  - Conversation replies are wiped before they are freed.
+ *  - Every entry point starts from a denying return value; only wardd's
+ *    WIRE_R_SUCCESS turns it into PAM_SUCCESS, and a result it does not
+ *    know is a denial.  PAM_IGNORE is never returned.
+ *  - wardd unreachable, late (CLIENT_BOUND_MS, not counting typing) or
+ *    answering anything but a result: denied, the user told once, and a
+ *    syslog line naming the socket.
+ *  - Unknown module options are errors (a typo must not weaken a stack);
+ *    config= is refused: ward.conf is wardd's (wardd --config).
+ *  - The transaction token of one phase goes with the next phase of the
+ *    same PAM handle (pam_set_data); nothing else is kept.
+ *  - Conversation replies are wiped before they are freed (client.c).
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <time.h>
 
 #define PAM_SM_AUTH
 #define PAM_SM_ACCOUNT
@@ -27,64 +32,49 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
-#include "flow.h"
+#include "client.h"
 
-#define DEFAULT_PROMPT "Verification code: "
 #define EXPORT __attribute__((visibility("default")))
 #define TXN_KEY "ward_txn"
+#define UNAVAILABLE "Two-step verification is unavailable on this workstation. Contact IT."
 
 struct opts {
-	const char *config;
+	const char *socket;
 	const char *prompt;
 	int debug;
-	int use_first_pass;
-	int try_first_pass;
-	int silent;
+	uint32_t flags;              /* WIRE_F_* */
 };
-
-static void
-pam_sink(void *ctx, int prio, const char *msg)
-{
-	pam_syslog((pam_handle_t *)ctx, prio, "%s", msg);
-}
 
 static int
 parse_opts(pam_handle_t *pamh, int flags, int argc, const char **argv, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->prompt = DEFAULT_PROMPT;
-	o->silent = (flags & PAM_SILENT) != 0;
+	o->socket = CLIENT_DEFAULT_SOCKET;
+	if (flags & PAM_SILENT)
+		o->flags |= WIRE_F_SILENT;
 	for (int i = 0; i < argc; i++) {
-		if (strncmp(argv[i], "config=", 7) == 0 && argv[i][7] != '\0')
-			o->config = argv[i] + 7;
+		if (strncmp(argv[i], "socket=", 7) == 0 && argv[i][7] == '/')
+			o->socket = argv[i] + 7;
 		else if (strncmp(argv[i], "prompt=", 7) == 0 && argv[i][7] != '\0')
 			o->prompt = argv[i] + 7;
 		else if (strcmp(argv[i], "debug") == 0)
 			o->debug = 1;
 		else if (strcmp(argv[i], "use_first_pass") == 0)
-			o->use_first_pass = 1;
+			o->flags |= WIRE_F_USE_FIRST_PASS;
 		else if (strcmp(argv[i], "try_first_pass") == 0)
-			o->try_first_pass = 1;
-		else {
+			o->flags |= WIRE_F_TRY_FIRST_PASS;
+		else if (strncmp(argv[i], "config=", 7) == 0) {
+			pam_syslog(pamh, LOG_ERR, "option '%s': ward.conf is read by wardd "
+			    "(wardd --config FILE); name its socket with socket=PATH instead: "
+			    "denying", argv[i]);
+			return -1;
+		} else {
 			pam_syslog(pamh, LOG_ERR, "unknown option '%s' in the PAM stack: denying",
 			    argv[i]);
 			return -1;
 		}
 	}
-	ward_log_set_sink(pam_sink, pamh);
-	ward_log_set_debug(o->debug);
 	return 0;
-}
-
-/* The user name.  Returns NULL when PAM has none. */
-static const char *
-get_user(pam_handle_t *pamh)
-{
-	const char *user = NULL;
-
-	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || user == NULL || *user == '\0')
-		return NULL;
-	return user;
 }
 
 static const char *
@@ -97,12 +87,12 @@ get_item_str(pam_handle_t *pamh, int item)
 	return s;
 }
 
-/* ---- the conversation (struct flow_conv over PAM) ---- */
+/* ---- the conversation (struct client_conv over PAM) ---- */
 
 static void
-conv_say(void *ctx, int style, const char *text)
+conv_say(void *ctx, int error, const char *text)
 {
-	if (style == FLOW_ERROR)
+	if (error)
 		pam_error((pam_handle_t *)ctx, "%s", text);
 	else
 		pam_info((pam_handle_t *)ctx, "%s", text);
@@ -121,116 +111,102 @@ conv_ask(void *ctx, int echo, const char *prompt)
 	return resp;
 }
 
-/* NAME=VALUE through pam_putenv; VALUE NULL removes NAME when it is set. */
+/* LINE is NAME=VALUE (set) or NAME (unset when set); only WARD_ names. */
 static int
-conv_setenv(void *ctx, const char *name, const char *value)
+conv_setenv(void *ctx, const char *line)
 {
 	pam_handle_t *pamh = ctx;
-	char buf[4096];
-	int n;
 
-	if (value == NULL) {
-		if (pam_getenv(pamh, name) != NULL)
-			(void)pam_putenv(pamh, name);
+	if (strncmp(line, "WARD_", 5) != 0)
+		return -1;
+	if (strchr(line, '=') == NULL) {
+		if (pam_getenv(pamh, line) != NULL)
+			(void)pam_putenv(pamh, line);
 		return 0;
 	}
-	n = snprintf(buf, sizeof(buf), "%s=%s", name, value);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -1;
-	return pam_putenv(pamh, buf) == PAM_SUCCESS ? 0 : -1;
+	return pam_putenv(pamh, line) == PAM_SUCCESS ? 0 : -1;
 }
 
-/* ---- the transaction ---- */
-
 static void
-txn_cleanup(pam_handle_t *pamh, void *data, int error_status)
+token_cleanup(pam_handle_t *pamh, void *data, int error_status)
 {
 	(void)pamh;
 	(void)error_status;
-	flow_txn_free(data);
+	ward_free_str_secret(data);
 }
 
-/*
- * The transaction's engine: the one an earlier phase of this transaction
- * loaded with the same config=, or a new one.  NULL when ward.conf or the
- * policy cannot be loaded (logged).
- */
-static struct flow_txn *
-get_txn(pam_handle_t *pamh, const struct opts *o)
-{
-	const void *data = NULL;
-	struct flow_txn *t;
-
-	if (pam_get_data(pamh, TXN_KEY, &data) == PAM_SUCCESS && data != NULL) {
-		t = (struct flow_txn *)(uintptr_t)data;
-		if (flow_txn_reuse(t, o->config) == 0)
-			return t;
-	}
-	if ((t = flow_txn_new(o->config)) == NULL)
-		return NULL;
-	/* Replacing earlier data (another config=) frees it through txn_cleanup. */
-	if (pam_set_data(pamh, TXN_KEY, t, txn_cleanup) != PAM_SUCCESS) {
-		pam_syslog(pamh, LOG_CRIT, "cannot keep transaction data; denying");
-		flow_txn_free(t);
-		return NULL;
-	}
-	return t;
-}
-
-/*
- * What every entry point does first: the options, the request (user,
- * service, remote host, tty, an earlier module's token) and the
- * transaction.  -1 when the phase cannot go on: *RET is then what it
- * returns (left at its denying value when no user or service is known),
- * and MSG (when not NULL) was shown.
- */
-static int
-enter(pam_handle_t *pamh, int flags, int argc, const char **argv, struct opts *o,
-    struct flow_req *rq, struct flow_conv *cv, struct flow_txn **t, int *ret, int unavail,
-    const char *msg)
-{
-	memset(rq, 0, sizeof(*rq));
-	*cv = (struct flow_conv){ pamh, conv_say, conv_ask, conv_setenv };
-	*t = NULL;
-	if (parse_opts(pamh, flags, argc, argv, o) != 0) {
-		*ret = PAM_SERVICE_ERR;
-		return -1;
-	}
-	if ((rq->user = get_user(pamh)) == NULL ||
-	    (rq->service = get_item_str(pamh, PAM_SERVICE)) == NULL) {
-		pam_syslog(pamh, LOG_ERR, "no user or service name; denying");
-		rq->user = NULL;
-		return -1;
-	}
-	rq->rhost = get_item_str(pamh, PAM_RHOST);
-	rq->tty = get_item_str(pamh, PAM_TTY);
-	rq->authtok = get_item_str(pamh, PAM_AUTHTOK);
-	rq->use_first_pass = o->use_first_pass;
-	rq->try_first_pass = o->try_first_pass;
-	rq->silent = o->silent;
-	rq->prompt = o->prompt;
-	if ((*t = get_txn(pamh, o)) == NULL) {
-		if (msg != NULL && !o->silent)
-			pam_error(pamh, "%s", msg);
-		*ret = unavail;
-		return -1;
-	}
-	return 0;
-}
-
-/* The engine's result as a PAM code; anything unknown is DENY. */
+/* wardd's result as a PAM code; anything unknown is DENY. */
 static int
 to_pam(int r, int deny)
 {
 	switch (r) {
-	case FLOW_SUCCESS: return PAM_SUCCESS;
-	case FLOW_AUTH_ERR: return PAM_AUTH_ERR;
-	case FLOW_PERM_DENIED: return PAM_PERM_DENIED;
-	case FLOW_MAXTRIES: return PAM_MAXTRIES;
-	case FLOW_AUTHINFO_UNAVAIL: return PAM_AUTHINFO_UNAVAIL;
-	case FLOW_SESSION_ERR: return PAM_SESSION_ERR;
+	case WIRE_R_SUCCESS: return PAM_SUCCESS;
+	case WIRE_R_AUTH_ERR: return PAM_AUTH_ERR;
+	case WIRE_R_PERM_DENIED: return PAM_PERM_DENIED;
+	case WIRE_R_MAXTRIES: return PAM_MAXTRIES;
+	case WIRE_R_AUTHINFO_UNAVAIL: return PAM_AUTHINFO_UNAVAIL;
+	case WIRE_R_SESSION_ERR: return PAM_SESSION_ERR;
 	default: return deny;
 	}
+}
+
+/*
+ * One phase with wardd.  DENY is the phase's denying value, UNAVAIL what
+ * it returns when wardd cannot answer (MSG, when not NULL, is then shown
+ * unless silent).
+ */
+static int
+phase(pam_handle_t *pamh, int flags, int argc, const char **argv, uint32_t ph, int deny,
+    int unavail, const char *msg)
+{
+	static const char *const names[] = { "", "auth", "account", "session open",
+		"session close" };
+	struct client_conv cv = { pamh, conv_say, conv_ask, conv_setenv };
+	struct client_req rq;
+	struct opts o;
+	const void *data = NULL;
+	char token[WIRE_TOKEN_HEX + 1], err[512], *keep;
+	int result = 0, r;
+
+	if (parse_opts(pamh, flags, argc, argv, &o) != 0)
+		return PAM_SERVICE_ERR;
+	memset(&rq, 0, sizeof(rq));
+	rq.phase = ph;
+	if (pam_get_user(pamh, &rq.user, NULL) != PAM_SUCCESS || rq.user == NULL ||
+	    *rq.user == '\0' || (rq.service = get_item_str(pamh, PAM_SERVICE)) == NULL) {
+		pam_syslog(pamh, LOG_ERR, "no user or service name; denying");
+		return deny;
+	}
+	rq.rhost = get_item_str(pamh, PAM_RHOST);
+	rq.tty = get_item_str(pamh, PAM_TTY);
+	/* an earlier module's token goes to wardd only when the stack says so */
+	if (o.flags & (WIRE_F_USE_FIRST_PASS | WIRE_F_TRY_FIRST_PASS))
+		rq.authtok = get_item_str(pamh, PAM_AUTHTOK);
+	rq.prompt = o.prompt;
+	rq.flags = o.flags;
+	if (pam_get_data(pamh, TXN_KEY, &data) == PAM_SUCCESS && data != NULL)
+		rq.token = data;
+
+	r = client_phase(o.socket, &rq, &cv, &result, token, err, sizeof(err));
+	if (r != 0) {
+		pam_syslog(pamh, r == WARD_ERR_PERM ? LOG_NOTICE : LOG_ERR,
+		    "%s of %s: wardd at %s: %s; denying", names[ph], rq.user, o.socket, err);
+		if (r == WARD_ERR_PERM)
+			return deny;
+		if (msg != NULL && !(o.flags & WIRE_F_SILENT))
+			pam_error(pamh, "%s", msg);
+		return unavail;
+	}
+	if (o.debug)
+		pam_syslog(pamh, LOG_DEBUG, "%s of %s: wardd answered %d", names[ph], rq.user,
+		    result);
+	/* the transaction goes on with the next phase of this handle (a
+	 * failure to keep it only means that phase starts afresh) */
+	if (token[0] != '\0' && (keep = strdup(token)) != NULL &&
+	    pam_set_data(pamh, TXN_KEY, keep, token_cleanup) != PAM_SUCCESS)
+		ward_free_str_secret(keep);
+	ward_wipe(token, sizeof(token));
+	return to_pam(result, deny);
 }
 
 /* ---- the entry points ---- */
@@ -238,18 +214,8 @@ to_pam(int r, int deny)
 EXPORT int
 pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct opts o;
-	struct flow_req rq;
-	struct flow_conv cv;
-	struct flow_txn *t;
-	time_t now = time(NULL);
-	int ret = PAM_AUTH_ERR;
-
-	if (enter(pamh, flags, argc, argv, &o, &rq, &cv, &t, &ret, PAM_AUTHINFO_UNAVAIL,
-	    "Two-step verification is unavailable on this workstation. Contact IT.") == 0)
-		ret = to_pam(flow_authenticate(t, &rq, &cv, now), PAM_AUTH_ERR);
-	ward_log_set_sink(NULL, NULL);
-	return ret;
+	return phase(pamh, flags, argc, argv, WIRE_PH_AUTH, PAM_AUTH_ERR,
+	    PAM_AUTHINFO_UNAVAIL, UNAVAILABLE);
 }
 
 EXPORT int
@@ -265,53 +231,22 @@ pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 EXPORT int
 pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct opts o;
-	struct flow_req rq;
-	struct flow_conv cv;
-	struct flow_txn *t;
-	time_t now = time(NULL);
-	int ret = PAM_PERM_DENIED;
-
-	if (enter(pamh, flags, argc, argv, &o, &rq, &cv, &t, &ret, PAM_AUTHINFO_UNAVAIL,
-	    "Access control is unavailable on this workstation. Contact IT.") == 0)
-		ret = to_pam(flow_account(t, &rq, &cv, now), PAM_PERM_DENIED);
-	ward_log_set_sink(NULL, NULL);
-	return ret;
+	return phase(pamh, flags, argc, argv, WIRE_PH_ACCOUNT, PAM_PERM_DENIED,
+	    PAM_AUTHINFO_UNAVAIL, UNAVAILABLE);
 }
 
-/* Export the session obligations for the desktop or app to enforce. */
+/* The session's obligations (WARD_ROLES, WARD_IDLE_LOGOFF, ...) come back
+ * from wardd as variables for the desktop or app to enforce. */
 EXPORT int
 pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct opts o;
-	struct flow_req rq;
-	struct flow_conv cv;
-	struct flow_txn *t;
-	time_t now = time(NULL);
-	int ret = PAM_SESSION_ERR;
-
-	if (enter(pamh, flags, argc, argv, &o, &rq, &cv, &t, &ret, PAM_SESSION_ERR,
-	    NULL) == 0)
-		ret = to_pam(flow_open_session(t, &rq, &cv, now), PAM_SESSION_ERR);
-	ward_log_set_sink(NULL, NULL);
-	return ret;
+	return phase(pamh, flags, argc, argv, WIRE_PH_OPEN_SESSION, PAM_SESSION_ERR,
+	    PAM_SESSION_ERR, NULL);
 }
 
 EXPORT int
 pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct opts o;
-	struct flow_req rq;
-	struct flow_conv cv;
-	struct flow_txn *t;
-	time_t now = time(NULL);
-	int ret = PAM_SESSION_ERR;
-
-	if (enter(pamh, flags, argc, argv, &o, &rq, &cv, &t, &ret, PAM_SESSION_ERR,
-	    NULL) == 0)
-		ret = to_pam(flow_close_session(t, &rq, &cv, now), PAM_SESSION_ERR);
-	else if (rq.user != NULL)
-		pam_syslog(pamh, LOG_ERR, "session close for %s not recorded", rq.user);
-	ward_log_set_sink(NULL, NULL);
-	return ret;
+	return phase(pamh, flags, argc, argv, WIRE_PH_CLOSE_SESSION, PAM_SESSION_ERR,
+	    PAM_SESSION_ERR, NULL);
 }

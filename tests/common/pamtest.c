@@ -114,17 +114,17 @@ out:
 }
 
 int
-pt_write_service(const char *pamd, const char *name, const char *module, const char *cfg,
+pt_write_service(const char *pamd, const char *name, const char *module, const char *sock,
     const char *opts)
 {
 	char path[2048], text[16384];
 
 	snprintf(path, sizeof(path), "%s/%s", pamd, name);
 	snprintf(text, sizeof(text),
-	    "auth     required %s config=%s%s%s\n"
-	    "account  required %s config=%s\n"
-	    "session  required %s config=%s\n",
-	    module, cfg, opts != NULL ? " " : "", opts != NULL ? opts : "",
-	    module, cfg, module, cfg);
+	    "auth     required %s socket=%s%s%s\n"
+	    "account  required %s socket=%s\n"
+	    "session  required %s socket=%s\n",
+	    module, sock, opts != NULL ? " " : "", opts != NULL ? opts : "",
+	    module, sock, module, sock);
 	return tu_write(path, text, (size_t)-1, 0644);
 }

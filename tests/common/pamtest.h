@@ -1,4 +1,5 @@
-/* pamtest.h - drive pam_ward.so through real libpam (pam_start_confdir)
+/* pamtest.h - drive pam_ward.so (a client of the wardd a suite starts:
+ * testutil.h's tu_wardd_start) through real libpam (pam_start_confdir)
  * from a test: a conversation that answers prompts and keeps a transcript,
  * a transaction runner, and PAM service files. */
 #ifndef WARD_PAMTEST_H
@@ -36,9 +37,9 @@ int pt_run(const char *pamd, const char *service, const char *user, const char *
     char *env, size_t len);
 
 /* Write the PAM service NAME in PAMD: auth, account and session each
- * "required MODULE config=CFG", and OPTS (when not NULL) after the auth
- * line's config= (as " OPTS").  0 on success. */
-int pt_write_service(const char *pamd, const char *name, const char *module, const char *cfg,
+ * "required MODULE socket=SOCK" (wardd's socket), and OPTS (when not
+ * NULL) after the auth line's socket= (as " OPTS").  0 on success. */
+int pt_write_service(const char *pamd, const char *name, const char *module, const char *sock,
     const char *opts);
 
 #endif

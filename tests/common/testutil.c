@@ -5,13 +5,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
+#include "wire.h"
 
 char *
 tu_mkdtemp(const char *prefix)
@@ -140,34 +145,162 @@ tu_contains(const void *hay, size_t len, const void *needle, size_t nlen)
 }
 
 const char *
-tu_helper_root(void)
+tu_stage_root(void)
 {
 	static char def[1024];
-	const char *r = getenv("WARD_HELPER_ROOT");
+	const char *r = getenv("WARD_STAGE_ROOT");
 
 	if (r != NULL && *r != '\0')
 		return r;
-	snprintf(def, sizeof(def), "%s/tests/helper-root", tu_build());
+	snprintf(def, sizeof(def), "%s/tests/stage", tu_build());
 	return def;
 }
 
 int
-tu_stage_helper(char *module, size_t mlen, char *helper, size_t hlen)
+tu_stage_module(char *module, size_t mlen)
 {
 	char cmd[4096], *out;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "set -e; r='%s'; chmod 0755 \"$(dirname \"$r\")\" \"$r\"; "
-	    "install -o 0 -g 0 -m 0644 '%s/pam_ward.so' \"$r/pam_ward.so\"; "
-	    "install -o 0 -g 0 -m 4755 '%s/tests/pam/ward_verify_test' \"$r/ward_verify_test\"",
-	    tu_helper_root(), tu_build(), tu_build());
+	snprintf(cmd, sizeof(cmd), "set -e; r='%s'; mkdir -p \"$r\"; "
+	    "chmod 0755 \"$(dirname \"$r\")\" \"$r\"; "
+	    "install -o 0 -g 0 -m 0644 '%s/pam_ward.so' \"$r/pam_ward.so\"",
+	    tu_stage_root(), tu_build());
 	out = tu_run(cmd, 1, &st);
 	if (st != 0)
-		fprintf(stderr, "cannot stage the module and helper: %s\n", out ? out : "");
+		fprintf(stderr, "cannot stage the module: %s\n", out ? out : "");
 	free(out);
-	snprintf(module, mlen, "%s/pam_ward.so", tu_helper_root());
-	snprintf(helper, hlen, "%s/ward_verify_test", tu_helper_root());
+	snprintf(module, mlen, "%s/pam_ward.so", tu_stage_root());
 	return st == 0 ? 0 : -1;
+}
+
+/* ---- wardd for a suite ---- */
+
+#define MAX_DAEMONS 16
+static pid_t daemons[MAX_DAEMONS];
+
+static int
+answers_ping(const char *sock)
+{
+	struct sockaddr_un sa;
+	struct wire_msg m;
+	struct timespec dl;
+	int fd, ok;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return 0;
+	}
+	wire_msg_init(&m, WIRE_PING);
+	wire_deadline(&dl, 2000);
+	ok = wire_send(fd, &m, &dl) == 0;
+	wire_msg_wipe(&m);
+	ok = ok && wire_recv(fd, &m, &dl) == 0 && m.type == WIRE_PONG;
+	wire_msg_wipe(&m);
+	close(fd);
+	return ok;
+}
+
+void
+tu_wardd_stop_all(void)
+{
+	for (int i = 0; i < MAX_DAEMONS; i++)
+		if (daemons[i] > 0)
+			(void)tu_wardd_stop(daemons[i]);
+}
+
+static void
+forget(pid_t pid)
+{
+	for (int i = 0; i < MAX_DAEMONS; i++)
+		if (daemons[i] == pid)
+			daemons[i] = 0;
+}
+
+pid_t
+tu_wardd_start(const char *binary, const char *conf, const char *sock, const char *log)
+{
+	static int registered;
+	char path[1024];
+	struct timespec t0, t1;
+	pid_t pid;
+
+	if (!registered && atexit(tu_wardd_stop_all) == 0)
+		registered = 1;
+	if (binary == NULL) {
+		snprintf(path, sizeof(path), "%s/wardd", tu_build());
+		binary = path;
+	}
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(log != NULL ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND |
+		    O_CLOEXEC, 0600);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(binary, "wardd", "--config", conf, "--socket", sock, "--debug",
+		    (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < MAX_DAEMONS; i++)
+		if (daemons[i] <= 0) {
+			daemons[i] = pid;
+			break;
+		}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (answers_ping(sock))
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			forget(pid);
+			return -1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > 10000)
+			break;
+		usleep(5000);
+	}
+	tu_wardd_kill(pid);
+	return -1;
+}
+
+int
+tu_wardd_stop(pid_t pid)
+{
+	int st = -1;
+
+	if (pid <= 0)
+		return -1;
+	forget(pid);
+	if (kill(pid, SIGTERM) != 0)
+		return -1;
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+void
+tu_wardd_kill(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	forget(pid);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
 }
 
 const char *

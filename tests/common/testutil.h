@@ -24,14 +24,28 @@ int tu_contains(const void *hay, size_t len, const void *needle, size_t nlen);
 /* Path of the build folder ($WARD_BUILD, default "build") and sources. */
 const char *tu_build(void);
 /*
- * The folder whose ward.conf the test build of the setuid helper has
- * compiled in ($WARD_HELPER_ROOT, set by the Makefile: under /var/tmp, so
- * that user nobody can reach it whatever folder the sources are in).
- * tu_stage_helper copies the module and the helper there (root, 4755) and
- * writes their paths: what nobody runs must be reachable by nobody.
+ * The folder where the tests stage what user nobody runs ($WARD_STAGE_ROOT,
+ * set by the Makefile: under /var/tmp, so that nobody can reach it whatever
+ * folder the sources are in).  tu_stage_module copies the module there
+ * (root, 0644) and writes its path.
  */
-const char *tu_helper_root(void);
-int tu_stage_helper(char *module, size_t mlen, char *helper, size_t hlen);
+const char *tu_stage_root(void);
+int tu_stage_module(char *module, size_t mlen);
+/*
+ * wardd for a suite: the build's (BINARY NULL) or BINARY, run with
+ * --config CONF --socket SOCK --debug, standard error appended to LOG
+ * (NULL: /dev/null).  Returns its pid once SOCK answers PING (within
+ * 10 s), or -1.  It dies with the test process (PR_SET_PDEATHSIG), and
+ * tu_wardd_stop_all (called at exit) stops every one still running, by
+ * pid.
+ */
+pid_t tu_wardd_start(const char *binary, const char *conf, const char *sock,
+    const char *log);
+/* SIGTERM PID and wait for it (5 s, then SIGKILL).  Its wait status, or -1. */
+int tu_wardd_stop(pid_t pid);
+/* SIGKILL PID and reap it. */
+void tu_wardd_kill(pid_t pid);
+void tu_wardd_stop_all(void);
 const char *tu_src(void);
 
 /* Run the shell command FMT (printf-style) with stdout and stderr taken;

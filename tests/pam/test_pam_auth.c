@@ -1,10 +1,11 @@
 /*
  * test_pam_auth.c - pam_ward.so through real libpam (pam_start_confdir),
  * with a private ward.conf, keys and state store made by wardctl, and codes
- * from an independent generator (oathtool).
+ * from an independent generator (oathtool), through the wardd the suite
+ * starts on that ward.conf (stopped by pid at the end).
  *
- * The fixture lives in tu_helper_root() because the test
- * build of the setuid helper has that ward.conf compiled in.
+ * The fixture lives in tu_stage_root() because user nobody (a screen
+ * locker's caller) must reach the PAM stack, the module and the socket.
  */
 #include <CUnit/Basic.h>
 #include <ctype.h>
@@ -12,6 +13,7 @@
 #include <lmdb.h>
 #include <pwd.h>
 #include <security/pam_appl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +26,10 @@
 #include "pamtest.h"
 #include "testutil.h"
 
-static char root[512], conf[600], pamd[600], statedir[600], keyfile[600];
-static char module[600], wardctl[600], helper[600];
+static char root[512], conf[600], pamd[600], statedir[600], keyfile[600], sock[600];
+static char module[600], wardctl[600];
 static int have_log;
+static pid_t dpid = -1;
 
 /* Each user gets its own secret: base32 of 20 bytes. */
 static const struct {
@@ -116,7 +119,8 @@ setup(void)
 	};
 	char path[1200], text[4096];
 
-	snprintf(root, sizeof(root), "%s", tu_helper_root());
+	snprintf(root, sizeof(root), "%s/auth", tu_stage_root());
+	snprintf(sock, sizeof(sock), "%s/run/wardd.sock", root);
 	snprintf(conf, sizeof(conf), "%s/ward.conf", root);
 	snprintf(pamd, sizeof(pamd), "%s/pam.d", root);
 	snprintf(statedir, sizeof(statedir), "%s/state", root);
@@ -125,23 +129,23 @@ setup(void)
 	if (tu_sh("rm -rf '%s' && mkdir -p '%s/etc' '%s' && chmod 0755 '%s' '%s/etc' '%s'",
 	    root, root, pamd, root, root, pamd) != 0)
 		return 1;
-	/* the helper must be setuid root to read the store for nobody */
-	if (tu_stage_helper(module, sizeof(module), helper, sizeof(helper)) != 0)
+	/* the module where nobody can load it */
+	if (tu_stage_module(module, sizeof(module)) != 0)
 		return 1;
 	snprintf(text, sizeof(text),
-	    "policy_file = \"%s/etc/policy.conf\";\nstate_dir = \"%s\";\nhelper = \"%s\";\n"
+	    "policy_file = \"%s/etc/policy.conf\";\nstate_dir = \"%s\";\n"
 	    "mfa = { max_failures = 3; lockout_seconds = 600; window = 1; issuer = \"Test\";\n"
 	    "        recovery_codes = 4; };\n"
 	    "secrets = { key_file = \"%s\"; };\n"
 	    "audit = { path = \"%s/log/audit.log\"; key_file = \"%s/etc/audit.key\"; };\n",
-	    root, statedir, helper, keyfile, root, root);
+	    root, statedir, keyfile, root, root);
 	if (tu_write(conf, text, (size_t)-1, 0644) != 0)
 		return 1;
 	snprintf(path, sizeof(path), "%s/etc/policy.conf", root);
 	if (tu_write(path, policy_text, (size_t)-1, 0644) != 0)
 		return 1;
 	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
-		if (pt_write_service(pamd, services[i].name, module, conf, services[i].opts) != 0)
+		if (pt_write_service(pamd, services[i].name, module, sock, services[i].opts) != 0)
 			return 1;
 	if (tu_sh("'%s' --config '%s' init", wardctl, conf) != 0)
 		return 1;
@@ -149,13 +153,17 @@ setup(void)
 		if (tu_sh("'%s' --config '%s' enroll %s --secret %s --qr none", wardctl, conf,
 		    users[i].user, users[i].b32) != 0)
 			return 1;
+	/* the log capture first: wardd's syslog lines come to it */
 	have_log = logcap_begin();
-	return 0;
+	dpid = tu_wardd_start(NULL, conf, sock, NULL);
+	return dpid > 0 ? 0 : 1;
 }
 
 static int
 teardown(void)
 {
+	(void)tu_wardd_stop(dpid);
+	dpid = -1;
 	logcap_stop();
 	return 0;
 }
@@ -442,6 +450,13 @@ test_options(void)
 	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock alice", wardctl, conf), 0);
 }
 
+/*
+ * Unsafe files.  wardd checks ward.conf, the policy and the store when it
+ * loads them: one made unsafe later is refused at the next load (the one
+ * in force, checked when it was safe, keeps deciding, and the log says
+ * why), and a wardd that starts on it does not start, so every login fails
+ * closed.  Keys are read when used: an unsafe key fails the login at once.
+ */
 static void
 test_unsafe_files_fail_closed(void)
 {
@@ -451,21 +466,39 @@ test_unsafe_files_fail_closed(void)
 	fresh_step();
 	code_at("unsafe1", 0, code);
 	CU_ASSERT_EQUAL(chmod(conf, 0666), 0);
-	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "auth", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
-	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "acct", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
-	CU_ASSERT_EQUAL(pt_nprompts, 0);
+	/* the ward.conf in force keeps deciding (carol needs no code) */
+	CU_ASSERT_EQUAL(run_pam("ward-test", "carol", "auth,acct", "", NULL, 0), PAM_SUCCESS);
 	if (have_log)
 		CU_ASSERT_TRUE(logcap_has("ward.conf: writable by group or others (mode 0666, refused)"));
+	/* restarted on it: no wardd, every login refused, the user told */
+	CU_ASSERT_EQUAL(kill(dpid, SIGHUP), 0);
+	(void)tu_wardd_stop(dpid);
+	dpid = tu_wardd_start(NULL, conf, sock, NULL);
+	CU_ASSERT_EQUAL(dpid, -1);
+	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "auth", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
+	CU_ASSERT_EQUAL(pt_nprompts, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "error: Two-step verification is "
+	    "unavailable on this workstation. Contact IT."));
+	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "acct", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
+	if (have_log)
+		CU_ASSERT_TRUE(logcap_has("/run/wardd.sock: cannot connect"));
 	CU_ASSERT_EQUAL(chmod(conf, 0644), 0);
 	CU_ASSERT_EQUAL(chmod(pol, 0664), 0);
+	CU_ASSERT_EQUAL(tu_wardd_start(NULL, conf, sock, NULL), -1);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "auth", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
 	CU_ASSERT_EQUAL(chmod(pol, 0644), 0);
+	dpid = tu_wardd_start(NULL, conf, sock, NULL);
+	CU_ASSERT_FATAL(dpid > 0);
+	/* a key made unsafe: refused at its next use */
 	CU_ASSERT_EQUAL(chmod(keyfile, 0640), 0);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "auth", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
 	if (have_log)
 		CU_ASSERT_TRUE(logcap_has("master.key: open to group or others (mode 0640"));
 	CU_ASSERT_EQUAL(chmod(keyfile, 0600), 0);
+	/* an unsafe store: refused when wardd opens it again (SIGHUP) */
 	CU_ASSERT_EQUAL(chmod(statedir, 0755), 0);
+	CU_ASSERT_EQUAL(kill(dpid, SIGHUP), 0);
+	usleep(200000);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "auth", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
 	CU_ASSERT_EQUAL(chmod(statedir, 0700), 0);
 	/* all fixed: the same code works (no failure was counted) */
@@ -535,10 +568,10 @@ test_sixteen_processes_race_one_code(void)
 	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock race1", wardctl, conf), 0);
 }
 
-/* As nobody, through the setuid helper: own code works once; another
- * user's code is refused; lockout applies. */
+/* As nobody (a screen locker), through wardd: its own code works once;
+ * another user's login is refused before any question; no session. */
 static void
-test_unprivileged_caller_uses_helper(void)
+test_unprivileged_caller(void)
 {
 	struct passwd *pw = getpwnam("nobody");
 	char code[16];
@@ -557,18 +590,19 @@ test_unprivileged_caller_uses_helper(void)
 			_exit(90);
 		if (geteuid() == 0)
 			_exit(91);
-		/* auth and account go through the helper, which decides and records */
+		/* auth and account: wardd decides, verifies and records */
 		if (run_pam("ward-test", "nobody", "auth,acct", code, NULL, 0) != PAM_SUCCESS)
 			fails |= 1;
-		/* a session needs root (roles, audit): refused, never skipped */
+		/* a session needs root: refused, never skipped */
 		if (run_pam("ward-test", "nobody", "open", code, NULL, 0) != PAM_SESSION_ERR)
 			fails |= 8;
 		if (run_pam("ward-test", "nobody", "auth", code, NULL, 0) != PAM_AUTH_ERR ||
 		    strstr(pt_transcript, "already used") == NULL)
 			fails |= 2;
-		/* alice's right code, asked by nobody: the helper refuses */
+		/* alice's login, asked by nobody: refused, nothing asked */
 		snprintf(acode, sizeof(acode), "%s", "000000");
-		if (run_pam("ward-test", "alice", "auth", acode, NULL, 0) == PAM_SUCCESS)
+		if (run_pam("ward-test", "alice", "auth", acode, NULL, 0) != PAM_AUTH_ERR ||
+		    pt_nprompts != 0)
 			fails |= 4;
 		_exit(fails);
 	}
@@ -576,29 +610,9 @@ test_unprivileged_caller_uses_helper(void)
 	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
 	CU_ASSERT_TRUE(WIFEXITED(status));
 	CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
-	if (have_log)
-		CU_ASSERT_TRUE(logcap_has("(nobody) asked to verify a code for alice; refusing"));
-	/* the helper's own checks: refuses a mismatched user even with a code */
-	{
-		char cmd[2400], *out;
-		int st;
-		snprintf(cmd, sizeof(cmd), "printf 'verify\\n%s\\n' | setpriv --reuid=nobody "
-		    "--regid=nogroup --clear-groups '%s' alice ward-test", code, helper);
-		out = tu_run(cmd, 1, &st);
-		CU_ASSERT_EQUAL(st, 7);
-		free(out);
-		snprintf(cmd, sizeof(cmd), "printf 'verify\\n%s\\nextra\\n' | setpriv --reuid=nobody "
-		    "--regid=nogroup --clear-groups '%s' nobody ward-test", code, helper);
-		out = tu_run(cmd, 1, &st);
-		CU_ASSERT_EQUAL(st, 6);
-		free(out);
-		/* a service name with a newline (a forged log line) is refused */
-		snprintf(cmd, sizeof(cmd), "printf 'grace\\n' | setpriv --reuid=nobody "
-		    "--regid=nogroup --clear-groups '%s' nobody \"$(printf 'ward-test\\nforged')\"",
-		    helper);
-		out = tu_run(cmd, 1, &st);
-		CU_ASSERT_EQUAL(st, 6);
-		free(out);
+	if (have_log) {
+		CU_ASSERT_TRUE(logcap_has("asked for another user's login: refused"));
+		CU_ASSERT_TRUE(logcap_has("asked for a session phase (root only): refused"));
 	}
 }
 
@@ -692,8 +706,8 @@ main(void)
 	CU_add_test(s, "unsafe config, policy, key, store fail closed", test_unsafe_files_fail_closed);
 	CU_add_test(s, "corrupt store record fails closed", test_corrupt_record_fails_closed);
 	CU_add_test(s, "16 processes race one code", test_sixteen_processes_race_one_code);
-	CU_add_test(s, "unprivileged caller through the setuid helper",
-	    test_unprivileged_caller_uses_helper);
+	CU_add_test(s, "unprivileged caller (a screen locker) through wardd",
+	    test_unprivileged_caller);
 	CU_add_test(s, "secret in clear nowhere", test_secret_nowhere_in_clear);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -1,9 +1,10 @@
 /*
- * flow.h - the login-flow engine: what pam_ward does in the auth, account
- * and session phases, with no PAM in it.  The caller (pam_ward.c today)
- * gives it the request of one phase and a conversation; the engine asks,
- * decides, verifies, records and answers with a FLOW_* code, which the
- * caller turns into its own (PAM) code.
+ * flow.h - the login-flow engine: what happens in the auth, account and
+ * session phases of a pam_ward login, with no PAM in it.  wardd's
+ * phase.c gives it the request of one phase and a conversation relayed
+ * to the module; the engine asks, decides, verifies, records and answers
+ * with a FLOW_* code, which travels as the protocol's WIRE_R_* and the
+ * module turns into a PAM code.
  *
  * Rules it keeps (behaviour: pam_ward(8)):
  *  - Every flow starts from a denying result; only a decided, recorded
@@ -15,7 +16,7 @@
  *  - Codes and reasons typed by the user are wiped before they are freed
  *    and never reach a log (ward_log, the process's sink).
  *  - The engine waits on nothing but its conversation callbacks, the
- *    state store, the directory and (without root) the setuid helper.
+ *    state store and the directory.
  */
 #ifndef WARD_FLOW_H
 #define WARD_FLOW_H
@@ -72,26 +73,21 @@ struct flow_req {
  * between the phases. */
 struct flow_txn;
 
-/* A new transaction with ward.conf CONFIG (NULL: the default) and its
- * policy loaded.  NULL when they cannot be (the reason is logged). */
-struct flow_txn *flow_txn_new(const char *config) WARD_WUR;
-/* A transaction on a core the caller loads, keeps and shares (wardd):
- * before each phase the caller binds it (flow_txn_bind) to the core in
- * force, which must stay loaded until the phase returns.  A core of
- * another generation (struct core's gen) than the one the transaction's
- * roles were resolved with resolves them again.  NULL: out of memory. */
-struct flow_txn *flow_txn_new_shared(void) WARD_WUR;
+/* A new transaction, on the core its caller (wardd) loads, keeps and
+ * shares: before each phase the caller binds it (flow_txn_bind) to the
+ * core in force, which must stay loaded until the phase returns.  A core
+ * of another generation (struct core's gen) than the one the
+ * transaction's roles were resolved with resolves them again.  NULL: out
+ * of memory. */
+struct flow_txn *flow_txn_new(void) WARD_WUR;
 void flow_txn_bind(struct flow_txn *t, struct core *c) WARD_NONNULL(1, 2);
-/* Free T and close what it opened (NULL is fine). */
+/* Free T (NULL is fine); its core is the caller's. */
 void flow_txn_free(struct flow_txn *t);
-/* 0 when T was loaded with CONFIG (then it is ready for another phase:
- * a store that could not be opened is tried again, once); -1 otherwise. */
-int flow_txn_reuse(struct flow_txn *t, const char *config) WARD_WUR;
 
 /*
  * The phases.  Each returns a FLOW_* result; NOW is the time of the
- * request.  Without root, auth and account go through the setuid helper
- * named by ward.conf, and the session phases refuse.
+ * request.  Whether the caller may run the phase at all (a peer without
+ * root: its own user, auth and account only) is checked before.
  */
 /* auth: decide; ask for and verify the code unless a grace or the rule
  * spares it. */

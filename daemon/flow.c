@@ -10,10 +10,9 @@
  *  - One transaction loads ward.conf and the policy once, resolves roles
  *    once and shares one directory connection and one state-store handle
  *    between auth, account and session.
- *  - Without root (a screen locker) the secret store, the directory's bind
- *    password and the audit log are out of reach: the setuid helper named
- *    by ward.conf's helper decides, verifies and records for the caller's
- *    own uid only (helper_client.c).
+ *  - It runs in wardd, which holds the store, the keys, the directory
+ *    connection and the audit log; who may ask for which user and phase
+ *    is wardd's check (daemon/answer.c), made before a flow starts.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,8 +23,6 @@
 #include <unistd.h>
 
 #include "flow_int.h"
-#include "helper_client.h"
-#include "helper_proto.h"
 #include "secret.h"
 
 void
@@ -50,15 +47,12 @@ flow_txn_free(struct flow_txn *t)
 {
 	if (t == NULL)
 		return;
-	if (t->owns)
-		core_free(&t->own);
-	free(t->config);
 	ward_wipe(t, sizeof(*t));
 	free(t);
 }
 
 struct flow_txn *
-flow_txn_new_shared(void)
+flow_txn_new(void)
 {
 	struct flow_txn *t = calloc(1, sizeof(*t));
 
@@ -71,50 +65,6 @@ void
 flow_txn_bind(struct flow_txn *t, struct core *c)
 {
 	t->c = c;
-}
-
-static int
-same_config(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-int
-flow_txn_reuse(struct flow_txn *t, const char *config)
-{
-	if (!same_config(t->config, config))
-		return -1;
-	t->c->st_err = 0;	/* each phase may try the store again, once */
-	return 0;
-}
-
-struct flow_txn *
-flow_txn_new(const char *config)
-{
-	struct flow_txn *t;
-	char err[1024];
-	int r;
-
-	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		ward_log(LOG_CRIT, "out of memory; denying");
-		return NULL;
-	}
-	if (config != NULL && (t->config = strdup(config)) == NULL) {
-		free(t);
-		return NULL;
-	}
-	t->c = &t->own;
-	if ((r = core_init(t->c, config, err, sizeof(err))) != 0) {
-		ward_log(LOG_ERR, "%s: %s; denying", r == WARD_ERR_POLICY ? "policy" :
-		    "configuration", err);
-		free(t->config);
-		free(t);
-		return NULL;
-	}
-	t->owns = 1;
-	ward_log(LOG_DEBUG, "policy %.12s loaded from %s", policy_version(t->c->pol),
-	    t->c->from_snapshot ? t->c->conf.snapshot_file : t->c->conf.policy_file);
-	return t;
 }
 
 enum audit_fac
@@ -277,9 +227,8 @@ say_not_recorded(const struct flow_req *rq, const struct flow_conv *cv)
 }
 
 /*
- * Verify CODE for the request's user (root: in process, recorded here;
- * otherwise through the helper, which records).  Tells the user the
- * outcome.  On success *FACTOR says which factor passed.
+ * Verify CODE for the request's user, and record the outcome.  Tells the
+ * user the outcome.  On success *FACTOR says which factor passed.
  */
 int
 flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
@@ -287,17 +236,14 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 {
 	const char *user = rq->user, *service = rq->service;
 	struct core_verify_result res;
-	int r, ret = FLOW_AUTH_ERR, root = geteuid() == 0;
+	int r, ret = FLOW_AUTH_ERR;
 	char when[32];
 
 	*factor = AUDIT_FAC_ABSENT;
-	if (root)
-		r = core_verify(t->c, user, code, now, &res);
-	else
-		r = helper_verify(t->c, user, service, code, &res);
+	r = core_verify(t->c, user, code, now, &res);
 	if (r == 0)
 		*factor = res.used_recovery ? AUDIT_FAC_RECOVERY : AUDIT_FAC_TOTP;
-	if (root) {
+	{
 		struct core_rec rc = { .event = AUDIT_EV_AUTH,
 			.result = r == 0 ? AUDIT_RES_SUCCESS : AUDIT_RES_FAILURE,
 			.reason = r == 0 ? NULL : fail_reason(r),
@@ -370,38 +316,6 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 
 /* ---- auth ---- */
 
-/* No root: the helper decides whether a code is needed (grace, a rule
- * without MFA), verifies and records. */
-static int
-auth_unprivileged(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
-    time_t now)
-{
-	const char *user = rq->user, *service = rq->service;
-	enum audit_fac factor = AUDIT_FAC_ABSENT;
-	char out[128], *code;
-	int ret;
-
-	if (ward_user_valid(user) == 0 &&
-	    helper_run(t->c, user, service, "grace\n", out, sizeof(out)) == HELPER_OK) {
-		ward_log(LOG_INFO, "user %s service %s: no code needed now (helper)",
-		    user, service);
-		flow_set_factor(t, user, AUDIT_FAC_GRACE);
-		return FLOW_SUCCESS;
-	}
-	if ((code = get_code(t, rq, cv, 0)) == NULL)
-		return FLOW_AUTH_ERR;
-	if (ward_user_valid(user) != 0) {
-		say_not_enrolled(rq, cv);
-		ward_free_str_secret(code);
-		return FLOW_AUTH_ERR;
-	}
-	ret = flow_check_code(t, rq, cv, code, now, &factor);
-	ward_free_str_secret(code);
-	if (ret == FLOW_SUCCESS)
-		flow_set_factor(t, user, factor);
-	return ret;
-}
-
 /* Roles that cannot be resolved: recorded, said, and unavailable. */
 static int
 roles_unavailable(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
@@ -426,9 +340,6 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	int ret = FLOW_AUTH_ERR, r, valid, active = 0, grace_r;
 
 	core_decision_deny(&d);
-
-	if (geteuid() != 0)
-		return auth_unprivileged(t, rq, cv, now);
 	valid = ward_user_valid(user) == 0;
 	if (valid) {
 		if ((r = txn_decide(t, rq, now, &d)) != 0)
@@ -531,34 +442,6 @@ account_factor(struct flow_txn *t, const struct flow_req *rq, const struct flow_
 	return FLOW_SUCCESS;
 }
 
-/* No root: the helper decides (roles may need the directory's password). */
-static int
-acct_unprivileged(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv)
-{
-	char out[600];
-	int h;
-
-	/* a denial, not "unknown user", which stacks may ignore */
-	if (ward_user_valid(rq->user) != 0) {
-		log_malformed(rq->user);
-		return FLOW_PERM_DENIED;
-	}
-	h = helper_run(t->c, rq->user, rq->service, "account\n", out, sizeof(out));
-	if (h == HELPER_OK)
-		return FLOW_SUCCESS;
-	if (h == HELPER_DENIED) {
-		char *nl = strchr(out, '\n');
-		if (nl != NULL)
-			*nl = '\0';
-		flow_say(rq, cv, FLOW_ERROR, "Access denied: %s", strncmp(out, "reason ", 7) == 0 ?
-		    out + 7 : "the policy does not allow it");
-		return FLOW_PERM_DENIED;
-	}
-	ward_log(LOG_ERR, "helper %s could not decide (status %d); denying",
-	    t->c->conf.helper_path, h);
-	return FLOW_AUTHINFO_UNAVAIL;
-}
-
 int
 flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
     time_t now)
@@ -567,8 +450,6 @@ flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 	const char *user = rq->user, *service = rq->service;
 	int ret = FLOW_PERM_DENIED, r;
 
-	if (geteuid() != 0)
-		return acct_unprivileged(t, rq, cv);
 	if (ward_user_valid(user) != 0) {
 		struct core_rec rc = { .event = AUDIT_EV_ACCOUNT, .result = AUDIT_RES_DENY,
 			.reason = "malformed user name" };
@@ -655,11 +536,6 @@ flow_open_session(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	long session_max;
 	int bg;
 
-	if (geteuid() != 0) {
-		ward_log(LOG_ERR, "session for %s: the session phase needs root (audit "
-		    "and roles); refusing", user);
-		return FLOW_SESSION_ERR;
-	}
 	if (txn_decide(t, rq, now, &d) != 0)
 		return FLOW_SESSION_ERR;
 	/* break-glass counts only for the user it was granted to */
@@ -714,10 +590,6 @@ flow_close_session(struct flow_txn *t, const struct flow_req *rq, const struct f
 
 	(void)cv;
 	(void)now;
-	if (geteuid() != 0) {
-		ward_log(LOG_ERR, "session close for %s not recorded", rq->user);
-		return FLOW_SESSION_ERR;
-	}
 	if (flow_record(t, rq, &rc, 0) != 0)
 		return FLOW_SESSION_ERR;
 	ward_log(LOG_INFO, "session closed for %s", rq->user);

@@ -11,10 +11,7 @@
 
 /* What one transaction remembers between auth, account and session. */
 struct flow_txn {
-	struct core *c;              /* &own, or the caller's (flow_txn_bind) */
-	struct core own;             /* flow_txn_new's */
-	int owns;                    /* own is loaded and freed with T */
-	char *config;                /* the config= it was loaded with (NULL: default) */
+	struct core *c;              /* the caller's, bound for each phase */
 	char user[DIR_USER_MAX + 1]; /* whose roles W holds */
 	struct core_who w;
 	int resolved;
