@@ -6,20 +6,38 @@
 # Act 2: a shift.  A throwaway slapd with TLS on loopback holds the demo
 # hospital directory (contrib/ldap/hospital.ldif); clinicians enrol (one QR
 # code shown), then log in through real libpam with pam_ward.so at
-# workstations played by UTS namespaces (unshare --uts: each has its own
-# host name): code and grace, replay, a denial with its reason, break-glass,
-# a lockout and IT's unlock, recovery codes, the directory going down.
+# workstations, each a wardd of its own in a UTS namespace (unshare --uts:
+# its own host name) on its own socket: code and grace, a screen locker
+# running as the nurse herself (no root), replay, a denial with its reason,
+# break-glass, a lockout and IT's unlock, recovery codes, the directory
+# going down, and a workstation whose wardd is stopped.
 # Act 3: the security team - audit report, verify, query, export, and an
 # edited record caught.
-# Everything lives in a private folder; nothing in /etc changes, and slapd
-# is stopped and its folder removed even when the demo is interrupted.
+# Everything lives in a private folder; nothing in /etc changes except a
+# system user "rosa" made for the screen locker's scene when there is none
+# (removed again).  slapd and every wardd are stopped (by pid) and the
+# folder removed even when the demo is interrupted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build}
+build=$(cd "${1:-build}" && pwd)
 wardctl="$build/wardctl"
 work=$(mktemp -d /tmp/ward-demo.XXXXXX)
+made_user=""
 cleanup() {
+	local p
+	for p in "$work"/ws/*/pid; do
+		[ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true
+	done
+	for p in "$work"/ws/*/pid; do
+		[ -f "$p" ] || continue
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$(cat "$p")" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -9 "$(cat "$p")" 2>/dev/null || true
+	done
 	[ -d "$work/ldap" ] && tests/dir/slapd.sh clean "$work/ldap" >/dev/null 2>&1
+	[ -n "$made_user" ] && userdel "$made_user" >/dev/null 2>&1
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -100,7 +118,6 @@ act_shift() {
 	cat > "$conf" <<CONF
 policy_file = "$W/etc/policy.conf";
 state_dir   = "$W/state";
-helper      = "$build/ward_verify";
 directory = {
   uri = ["$DEAD_URI", "$LDAPS_URI"];          # the first is down: failover
   base = "$BASE";
@@ -119,19 +136,52 @@ secrets = { key_file = "$W/etc/master.key"; };
 audit = { path = "$W/log/audit.log"; key_file = "$W/etc/audit.key"; fsync = false; };
 CONF
 	chmod 0644 "$conf" "$W/etc/policy.conf"
-	for svc in gdm-password xscreensaver rx-console ehr-login reg-desk sudo; do
-		cat > "$W/pam.d/$svc" <<PAMD
-auth     required $build/pam_ward.so config=$conf
-account  required $build/pam_ward.so config=$conf
-session  required $build/pam_ward.so config=$conf
+	# the module and the test driver where a user without root can run them
+	mkdir -p "$work/bin" "$work/ws"
+	install -m 0644 "$build/pam_ward.so" "$work/bin/pam_ward.so"
+	install -m 0755 "$pamdrive" "$work/bin/pamdrive"
+	pamdrive="$work/bin/pamdrive"
+	chmod 0755 "$work/ws"
+	# A workstation: a wardd of its own, in a UTS namespace with its name,
+	# on its own socket; its PAM stacks name that socket.
+	workstation() {
+		local ws=$1 d="$work/ws/$1" svc
+		# running, or stopped on purpose (the last scene)
+		[ -f "$d/pid" ] || [ -f "$d/stopped" ] && return 0
+		mkdir -p "$d/pam.d" "$d/run"
+		chmod 0755 "$d" "$d/pam.d" "$d/run"
+		for svc in gdm-password xscreensaver rx-console ehr-login reg-desk sudo; do
+			cat > "$d/pam.d/$svc" <<PAMD
+auth     required $work/bin/pam_ward.so socket=$d/run/wardd.sock
+account  required $work/bin/pam_ward.so socket=$d/run/wardd.sock
+session  required $work/bin/pam_ward.so socket=$d/run/wardd.sock
 PAMD
-	done
-	# at WORKSTATION, run a PAM transaction: a UTS namespace gives it its name
+		done
+		unshare --uts sh -c 'hostname "$1"; shift; exec "$@"' sh "$ws" \
+		    "$build/wardd" --config "$conf" --socket "$d/run/wardd.sock" --debug \
+		    >"$d/wardd.log" 2>&1 &
+		echo $! > "$d/pid"
+		for _ in $(seq 100); do
+			grep -q "ready on" "$d/wardd.log" && return 0
+			sleep 0.05
+		done
+		echo "   wardd for $ws did not start:"; sed 's/^/   /' "$d/wardd.log"
+		return 1
+	}
+	# at WORKSTATION, run a PAM transaction through its wardd
 	at() {
 		local ws=$1; shift
+		workstation "$ws"
 		printf '[%s] $ pamdrive %s\n' "$ws" "$*"
-		unshare --uts sh -c 'hostname "$1"; shift; exec "$@"' sh "$ws" \
-		    "$pamdrive" "$W/pam.d" "$@" | sed 's/^/   /' || true
+		"$pamdrive" "$work/ws/$ws/pam.d" "$@" | sed 's/^/   /' || true
+	}
+	# as USER (no root), at WORKSTATION
+	as_user_at() {
+		local user=$1 ws=$2; shift 2
+		workstation "$ws"
+		printf '[%s, as %s] $ pamdrive %s\n' "$ws" "$user" "$*"
+		setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups \
+		    "$pamdrive" "$work/ws/$ws/pam.d" "$@" | sed 's/^/   /' || true
 	}
 	secret_of() { # enrol USER quietly and print the secret (oathtool plays the phone)
 		"$wardctl" --config "$conf" enroll "$1" --json --qr none |
@@ -156,8 +206,15 @@ PAMD
 	say "07:02. Rosa logs in at ICU workstation icu-ws-03 with the code on her phone. Her roles come from the directory (icu-nurses, nested in nurses); the session gets them and the idle logoff to enforce."
 	at icu-ws-03 gdm-password rosa auth,acct,open "$code"
 
-	say "07:15. She locks the screen and unlocks it: within her rule's 15 minutes of grace on this workstation, no code is asked."
-	at icu-ws-03 xscreensaver rosa auth,acct
+	say "07:15. She locks the screen and unlocks it: within her rule's 15 minutes of grace on this workstation, no code is asked. The screen locker runs as Rosa herself, without root: it asks icu-ws-03's wardd, which answers only about her."
+	if ! id rosa >/dev/null 2>&1; then
+		useradd --system --no-create-home --shell /usr/sbin/nologin rosa
+		made_user=rosa
+		echo "   (the demo made a system user rosa for this scene; it is removed at the end)"
+	fi
+	as_user_at rosa icu-ws-03 xscreensaver rosa auth,acct
+	say "The same locker, as Rosa, asking about Ivan: wardd refuses before any question."
+	as_user_at rosa icu-ws-03 xscreensaver ivan auth
 
 	say "Someone who watched her type tries her code at another ICU workstation: a code works once."
 	at icu-ws-07 gdm-password rosa auth "$code"
@@ -173,8 +230,8 @@ PAMD
 	say "10:00. Nina, a clerk at the front desk, mistypes her code five times: two-step verification locks."
 	local g
 	for g in 111111 222222 333333 444444 555555; do
-		unshare --uts sh -c 'hostname reg-ws-1; exec "$@"' sh \
-		    "$pamdrive" "$W/pam.d" reg-desk nina auth "$g" | grep -E '^error' | sed 's/^/   /' || true
+		"$pamdrive" "$work/ws/reg-ws-1/pam.d" reg-desk nina auth "$g" |
+		    grep -E '^error' | sed 's/^/   /' || true
 	done
 	run "$wardctl" --config "$conf" status nina
 	say "She calls IT. Dave checks it is her and unlocks; her code works again."
@@ -199,8 +256,14 @@ PAMD
 	tests/dir/slapd.sh stop "$work/ldap" >/dev/null
 	say "Rosa unlocks icu-ws-03 again: her roles cached at 07:02 still decide (offline_max_age 12 h), and the audit record says offline."
 	at icu-ws-03 xscreensaver rosa auth,acct
-	say "Tara, an ICU nurse who has not logged in here before, has no cached roles: the module fails closed."
+	say "Tara, an ICU nurse who has not logged in here before, has no cached roles: wardd fails closed."
 	at icu-ws-03 gdm-password tara auth,acct 123456
+
+	say "12:05. IT stops wardd on icu-ws-07 for maintenance. Every login there fails closed at once, with a message, and syslog names the socket."
+	kill "$(cat "$work/ws/icu-ws-07/pid")"
+	while kill -0 "$(cat "$work/ws/icu-ws-07/pid")" 2>/dev/null; do sleep 0.1; done
+	mv "$work/ws/icu-ws-07/pid" "$work/ws/icu-ws-07/stopped"
+	at icu-ws-07 xscreensaver rosa auth,acct
 
 	say "On disk the TOTP secrets are sealed (AES-256-GCM, the user name bound in); grep finds none:"
 	if grep -c "$rosa" "$W/state/data.mdb" >/dev/null; then

@@ -101,6 +101,27 @@ take_ids(const struct wardd *d, const struct core *c, struct wardd_file_id ids[3
 	file_id(c->conf.snapshot_file, &ids[2]);
 }
 
+/*
+ * File times tick coarsely (a few milliseconds): two writes of the same
+ * size within one tick leave the same identity.  When a watched file
+ * changed within RACY_SECONDS of the look that loaded it, its identity
+ * proves nothing until that much time has passed: until then every look
+ * loads again (cheap from a snapshot; the loader itself compares a racy
+ * text with its snapshot by hash).
+ */
+#define RACY_SECONDS 2
+
+static time_t
+racy_until(const struct wardd_file_id ids[3], time_t looked)
+{
+	time_t newest = 0;
+
+	for (int i = 0; i < 3; i++)
+		if (ids[i].err == 0 && ids[i].ctim.tv_sec > newest)
+			newest = ids[i].ctim.tv_sec;
+	return newest >= looked - RACY_SECONDS ? newest + RACY_SECONDS : 0;
+}
+
 /* ---- generations ---- */
 
 struct wardd_gen *
@@ -204,6 +225,7 @@ load_first(struct wardd *d)
 	}
 	take_ids(d, &d->gen->c, d->ids);
 	clock_gettime(CLOCK_MONOTONIC, &d->checked);
+	d->racy_until = racy_until(d->ids, time(NULL));
 	return 0;
 }
 
@@ -213,7 +235,8 @@ wardd_reload(struct wardd *d, const char *why, int reopen)
 	struct wardd_file_id before[3], after[3];
 	struct wardd_gen *fresh, *old;
 	char err[1024];
-	int r, conf_changed;
+	int r, conf_changed, same;
+	time_t looked = time(NULL);
 
 	/* identities taken before reading: an edit during the load is seen on
 	 * the next look.  Only the loop writes d->gen, so it reads it unlocked. */
@@ -221,9 +244,15 @@ wardd_reload(struct wardd *d, const char *why, int reopen)
 	clock_gettime(CLOCK_MONOTONIC, &d->checked);
 	/* loaded outside the lock: logins go on meanwhile */
 	if ((fresh = gen_load(d, err, sizeof(err), &r)) == NULL) {
-		memcpy(d->ids, before, sizeof(before));   /* said once per change */
-		ward_log(LOG_ERR, "reload (%s) failed; policy version %s stays in force: %s",
-		    why, policy_version(d->gen->c.pol), err);
+		static char last_err[1024];
+		int again = strcmp(err, last_err) == 0 && !reopen &&
+		    same_id(&before[0], &d->ids[0]) && same_id(&before[1], &d->ids[1]);
+
+		/* said once per change (a racy window's looks say it once) */
+		memcpy(d->ids, before, sizeof(before));
+		snprintf(last_err, sizeof(last_err), "%s", err);
+		ward_log(again ? LOG_DEBUG : LOG_ERR, "reload (%s) failed; policy version %s "
+		    "stays in force: %s", why, policy_version(d->gen->c.pol), err);
 		return r;
 	}
 	if (strcmp(fresh->c.conf.daemon.socket, d->gen->c.conf.daemon.socket) != 0)
@@ -237,6 +266,7 @@ wardd_reload(struct wardd *d, const char *why, int reopen)
 		memcpy(d->ids, after, sizeof(after));
 	else
 		memcpy(d->ids, before, sizeof(before));
+	d->racy_until = racy_until(d->ids, looked);
 	pthread_mutex_lock(&d->lock);
 	old = d->gen;
 	/* A changed ward.conf may name another store, log, key or directory:
@@ -248,10 +278,13 @@ wardd_reload(struct wardd *d, const char *why, int reopen)
 	else if (d->dir != NULL)
 		dir_rebind(d->dir, &fresh->c.conf.directory);
 	d->gen = fresh;
+	same = strcmp(policy_version(old->c.pol), policy_version(fresh->c.pol)) == 0 &&
+	    !conf_changed;
 	wardd_gen_put(d, old);
 	pthread_mutex_unlock(&d->lock);
-	ward_log(LOG_INFO, "reload (%s): policy version %s from %s", why,
-	    policy_version(fresh->c.pol), fresh->c.from_snapshot ?
+	/* the loads of a racy window that find what was there are not news */
+	ward_log(same && !reopen ? LOG_DEBUG : LOG_INFO, "reload (%s): policy version %s "
+	    "from %s", why, policy_version(fresh->c.pol), fresh->c.from_snapshot ?
 	    fresh->c.conf.snapshot_file : fresh->c.conf.policy_file);
 	return 0;
 }
@@ -275,6 +308,12 @@ wardd_recheck(struct wardd *d, int throttle)
 			(void)wardd_reload(d, "a policy file changed", 0);
 			return;
 		}
+	if (d->racy_until != 0) {
+		/* one more load once the window has passed, then trust the ids */
+		if (time(NULL) > d->racy_until)
+			d->racy_until = 0;
+		(void)wardd_reload(d, "a policy file changed moments ago", 0);
+	}
 }
 
 static void

@@ -94,6 +94,10 @@ struct wardd {
 	struct wardd_txn *txns;      /* WARDD_TXN_MAX of them (phase.c) */
 	struct wardd_file_id ids[3]; /* ward.conf, policy text, snapshot */
 	struct timespec checked;     /* last look at ids (CLOCK_MONOTONIC) */
+	time_t racy_until;           /* a watched file changed too recently for its
+	                              * identity to tell two versions apart: until
+	                              * this wall-clock second, every look loads
+	                              * again (0: none) */
 	int stop_fd;                 /* eventfd: readable once wardd is stopping */
 	int done_fd[2];              /* pipe: a worker writes its slot number */
 	unsigned workers;            /* phases running (under LOCK) */

@@ -35,7 +35,9 @@ int tu_stage_module(char *module, size_t mlen);
  * wardd for a suite: the build's (BINARY NULL) or BINARY, run with
  * --config CONF --socket SOCK --debug, standard error appended to LOG
  * (NULL: /dev/null).  Returns its pid once SOCK answers PING (within
- * 10 s), or -1.  It dies with the test process (PR_SET_PDEATHSIG), and
+ * 10 s), or -1.  $WARD_WARDD_PREFIX, when set, is a command put before it
+ * (tests/valgrind/run.sh: valgrind and its options; a test build
+ * setting, read by the tests only).  It dies with the test process (PR_SET_PDEATHSIG), and
  * tu_wardd_stop_all (called at exit) stops every one still running, by
  * pid.
  */

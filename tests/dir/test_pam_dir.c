@@ -19,6 +19,8 @@
 #include "testutil.h"
 
 static char root[512], ldapdir[600], conf[600], conf0[600], pamd[600], module[600];
+static char sock[600], sock0[600];
+static pid_t dpid = -1, dpid0 = -1;
 static char wardctl[600], auditlog[600];
 
 static const char policy_text[] =
@@ -95,6 +97,8 @@ setup(void)
 	snprintf(ldapdir, sizeof(ldapdir), "%s/ldap", root);
 	snprintf(conf, sizeof(conf), "%s/ward.conf", root);
 	snprintf(conf0, sizeof(conf0), "%s/ward-strict.conf", root);
+	snprintf(sock, sizeof(sock), "%s/run/wardd.sock", root);
+	snprintf(sock0, sizeof(sock0), "%s/run/strict.sock", root);
 	snprintf(pamd, sizeof(pamd), "%s/pam.d", root);
 	snprintf(auditlog, sizeof(auditlog), "%s/log/audit.log", root);
 	snprintf(module, sizeof(module), "%s/pam_ward.so", tu_build());
@@ -118,16 +122,24 @@ setup(void)
 	snprintf(path, sizeof(path), "%s/etc/policy.conf", root);
 	if (tu_write(path, policy_text, (size_t)-1, 0644) != 0)
 		return 1;
-	if (pt_write_service(pamd, "dir-ehr", module, conf, NULL) != 0 ||
-	    pt_write_service(pamd, "dir-rx", module, conf, NULL) != 0 ||
-	    pt_write_service(pamd, "dir-strict", module, conf0, NULL) != 0)
+	if (pt_write_service(pamd, "dir-ehr", module, sock, NULL) != 0 ||
+	    pt_write_service(pamd, "dir-rx", module, sock, NULL) != 0 ||
+	    pt_write_service(pamd, "dir-strict", module, sock0, NULL) != 0)
 		return 1;
-	return tu_sh("'%s' --config '%s' init >/dev/null", wardctl, conf) != 0;
+	if (tu_sh("'%s' --config '%s' init >/dev/null", wardctl, conf) != 0)
+		return 1;
+	/* one wardd per ward.conf (both on the one store) */
+	dpid = tu_wardd_start(NULL, conf, sock, NULL);
+	dpid0 = tu_wardd_start(NULL, conf0, sock0, NULL);
+	return dpid > 0 && dpid0 > 0 ? 0 : 1;
 }
 
 static int
 teardown(void)
 {
+	(void)tu_wardd_stop(dpid);
+	(void)tu_wardd_stop(dpid0);
+	dpid = dpid0 = -1;
 	tu_slapd_stop();
 	return 0;
 }

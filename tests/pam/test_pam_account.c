@@ -20,6 +20,8 @@
 #include "testutil.h"
 
 static char root[512], conf[600], badconf[600], pamd[600], module[600], wardctl[600];
+static char sock[600], badsock[600];
+static pid_t dpid = -1, badpid = -1;
 static char auditlog[600];
 static int have_log;
 
@@ -115,6 +117,8 @@ setup(void)
 	snprintf(root, sizeof(root), "%s/tests/pam-account", tu_build());
 	snprintf(conf, sizeof(conf), "%s/ward.conf", root);
 	snprintf(badconf, sizeof(badconf), "%s/ward-noaudit.conf", root);
+	snprintf(sock, sizeof(sock), "%s/run/wardd.sock", root);
+	snprintf(badsock, sizeof(badsock), "%s/run/noaudit.sock", root);
 	snprintf(pamd, sizeof(pamd), "%s/pam.d", root);
 	snprintf(auditlog, sizeof(auditlog), "%s/log/audit.log", root);
 	snprintf(module, sizeof(module), "%s/pam_ward.so", tu_build());
@@ -140,16 +144,16 @@ setup(void)
 	snprintf(path, sizeof(path), "%s/etc/policy.conf", root);
 	if (tu_write(path, policy_text, (size_t)-1, 0644) != 0)
 		return 1;
-	if (pt_write_service(pamd, "acct-ehr", module, conf, NULL) ||
-	    pt_write_service(pamd, "acct-rx", module, conf, NULL) ||
-	    pt_write_service(pamd, "acct-noaudit", module, badconf, NULL))
+	if (pt_write_service(pamd, "acct-ehr", module, sock, NULL) ||
+	    pt_write_service(pamd, "acct-rx", module, sock, NULL) ||
+	    pt_write_service(pamd, "acct-noaudit", module, badsock, NULL))
 		return 1;
 	snprintf(path, sizeof(path), "%s/acct-try", pamd);
 	/* pam_unix first: it asks for the password and leaves it in PAM_AUTHTOK
 	 * (and fails: these users are not in /etc/passwd) */
 	snprintf(text, sizeof(text), "auth optional /lib/x86_64-linux-gnu/security/pam_unix.so\n"
-	    "auth required %s config=%s try_first_pass\n"
-	    "account required %s config=%s\n", module, conf, module, conf);
+	    "auth required %s socket=%s try_first_pass\n"
+	    "account required %s socket=%s\n", module, sock, module, sock);
 	if (tu_write(path, text, (size_t)-1, 0644) != 0)
 		return 1;
 	if (tu_sh("'%s' --config '%s' init", wardctl, conf) != 0)
@@ -158,13 +162,19 @@ setup(void)
 		if (tu_sh("'%s' --config '%s' enroll %s --secret %s --qr none", wardctl, conf,
 		    users[i].user, users[i].b32) != 0)
 			return 1;
+	/* the log capture first: the daemons' syslog lines come to it */
 	have_log = logcap_begin();
-	return 0;
+	dpid = tu_wardd_start(NULL, conf, sock, NULL);
+	badpid = tu_wardd_start(NULL, badconf, badsock, NULL);
+	return dpid > 0 && badpid > 0 ? 0 : 1;
 }
 
 static int
 teardown(void)
 {
+	(void)tu_wardd_stop(dpid);
+	(void)tu_wardd_stop(badpid);
+	dpid = badpid = -1;
 	logcap_stop();
 	return 0;
 }
@@ -376,8 +386,8 @@ test_break_glass_reason_checks(void)
 	}
 }
 
-/* The module compiles the text into the snapshot on first load; an edited
- * text wins at once, and so does the text put back. */
+/* wardd compiles the text into the snapshot when it loads it; an edited
+ * text wins at the next login, and so does the text put back. */
 static void
 test_snapshot_compiled_and_edit_wins(void)
 {

@@ -11,15 +11,14 @@
 #  4. <libconfig.h> only where files are parsed: lib/conf.c, policy/parse.c.
 #  (tests/ is exempt from 3 and 4: the fault injector wraps libldap's calls.)
 #  5. With BUILD: the libraries BUILD/pam_ward.so needs (readelf -d NEEDED)
-#     are libpam and libc only.  Not enforced yet: the module still does its
-#     own directory, state and crypto work until it hands them to wardd, so
-#     this prints what it links and passes.  ENFORCE_MODULE_LINKS=1 (below,
-#     or in the environment) makes it a failure.
+#     are libpam and libc only: the module is a thin client of wardd.
+#  6. pam_module/ includes, of the rest of the tree, only the protocol
+#     (lib/wire.h) and what it needs (lib/ward.h): no store, directory,
+#     crypto, configuration or policy code reaches a login process.
 #
 # Prints "FILE:LINE: what is wrong" for each violation; exits 1 if any.
 # So that the check can fail, it first runs itself on a planted violation.
 set -u
-ENFORCE_MODULE_LINKS=${ENFORCE_MODULE_LINKS:-0}
 
 self=$(readlink -f "$0")
 src=${1:?usage: layering.sh SRC_DIR [BUILD]}
@@ -51,9 +50,19 @@ check_tree() {
 		dir=${file%%/*}
 		case "$hdr" in
 		\"*)
+			name=${hdr//\"/}
+			# rule 6: the module's own headers, the protocol, ward.h
+			if [ "$dir" = pam_module ]; then
+				case "$name" in
+				wire.h | ward.h) ;;
+				*/*) violation "$file:$line: $hdr: pam_module/ includes only its own headers, wire.h and ward.h" ;;
+				*) [ -f "pam_module/$name" ] ||
+				    violation "$file:$line: $hdr: pam_module/ includes only its own headers, wire.h and ward.h" ;;
+				esac
+				continue
+			fi
 			# rule 1: a quoted include resolves next to the file
 			[ "$dir" = lib ] || [ "$dir" = policy ] || continue
-			name=${hdr//\"/}
 			if [ -f "$(dirname "$file")/$name" ] &&
 			    [ "$(cd "$(dirname "$file")/$(dirname "$name")" && pwd -P)" = "$(pwd -P)/$dir" ]; then
 				continue
@@ -105,11 +114,7 @@ check_module_links() {
 		esac
 	done < <(readelf -d "$so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 	[ -n "$extra" ] || return 0
-	if [ "$ENFORCE_MODULE_LINKS" = 1 ]; then
-		violation "$so: links $extra (pam_ward.so may link only libpam and libc)"
-	else
-		echo "not yet enforced: pam_ward.so links $extra (the switch-over to wardd removes them)"
-	fi
+	violation "$so: links $extra (pam_ward.so may link only libpam and libc)"
 }
 
 # the check must be able to fail: plant one violation of each rule in a copy
@@ -120,12 +125,24 @@ if [ -z "${LAYERING_SELFTEST:-}" ]; then
 	printf '#include "../pam_module/core.h"\n#include <libconfig.h>\n' >"$tmp/lib/a.c"
 	printf '#include "ward.h"\n#include <ldap.h>\n' >"$tmp/policy/b.c"
 	printf '#include <security/pam_appl.h>\n' >"$tmp/admin/c.c"
+	printf '#include "client.h"\n#include "wire.h"\n#include "state.h"\n' >"$tmp/pam_module/d.c"
 	: >"$tmp/pam_module/core.h"
+	: >"$tmp/pam_module/client.h"
 	: >"$tmp/lib/ward.h"
 	n=$(LAYERING_SELFTEST=1 "$self" "$tmp" 2>&1 | grep -c ':[0-9]*: ')
-	if [ "$n" -ne 5 ]; then
-		echo "layering.sh: the self-test found $n of 5 planted violations"
+	if [ "$n" -ne 6 ]; then
+		echo "layering.sh: the self-test found $n of 6 planted violations"
 		exit 1
+	fi
+	# rule 5: a module that links one library more
+	if command -v cc >/dev/null; then
+		mkdir -p "$tmp/b"
+		echo 'int f(void); int f(void) { return 0; }' >"$tmp/b/m.c"
+		cc -shared -fPIC -o "$tmp/b/pam_ward.so" "$tmp/b/m.c" -Wl,--no-as-needed -lm -lpam
+		if ! LAYERING_SELFTEST=1 "$self" "$tmp" "$tmp/b" 2>&1 | grep -q 'links libm'; then
+			echo "layering.sh: the self-test's module linking libm passed"
+			exit 1
+		fi
 	fi
 fi
 
