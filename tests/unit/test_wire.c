@@ -144,7 +144,11 @@ static const struct {
 	  24, WARD_ERR_PROTO },
 	{ "field length past the end", WIRE_DECIDE, "\0\5\0\5alice\0\6\0\x09ssh", 16, WARD_ERR_PROTO },
 	{ "NUL inside a string", WIRE_DECIDE, "\0\5\0\5al\0ce\0\6\0\3ssh", 16, WARD_ERR_PROTO },
-	{ "invalid UTF-8", WIRE_DECIDE, "\0\5\0\5al\xc0\xafs\0\6\0\3ssh", 16, WARD_ERR_PROTO },
+	{ "invalid UTF-8 in a str (host)", WIRE_DECIDE,
+	  "\0\5\0\5alice\0\6\0\3ssh\0\7\0\2\xc0\xaf", 20, WARD_ERR_PROTO },
+	/* a user name is bytes: what the application gave, in any encoding */
+	{ "bytes in a user name (valid)", WIRE_DECIDE, "\0\5\0\5al\xc0\xafs\0\6\0\3ssh", 16, 0 },
+	{ "NUL inside bytes", WIRE_DECIDE, "\0\5\0\5al\xff\0s\0\6\0\3ssh", 16, WARD_ERR_PROTO },
 	{ "bool of 2", WIRE_DECISION, "\0\x08\0\4\0\0\0\2", 8, WARD_ERR_PROTO },
 	{ "i64 of 4 bytes", WIRE_ERROR, "\0\1\0\4\0\0\0\1\0\2\0\1x", 13, WARD_ERR_PROTO },
 	{ "unknown type 77", 77, "", 0, WARD_ERR_PROTO },
