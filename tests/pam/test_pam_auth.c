@@ -58,14 +58,17 @@ static const char policy_text[] =
     "  { user = \"carol\"; roles = [\"clerk\"]; }, { user = \"erin\"; roles = [\"pharmacist\"]; },\n"
     "  { user = \"nobody\"; roles = [\"nurse\"]; }, { user = \"unsafe1\"; roles = [\"nurse\"]; } );\n"
     "apps = { ehr = [\"ward-test\", \"ward-first\", \"ward-tryfirst\", \"ward-badopt\"];\n"
-    "         pacs = [\"ward-grace\"]; pacs2 = [\"ward-grace2\"]; };\n"
+    "         pacs = [\"ward-grace\"]; pacs2 = [\"ward-grace2\"]; theatre = [\"ward-bg\"]; };\n"
     "rules = (\n"
     "  { id = \"nurses-ehr\"; effect = \"allow\"; roles = [\"nurse\"]; apps = [\"ehr\"];\n"
     "    mfa = \"required\"; idle_logoff = 600; session_max = 43200; },\n"
     "  { id = \"nurses-pacs\"; effect = \"allow\"; roles = [\"nurse\"]; apps = [\"pacs\", \"pacs2\"];\n"
     "    mfa = \"required\"; mfa_grace = 300; },\n"
     "  { id = \"clerks-ehr\"; effect = \"allow\"; roles = [\"clerk\"]; apps = [\"ehr\"];\n"
-    "    mfa = \"not_required\"; } );\n";
+    "    mfa = \"not_required\"; } );\n"
+    /* no rule for the theatre system: break-glass only */
+    "break_glass = { roles = [\"nurse\"]; apps = [\"theatre\"]; hosts = [\"*\"];\n"
+    "                max_minutes = 30; min_reason_chars = 10; mfa = \"required\"; };\n";
 
 /* ---- PAM ---- */
 
@@ -115,7 +118,7 @@ setup(void)
 	} services[] = {
 		{ "ward-test", "" }, { "ward-grace", "" }, { "ward-grace2", "" },
 		{ "ward-first", "use_first_pass" }, { "ward-tryfirst", "try_first_pass" },
-		{ "ward-badopt", "no_such_option" },
+		{ "ward-badopt", "no_such_option" }, { "ward-bg", "" },
 	};
 	char path[1200], text[4096];
 
@@ -574,13 +577,14 @@ static void
 test_unprivileged_caller(void)
 {
 	struct passwd *pw = getpwnam("nobody");
-	char code[16];
+	char code[16], bgcode[16];
 	pid_t pid;
 	int status;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(pw);
 	fresh_step();
 	code_at("nobody", 0, code);
+	code_at("nobody", 30, bgcode);     /* the next step's: window = 1 */
 	pid = fork();
 	if (pid == 0) {
 		char acode[16];
@@ -604,12 +608,29 @@ test_unprivileged_caller(void)
 		if (run_pam("ward-test", "alice", "auth", acode, NULL, 0) != PAM_AUTH_ERR ||
 		    pt_nprompts != 0)
 			fails |= 4;
+		/* break-glass for a screen locker: wardd offers, asks the reason
+		 * and the code, grants and records */
+		{
+			const char *ans[2] = { "Code blue in theatre two, need the list", bgcode };
+
+			pt_answers(ans, 2);
+			if (pt_run(pamd, "ward-bg", "nobody", "acct", NULL, 0) != PAM_SUCCESS ||
+			    strstr(pt_transcript, "Emergency access granted") == NULL)
+				fails |= 16;
+		}
 		_exit(fails);
 	}
 	CU_ASSERT_FATAL(pid > 0);
 	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
 	CU_ASSERT_TRUE(WIFEXITED(status));
 	CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
+	{
+		char log[1200];
+
+		snprintf(log, sizeof(log), "%s/log/audit.log", root);
+		CU_ASSERT_EQUAL(tu_count_lines(log, "\"user\":\"nobody\"", "\"event\":\"breakglass\"",
+		    "\"result\":\"granted\"", NULL), 1);
+	}
 	if (have_log) {
 		CU_ASSERT_TRUE(logcap_has("asked for another user's login: refused"));
 		CU_ASSERT_TRUE(logcap_has("asked for a session phase (root only): refused"));
