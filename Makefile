@@ -10,6 +10,7 @@ MANDIR   ?= $(PREFIX)/share/man
 INCDIR   ?= $(PREFIX)/include
 SYSCONFDIR ?= /etc
 PAMDIR   ?= $(shell pkg-config --variable=libdir pam 2>/dev/null || echo /lib/x86_64-linux-gnu)/security
+UNITDIR  ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 DESTDIR  ?=
 
 CC       ?= cc
@@ -121,8 +122,8 @@ $(MODULE): $(MOD_OBJ) pam_module/pam_ward.map
 # the sources are in (/root is 0700 on Debian).
 TEST_STAGE_ROOT := /var/tmp/ward-tests-$(shell printf '%s' '$(abspath $(B))' | md5sum | cut -c1-12)/stage
 
-# wardctl shares core.o (no PAM in it) with the module: role resolution,
-# the group-to-role mapping, verification.
+# wardctl shares core.o (no PAM in it) with wardd: the policy load, role
+# resolution, the group-to-role mapping, verification.
 $(WARDCTL): $(call obj,$(ADMIN_SRC)) $(CORE_OBJ) $(LIBWARD) $(LIBPOLICY)
 	$(CC) -pie -o $@ $(call obj,$(ADMIN_SRC)) $(CORE_OBJ) $(LIBPOLICY) $(LIBWARD) $(LDFLAGS_ALL) $(PKG_LIBS)
 
@@ -206,17 +207,20 @@ bench: deps
 fuzz: deps
 	@tests/fuzz/run.sh $(abspath build/fuzz)
 
-# Modes are part of the contract: nothing is setuid, keys and state are
+# Modes are part of the contract: nothing is setuid or setgid (wardd, started
+# by its systemd units, does the privileged work), keys and state are
 # private; existing configuration is never overwritten.
 install: all
 	install -d -m 0755 $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(INCDIR)/ward \
 	  $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-	  $(DESTDIR)$(SYSCONFDIR)/ward $(DESTDIR)$(PREFIX)/share/doc/ward/examples/pam.d
+	  $(DESTDIR)$(SYSCONFDIR)/ward $(DESTDIR)$(PREFIX)/share/doc/ward/examples/pam.d \
+	  $(DESTDIR)$(UNITDIR)
 	install -d -m 0700 $(DESTDIR)/var/lib/ward
 	install -d -m 0750 $(DESTDIR)/var/log/ward
 	install -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_ward.so
 	install -m 0755 $(WARDCTL) $(DESTDIR)$(SBINDIR)/wardctl
 	install -m 0755 $(WARDD) $(DESTDIR)$(SBINDIR)/wardd
+	install -m 0644 contrib/system/wardd.service contrib/system/wardd.socket $(DESTDIR)$(UNITDIR)/
 	install -m 0644 policy/ward_policy.h $(DESTDIR)$(INCDIR)/ward/ward_policy.h
 	install -m 0644 $(LIBPOLICY) $(DESTDIR)$(PREFIX)/lib/libwardpolicy.a
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/

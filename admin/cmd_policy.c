@@ -608,7 +608,7 @@ out:
 
 /* ---- compile ---- */
 
-/* Is SNAP the snapshot the module maps (CONF's)?  Then compiling it is a
+/* Is SNAP the snapshot wardd maps (CONF's)?  Then compiling it is a
  * change that leaves an audit record. */
 static int
 is_deployed_snapshot(const struct ward_conf *conf, const char *snap)

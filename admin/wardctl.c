@@ -159,7 +159,7 @@ wardctl_load_policy(const struct ward_conf *conf, const char *path, int *from_sn
 		free(snap);
 		return p;
 	}
-	/* the module's rule: the snapshot only when it is the text's (read
+	/* wardd's rule: the snapshot only when it is the text's (read
 	 * only: wardctl policy compile writes it) */
 	return core_load_policy(conf, 0, from_snap, err, len);
 }

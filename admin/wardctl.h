@@ -41,7 +41,7 @@ int wardctl_load_conf(const struct wopts *o, struct ward_conf *conf);
 
 struct policy;
 /* The policy a command works on: the file PATH when given (--policy),
- * else CONF's policy as the module reads it (the compiled snapshot when it
+ * else CONF's policy as wardd reads it (the compiled snapshot when it
  * is current; PATH.snap likewise for PATH).  *FROM_SNAP (may be NULL) is
  * 1 when a snapshot was used.  NULL with ERR filled when it cannot be
  * loaded. */

@@ -1,5 +1,5 @@
 /*
- * core.c - shared by pam_ward.so and ward_verify.  Rules in core.h.
+ * core.c - shared by wardd and wardctl.  Rules in core.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include "state.h"
 #include "tfile.h"
 
-/* The owner and mode rules of every file the module reads (tfile.h). */
+/* The owner and mode rules of every file Ward reads (tfile.h). */
 static int
 check_policy_fd(int fd, const char *name, char *err, size_t errlen)
 {
@@ -360,7 +360,7 @@ core_grace_active(struct core *c, const char *user, const char *app, time_t now,
 
 	*active = 0;
 	/* looked up even when SECONDS <= 0 (never active then): auth does the
-	 * same work for every name (pam_ward.c) */
+	 * same work for every name (flow.c, flow_authenticate) */
 	if ((r = core_state(c, &st)) != 0)
 		return r;
 	r = state_grace_get(st, user, c->host, app, &verified);

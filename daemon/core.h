@@ -1,8 +1,9 @@
 /*
- * core.h - what pam_ward.so and its setuid helper share: load the
- * configuration and policy through the trusted opener, resolve roles,
- * decide, check and record grace, verify a code against the state store.
- * No PAM headers here (the helper is not a PAM module).
+ * core.h - what wardd (its flow engine and its answers) and wardctl share:
+ * load the configuration and policy through the trusted opener, resolve
+ * roles, decide, check and record grace, verify a code against the state
+ * store, write an audit record.  No PAM headers here (neither program is
+ * a PAM module).
  *
  * Rules it keeps:
  *  - Every function starts from a denying result and returns 0 only on a

@@ -497,7 +497,7 @@ flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 static const char *const env_names[] = { "WARD_ROLES", "WARD_IDLE_LOGOFF",
 	"WARD_SESSION_MAX", "WARD_BREAK_GLASS" };
 
-/* Remove the variables this module sets. */
+/* Remove the variables pam_ward sets for a session. */
 static void
 unset_env(const struct flow_conv *cv)
 {

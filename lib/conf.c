@@ -5,7 +5,8 @@
  * not writable by group or others; every key is known (a typo is an error,
  * never a silently dropped setting); every value is type- and range-checked;
  * errors name FILE:LINE.  The caller reports the error (wardctl on stderr,
- * the module to syslog).
+ * wardd to syslog).  A key an earlier release read is refused as well,
+ * with what became of it (retired_keys[]).
  *
  * Every key is one row of conf_keys[]: its name, type, field, default and
  * range (and, for a rule across keys, a check function).  That table alone
@@ -89,7 +90,6 @@ static const struct conf_key conf_keys[] = {
 	{ PATH("policy_file", policy_file, "/etc/ward/policy.conf") },
 	{ PATH("snapshot_file", snapshot_file, NULL), .check = snapshot_default },
 	{ PATH("state_dir", state_dir, "/var/lib/ward") },
-	{ PATH("helper", helper_path, "/usr/sbin/ward_verify") },
 	{ GROUP("directory"), .check = directory_on },
 	{ STRLIST("directory.uri", directory.uri, directory.nuri, CONF_MAX_URIS),
 	  .check = check_uris },
@@ -135,6 +135,19 @@ static const struct conf_key conf_keys[] = {
 	{ PATH("daemon.socket", daemon.socket, CONF_DEFAULT_SOCKET), .max = CONF_SOCKET_MAX },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+/*
+ * Keys an earlier release read.  Still errors - a line that no longer acts
+ * must not look as if it did - but the message says what became of the key
+ * instead of calling it unknown.
+ */
+static const struct {
+	const char *name;
+	const char *why;
+} retired_keys[] = {
+	{ "helper", "removed with the setuid helper: wardd (wardd(8)) verifies codes for "
+	  "every caller, screen lockers included; delete this line" },
+};
 
 static void *
 field_of(struct ward_conf *c, const struct conf_key *k)
@@ -530,7 +543,12 @@ read_group(struct ctx *x, struct ward_conf *c, const config_setting_t *g,
 		snprintf(full, sizeof(full), "%s%s%s", group ? group->name : "",
 		    group ? "." : "", name);
 		if ((k = key_find(full)) == NULL || (group && k->type == CT_GROUP)) {
-			fail(x, m, full, is_group ? "unknown group" : "unknown key");
+			const char *why = is_group ? "unknown group" : "unknown key";
+
+			for (size_t j = 0; j < sizeof(retired_keys) / sizeof(retired_keys[0]); j++)
+				if (strcmp(retired_keys[j].name, full) == 0)
+					why = retired_keys[j].why;
+			fail(x, m, full, why);
 			continue;
 		}
 		x->at[k - conf_keys] = m;

@@ -73,7 +73,6 @@ struct ward_conf {
 	char *policy_file;           /* default /etc/ward/policy.conf */
 	char *snapshot_file;         /* default policy_file + ".snap" */
 	char *state_dir;             /* default /var/lib/ward */
-	char *helper_path;           /* setuid helper, default /usr/sbin/ward_verify */
 	struct conf_directory directory;
 	struct conf_mfa mfa;
 	char *key_file;              /* secrets.key_file, default /etc/ward/master.key */

@@ -13,7 +13,7 @@
  *    connection carries a small sockbuf layer of ours under TLS that polls
  *    against the step's deadline and fails the read or write when it
  *    passes (it also sends with MSG_NOSIGNAL: a closed peer cannot kill
- *    the login process with SIGPIPE).  A step that times out drops the
+ *    wardd or wardctl with SIGPIPE).  A step that times out drops the
  *    connection (dir_conn.c, dir.c).
  */
 #include <errno.h>

@@ -32,8 +32,8 @@
 #define MAP_SIZE ((size_t)1 << 30)     /* 1 GiB of address space, file grows as used */
 
 /* How long a write waits for the store's lock before it gives up (and
- * the caller denies): a process stopped while holding it - the setuid
- * helper can be stopped by its caller - must not hang every login. */
+ * the caller denies): a process stopped while holding it (wardctl, run by
+ * root, or wardd itself) must not hang every login. */
 #define LOCK_WAIT_MS 3000
 
 static int wlock(struct state *st);

@@ -107,9 +107,9 @@ int state_user_attempt(struct state *st, const char *user, int64_t now,
  * never leaves the store inconsistent).  A power cut may then undo the
  * last attempt (its watermark, failure count) until the next synced commit
  * of the store, which flushes that meta page as well.  Only for a caller
- * that makes such a commit before it answers: pam_ward and the helper
- * record every attempt in the audit log, whose head commit (audit.fsync =
- * true) is synced, before they say yes or no.  Default 0: fully synced.
+ * that makes such a commit before it answers: wardd records every attempt
+ * in the audit log, whose head commit (audit.fsync = true) is synced,
+ * before it says yes or no.  Default 0: fully synced.
  */
 void state_defer_attempt_meta_sync(struct state *st, int defer);
 
@@ -124,7 +124,7 @@ int state_user_update(struct state *st, const char *user, state_update_fn fn,
 /* Clear failures and lockout (wardctl unlock). */
 int state_user_unlock(struct state *st, const char *user) WARD_WUR;
 
-/* Grace: (user, host, app) -> a unix time (pam_module keeps the time of
+/* Grace: (user, host, app) -> a unix time (wardd keeps the time of
  * the last verification; the grace length is the policy's, decided each
  * time).  get returns 0 and sets *until (0 when none). */
 int state_grace_get(struct state *st, const char *user, const char *host,

@@ -50,7 +50,8 @@ stderr_sink(void *ctx, int prio, const char *msg)
 	fprintf(stderr, "ward: %s\n", msg);
 }
 
-/* Per thread: a threaded PAM application may run several transactions. */
+/* Per thread: a threaded program (wardd's workers, one per login phase)
+ * sets the sink in each thread. */
 static _Thread_local ward_log_fn log_fn = stderr_sink;
 static _Thread_local void *log_ctx;
 static _Thread_local int log_debug;

@@ -2,8 +2,9 @@
  * ward.h - what every part of lib/ shares: error codes, the log sink,
  * and helpers for secret bytes.
  *
- * Rules: shared code returns 0 or a negative WARD_ERR_*; only
- * pam_module/ maps these to PAM codes, starting from a denying value.
+ * Rules: shared code returns 0 or a negative WARD_ERR_*; wardd's flow
+ * engine maps them to results and only pam_module/ maps results to PAM
+ * codes, starting from a denying value.
  * Log lines never carry a secret, a code or a password.
  */
 #ifndef WARD_H
@@ -59,10 +60,11 @@ enum ward_err {
 const char *ward_strerror(int err);
 
 /*
- * Logging.  Shared code calls ward_log(); the process installs one sink.
- * Priorities are syslog's (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG...).
- * Default sink: stderr ("ward: msg").  The PAM module installs a syslog
- * sink (LOG_AUTHPRIV, no LOG_CONS); tests install a capturing sink.
+ * Logging.  Shared code calls ward_log(); each thread installs its sink
+ * (the sink is per thread).  Priorities are syslog's (LOG_ERR, LOG_WARNING,
+ * LOG_INFO, LOG_DEBUG...).  Default sink: stderr ("ward: msg").  wardd
+ * installs a syslog sink (LOG_AUTHPRIV) in every thread; tests install a
+ * capturing sink.
  * LOG_DEBUG lines are dropped unless ward_log_set_debug(1).
  */
 typedef void (*ward_log_fn)(void *ctx, int prio, const char *msg);

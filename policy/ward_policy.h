@@ -135,8 +135,8 @@ int policy_snapshot_current(const struct policy *snap, int text_fd, const struct
     char *why, size_t whylen);
 
 /*
- * The deployed policy: the text and its compiled snapshot, the one way the
- * module, wardctl and apps load it.  Both files are opened O_NOFOLLOW and
+ * The deployed policy: the text and its compiled snapshot, the one way
+ * wardd, wardctl and apps load it.  Both files are opened O_NOFOLLOW and
  * refused when not regular or writable by group or others, then passed to
  * CHECK_FD when set (the caller's own rules: owner, mode).  The snapshot
  * must be owned by root or by the text's owner, and is used when

@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const struct conf_directory *d = &c.directory;
 
 		if (c.policy_file == NULL || c.snapshot_file == NULL || c.state_dir == NULL ||
-		    c.key_file == NULL || c.audit.path == NULL || c.helper_path == NULL ||
+		    c.key_file == NULL || c.audit.path == NULL || c.daemon.socket == NULL ||
 		    c.mfa.issuer == NULL || strcmp(c.path, "fuzz.conf") != 0)
 			abort();
 		if (c.mfa.digits < 6 || c.mfa.digits > 8 || c.mfa.period < 15 ||
@@ -49,7 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* every file and folder is an absolute path */
 		if (c.policy_file[0] != '/' || c.snapshot_file[0] != '/' ||
 		    c.state_dir[0] != '/' || c.key_file[0] != '/' || c.audit.path[0] != '/' ||
-		    c.helper_path[0] != '/' || c.daemon.socket[0] != '/' ||
+		    c.daemon.socket[0] != '/' ||
 		    strlen(c.daemon.socket) > CONF_SOCKET_MAX ||
 		    (d->ca_file != NULL && d->ca_file[0] != '/'))
 			abort();

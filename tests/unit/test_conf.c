@@ -34,7 +34,7 @@ test_full_file(void)
 	char err[512];
 
 	CU_ASSERT_EQUAL_FATAL(write_conf(
-	    "policy_file = \"/p/policy.conf\";\nstate_dir = \"/p/state\";\nhelper = \"/p/helper\";\n"
+	    "policy_file = \"/p/policy.conf\";\nstate_dir = \"/p/state\";\n"
 	    "directory = { uri = [\"ldaps://a\", \"ldap://b\"]; starttls = true; base = \"dc=x\";\n"
 	    "  bind_dn = \"cn=ward\"; bind_password_file = \"/p/secret\"; ca_file = \"/p/ca.pem\";\n"
 	    "  user_filter = \"(uid=%u)\"; group_filter = \"(member=%d)\"; timeout_ms = 1500;\n"
@@ -49,7 +49,6 @@ test_full_file(void)
 	CU_ASSERT_STRING_EQUAL(c.policy_file, "/p/policy.conf");
 	CU_ASSERT_STRING_EQUAL(c.snapshot_file, "/p/policy.conf.snap");
 	CU_ASSERT_STRING_EQUAL(c.state_dir, "/p/state");
-	CU_ASSERT_STRING_EQUAL(c.helper_path, "/p/helper");
 	CU_ASSERT_TRUE(c.directory.enabled);
 	CU_ASSERT_EQUAL(c.directory.nuri, 2);
 	CU_ASSERT_STRING_EQUAL(c.directory.uri[1], "ldap://b");
@@ -133,11 +132,15 @@ static const struct {
 	  "daemon.socket: must be an absolute path of at most 107" },
 	{ "daemon = 1;\n", "daemon: must be a group" },
 	{ "daemon = { socket = true; };\n", "daemon.socket: must be a string" },
+	/* a key of an earlier release: still refused, and said what became of it */
+	{ "policy_file = \"/p/policy.conf\";\nhelper = \"/usr/sbin/ward_verify\";\n",
+	  ":2: helper: removed with the setuid helper: wardd (wardd(8)) verifies codes" },
+	{ "mfa = {\n helper = \"/x\"; };\n", ":2: mfa.helper: unknown key" },
 	/* an unknown group is named as one, with its line */
 	{ "\nmfaa = { digits = 6; };\n", ":2: mfaa: unknown group" },
 	{ "mfa = { x = { }; };\n", ":1: mfa.x: unknown group" },
 	/* a file or folder is an absolute path (a relative one would follow
-	 * the working directory of whichever program loads the module) */
+	 * the working directory of whichever program loads it) */
 	{ "state_dir = \"var/lib/ward\";\n", "state_dir: must be an absolute path" },
 	{ "secrets = { key_file = \"master.key\"; };\n", "secrets.key_file: must be an absolute path" },
 	{ "directory = { uri = [\"ldaps://a\"]; base = \"dc=x\"; ca_file = \"ca.pem\"; };\n",

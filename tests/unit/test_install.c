@@ -1,10 +1,11 @@
 /*
  * test_install.c - `make install DESTDIR=...` puts each file where Debian's
- * Linux-PAM and man look for it, with the modes the security model needs
- * (the helper setuid root, private state and log folders), and never
- * overwrites an existing ward.conf.
+ * Linux-PAM, systemd and man look for it, with the modes the security model
+ * needs (nothing setuid or setgid: wardd does the privileged work; private
+ * state and log folders), and never overwrites an existing ward.conf.
  */
 #include <CUnit/Basic.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 #include <unistd.h>
 
 static char dest[] = "/tmp/ward-install-XXXXXX";
-static char pamdir[512];
+static char pamdir[512], unitdir[512];
 
 static int
 run_install(void)
@@ -28,19 +29,35 @@ run_install(void)
 	return system(cmd);
 }
 
+/* The first line pkg-config prints for CMD into BUF, or "" . */
+static void
+pkg_var(const char *cmd, char *buf, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+
+	buf[0] = '\0';
+	if (p == NULL)
+		return;
+	if (fgets(buf, (int)len, p) == NULL)
+		buf[0] = '\0';
+	pclose(p);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
 static int
 setup(void)
 {
-	FILE *p;
-
 	if (mkdtemp(dest) == NULL)
 		return -1;
-	p = popen("pkg-config --variable=libdir pam", "r");
-	if (p == NULL || fgets(pamdir, sizeof(pamdir), p) == NULL)
+	pkg_var("pkg-config --variable=libdir pam", pamdir, sizeof(pamdir));
+	if (pamdir[0] == '\0')
 		return -1;
-	pclose(p);
-	pamdir[strcspn(pamdir, "\n")] = '\0';
 	strncat(pamdir, "/security", sizeof(pamdir) - strlen(pamdir) - 1);
+	/* the Makefile's UNITDIR: the same question, the same fallback */
+	pkg_var("pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null", unitdir,
+	    sizeof(unitdir));
+	if (unitdir[0] == '\0')
+		snprintf(unitdir, sizeof(unitdir), "/lib/systemd/system");
 	return run_install() == 0 ? 0 : -1;
 }
 
@@ -80,9 +97,12 @@ test_paths_and_modes(void)
 
 	snprintf(rel, sizeof(rel), "%s/pam_ward.so", pamdir);
 	expect(rel, S_IFREG, 0644);
-	expect("/usr/sbin/ward_verify", S_IFREG, 04755);
 	expect("/usr/sbin/wardctl", S_IFREG, 0755);
 	expect("/usr/sbin/wardd", S_IFREG, 0755);
+	snprintf(rel, sizeof(rel), "%s/wardd.service", unitdir);
+	expect(rel, S_IFREG, 0644);
+	snprintf(rel, sizeof(rel), "%s/wardd.socket", unitdir);
+	expect(rel, S_IFREG, 0644);
 	expect("/usr/include/ward/ward_policy.h", S_IFREG, 0644);
 	expect("/usr/lib/libwardpolicy.a", S_IFREG, 0644);
 	expect("/usr/share/man/man8/pam_ward.8", S_IFREG, 0644);
@@ -96,6 +116,62 @@ test_paths_and_modes(void)
 	expect("/var/log/ward", S_IFDIR, 0750);
 	expect("/usr/share/doc/ward/examples/policy.conf", S_IFREG, 0644);
 	expect("/usr/share/doc/ward/examples/pam.d/gdm-password", S_IFREG, 0644);
+}
+
+/* What nftw found under DEST that is setuid or setgid, and how many
+ * entries it walked. */
+static int n_special, n_walked;
+
+static int
+walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)flag;
+	(void)ftw;
+	n_walked++;
+	if ((st->st_mode & (S_ISUID | S_ISGID)) != 0) {
+		fprintf(stderr, "setuid or setgid: %s (mode %o)\n", path,
+		    (unsigned)(st->st_mode & 07777));
+		n_special++;
+	}
+	return 0;
+}
+
+/*
+ * Nothing installed is setuid or setgid: the setuid helper ward_verify is
+ * gone (wardd answers every caller, screen lockers included), and nothing
+ * took its place.
+ */
+static void
+test_nothing_setuid(void)
+{
+	char path[1024];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/usr/sbin/ward_verify", dest);
+	CU_ASSERT_NOT_EQUAL(lstat(path, &st), 0);
+	n_special = n_walked = 0;
+	CU_ASSERT_EQUAL_FATAL(nftw(dest, walk_one, 16, FTW_PHYS), 0);
+	CU_ASSERT_EQUAL(n_special, 0);
+	/* the walk saw the tree (the binaries, the man pages, the folders) */
+	CU_ASSERT(n_walked > 20);
+}
+
+/* The check above can fail: a setuid file planted in the tree is found. */
+static void
+test_setuid_check_can_fail(void)
+{
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/usr/sbin/planted", dest);
+	f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fclose(f);
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 04755), 0);
+	n_special = n_walked = 0;
+	CU_ASSERT_EQUAL(nftw(dest, walk_one, 16, FTW_PHYS), 0);
+	CU_ASSERT_EQUAL(n_special, 1);
+	CU_ASSERT_EQUAL(unlink(path), 0);
 }
 
 /* The module a PAM stack would load exports only pam_sm_* entry points. */
@@ -154,6 +230,9 @@ main(void)
 		return 2;
 	s = CU_add_suite("make install", setup, teardown);
 	CU_add_test(s, "paths and modes", test_paths_and_modes);
+	CU_add_test(s, "nothing installed is setuid or setgid (no ward_verify)",
+	    test_nothing_setuid);
+	CU_add_test(s, "a planted setuid file is found", test_setuid_check_can_fail);
 	CU_add_test(s, "installed module exports only pam_sm_*", test_installed_module_exports);
 	CU_add_test(s, "existing ward.conf kept", test_config_not_overwritten);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
