@@ -126,16 +126,31 @@ answer_phase_admit(struct wardd *d, const struct peer *p, const struct wire_msg 
     struct wire_msg *ans)
 {
 	const char *user = wire_get_str(req, WT_USER);
+	const char *service = wire_get_str(req, WT_SERVICE);
 	uint32_t phase = 0, flags = 0;
 
 	wire_msg_init(ans, WIRE_ERROR);
 	(void)wire_get_u32(req, WT_PHASE, &phase);
 	(void)wire_get_u32(req, WT_FLAGS, &flags);
-	if (user == NULL || wire_get_str(req, WT_SERVICE) == NULL ||
+	if (user == NULL || service == NULL ||
 	    phase < WIRE_PH_AUTH || phase > WIRE_PH_CLOSE_SESSION || (flags & ~WIRE_F_ALL) != 0) {
 		(void)wire_error(ans, WARD_ERR_PROTO, "a phase request with an unknown phase "
 		    "or flag");
 		return WARD_ERR_PROTO;
+	}
+	/*
+	 * The service names the policy's app and goes into log lines as it is:
+	 * a name of the same form as a user name, or the request is refused
+	 * (a newline would forge a log line).  The user name is the flow's to
+	 * judge: a malformed one is refused and recorded there, by its size.
+	 */
+	if (ward_user_valid(service) != 0) {
+		if (peer_may_log(p->key))
+			ward_log(LOG_NOTICE, "peer uid %lu pid %ld sent a malformed service name "
+			    "(%zu bytes): refused", (unsigned long)p->uid, (long)p->pid,
+			    strlen(service));
+		(void)wire_error(ans, WARD_ERR_INVAL, "invalid service name");
+		return WARD_ERR_INVAL;
 	}
 	/*
 	 * Without root: auth and account of one's own user name (a screen

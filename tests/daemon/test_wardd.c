@@ -1358,6 +1358,30 @@ test_phase_client_gone(void)
 	CU_ASSERT_EQUAL(result, WIRE_R_SUCCESS);
 }
 
+/* A service name with a newline (a forged log line) or of another form
+ * than a name is refused before any flow, for root too; nothing is
+ * logged but its size. */
+static void
+test_phase_bad_service_refused(void)
+{
+	static const char *const bad[] = { "ehr\nwardd[1]: user mallory allowed", "", "a/b",
+		"\xff\xfe" };
+	struct script sc;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char token[WIRE_TOKEN_HEX + 1] = "";
+		int result = -1;
+
+		memset(&sc, 0, sizeof(sc));
+		CU_ASSERT_EQUAL(run_phase(WIRE_PH_AUTH, "alice", bad[i], token, &sc, &result),
+		    WARD_ERR_INVAL);
+		CU_ASSERT_EQUAL(sc.asked, 0);
+		CU_ASSERT_EQUAL(result, 0);
+	}
+	CU_ASSERT(in_log("sent a malformed service name"));
+	CU_ASSERT(!in_log("user mallory allowed"));
+}
+
 /* Nobody listening: an error at once, never a result. */
 static void
 test_phase_no_daemon(void)
@@ -1454,6 +1478,8 @@ main(void)
 	CU_add_test(s, "8 people at the prompt hold up no other login",
 	    test_phase_typing_blocks_nobody);
 	CU_add_test(s, "a client gone mid-phase: the next is served", test_phase_client_gone);
+	CU_add_test(s, "a malformed service name is refused before any flow",
+	    test_phase_bad_service_refused);
 	CU_add_test(s, "no wardd: an error at once, never a result", test_phase_no_daemon);
 	CU_add_test(s, "SIGTERM finishes the request in flight, exits 0",
 	    test_sigterm_finishes_and_exits_0);
