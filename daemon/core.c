@@ -308,6 +308,15 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 		c->log = NULL;
 	else
 		r = audit_write(c->log, &ev, err, sizeof(err));
+	/* an attempt held for this record (core_verify) that the append did not
+	 * take: committed when the record is written, dropped when it is not
+	 * (the attempt then counts for nothing, and the caller denies) */
+	if (c->st != NULL) {
+		if (r == 0 && (r = state_held_commit(c->st)) != 0)
+			snprintf(err, sizeof(err), "state store %s: %s", c->conf.state_dir,
+			    ward_strerror(r));
+		state_held_abort(c->st);
+	}
 	if (r != 0) {
 		if (ev.event == NULL || ev.result == NULL)
 			ev.event = ev.result = "(not in the table)";
@@ -498,6 +507,11 @@ core_verify(struct core *c, const char *user, const char *code, time_t now,
 	 * audit.fsync that record's synced head commit makes this attempt
 	 * durable too, so the attempt's own commit need not sync its meta. */
 	state_defer_attempt_meta_sync(st, c->conf.audit.fsync);
+	/* with audit.fsync, the attempt commits with its record, in one synced
+	 * commit after the record is in the (synced) log (state.h): core_record
+	 * takes it, or drops it when the record cannot be written */
+	if (c->conf.audit.fsync)
+		state_hold_next_attempt(st);
 	r = state_user_attempt(st, user, (int64_t)now, c->conf.mfa.max_failures,
 	    c->conf.mfa.lockout_seconds, vcheck, &v, &res->locked_now);
 	res->used_recovery = r == 0 && v.used_recovery;

@@ -255,6 +255,7 @@ state_close(struct state *st)
 {
 	if (st == NULL)
 		return;
+	state_held_abort(st);
 	mdb_env_close(st->env);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
@@ -304,6 +305,48 @@ state_wunlock(struct state *st)
 	}
 }
 
+/* ---- an attempt held for its audit record (state.h) ---- */
+
+/* Commit the held attempt (its meta page's sync deferred as the attempt's
+ * would have been); an MDB code. */
+static int
+held_commit_rc(struct state *st)
+{
+	MDB_txn *txn = st->held;
+	int rc;
+
+	st->held = NULL;
+	if (st->defer_attempt_meta)
+		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
+	rc = mdb_txn_commit(txn);
+	if (st->defer_attempt_meta)
+		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
+	state_wunlock(st);
+	return rc;
+}
+
+void
+state_hold_next_attempt(struct state *st)
+{
+	st->hold_next = 1;
+}
+
+int
+state_held_commit(struct state *st)
+{
+	return st->held == NULL ? 0 : state_commit_rc(st, held_commit_rc(st));
+}
+
+void
+state_held_abort(struct state *st)
+{
+	if (st != NULL && st->held != NULL) {
+		mdb_txn_abort(st->held);
+		st->held = NULL;
+		state_wunlock(st);
+	}
+}
+
 /* mdb_txn_begin; a map another process grew (wardctl directory
  * prune-cache on a full store) is adopted, as LMDB asks, and the begin
  * tried again. */
@@ -323,6 +366,8 @@ state_w_begin(struct state *st, MDB_txn **txn)
 {
 	int rc;
 
+	if (st->held != NULL && (rc = held_commit_rc(st)) != 0)
+		return rc;
 	if ((rc = wlock(st)) != 0)
 		return rc;
 	if ((rc = txn_begin(st, 0, txn)) != 0)
@@ -337,6 +382,8 @@ state_r_begin(struct state *st, MDB_txn **txn)
 {
 	int rc;
 
+	if (st->held != NULL && (rc = held_commit_rc(st)) != 0)
+		return rc;
 	if ((rc = wlock(st)) != 0)
 		return rc;
 	if ((rc = txn_begin(st, MDB_RDONLY, txn)) != 0)

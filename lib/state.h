@@ -113,6 +113,26 @@ int state_user_attempt(struct state *st, const char *user, int64_t now,
  */
 void state_defer_attempt_meta_sync(struct state *st, int defer);
 
+/*
+ * One commit for an attempt and the audit record that proves it.  After
+ * state_hold_next_attempt, the next state_user_attempt on ST that changes
+ * the record and does not lock the user out leaves its write transaction
+ * open (the store's write lock held with it) instead of committing; the
+ * next state_audit_append on ST puts the audit head in that transaction
+ * and commits both at once, after the record is in the log.  So a login
+ * costs one commit (one sync) fewer, and no crash can keep the attempt
+ * without its record or the record without the attempt: the log is
+ * synced first, and the store holds both or neither.
+ *  - Any other transaction begun on ST meanwhile commits the held one
+ *    first (state_held_commit), so nothing waits on itself.
+ *  - state_held_abort drops a held attempt: its record could not be
+ *    written, the attempt is not counted, and the caller denies.
+ *  - state_close aborts one still held.
+ */
+void state_hold_next_attempt(struct state *st);
+int state_held_commit(struct state *st) WARD_WUR;
+void state_held_abort(struct state *st);
+
 /* Read-modify-write of one record in one write transaction: FN changes
  * the record (returns 0) or refuses (its error is returned, nothing is
  * written).  For admin changes that must not lose a concurrent attempt's

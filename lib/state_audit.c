@@ -97,8 +97,14 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 	unsigned flag;
 	int rc, r, written = 0;
 
-	if ((rc = state_w_begin(st, &txn)) != 0)
+	/* an attempt held for this record (state.h): the same transaction,
+	 * its lock already held */
+	if (st->held != NULL) {
+		txn = st->held;
+		st->held = NULL;
+	} else if ((rc = state_w_begin(st, &txn)) != 0) {
 		return state_map_mdb(st, rc);
+	}
 	memset(&h, 0, sizeof(h));
 	rc = mdb_get(txn, st->dbi, &key, &v);
 	if (rc == MDB_NOTFOUND) {

@@ -30,6 +30,9 @@ struct state {
 	int wlocked;
 	int timed_out;               /* once timed out, later writes do not wait */
 	int defer_attempt_meta;      /* state_defer_attempt_meta_sync */
+	int hold_next;               /* state_hold_next_attempt */
+	MDB_txn *held;               /* an attempt's write transaction, not yet
+	                              * committed (the lock held with it) */
 };
 
 /* ---- state.c: keys, transactions, errors ---- */

@@ -250,6 +250,9 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	MDB_val key, v;
 	int rc, r, result;
 
+	int hold = st->hold_next;
+
+	st->hold_next = 0;
 	*locked_now = 0;
 	memset(&u, 0, sizeof(u));
 	if ((r = user_key(user, k, &klen)) != 0)
@@ -300,6 +303,14 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0) {
 		r = state_commit_rc(st, rc);
 		goto abort;
+	}
+	/* Held for the audit record (state.h): committed with it.  A lockout
+	 * is committed now: the caller has more to do with the store first. */
+	if (hold && !*locked_now) {
+		st->held = txn;
+		txn = NULL;
+		r = result;
+		goto out;
 	}
 	/* Deferred (state.h): the data pages are still synced before the
 	 * meta page is written, so a crash never leaves a mix; only this last

@@ -192,6 +192,95 @@ put_raw(const char *key, const void *val, size_t len)
 	mdb_env_close(env);
 }
 
+/* A held attempt: committed with the audit head, or dropped with a record
+ * that failed, or committed first by any other transaction. */
+static int
+head_ok(void *ctx, struct state_audit_head *h)
+{
+	(void)ctx;
+	h->seq++;
+	return 0;
+}
+
+static int
+head_fails(void *ctx, struct state_audit_head *h)
+{
+	(void)ctx;
+	(void)h;
+	return WARD_ERR_AUDIT;
+}
+
+static void
+test_held_attempt(void)
+{
+	struct state *st, *other;
+	struct state_user u, got;
+	int verdict = WARD_ERR_BADCODE, locked = 0;
+	int64_t now = 1800000000;
+	char hdir[600];
+
+	/* a store of its own: the other tests expect no audit head */
+	snprintf(hdir, sizeof(hdir), "%s/held", dir);
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, hdir, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(state_open(&other, hdir, 0), 0);
+	fill_user(&u, 2);
+	CU_ASSERT_EQUAL_FATAL(state_user_put(st, "hal", &u), 0);
+	/* held (the store's lock with it: no one else reads meanwhile), then
+	 * committed with the head */
+	state_hold_next_attempt(st);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "hal", now, 5, 900, check_fn, &verdict,
+	    &locked), WARD_ERR_BADCODE);
+	CU_ASSERT_EQUAL(state_audit_append(st, 1, head_ok, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(state_user_get(other, "hal", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 1);
+	state_user_clear(&got);
+	/* the record fails: the attempt goes with it */
+	state_hold_next_attempt(st);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "hal", now, 5, 900, check_fn, &verdict,
+	    &locked), WARD_ERR_BADCODE);
+	CU_ASSERT_EQUAL(state_audit_append(st, 1, head_fails, NULL, NULL), WARD_ERR_AUDIT);
+	CU_ASSERT_EQUAL(state_user_get(other, "hal", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 1);
+	state_user_clear(&got);
+	/* dropped on purpose */
+	state_hold_next_attempt(st);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "hal", now, 5, 900, check_fn, &verdict,
+	    &locked), WARD_ERR_BADCODE);
+	state_held_abort(st);
+	CU_ASSERT_EQUAL(state_user_get(st, "hal", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 1);
+	state_user_clear(&got);
+	/* any other transaction on the handle commits it first (no self-wait) */
+	state_hold_next_attempt(st);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "hal", now, 5, 900, check_fn, &verdict,
+	    &locked), WARD_ERR_BADCODE);
+	CU_ASSERT_EQUAL(state_user_get(st, "hal", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 2);
+	state_user_clear(&got);
+	/* a lockout is never held: committed at once */
+	verdict = WARD_ERR_BADCODE;
+	for (int i = 0; i < 3; i++) {
+		if (i == 2)
+			state_hold_next_attempt(st);   /* the attempt that locks */
+		CU_ASSERT_EQUAL(state_user_attempt(st, "hal", now, 5, 900, check_fn, &verdict,
+		    &locked), WARD_ERR_BADCODE);
+	}
+	CU_ASSERT_EQUAL(locked, 1);
+	CU_ASSERT_EQUAL(state_user_get(other, "hal", &got), 0);
+	CU_ASSERT(got.locked_until > now);
+	state_user_clear(&got);
+	/* closing with one held drops it */
+	CU_ASSERT_EQUAL(state_user_unlock(st, "hal"), 0);
+	state_hold_next_attempt(st);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "hal", now, 5, 900, check_fn, &verdict,
+	    &locked), WARD_ERR_BADCODE);
+	state_close(st);
+	CU_ASSERT_EQUAL(state_user_get(other, "hal", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 0);
+	state_user_clear(&got);
+	state_close(other);
+}
+
 static void
 test_corrupt_records(void)
 {
@@ -436,6 +525,7 @@ main(void)
 	s = CU_add_suite("state", setup, teardown);
 	CU_add_test(s, "put, get, list, delete", test_put_get_list_delete);
 	CU_add_test(s, "attempt: failures, lockout, replay, unlock", test_attempt_lockout);
+	CU_add_test(s, "an attempt held for its audit record", test_held_attempt);
 	CU_add_test(s, "corrupt records fail closed", test_corrupt_records);
 	CU_add_test(s, "grace, directory cache, audit head", test_grace_cache_head);
 	CU_add_test(s, "unsafe folders refused", test_unsafe_folders);
