@@ -65,7 +65,10 @@ disk=$(mktemp -d /tmp/ward-bench-pam.XXXXXX)
 ldap=
 shm=
 etcpam=()
+declare -A wpid=()      # wardd PID by root: w1, wbig, wdir
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
+	bench_jobs_stop
 	wardd_stop_all
 	if [ ${#etcpam[@]} -gt 0 ]; then rm -f "${etcpam[@]}"; fi
 	if [ -n "$ldap" ]; then "$src/tests/dir/slapd.sh" clean "$ldap/srv" >/dev/null 2>&1 || true; fi
@@ -98,7 +101,7 @@ fixture() {
 	local dir=$1 r t0
 	t0=$(date +%s)
 	chmod 0755 "$dir"
-	"$b" prepare "$dir" "$n" "$module" "$prefix" "${ldapenv[@]}"
+	bench_fg "$b" prepare "$dir" "$n" "$module" "$prefix" "${ldapenv[@]}"
 	for r in w1 wbig; do
 		"$wardctl" --config "$dir/$r/ward.conf" init >/dev/null
 		# user 0 through wardctl itself, the rest straight into the store
@@ -117,24 +120,24 @@ fixture() {
 	if [ -n "$shm" ]; then
 		mkdir -m 0700 "$shm/enroll"
 		cp "$dir/wbig/state/data.mdb" "$shm/enroll/"
-		"$b" enroll "$dir/wbig/ward.conf" 1 "$n" "$shm/enroll"
+		bench_fg "$b" enroll "$dir/wbig/ward.conf" 1 "$n" "$shm/enroll"
 		cp "$shm/enroll/data.mdb" "$dir/wbig/state/data.mdb"
 		rm -rf "$shm/enroll"
 	else
-		"$b" enroll "$dir/wbig/ward.conf" 1 "$n"
+		bench_fg "$b" enroll "$dir/wbig/ward.conf" 1 "$n"
 	fi
 	for r in w1 wbig wdir; do
 		[ -d "$dir/$r" ] || continue
 		wardd_start "$dir/$r/ward.conf" "$dir/run/$r.sock" "$dir/wardd-$r.log"
-		eval "wardd_$r=\$WARDD_PID"
+		wpid[$r]=$WARDD_PID
 	done
 	echo "fixture in $dir: N = $n users; pam_ward policy text" \
 		"$(du -k "$dir/wbig/etc/policy.conf" | cut -f1) KiB, snapshot" \
 		"$(du -k "$dir/wbig/etc/policy.conf.snap" | cut -f1) KiB, store" \
 		"$(du -k "$dir/wbig/state/data.mdb" | cut -f1) KiB; pam_oath usersfile" \
 		"$(du -k "$dir/oathbig" | cut -f1) KiB; pam_access file" \
-		"$(du -k "$dir/accessbig" | cut -f1) KiB; wardd pids $wardd_w1 (1 user)," \
-		"$wardd_wbig (N users)${wardd_wdir:+, $wardd_wdir (directory)} ($(( $(date +%s) - t0 )) s)"
+		"$(du -k "$dir/accessbig" | cut -f1) KiB; wardd pids ${wpid[w1]} (1 user)," \
+		"${wpid[wbig]} (N users)${wpid[wdir]:+, ${wpid[wdir]} (directory)} ($(( $(date +%s) - t0 )) s)"
 }
 
 # fsyncs FILE: "fsync N, fdatasync M" from strace -c's summary in FILE
@@ -153,11 +156,12 @@ count_fsyncs() {
 		return 0
 	fi
 	mkdir -p "$out"
-	strace -f -qq -c -e trace=fsync,fdatasync -o "$out/wardd" -p "$wardd_wbig" 2>"$out/err" &
+	strace -f -qq -c -e trace=fsync,fdatasync -o "$out/wardd" -p "${wpid[wbig]}" 2>"$out/err" &
 	spid=$!
+	bench_track "$spid"
 	# attached when the kernel names a tracer for wardd
 	for i in $(seq 1 100); do
-		[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$wardd_wbig/status")" != 0 ] && break
+		[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/${wpid[wbig]}/status")" != 0 ] && break
 		running "$spid" || break
 		sleep 0.05
 	done
@@ -166,11 +170,11 @@ count_fsyncs() {
 		echo "skipped: strace cannot attach to wardd here: $(head -1 "$out/err")"
 		return 0
 	fi
-	strace -f -qq -c -e trace=fsync,fdatasync -o "$out/client" \
+	bench_fg strace -f -qq -c -e trace=fsync,fdatasync -o "$out/client" \
 		"$b" loop "$dir" "$n" wardbig "$fsync_logins" >/dev/null
 	kill -INT "$spid"
 	wait "$spid" || true
-	strace -f -qq -c -e trace=fsync,fdatasync -o "$out/oath" \
+	bench_fg strace -f -qq -c -e trace=fsync,fdatasync -o "$out/oath" \
 		"$b" loop "$dir" "$n" oathbig "$fsync_logins" >/dev/null
 	read -r f d < <(fsyncs "$out/wardd")
 	read -r cf cd < <(fsyncs "$out/client")
@@ -192,7 +196,7 @@ rc=0
 fixture "$disk"
 echo
 echo "-- 1. files on disk ($(df --output=fstype "$disk" | tail -1)), modules loaded per transaction"
-"$b" run "$disk" "$n" "$rounds" "$maxsec" || rc=1
+bench_fg "$b" run "$disk" "$n" "$rounds" "$maxsec" || rc=1
 echo
 echo "-- 2. fsync-class calls per login"
 count_fsyncs "$disk"
@@ -203,7 +207,7 @@ if command -v pamtester >/dev/null; then
 		etcpam+=("/etc/pam.d/$prefix-$s")
 		cp "$disk/pam.d/$prefix-$s" "/etc/pam.d/$prefix-$s"
 	done
-	"$b" process "$disk" "$n" "$rounds" "$maxsec" "$(command -v pamtester)" "$prefix" || rc=1
+	bench_fg "$b" process "$disk" "$n" "$rounds" "$maxsec" "$(command -v pamtester)" "$prefix" || rc=1
 	rm -f "${etcpam[@]}"
 	etcpam=()
 else
@@ -216,7 +220,7 @@ if [ $((n / 2)) -lt "$c" ]; then
 	c=$((n / 2))
 	echo "(clients cut to $c: N = $n)"
 fi
-"$b" crowd "$disk" "$n" "$c" "$crowd_rounds" "$maxsec" || rc=1
+bench_fg "$b" crowd "$disk" "$n" "$c" "$crowd_rounds" "$maxsec" || rc=1
 wardd_stop_all
 rm -rf "$disk"
 if [ -n "$shm" ]; then
@@ -224,6 +228,6 @@ if [ -n "$shm" ]; then
 	fixture "$shm/f"
 	echo
 	echo "-- 5. files on tmpfs (fsync is free), modules loaded per transaction"
-	"$b" run "$shm/f" "$n" "$rounds" "$maxsec" || rc=1
+	bench_fg "$b" run "$shm/f" "$n" "$rounds" "$maxsec" || rc=1
 fi
 exit $rc

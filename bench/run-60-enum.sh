@@ -38,7 +38,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 dir=$(mktemp -d /tmp/ward-bench-enum.XXXXXX)
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
+	bench_jobs_stop
 	wardd_stop_all
 	"$src/tests/dir/slapd.sh" clean "$dir/ldap" >/dev/null 2>&1 || true
 	rm -rf "$dir"
@@ -71,5 +73,5 @@ if [ -e "$dir/ward-dir.conf" ]; then
 	wardd_start "$dir/ward-dir.conf" "$dir/run/dir.sock" "$dir/wardd-dir.log"
 fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-"$b" run "$dir" "$rounds" "$maxsec" "$module"
+bench_fg "$b" run "$dir" "$rounds" "$maxsec" "$module"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # wardd.sh - sourced by the bench/run-*.sh scripts that log in through
 # pam_ward: each starts its own wardd (the build's $WARD_BUILD/wardd, in
 # the foreground of a background job) on its fixture and stops it again.
@@ -8,14 +9,23 @@
 #   wardd_stop PID              SIGTERM, wait for it to exit (SIGKILL
 #                               after 10 s)
 #   wardd_stop_all              every wardd started here still running
+#   bench_fg CMD...             run CMD and return its status, as a job
+#                               waited for: bash runs a trap only between
+#                               commands or inside `wait`, so a signal to
+#                               the script is handled at once, not after a
+#                               minute of benchmark
+#   bench_jobs_stop             SIGTERM every job bench_fg or the caller
+#                               (bench_track PID) started that still runs
 #
-# The caller's traps call wardd_stop_all (EXIT, and INT/TERM/HUP turned
-# into an exit), so an interrupted benchmark leaves no daemon behind; a
-# benchmark killed outright takes its daemons with it, since each is
-# started with a parent-death signal (setpriv --pdeathsig) when util-linux
-# offers one.  Only the PIDs started here are ever signalled.
+# The caller's EXIT trap calls bench_jobs_stop then wardd_stop_all (and its
+# INT/TERM/HUP traps exit), so an interrupted benchmark leaves no process
+# behind; a benchmark killed outright takes its daemons with it, since each
+# is started with a parent-death signal (setpriv --pdeathsig) when
+# util-linux offers one.  Only the PIDs started here are ever signalled,
+# and only while this shell lists them as its running jobs.
 
 wardd_pids=()
+bench_pids=()
 
 wardd_start() {
 	local conf=$1 sock=$2 log=$3 pid pdeath=()
@@ -32,6 +42,7 @@ wardd_start() {
 		tail -20 "$log" >&2
 		return 1
 	fi
+	# shellcheck disable=SC2034 # the caller's
 	WARDD_PID=$pid
 }
 
@@ -65,4 +76,26 @@ wardd_stop_all() {
 		term_wait "$pid"
 	done
 	wardd_pids=()
+bench_pids=()
+}
+
+bench_track() {
+	bench_pids+=("$1")
+}
+
+bench_fg() {
+	local pid rc=0
+	"$@" &
+	pid=$!
+	bench_track "$pid"
+	wait "$pid" || rc=$?
+	return $rc
+}
+
+bench_jobs_stop() {
+	local pid
+	for pid in "${bench_pids[@]}"; do
+		term_wait "$pid"
+	done
+	bench_pids=()
 }
