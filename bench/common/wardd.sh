@@ -38,7 +38,8 @@ wardd_start() {
 	pid=$!
 	wardd_pids+=("$pid")
 	if ! "$WARD_BUILD/bench/wardd_wait" "$sock" "$pid" 10; then
-		echo "wardd --config $conf did not start; its output:" >&2
+		echo "wardd --config $conf did not start (it says why in syslog, ident" \
+			"wardd); its output:" >&2
 		tail -20 "$log" >&2
 		return 1
 	fi
