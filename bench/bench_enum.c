@@ -2,14 +2,19 @@
  * bench_enum.c - does the time of an answer tell whether a user exists?
  * pam_authenticate through real libpam with a wrong code, for users the
  * module must not tell apart.  Not a test: it prints figures, never
- * asserts on time (bench/run-60-enum.sh runs it).
+ * asserts on time (bench/run-60-enum.sh runs it, and starts a wardd on
+ * each ward.conf, on DIR/run/local.sock and DIR/run/dir.sock, before any
+ * timed login).
  *
  *   bench_enum prepare DIR MODULE [LDAPENV]
  *                            write the fixture: DIR/etc/policy.conf,
  *                            DIR/ward-local.conf, the service file
- *                            DIR/pam.d/enum-local and, with LDAPENV (the
- *                            DIR/env of tests/dir/slapd.sh), DIR/ward-dir.conf,
+ *                            DIR/pam.d/enum-local (socket=DIR/run/local.sock)
+ *                            and, with LDAPENV (the DIR/env of
+ *                            tests/dir/slapd.sh), DIR/ward-dir.conf,
  *                            DIR/etc/ldap.secret and DIR/pam.d/enum-dir
+ *                            (socket=DIR/run/dir.sock); both ward.confs
+ *                            share the policy, the store and the audit log
  *   bench_enum run DIR ROUNDS MAXSEC MODULE
  *                            time the cases in rounds (each round runs every
  *                            case once, starting at a rotating case), stop
@@ -131,13 +136,14 @@ write_conf(const char *dir, const char *name, const char *ldapenv)
 	bench_write_file(path, text, 0644);
 }
 
+/* The service SVC: pam_ward talking to the wardd on DIR/run/SOCK. */
 static void
-service(const char *dir, const char *svc, const char *module, const char *conf)
+service(const char *dir, const char *svc, const char *module, const char *sock)
 {
 	char path[1024], text[2048];
 
 	snprintf(path, sizeof(path), "%s/pam.d/%s", dir, svc);
-	snprintf(text, sizeof(text), "auth required %s config=%s/%s\n", module, dir, conf);
+	snprintf(text, sizeof(text), "auth required %s socket=%s/run/%s\n", module, dir, sock);
 	bench_write_file(path, text, 0644);
 }
 
@@ -151,15 +157,17 @@ cmd_prepare(const char *dir, const char *module, const char *ldapenv)
 	bench_mkdirs(path);
 	snprintf(path, sizeof(path), "%s/pam.d", dir);
 	bench_mkdirs(path);
+	snprintf(path, sizeof(path), "%s/run", dir);
+	bench_mkdirs(path);
 	snprintf(path, sizeof(path), "%s/etc/policy.conf", dir);
 	bench_write_file(path, policy_text, 0644);
 	write_conf(dir, "ward-local.conf", NULL);
-	service(dir, "enum-local", module, "ward-local.conf");
+	service(dir, "enum-local", module, "local.sock");
 	if (ldapenv != NULL) {
 		write_conf(dir, "ward-dir.conf", ldapenv);
 		snprintf(path, sizeof(path), "%s/etc/ldap.secret", dir);
 		bench_write_file(path, "ward-demo-password", 0600);
-		service(dir, "enum-dir", module, "ward-dir.conf");
+		service(dir, "enum-dir", module, "dir.sock");
 	}
 	return 0;
 }

@@ -1,12 +1,19 @@
 /*
  * bench_pam.c - end-to-end PAM transactions through real libpam: pam_ward
- * against pam_oath, pam_google_authenticator and pam_access, interleaved in
- * one process (not a test: it prints, never asserts on time).
+ * (a thin client of wardd) against pam_oath, pam_google_authenticator and
+ * pam_access, interleaved in one process (not a test: it prints, never
+ * asserts on time).  bench/run-20-pam.sh starts the wardds the fixture
+ * needs (one per ward.conf: DIR/w1, DIR/wbig and, with a directory,
+ * DIR/wdir, each on DIR/run/ROOT.sock) before any timed login.
  *
  *   bench_pam secret INDEX          base32 secret of user INDEX (for wardctl)
- *   bench_pam prepare DIR N MODULE  write the fixture (ward.conf x3, policies,
- *                                   usersfiles, google-authenticator file,
- *                                   access files, service files in DIR/pam.d)
+ *   bench_pam prepare DIR N MODULE [LDAPENV]
+ *                                   write the fixture (ward.conf per root,
+ *                                   policies, usersfiles, google-authenticator
+ *                                   file, access files, service files in
+ *                                   DIR/pam.d); with LDAPENV (the DIR/env of
+ *                                   tests/dir/slapd.sh) also DIR/wdir, whose
+ *                                   user (DIRUSER) comes from the directory
  *   bench_pam enroll CONF FIRST N [STATEDIR]
  *                                   enroll users FIRST..N-1 straight into the
  *                                   store of CONF, or STATEDIR (what `wardctl
@@ -14,14 +21,25 @@
  *                                   processes)
  *   bench_pam loop DIR N SERVICE COUNT [MODULE...]
  *                                   one case COUNT times, untimed, for a
- *                                   profiler (perf record, valgrind
- *                                   --tool=callgrind); MODULEs given are
- *                                   loaded once and kept, as in run
+ *                                   profiler or a syscall count (perf record,
+ *                                   strace -c); MODULEs given are loaded once
+ *                                   and kept, as in run
  *   bench_pam run DIR N ROUNDS MAXSEC [MODULE...]
  *                                   time the cases in rounds (each round runs
  *                                   every case once, starting at a rotating
  *                                   case), stop after ROUNDS or MAXSEC seconds;
  *                                   MODULEs given are loaded once and kept
+ *   bench_pam process DIR N ROUNDS MAXSEC PAMTESTER PREFIX
+ *                                   whole processes: PAMTESTER (one login per
+ *                                   process: authenticate + acct_mgmt) on the
+ *                                   services /etc/pam.d/PREFIX-SERVICE, which
+ *                                   the caller copied from DIR/pam.d (pamtester
+ *                                   reads no other folder); interleaved rounds
+ *   bench_pam crowd DIR N CLIENTS ROUNDS MAXSEC
+ *                                   CLIENTS processes log in at once (auth +
+ *                                   account, distinct users, module loaded per
+ *                                   login), a round of pam_ward then one of
+ *                                   pam_oath (N users each), ROUNDS of each
  *
  * A transaction is pam_start_confdir + pam_authenticate (a valid code typed
  * at the prompt) + pam_acct_mgmt + pam_end, timed as a whole; account-only
@@ -30,12 +48,16 @@
  *
  * Every module refuses a code whose step was already used, so each case
  * says how it gets a fresh one (untimed, outside the measured interval):
- *  - 10,000-user cases use each user once: the rotation is longer than a
- *    time step, and a user met again within the same step is skipped;
+ *  - N-user cases use each user once within a time step: a user met again
+ *    within the same step is skipped, and when every user of the rotation
+ *    was used in this step the case waits for the next one.  The steps
+ *    used are kept in DIR/used-steps, so the commands run one after the
+ *    other on one fixture (run, process, crowd) never reuse a code;
  *  - 1-user cases restore the user's state before each transaction: the
  *    pam_oath usersfile and the google-authenticator file are rewritten as
  *    they were after a login two steps ago, and pam_ward's replay watermark
- *    is set back through the state store API.
+ *    is set back through the state store API (LMDB: wardd, which holds the
+ *    same store open, sees it at its next transaction).
  * Everything the modules read is in a fresh folder, so the page cache is
  * warm for all of them alike.
  */
@@ -46,11 +68,13 @@
 #include <math.h>
 #include <pwd.h>
 #include <security/pam_appl.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +88,10 @@
 #define SECRET_LEN 20
 #define STEP 30
 #define MAXCASES 16
+/* the directory user of DIR/wdir: a nurse in contrib/ldap/hospital.ldif */
+#define DIRUSER "heidi"
+
+extern char **environ;
 
 /* ---- users and secrets ---- */
 
@@ -190,8 +218,11 @@ write_ga(const char *path, time_t t)
 	bench_write_file(path, text, 0400);
 }
 
+/* The policy of DIR/w1 and DIR/wbig: N local users (nurses, every tenth a
+ * physician); PREFIX names the services of the whole-process cases
+ * (/etc/pam.d/PREFIX-...), which are the same apps. */
 static void
-ward_policy(const char *path, int n)
+ward_policy(const char *path, int n, const char *prefix)
 {
 	FILE *f;
 	char name[16];
@@ -207,7 +238,7 @@ ward_policy(const char *path, int n)
 	    "  pharmacist = { inherits = [\"clinician\"]; permissions = [\"pharmacy:dispense\"]; };\n"
 	    "  it_admin = { permissions = [\"*:admin\"]; };\n"
 	    "};\n"
-	    "apps = { ehr = [\"ward1\", \"wardbig\", \"wardbig-text\"];\n"
+	    "apps = { ehr = [\"ward1\", \"wardbig\", \"%s-ward1\", \"%s-wardbig\"];\n"
 	    "         ehr_viewer = [\"acct-ward1\", \"acct-wardbig\"];\n"
 	    "         pacs = [\"wardbig-grace\"];\n"
 	    "         pharmacy = [\"rx-console\"]; };\n"
@@ -227,7 +258,7 @@ ward_policy(const char *path, int n)
 	    "  { id = \"no-rx-for-nurses\"; effect = \"deny\"; roles = [\"nurse\"];\n"
 	    "    apps = [\"pharmacy\"]; reason = \"Nurses dispense through the pharmacy desk\"; }\n"
 	    ");\n"
-	    "users = (\n", n);
+	    "users = (\n", n, prefix, prefix);
 	for (int i = 0; i < n; i++) {
 		user_name(i, name);
 		fprintf(f, "  { user = \"%s\"; roles = [\"%s\"]; }%s\n", name,
@@ -238,30 +269,86 @@ ward_policy(const char *path, int n)
 		bench_die(path);
 }
 
+/* The policy of DIR/wdir: no local users; roles from the directory's
+ * groups (contrib/ldap/hospital.ldif), the service warddir is the app. */
+static const char dir_policy_text[] =
+    "# generated by bench_pam: roles from the directory\n"
+    "roles = { clinician = { }; nurse = { inherits = [\"clinician\"]; };\n"
+    "  physician = { inherits = [\"clinician\"]; }; };\n"
+    "role_sources = (\n"
+    "  { group = \"cn=nurses,ou=groups,dc=example,dc=org\"; role = \"nurse\"; },\n"
+    "  { group = \"cn=physicians,ou=groups,dc=example,dc=org\"; role = \"physician\"; } );\n"
+    "apps = { ehr = [\"warddir\"]; };\n"
+    "rules = (\n"
+    "  { id = \"clinicians-ehr\"; effect = \"allow\"; roles = [\"nurse\", \"physician\"];\n"
+    "    apps = [\"ehr\"]; mfa = \"required\"; idle_logoff = 600; } );\n";
+
+/* LDAPENV's value of KEY (tests/dir/slapd.sh writes KEY=VALUE lines). */
 static void
-ward_root(const char *root, int n)
+env_value(const char *path, const char *key, char *out, size_t len)
 {
-	char path[1024], text[4096];
+	char line[1024];
+	size_t k = strlen(key);
+	FILE *f = fopen(path, "r");
+
+	out[0] = '\0';
+	if (f == NULL)
+		bench_die(path);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, key, k) == 0 && line[k] == '=')
+			snprintf(out, len, "%s", line + k + 1);
+	}
+	fclose(f);
+	if (out[0] == '\0') {
+		fprintf(stderr, "bench_pam: %s: no %s\n", path, key);
+		exit(2);
+	}
+}
+
+/* ROOT/ward.conf and ROOT/etc/policy.conf: the policy's compiled snapshot
+ * (default name policy.conf.snap, made by `wardctl policy compile`) is what
+ * wardd loads; audit records are synced (audit.fsync, the default, spelt
+ * out).  With LDAPENV: the directory over ldaps://, no role cache
+ * (cache_seconds = 0: every login asks it, on wardd's connection) and a
+ * generous timeout, so that a loaded machine's stall is a slow answer,
+ * not a different one. */
+static void
+ward_root(const char *root, int n, const char *prefix, const char *ldapenv)
+{
+	char path[1024], text[4096], dirtext[2048] = "", uri[512], ca[512];
 
 	snprintf(path, sizeof(path), "%s/etc", root);
 	bench_mkdirs(root);
 	bench_mkdirs(path);
 	snprintf(path, sizeof(path), "%s/etc/policy.conf", root);
-	ward_policy(path, n);
-	/* ward.conf reads the compiled snapshot when there is one (default
-	 * name: policy.conf.snap); ward-text.conf never does. */
-	for (int text_only = 0; text_only < 2; text_only++) {
-		snprintf(text, sizeof(text),
-		    "policy_file = \"%s/etc/policy.conf\";\n%s"
-		    "state_dir = \"%s/state\";\n"
-		    "mfa = { window = 1; max_failures = 5; lockout_seconds = 900; };\n"
-		    "secrets = { key_file = \"%s/etc/master.key\"; };\n"
-		    "audit = { path = \"%s/log/audit.log\"; key_file = \"%s/etc/audit.key\"; };\n",
-		    root, text_only ? "snapshot_file = \"/nonexistent/bench.snap\";\n" : "",
-		    root, root, root, root);
-		snprintf(path, sizeof(path), "%s/%s", root, text_only ? "ward-text.conf" : "ward.conf");
-		bench_write_file(path, text, 0644);
+	if (ldapenv == NULL) {
+		ward_policy(path, n, prefix);
+	} else {
+		bench_write_file(path, dir_policy_text, 0644);
+		env_value(ldapenv, "LDAPS_URI", uri, sizeof(uri));
+		env_value(ldapenv, "CA_FILE", ca, sizeof(ca));
+		snprintf(path, sizeof(path), "%s/etc/ldap.secret", root);
+		bench_write_file(path, "ward-demo-password", 0600);
+		snprintf(dirtext, sizeof(dirtext),
+		    "directory = {\n  uri = [\"%s\"];\n  base = \"dc=example,dc=org\";\n"
+		    "  bind_dn = \"cn=ward,ou=services,dc=example,dc=org\";\n"
+		    "  bind_password_file = \"%s/etc/ldap.secret\";\n  ca_file = \"%s\";\n"
+		    "  user_filter = \"(&(objectClass=inetOrgPerson)(uid=%%u))\";\n"
+		    "  group_filter = \"(&(objectClass=groupOfNames)(member=%%d))\";\n"
+		    "  timeout_ms = 10000;\n  cache_seconds = 0;\n  offline_max_age = 0;\n};\n",
+		    uri, root, ca);
 	}
+	snprintf(text, sizeof(text),
+	    "policy_file = \"%s/etc/policy.conf\";\n"
+	    "state_dir = \"%s/state\";\n%s"
+	    "mfa = { window = 1; max_failures = 5; lockout_seconds = 900; };\n"
+	    "secrets = { key_file = \"%s/etc/master.key\"; };\n"
+	    "audit = { path = \"%s/log/audit.log\"; key_file = \"%s/etc/audit.key\";\n"
+	    "          fsync = true; };\n",
+	    root, root, dirtext, root, root, root);
+	snprintf(path, sizeof(path), "%s/ward.conf", root);
+	bench_write_file(path, text, 0644);
 }
 
 /* pam_access: users listed by name, 100 to a line (lines are at most
@@ -309,18 +396,36 @@ service(const char *dir, const char *name, const char *auth, const char *acct)
 	bench_write_file(path, text, 0644);
 }
 
-static int
-cmd_prepare(const char *dir, int n, const char *module)
+/* The service files of pam_ward: socket=DIR/run/ROOT.sock, the wardd that
+ * bench/run-20-pam.sh starts on DIR/ROOT/ward.conf. */
+static void
+ward_service(const char *dir, const char *svc, const char *module, const char *root, int auth)
 {
-	char path[1024], a[1024], b[1024];
+	char line[1024];
+
+	snprintf(line, sizeof(line), "%s socket=%s/run/%s.sock", module, dir, root);
+	service(dir, svc, auth ? line : NULL, line);
+}
+
+static int
+cmd_prepare(const char *dir, int n, const char *module, const char *prefix,
+    const char *ldapenv)
+{
+	char path[1024], a[1024], svc[256];
 	time_t earlier = time(NULL) - 2 * STEP;
 
 	snprintf(path, sizeof(path), "%s/pam.d", dir);
 	bench_mkdirs(path);
+	snprintf(path, sizeof(path), "%s/run", dir);
+	bench_mkdirs(path);
 	snprintf(path, sizeof(path), "%s/w1", dir);
-	ward_root(path, 1);
+	ward_root(path, 1, prefix, NULL);
 	snprintf(path, sizeof(path), "%s/wbig", dir);
-	ward_root(path, n);
+	ward_root(path, n, prefix, NULL);
+	if (ldapenv != NULL) {
+		snprintf(path, sizeof(path), "%s/wdir", dir);
+		ward_root(path, 0, prefix, ldapenv);
+	}
 	snprintf(path, sizeof(path), "%s/oath1", dir);
 	write_oath(path, 1, earlier);
 	snprintf(path, sizeof(path), "%s/oathbig", dir);
@@ -342,33 +447,31 @@ cmd_prepare(const char *dir, int n, const char *module)
 
 	service(dir, "other", MODDIR "/pam_deny.so", MODDIR "/pam_deny.so");
 	service(dir, "permit", MODDIR "/pam_permit.so", MODDIR "/pam_permit.so");
-	snprintf(a, sizeof(a), MODDIR "/pam_oath.so usersfile=%s/oath1 window=1", dir);
-	service(dir, "oath1", a, MODDIR "/pam_permit.so");
-	snprintf(a, sizeof(a), MODDIR "/pam_oath.so usersfile=%s/oathbig window=1", dir);
-	service(dir, "oathbig", a, MODDIR "/pam_permit.so");
+	/* each pam_oath and pam_ward service twice: for the in-process cases
+	 * and, named PREFIX-..., for the whole-process ones */
+	for (int p = 0; p < 2; p++) {
+		const char *pre = p ? prefix : "", *dash = p ? "-" : "";
+
+		snprintf(a, sizeof(a), MODDIR "/pam_oath.so usersfile=%s/oath1 window=1", dir);
+		snprintf(svc, sizeof(svc), "%s%soath1", pre, dash);
+		service(dir, svc, a, MODDIR "/pam_permit.so");
+		snprintf(a, sizeof(a), MODDIR "/pam_oath.so usersfile=%s/oathbig window=1", dir);
+		snprintf(svc, sizeof(svc), "%s%soathbig", pre, dash);
+		service(dir, svc, a, MODDIR "/pam_permit.so");
+		snprintf(svc, sizeof(svc), "%s%sward1", pre, dash);
+		ward_service(dir, svc, module, "w1", 1);
+		snprintf(svc, sizeof(svc), "%s%swardbig", pre, dash);
+		ward_service(dir, svc, module, "wbig", 1);
+	}
 	snprintf(a, sizeof(a), MODDIR "/pam_google_authenticator.so secret=%s/ga/secret user=root",
 	    dir);
 	service(dir, "ga", a, MODDIR "/pam_permit.so");
-	/* pam_ward: the service names are the policy's apps (ward, ward-grace,
-	 * acct-ward), so each case has its own folder with its own policy. */
-	{
-		static const struct {
-			const char *svc, *root, *conf;
-			int auth;
-		} w[] = {
-			{ "ward1", "w1", "ward-text.conf", 1 },
-			{ "wardbig-text", "wbig", "ward-text.conf", 1 },
-			{ "wardbig", "wbig", "ward.conf", 1 },
-			{ "wardbig-grace", "wbig", "ward.conf", 1 },
-			{ "acct-ward1", "w1", "ward-text.conf", 0 },
-			{ "acct-wardbig", "wbig", "ward.conf", 0 },
-		};
-		for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
-			snprintf(b, sizeof(b), "%s config=%s/%s/%s", module, dir, w[i].root,
-			    w[i].conf);
-			service(dir, w[i].svc, w[i].auth ? b : NULL, b);
-		}
-	}
+	/* pam_ward: the service names are the policy's apps */
+	ward_service(dir, "wardbig-grace", module, "wbig", 1);
+	ward_service(dir, "acct-ward1", module, "w1", 0);
+	ward_service(dir, "acct-wardbig", module, "wbig", 0);
+	if (ldapenv != NULL)
+		ward_service(dir, "warddir", module, "wdir", 1);
 	service(dir, "acct-permit", NULL, MODDIR "/pam_permit.so");
 	snprintf(a, sizeof(a), MODDIR "/pam_access.so accessfile=%s/access1 nodefgroup", dir);
 	service(dir, "acct-access1", NULL, a);
@@ -466,7 +569,7 @@ conv(int n, const struct pam_message **msg, struct pam_response **resp, void *da
 	return PAM_SUCCESS;
 }
 
-enum reset { R_NONE, R_OATH1, R_GA, R_WARD1 };
+enum reset { R_NONE, R_OATH1, R_GA, R_WARD };
 
 struct bcase {
 	const char *svc;        /* service file in DIR/pam.d */
@@ -476,6 +579,8 @@ struct bcase {
 	int prompts;            /* prompts expected (1 code, 0 grace or account;
 	                           -1 either) */
 	enum reset reset;
+	const char *wroot;      /* R_WARD: the pam_ward root whose store it is */
+	const char *user;       /* the user's name, when not u00000.. */
 	int real;               /* user names from realnames[] (pam_access) */
 	int *next;              /* rotation cursor (shared by cases on one store) */
 	int64_t *used;          /* step each user last used, per store */
@@ -488,6 +593,51 @@ static char dir[512];          /* the fixture folder */
 static int pinned;             /* modules kept loaded for the whole run */
 static char confdir[600];      /* its pam.d */
 static int nusers;
+static int next_big, next_wbig, next_acc, next_wacc;
+static int64_t *used_oath, *used_ward;
+
+/* ---- the steps each N-user code was used in, shared by the commands
+ * run one after the other on one fixture ---- */
+
+static void
+used_path(char *out, size_t len)
+{
+	snprintf(out, len, "%s/used-steps", dir);
+}
+
+static void
+used_load(void)
+{
+	char path[1024];
+	size_t sz = (size_t)nusers * sizeof(int64_t);
+	FILE *f;
+
+	used_oath = calloc((size_t)nusers, sizeof(int64_t));
+	used_ward = calloc((size_t)nusers, sizeof(int64_t));
+	if (used_oath == NULL || used_ward == NULL)
+		exit(2);
+	used_path(path, sizeof(path));
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	if (fread(used_oath, 1, sz, f) != sz || fread(used_ward, 1, sz, f) != sz) {
+		memset(used_oath, 0, sz);
+		memset(used_ward, 0, sz);
+	}
+	fclose(f);
+}
+
+static void
+used_save(void)
+{
+	char path[1024];
+	size_t sz = (size_t)nusers * sizeof(int64_t);
+	FILE *f;
+
+	used_path(path, sizeof(path));
+	if ((f = fopen(path, "w")) == NULL || fwrite(used_oath, 1, sz, f) != sz ||
+	    fwrite(used_ward, 1, sz, f) != sz || fclose(f) != 0)
+		bench_die(path);
+}
 
 static int
 set_step_fn(void *ctx, struct state_user *rec)
@@ -496,89 +646,105 @@ set_step_fn(void *ctx, struct state_user *rec)
 	return 0;
 }
 
-/* pam_ward's replay watermark of user 0 in w1, back two steps. */
+/* pam_ward's replay watermark of USER in DIR/ROOT, back two steps. */
 static void
-reset_ward1(time_t t)
+reset_watermark(const char *root, const char *user, time_t t)
 {
-	char path[1024], name[16];
+	char path[1024];
 	struct state *st;
 	int64_t step = (int64_t)(t / STEP) - 2;
 
-	snprintf(path, sizeof(path), "%s/w1/state", dir);
-	user_name(0, name);
-	if (state_open(&st, path, 0) != 0 || state_user_update(st, name, set_step_fn, &step) != 0) {
-		fprintf(stderr, "bench_pam: cannot reset the watermark in %s\n", path);
+	snprintf(path, sizeof(path), "%s/%s/state", dir, root);
+	if (state_open(&st, path, 0) != 0 || state_user_update(st, user, set_step_fn, &step) != 0) {
+		fprintf(stderr, "bench_pam: cannot reset the watermark of %s in %s\n", user, path);
 		exit(2);
 	}
 	state_close(st);
 }
 
-/* Untimed: pick the user, restore state where the case needs it, make the
- * code.  Returns the user index. */
-static int
-before(struct bcase *c, time_t t, char code[10])
+/* The name case C logs in as for user index U. */
+static void
+case_user(const struct bcase *c, int u, char name[64])
 {
-	char path[1024];
+	if (c->user != NULL)
+		snprintf(name, 64, "%s", c->user);
+	else if (c->real)
+		snprintf(name, 64, "%s", realnames[u % nreal]);
+	else
+		user_name(u, name);
+}
+
+/* Untimed: pick the user, restore state where the case needs it, make the
+ * code for *T (moved on to the next time step when every user of the
+ * rotation has been used in this one).  Returns the user index. */
+static int
+before(struct bcase *c, time_t *t, char code[10])
+{
+	char path[1024], name[64];
 	int u = 0;
 
 	if (c->rotate > 1) {
-		int64_t step = (int64_t)(t / STEP);
+		for (;;) {
+			int64_t step = (int64_t)(*t / STEP);
+			int tries;
 
-		/* skip users already used in this step; with 10,000 users and
-		 * milliseconds per login this almost never happens */
-		for (int tries = 0; tries < c->rotate; tries++) {
-			u = *c->next;
-			*c->next = (*c->next + 1) % c->rotate;
-			if (c->used == NULL || c->used[u] < step)
+			/* skip users already used in this step; with 10,000
+			 * users and milliseconds per login this almost never
+			 * happens */
+			for (tries = 0; tries < c->rotate; tries++) {
+				u = *c->next;
+				*c->next = (*c->next + 1) % c->rotate;
+				if (c->used == NULL || c->used[u] < step)
+					break;
+			}
+			if (tries < c->rotate)
 				break;
+			sleep((unsigned)(STEP - *t % STEP));
+			*t = time(NULL);
 		}
 		if (c->used != NULL)
-			c->used[u] = step;
+			c->used[u] = (int64_t)(*t / STEP);
 	}
 	switch (c->reset) {
 	case R_OATH1:
 		snprintf(path, sizeof(path), "%s/oath1", dir);
-		write_oath(path, 1, t - 2 * STEP);
+		write_oath(path, 1, *t - 2 * STEP);
 		break;
 	case R_GA:
 		snprintf(path, sizeof(path), "%s/ga/secret", dir);
-		write_ga(path, t - 2 * STEP);
+		write_ga(path, *t - 2 * STEP);
 		break;
-	case R_WARD1:
-		reset_ward1(t);
+	case R_WARD:
+		case_user(c, u, name);
+		reset_watermark(c->wroot, name, *t);
 		break;
 	case R_NONE:
 		break;
 	}
-	code_for(u, t, code);
+	code_for(u, *t, code);
 	return u;
 }
 
-static void
-one(struct bcase *c)
+/* One transaction of service SVC for NAME, typing CODE when asked; the
+ * µs it took, its PAM result in *RC. */
+static double
+login(const char *svc, const char *name, const char *code, int auth, int *rc)
 {
 	struct pam_conv pc = { conv, NULL };
 	pam_handle_t *h = NULL;
-	char code[10], name[64];
-	time_t t = time(NULL);
 	double t0, t1;
-	int u, rc;
+	int r;
 
-	u = before(c, t, code);
-	if (c->real)
-		snprintf(name, sizeof(name), "%s", realnames[u % nreal]);
-	else
-		user_name(u, name);
 	answer = code;
 	nprompts = 0;
 	lastmsg[0] = '\0';
 	t0 = bench_now_us();
-	rc = pam_start_confdir(c->svc, name, &pc, confdir, &h);
-	if (rc == PAM_SUCCESS && c->auth)
-		rc = pam_authenticate(h, PAM_SILENT);
-	if (rc == PAM_SUCCESS)
-		rc = pam_acct_mgmt(h, PAM_SILENT);
-	pam_end(h, rc);
+	r = pam_start_confdir(svc, name, &pc, confdir, &h);
+	if (r == PAM_SUCCESS && auth)
+		r = pam_authenticate(h, PAM_SILENT);
+	if (r == PAM_SUCCESS)
+		r = pam_acct_mgmt(h, PAM_SILENT);
+	pam_end(h, r);
 	t1 = bench_now_us();
 	/* Untimed: undo the syslog options a module left behind for the
 	 * whole process (pam_google_authenticator opens the log with
@@ -586,13 +752,28 @@ one(struct bcase *c)
 	 * would then be written to the console, at serial speed). */
 	openlog(NULL, 0, 0);
 	closelog();
+	*rc = r;
+	return t1 - t0;
+}
+
+static void
+one(struct bcase *c)
+{
+	char code[10], name[64];
+	time_t t = time(NULL);
+	double us;
+	int u, rc;
+
+	u = before(c, &t, code);
+	case_user(c, u, name);
+	us = login(c->svc, name, code, c->auth, &rc);
 	if (rc != PAM_SUCCESS || (c->prompts >= 0 && nprompts != c->prompts)) {
 		if (c->fails++ < 3)
 			fprintf(stderr, "bench_pam: %s user %s: %s, %d prompt(s) %s\n", c->label, name,
 			    pam_strerror(NULL, rc), nprompts, lastmsg);
 		return;
 	}
-	c->t[c->n++] = t1 - t0;
+	c->t[c->n++] = us;
 }
 
 /* Percentile P (0..100) of the sorted V, nearest rank. */
@@ -639,19 +820,39 @@ find(struct bcase *cs, int nc, const char *svc)
 	return NULL;
 }
 
-/* Per-round paired ratio slow/fast: robust to the machine's load drifting
- * during the run, since both ran within the same round. */
-static void
-ratio(struct bcase *cs, int nc, const char *slow, const char *fast, const char *goal,
-    double need)
+static struct bcase *
+must_find(struct bcase *cs, int nc, const char *svc)
 {
-	struct bcase *a = find(cs, nc, slow), *b = find(cs, nc, fast);
-	double *r;
+	struct bcase *c = find(cs, nc, svc);
+
+	if (c == NULL) {
+		fprintf(stderr, "bench_pam: no case %s\n", svc);
+		exit(2);
+	}
+	return c;
+}
+
+enum goal { G_NONE, G_LE, G_GE };
+
+/*
+ * "LABEL: A / B = xR" with R the ratio of the medians, and the per-round
+ * paired ratio (median, p10-p90: robust to the machine's load drifting
+ * during the run, since both ran within the same round); then the goal,
+ * when there is one, met or missed.
+ */
+static void
+ratio(const char *label, struct bcase *a, struct bcase *b, enum goal g, double need)
+{
+	double *r, x;
 	size_t n;
 	struct stats s, sa, sb;
 
-	if (a == NULL || b == NULL || a->n == 0 || b->n == 0)
+	if (a == NULL || b == NULL)
 		return;
+	if (a->n == 0 || b->n == 0) {
+		printf("  %-34s no figure (a case has no successful transaction)\n", label);
+		return;
+	}
 	n = a->n < b->n ? a->n : b->n;
 	if ((r = malloc(n * sizeof(*r))) == NULL)
 		exit(2);
@@ -660,16 +861,15 @@ ratio(struct bcase *cs, int nc, const char *slow, const char *fast, const char *
 	s = stats_of(r, n);
 	sa = stats_of(a->t, a->n);
 	sb = stats_of(b->t, b->n);
-	printf("  %-16s is x%6.2f the speed of %-16s (medians; per-round ratio: median x%.2f,"
-	    " p10-p90 x%.2f-x%.2f)", fast, sa.p50 / sb.p50, slow, s.p50, s.p10, s.p90);
-	if (goal != NULL)
-		printf("  goal %s x%.0f: %s", goal, need, sa.p50 / sb.p50 >= need ? "MET" : "MISSED");
+	x = sa.p50 / sb.p50;
+	printf("  %-34s x%-6.2f (%.0f / %.0f us; per round x%.2f, p10-p90 x%.2f-x%.2f)", label, x,
+	    sa.p50, sb.p50, s.p50, s.p10, s.p90);
+	if (g != G_NONE)
+		printf("  goal %s x%g: %s", g == G_LE ? "<=" : ">=", need,
+		    (g == G_LE ? x <= need : x >= need) ? "MET" : "MISSED");
 	printf("\n");
 	free(r);
 }
-
-static int next_big, next_wbig, next_acc, next_wacc;
-static int64_t *used_oath, *used_ward;
 
 static int
 cases(struct bcase **out)
@@ -683,27 +883,26 @@ cases(struct bcase **out)
 		{ .svc = "ga", .label = "google-authenticator", .auth = 1, .rotate = 1, .prompts = 1,
 		  .reset = R_GA },
 		{ .svc = "ward1", .label = "pam_ward, 1 user", .auth = 1, .rotate = 1, .prompts = 1,
-		  .reset = R_WARD1 },
-		{ .svc = "wardbig", .label = "pam_ward, N users, compiled", .auth = 1,
-		  .rotate = -1, .prompts = 1, .next = &next_wbig },
-		{ .svc = "wardbig-text", .label = "pam_ward, N users, text policy", .auth = 1,
+		  .reset = R_WARD, .wroot = "w1" },
+		{ .svc = "wardbig", .label = "pam_ward, N users", .auth = 1,
 		  .rotate = -1, .prompts = 1, .next = &next_wbig },
 		{ .svc = "wardbig-grace", .label = "pam_ward, N users, in grace", .auth = 1,
 		  .rotate = 1 },
+		{ .svc = "warddir", .label = "pam_ward, directory user", .auth = 1, .rotate = 1,
+		  .prompts = 1, .reset = R_WARD, .wroot = "wdir", .user = DIRUSER },
 		{ .svc = "acct-permit", .label = "pam_permit", .rotate = 1 },
 		{ .svc = "acct-access1", .label = "pam_access, 1 rule", .rotate = 1, .real = 1 },
 		{ .svc = "acct-accessbig", .label = "pam_access, N users", .rotate = -2,
 		  .real = 1, .next = &next_acc },
 		{ .svc = "acct-ward1", .label = "pam_ward, 1 user", .rotate = 1 },
-		{ .svc = "acct-wardbig", .label = "pam_ward, N users, compiled", .rotate = -1,
+		{ .svc = "acct-wardbig", .label = "pam_ward, N users", .rotate = -1,
 		  .next = &next_wacc },
 	};
 	int nc = (int)(sizeof(cs) / sizeof(cs[0]));
+	char path[1024];
+	struct stat sb;
 
-	used_oath = calloc((size_t)nusers, sizeof(int64_t));
-	used_ward = calloc((size_t)nusers, sizeof(int64_t));
-	if (used_oath == NULL || used_ward == NULL)
-		exit(2);
+	used_load();
 	for (int i = 0; i < nc; i++) {
 		if (cs[i].rotate == -1)          /* every user */
 			cs[i].rotate = nusers;
@@ -713,6 +912,13 @@ cases(struct bcase **out)
 			cs[i].used = used_oath;
 		else if (cs[i].next == &next_wbig)
 			cs[i].used = used_ward;
+	}
+	/* the directory case only in a fixture with a directory */
+	snprintf(path, sizeof(path), "%s/warddir", confdir);
+	if (stat(path, &sb) != 0) {
+		struct bcase *d = must_find(cs, nc, "warddir");
+		memmove(d, d + 1, (size_t)(cs + nc - (d + 1)) * sizeof(*d));
+		nc--;
 	}
 	*out = cs;
 	return nc;
@@ -754,28 +960,56 @@ cmd_run_one(const char *svc, int count)
 		return 2;
 	for (int i = 0; i < count; i++)
 		one(c);
+	used_save();
 	return c->fails ? 1 : 0;
+}
+
+/* Round R of cases CS: every case once, starting at case R mod NC. */
+static void
+round_of(struct bcase *cs, int nc, int r)
+{
+	for (int k = 0; k < nc; k++)
+		one(&cs[(r + k) % nc]);
+}
+
+static void
+table_head(const char *what)
+{
+	printf("%-34s %9s %9s %9s %9s %9s %9s %11s\n", what, "p10 us", "median", "p90", "p99",
+	    "max", "tx/s", "spread");
+}
+
+static int
+table_row(const struct bcase *c)
+{
+	struct stats s = stats_of(c->t, c->n);
+
+	printf("%-34s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %10.0f%%\n", c->label, s.p10, s.p50,
+	    s.p90, s.p99, s.max, 1e6 / s.p50, 100.0 * (s.p90 - s.p10) / s.p50);
+	if (c->fails)
+		printf("   ^ %d transaction(s) FAILED and are not counted\n", c->fails);
+	return c->fails;
 }
 
 static int
 cmd_run(int rounds, double maxsec)
 {
-	struct bcase *cs;
+	struct bcase *cs, *d;
 	int nc = cases(&cs);
+	int r, fails = 0;
+	double start, elapsed;
 
 	/* a second run on the same folder (modules kept loaded) starts its
 	 * rotations half-way, away from the users the first one used */
 	if (pinned)
 		next_big = next_wbig = next_acc = next_wacc = nusers / 2;
-	int r, fails = 0;
-	double start, elapsed;
-
 	for (int i = 0; i < nc; i++)
 		if ((cs[i].t = calloc((size_t)rounds, sizeof(double))) == NULL)
 			return 2;
 	if (grace_setup() != 0)
 		return 2;
-	/* warm-up: one untimed round (first loads, page cache) */
+	/* warm-up: one untimed round (first loads, page cache, wardd's
+	 * directory connection) */
 	for (int i = 0; i < nc; i++) {
 		one(&cs[i]);
 		cs[i].n = 0;
@@ -784,50 +1018,381 @@ cmd_run(int rounds, double maxsec)
 	}
 	if (fails) {
 		fprintf(stderr, "bench_pam: the warm-up round failed; no figures\n");
+		used_save();
 		return 2;
 	}
 	start = bench_now_us();
 	for (r = 0; r < rounds; r++) {
-		for (int k = 0; k < nc; k++)
-			one(&cs[(r + k) % nc]);
+		round_of(cs, nc, r);
 		if ((bench_now_us() - start) / 1e6 > maxsec) {
 			r++;
 			break;
 		}
 	}
 	elapsed = (bench_now_us() - start) / 1e6;
+	used_save();
 	printf("%d rounds in %.1f s (each round runs every case once, interleaved; N = %d)\n",
 	    r, elapsed, nusers);
 	printf("modules: %s\n", pinned ? "kept loaded by the benchmark (module work only)" :
 	    "loaded at pam_start and unloaded at pam_end, as libpam does (libcrypto, liboath, "
 	    "liblmdb and libconfig stay, as the benchmark uses them)");
-	printf("%-34s %9s %9s %9s %9s %9s %9s %11s\n", "case (auth with a code + account)",
-	    "p10 us", "median", "p90", "p99", "max", "tx/s", "spread");
+	table_head("case (auth with a code + account)");
 	for (int i = 0; i < nc; i++) {
-		struct stats s = stats_of(cs[i].t, cs[i].n);
 		if (strncmp(cs[i].svc, "acct-", 5) == 0 && strncmp(cs[i - 1].svc, "acct-", 5) != 0)
 			printf("%-34s\n", "account only (no auth):");
-		printf("%-34s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %10.0f%%\n", cs[i].label, s.p10,
-		    s.p50, s.p90, s.p99, s.max, 1e6 / s.p50, 100.0 * (s.p90 - s.p10) / s.p50);
-		fails += cs[i].fails;
-		if (cs[i].fails)
-			printf("   ^ %d transaction(s) FAILED and are not counted\n", cs[i].fails);
+		fails += table_row(&cs[i]);
 	}
 	printf("(spread = (p90 - p10) / median; grace = within a recorded mfa_grace, so no code "
-	    "is asked)\n");
-	printf("ratios (x > 1: pam_ward faster):\n");
-	ratio(cs, nc, "oath1", "ward1", ">=", 1);
-	ratio(cs, nc, "oath1", "wardbig", NULL, 0);
-	ratio(cs, nc, "oathbig", "wardbig", ">=", 10);
-	ratio(cs, nc, "oathbig", "wardbig-text", NULL, 0);
-	ratio(cs, nc, "ga", "ward1", NULL, 0);
-	ratio(cs, nc, "ga", "wardbig", NULL, 0);
-	ratio(cs, nc, "oath1", "wardbig-grace", NULL, 0);
-	ratio(cs, nc, "acct-access1", "acct-ward1", NULL, 0);
-	ratio(cs, nc, "acct-accessbig", "acct-wardbig", NULL, 0);
+	    "is asked; pam_ward's work is done in wardd, which this process talks to)\n");
+	printf("ratios against pam_oath in this run (x = A / B of the medians in us):\n");
+	ratio("1 user: pam_ward / pam_oath", find(cs, nc, "ward1"), find(cs, nc, "oath1"), G_LE,
+	    0.5);
+	ratio("N users: pam_oath / pam_ward", find(cs, nc, "oathbig"), find(cs, nc, "wardbig"),
+	    G_GE, 10);
+	if ((d = find(cs, nc, "warddir")) != NULL && d->n > 0) {
+		struct stats s = stats_of(d->t, d->n);
+
+		printf("  %-34s p50 %.2f ms, p99 %.2f ms  goal p50 <= 1 ms: %s\n",
+		    "directory user (ldaps, warm)", s.p50 / 1000, s.p99 / 1000,
+		    s.p50 <= 1000 ? "MET" : "MISSED");
+		ratio("directory user / pam_oath 1 user", d, find(cs, nc, "oath1"), G_NONE, 0);
+		ratio("directory user / pam_ward 1 user", d, find(cs, nc, "ward1"), G_NONE, 0);
+	}
+	printf("others (x = A / B):\n");
+	ratio("N users, pam_ward / pam_oath 1 user", find(cs, nc, "wardbig"),
+	    find(cs, nc, "oath1"), G_NONE, 0);
+	ratio("pam_ward 1 user / google-auth.", find(cs, nc, "ward1"), find(cs, nc, "ga"), G_NONE,
+	    0);
+	ratio("grace (no code) / pam_oath 1 user", find(cs, nc, "wardbig-grace"),
+	    find(cs, nc, "oath1"), G_NONE, 0);
+	ratio("account: pam_ward / pam_access 1", find(cs, nc, "acct-ward1"),
+	    find(cs, nc, "acct-access1"), G_NONE, 0);
+	ratio("account: pam_ward / pam_access N", find(cs, nc, "acct-wardbig"),
+	    find(cs, nc, "acct-accessbig"), G_NONE, 0);
 	for (int i = 0; i < nc; i++)
 		free(cs[i].t);
 	return fails ? 1 : 0;
+}
+
+/* ---- whole processes: pamtester, one login each ---- */
+
+/* PAMTESTER SVC NAME authenticate acct_mgmt, CODE on its standard input
+ * (its conversation reads the prompt's answer there), output discarded.
+ * Wall time from the spawn to the exit, in µs; *OK when it exited 0. */
+static double
+spawn_login(const char *pamtester, const char *svc, const char *name, const char *code,
+    int *ok)
+{
+	posix_spawn_file_actions_t fa;
+	char line[16], *argv[7];
+	double t0, t1;
+	int in[2], st = 0;
+	pid_t pid;
+
+	*ok = 0;
+	if (pipe(in) != 0)
+		bench_die("pipe");
+	snprintf(line, sizeof(line), "%s\n", code);
+	if (write(in[1], line, strlen(line)) != (ssize_t)strlen(line))
+		bench_die("pipe");
+	close(in[1]);
+	if (posix_spawn_file_actions_init(&fa) != 0 ||
+	    posix_spawn_file_actions_adddup2(&fa, in[0], 0) != 0 ||
+	    posix_spawn_file_actions_addclose(&fa, in[0]) != 0 ||
+	    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0) != 0 ||
+	    posix_spawn_file_actions_adddup2(&fa, 1, 2) != 0)
+		bench_die("posix_spawn_file_actions");
+	argv[0] = (char *)"pamtester";
+	argv[1] = (char *)svc;
+	argv[2] = (char *)name;
+	argv[3] = (char *)"authenticate";
+	argv[4] = (char *)"acct_mgmt";
+	argv[5] = NULL;
+	t0 = bench_now_us();
+	if (posix_spawn(&pid, pamtester, &fa, NULL, argv, environ) != 0)
+		bench_die(pamtester);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			bench_die("waitpid");
+	t1 = bench_now_us();
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	*ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	return t1 - t0;
+}
+
+static void
+one_process(struct bcase *c, const char *pamtester)
+{
+	char code[10], name[64];
+	time_t t = time(NULL);
+	double us;
+	int u, ok;
+
+	u = before(c, &t, code);
+	case_user(c, u, name);
+	us = spawn_login(pamtester, c->svc, name, code, &ok);
+	if (!ok) {
+		if (c->fails++ < 3)
+			fprintf(stderr, "bench_pam: %s user %s: pamtester failed\n", c->label, name);
+		return;
+	}
+	c->t[c->n++] = us;
+}
+
+static int
+cmd_process(int rounds, double maxsec, const char *pamtester, const char *prefix)
+{
+	static char svc[4][256];
+	struct bcase *all, pc[4];
+	static const char *which[4] = { "oath1", "oathbig", "ward1", "wardbig" };
+	int nall = cases(&all), r, fails = 0;
+	double start, elapsed;
+
+	/* away from the users the in-process run used in this time step
+	 * (DIR/used-steps has them; this only saves skipping) */
+	next_big = next_wbig = nusers / 2;
+	for (int i = 0; i < 4; i++) {
+		pc[i] = *must_find(all, nall, which[i]);
+		snprintf(svc[i], sizeof(svc[i]), "%s-%s", prefix, which[i]);
+		pc[i].svc = svc[i];
+		pc[i].n = 0;
+		if ((pc[i].t = calloc((size_t)rounds, sizeof(double))) == NULL)
+			return 2;
+	}
+	/* warm-up: one untimed round (page cache, pamtester's libraries) */
+	for (int i = 0; i < 4; i++) {
+		one_process(&pc[i], pamtester);
+		pc[i].n = 0;
+		fails += pc[i].fails;
+		pc[i].fails = 0;
+	}
+	if (fails) {
+		fprintf(stderr, "bench_pam: the warm-up round failed; no figures\n");
+		used_save();
+		return 2;
+	}
+	start = bench_now_us();
+	for (r = 0; r < rounds; r++) {
+		for (int k = 0; k < 4; k++)
+			one_process(&pc[(r + k) % 4], pamtester);
+		if ((bench_now_us() - start) / 1e6 > maxsec) {
+			r++;
+			break;
+		}
+	}
+	elapsed = (bench_now_us() - start) / 1e6;
+	used_save();
+	printf("%d rounds in %.1f s: %s SERVICE USER authenticate acct_mgmt, one login per "
+	    "process, wall time from spawn to exit (services /etc/pam.d/%s-*; N = %d)\n", r,
+	    elapsed, pamtester, prefix, nusers);
+	table_head("whole process (pamtester)");
+	for (int i = 0; i < 4; i++)
+		fails += table_row(&pc[i]);
+	printf("ratios against pam_oath in this run (x = A / B of the medians in us):\n");
+	ratio("1 user: pam_ward / pam_oath", &pc[2], &pc[0], G_LE, 1.0);
+	ratio("N users: pam_ward / pam_oath", &pc[3], &pc[1], G_LE, 1.0);
+	for (int i = 0; i < 4; i++)
+		free(pc[i].t);
+	return fails ? 1 : 0;
+}
+
+/* ---- many clients at once ---- */
+
+struct crowd_result {
+	double us;
+	int rc;
+	int prompts;
+};
+
+/*
+ * One round of case C: CLIENTS processes, each with its own user and code
+ * (picked before the fork, untimed), wait at a gate (a pipe's read end);
+ * closing its write end lets them all go at once.  Each times its own
+ * login and sends the figure back.  Returns the µs from the gate opening
+ * to the last answer.  Failed logins are counted in C->fails (and the
+ * first few shown unless QUIET).
+ */
+static double
+crowd_round(struct bcase *c, int clients, int quiet)
+{
+	int gate[2], back[2], got = 0;
+	pid_t *pids = calloc((size_t)clients, sizeof(*pids));
+	double t0;
+
+	if (pids == NULL || pipe(gate) != 0 || pipe(back) != 0)
+		bench_die("crowd");
+	fflush(NULL);
+	for (int k = 0; k < clients; k++) {
+		char code[10], name[64];
+		time_t t = time(NULL);
+		int u = before(c, &t, code);
+
+		case_user(c, u, name);
+		if ((pids[k] = fork()) < 0)
+			bench_die("fork");
+		if (pids[k] == 0) {
+			struct crowd_result res;
+			char b;
+
+			close(gate[1]);
+			close(back[0]);
+			while (read(gate[0], &b, 1) < 0 && errno == EINTR)
+				;
+			res.us = login(c->svc, name, code, c->auth, &res.rc);
+			res.prompts = nprompts;
+			/* one write under PIPE_BUF: atomic among the clients */
+			_exit(write(back[1], &res, sizeof(res)) == (ssize_t)sizeof(res) ? 0 : 1);
+		}
+	}
+	close(gate[0]);
+	close(back[1]);
+	t0 = bench_now_us();
+	close(gate[1]);
+	for (;;) {
+		struct crowd_result res;
+		ssize_t k = read(back[0], &res, sizeof(res));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k != (ssize_t)sizeof(res))
+			break;
+		got++;
+		if (res.rc != PAM_SUCCESS || res.prompts != c->prompts) {
+			if (c->fails++ < 3 && !quiet)
+				fprintf(stderr, "bench_pam: %s, %d at once: %s, %d prompt(s)\n",
+				    c->label, clients, pam_strerror(NULL, res.rc), res.prompts);
+		} else {
+			c->t[c->n++] = res.us;
+		}
+	}
+	t0 = bench_now_us() - t0;
+	close(back[0]);
+	for (int k = 0; k < clients; k++)
+		while (waitpid(pids[k], NULL, 0) < 0 && errno == EINTR)
+			;
+	c->fails += clients - got;     /* a client that never answered */
+	free(pids);
+	return t0;
+}
+
+/*
+ * pam_ward's CLIENTS at once must all be answered (a refusal fails the
+ * run).  pam_oath's are the anchor as it is: liboath takes its usersfile's
+ * lock by creating FILE.lock with O_EXCL and gives up when the file exists
+ * (liboath 2.6.7, Debian 12), so logins that overlap another one on the
+ * same usersfile are refused; they are counted, not timed, and do not
+ * fail the run.
+ */
+static int
+cmd_crowd(int clients, int rounds, double maxsec)
+{
+	struct bcase *all, cc[2];
+	static const char *which[2] = { "wardbig", "oathbig" };
+	double *wall[2], start, elapsed;
+	int nall = cases(&all), r, maxr;
+
+	/* every login of the run needs a user of its own within a time step */
+	maxr = nusers / clients - 1;
+	if (maxr < 1) {
+		fprintf(stderr, "bench_pam: %d clients need at least %d users\n", clients,
+		    2 * clients);
+		return 2;
+	}
+	if (rounds > maxr) {
+		printf("(rounds cut to %d: %d users, %d a round)\n", maxr, nusers, clients);
+		rounds = maxr;
+	}
+	next_big = next_wbig = nusers / 4;
+	for (int i = 0; i < 2; i++) {
+		cc[i] = *must_find(all, nall, which[i]);
+		cc[i].n = 0;
+		cc[i].t = calloc((size_t)clients * (size_t)(rounds + 1), sizeof(double));
+		wall[i] = calloc((size_t)rounds + 1, sizeof(double));
+		if (cc[i].t == NULL || wall[i] == NULL)
+			return 2;
+	}
+	/* warm-up: one untimed round each */
+	for (int i = 0; i < 2; i++) {
+		crowd_round(&cc[i], clients, i == 1);
+		cc[i].n = 0;
+	}
+	if (cc[0].fails) {
+		fprintf(stderr, "bench_pam: the warm-up round failed; no figures\n");
+		used_save();
+		return 2;
+	}
+	cc[1].fails = 0;
+	start = bench_now_us();
+	for (r = 0; r < rounds; r++) {
+		for (int k = 0; k < 2; k++) {
+			int i = (r + k) % 2;
+			wall[i][r] = crowd_round(&cc[i], clients, i == 1);
+		}
+		if ((bench_now_us() - start) / 1e6 > maxsec) {
+			r++;
+			break;
+		}
+	}
+	elapsed = (bench_now_us() - start) / 1e6;
+	used_save();
+	printf("%d rounds in %.1f s: each round %d processes log in at once (auth with a code + "
+	    "account, a user each, module loaded per login), pam_ward and pam_oath "
+	    "alternately (N = %d)\n", r, elapsed, clients, nusers);
+	table_head("per login, all clients of all rounds");
+	for (int i = 0; i < 2; i++) {
+		struct stats s = stats_of(cc[i].t, cc[i].n), w = stats_of(wall[i], (size_t)r);
+
+		printf("%-34s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %10.0f%%\n", cc[i].label, s.p10,
+		    s.p50, s.p90, s.p99, s.max, 1e6 / s.p50, 100.0 * (s.p90 - s.p10) / s.p50);
+		printf("   answered %zu of %d logins%s; a round (gate open to last answer): median "
+		    "%.1f ms, max %.1f ms\n", cc[i].n, r * clients, i == 0 ? "" :
+		    " (the others refused: overlapping logins on one usersfile)", w.p50 / 1000,
+		    w.max / 1000);
+	}
+	printf("ratios against pam_oath in this run (x = A / B; pam_oath's answered logins "
+	    "only):\n");
+	if (cc[0].n > 0 && cc[1].n > 0) {
+		struct stats a = stats_of(cc[0].t, cc[0].n), b = stats_of(cc[1].t, cc[1].n);
+
+		printf("  %-34s x%-6.2f (%.0f / %.0f us)\n", "p50: pam_ward / pam_oath",
+		    a.p50 / b.p50, a.p50, b.p50);
+		printf("  %-34s x%-6.2f (%.0f / %.0f us)\n", "p99: pam_ward / pam_oath",
+		    a.p99 / b.p99, a.p99, b.p99);
+	}
+	printf("  %-34s %zu of %d answered: %s\n", "pam_ward, all answered?", cc[0].n,
+	    r * clients, cc[0].fails ? "NO" : "yes");
+	for (int i = 0; i < 2; i++) {
+		free(cc[i].t);
+		free(wall[i]);
+	}
+	return cc[0].fails ? 1 : 0;
+}
+
+/* ---- main ---- */
+
+static int
+pin_modules(char **mods, int n)
+{
+	/* Modules to keep loaded: libpam then finds them (and the libraries
+	 * they need) already mapped at pam_start, instead of loading and
+	 * relocating them again, and unloading them at pam_end. */
+	for (int i = 0; i < n; i++)
+		if (dlopen(mods[i], RTLD_NOW | RTLD_LOCAL) == NULL) {
+			fprintf(stderr, "bench_pam: %s\n", dlerror());
+			return -1;
+		}
+	pinned = n > 0;
+	return 0;
+}
+
+static int
+set_fixture(const char *d, const char *n)
+{
+	snprintf(dir, sizeof(dir), "%s", d);
+	snprintf(confdir, sizeof(confdir), "%s/pam.d", d);
+	nusers = atoi(n);
+	return nusers < 1 ? -1 : 0;
 }
 
 int
@@ -844,43 +1409,34 @@ main(int argc, char **argv)
 		free(b32);
 		return 0;
 	}
-	if (argc == 5 && strcmp(argv[1], "prepare") == 0)
-		return cmd_prepare(argv[2], atoi(argv[3]), argv[4]);
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "prepare") == 0)
+		return cmd_prepare(argv[2], atoi(argv[3]), argv[4], argv[5],
+		    argc == 7 ? argv[6] : NULL);
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "enroll") == 0)
 		return cmd_enroll(argv[2], atoi(argv[3]), atoi(argv[4]), argc == 6 ? argv[5] : NULL);
 	if (argc >= 6 && strcmp(argv[1], "loop") == 0) {
-		for (int i = 6; i < argc; i++)
-			if (dlopen(argv[i], RTLD_NOW | RTLD_LOCAL) == NULL) {
-				fprintf(stderr, "bench_pam: %s\n", dlerror());
-				return 2;
-			}
-		pinned = argc > 6;
-		snprintf(dir, sizeof(dir), "%s", argv[2]);
-		snprintf(confdir, sizeof(confdir), "%s/pam.d", argv[2]);
-		nusers = atoi(argv[3]);
-		if (nusers < 1)
+		if (pin_modules(argv + 6, argc - 6) != 0 || set_fixture(argv[2], argv[3]) != 0)
 			return 2;
 		return cmd_run_one(argv[4], atoi(argv[5]));
 	}
 	if (argc >= 6 && strcmp(argv[1], "run") == 0) {
-		/* Modules to keep loaded: libpam then finds them (and the
-		 * libraries they need) already mapped at pam_start, instead of
-		 * loading and relocating them again, and unloading them at
-		 * pam_end. */
-		for (int i = 6; i < argc; i++)
-			if (dlopen(argv[i], RTLD_NOW | RTLD_LOCAL) == NULL) {
-				fprintf(stderr, "bench_pam: %s\n", dlerror());
-				return 2;
-			}
-		pinned = argc > 6;
-		snprintf(dir, sizeof(dir), "%s", argv[2]);
-		snprintf(confdir, sizeof(confdir), "%s/pam.d", argv[2]);
-		nusers = atoi(argv[3]);
-		if (nusers < 1)
+		if (pin_modules(argv + 6, argc - 6) != 0 || set_fixture(argv[2], argv[3]) != 0)
 			return 2;
 		return cmd_run(atoi(argv[4]), atof(argv[5]));
 	}
-	fprintf(stderr, "usage: bench_pam secret I | prepare DIR N MODULE | enroll CONF FIRST N [STATEDIR] |"
-	    " loop DIR N SERVICE COUNT [MODULE...] | run DIR N ROUNDS MAXSEC [MODULE...]\n");
+	if (argc == 8 && strcmp(argv[1], "process") == 0) {
+		if (set_fixture(argv[2], argv[3]) != 0 || atoi(argv[4]) < 1)
+			return 2;
+		return cmd_process(atoi(argv[4]), atof(argv[5]), argv[6], argv[7]);
+	}
+	if (argc == 7 && strcmp(argv[1], "crowd") == 0) {
+		if (set_fixture(argv[2], argv[3]) != 0 || atoi(argv[4]) < 1 || atoi(argv[5]) < 1)
+			return 2;
+		return cmd_crowd(atoi(argv[4]), atoi(argv[5]), atof(argv[6]));
+	}
+	fprintf(stderr, "usage: bench_pam secret I | prepare DIR N MODULE PREFIX [LDAPENV] |"
+	    " enroll CONF FIRST N [STATEDIR] | loop DIR N SERVICE COUNT [MODULE...] |"
+	    " run DIR N ROUNDS MAXSEC [MODULE...] | process DIR N ROUNDS MAXSEC PAMTESTER PREFIX |"
+	    " crowd DIR N CLIENTS ROUNDS MAXSEC\n");
 	return 2;
 }

@@ -23,20 +23,32 @@
 # Environment: BENCH_ENUM_ROUNDS (default 400), BENCH_ENUM_MAXSEC (default
 # 40: the rounds stop after that long).
 set -euo pipefail
+src=${WARD_SRC:-$PWD}
+# shellcheck source=bench/common/wardd.sh
+. "$src/bench/common/wardd.sh"
 b="$WARD_BUILD/bench/bench_enum"
 wardctl="$WARD_BUILD/wardctl"
 module="$WARD_BUILD/pam_ward.so"
-src=${WARD_SRC:-$PWD}
 rounds=${BENCH_ENUM_ROUNDS:-400}
 maxsec=${BENCH_ENUM_MAXSEC:-40}
 
 if [ "$(id -u)" != 0 ]; then
-	echo "skipped: needs root (pam_ward reads a root-owned store; wardctl init)"
+	echo "skipped: needs root (wardd reads a root-owned store; wardctl init)"
 	exit 0
 fi
 
 dir=$(mktemp -d /tmp/ward-bench-enum.XXXXXX)
-trap '"$src/tests/dir/slapd.sh" clean "$dir/ldap" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+	bench_jobs_stop
+	wardd_stop_all
+	"$src/tests/dir/slapd.sh" clean "$dir/ldap" >/dev/null 2>&1 || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 # Everything pam_ward reads: root-owned, not group/world-writable.
 chmod 0755 "$dir"
 
@@ -56,6 +68,10 @@ fi
 "$wardctl" --config "$dir/ward-local.conf" enroll lena \
 	--secret JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP --qr none >/dev/null
 "$wardctl" --config "$dir/ward-local.conf" policy compile >/dev/null
+wardd_start "$dir/ward-local.conf" "$dir/run/local.sock" "$dir/wardd-local.log"
+if [ -e "$dir/ward-dir.conf" ]; then
+	wardd_start "$dir/ward-dir.conf" "$dir/run/dir.sock" "$dir/wardd-dir.log"
+fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-"$b" run "$dir" "$rounds" "$maxsec" "$module"
+bench_fg "$b" run "$dir" "$rounds" "$maxsec" "$module"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

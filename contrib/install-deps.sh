@@ -14,8 +14,8 @@ PKGS="$PKGS systemd slapd ldap-utils libpam-wrapper pamtester oathtool man-db gr
 clang libclang-rt-14-dev openssl lmdb-utils valgrind xxd procps"
 # static analysis in make check: cppcheck, clang-tidy, scan-build (clang-tools)
 PKGS="$PKGS cppcheck clang-tidy clang-tools"
-# benchmark anchors
-PKGS="$PKGS libpam-oath libpam-google-authenticator libpam-modules"
+# benchmark anchors; strace counts the flushes of a login (bench/run-20-pam.sh)
+PKGS="$PKGS libpam-oath libpam-google-authenticator libpam-modules strace"
 
 missing=""
 for p in $PKGS; do
