@@ -1241,7 +1241,14 @@ nobody_phases(void *arg)
 	char token[WIRE_TOKEN_HEX + 1] = "";
 	int result = -1, r = 0;
 
-	(void)arg;
+	/* root's transaction token, sent by nobody: not found for this uid, so
+	 * a new transaction (another token) starts */
+	snprintf(token, sizeof(token), "%s", (const char *)arg);
+	memset(&sc, 0, sizeof(sc));
+	if (run_phase(WIRE_PH_AUTH, "nobody", "desk", token, &sc, &result) != 0 ||
+	    strcmp(token, (const char *)arg) == 0 || strlen(token) != WIRE_TOKEN_HEX)
+		r |= 16;
+	token[0] = '\0';
 	/* its own name: the flow runs (nobody is not enrolled: refused, told) */
 	memset(&sc, 0, sizeof(sc));
 	sc.answers[sc.n++] = "123456";
@@ -1268,7 +1275,18 @@ nobody_phases(void *arg)
 static void
 test_phase_nonroot(void)
 {
-	int r = as_nobody(nobody_phases, NULL);
+	struct script sc;
+	char token[WIRE_TOKEN_HEX + 1] = "", roots[WIRE_TOKEN_HEX + 1];
+	int result = -1, r;
+
+	/* a transaction of root's: its token carries on for root */
+	memset(&sc, 0, sizeof(sc));
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_AUTH, "carol", "desk", token, &sc, &result), 0);
+	CU_ASSERT_EQUAL_FATAL(strlen(token), WIRE_TOKEN_HEX);
+	memcpy(roots, token, sizeof(roots));
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_ACCOUNT, "carol", "desk", token, &sc, &result), 0);
+	CU_ASSERT_STRING_EQUAL(token, roots);
+	r = as_nobody(nobody_phases, roots);
 
 	if (r != 0)
 		fprintf(stderr, "\nnobody_phases: %d\n", r);
