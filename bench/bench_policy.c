@@ -180,7 +180,7 @@ ready(const char *path)
 	return 0;
 }
 
-/* The module's path (pam_module/core.c load_policy): open, check, map. */
+/* wardd's path (daemon/core.c core_load_policy): open, check, map. */
 static int
 ready_snap(const char *path, int verbose)
 {

@@ -51,7 +51,7 @@ run_cppcheck() {
 	# -D__GNUC__: check the configuration we build (attributes on); without
 	# it cppcheck tries every #ifdef combination for no gain.
 	cppcheck --enable=warning,portability --error-exitcode=1 --inline-suppr \
-		--std=c11 -D_GNU_SOURCE -D__GNUC__ -Ilib -Ipolicy -Ipam_module -Iadmin \
+		--std=c11 -D_GNU_SOURCE -D__GNUC__ -Ilib -Ipolicy -Ipam_module -Idaemon -Iadmin \
 		-j2 --quiet $srcs
 }
 
