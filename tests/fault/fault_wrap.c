@@ -1,17 +1,19 @@
 /*
  * fault_wrap.c - the wrappers linked into the fault-injection build of
- * pam_ward.so only (see fault.h).  Test code: never part of the release
- * module, which has no way to turn any of this on.
+ * wardd only (build/tests/fault/wardd_fault; fault.h).  Test code: never
+ * part of the installed wardd, which has no way to turn any of this on.
  *
- * Each __wrap_FN counts the call; the call whose number is the armed
- * target fails once, the way FN really fails:
+ * Each __wrap_FN counts the call when it is in scope (below); the counted
+ * call whose number is the armed target fails once, the way FN really
+ * fails:
  *   malloc calloc realloc strdup strndup asprintf   NULL / -1, ENOMEM
  *   open openat                                     -1, EMFILE
  *   read pread                                      -1, EIO
  *   write                                           -1, ENOSPC (or, with
  *                                                   short_writes, half the
  *                                                   bytes written and that
- *                                                   count returned)
+ *                                                   count returned); not
+ *                                                   on a pipe (below)
  *   fsync fdatasync rename                          -1, EIO
  *   mdb_env_open mdb_txn_begin mdb_get              EIO / MDB_CORRUPTED
  *   mdb_put                                         MDB_MAP_FULL
@@ -24,16 +26,36 @@
  *                                                   their error returns
  * Every other call goes through unchanged.  Calls from this file go to
  * the __real_ functions (the link wraps this object's references too).
+ *
+ * What is counted.  wardd is long-lived and multi-threaded: the main
+ * thread accepts, reads requests and reloads; each login phase runs in a
+ * worker thread of its own (daemon/phase.c).  A call counts only when the
+ * thread making it is "serving" (a thread-local flag):
+ *  - FAULT_SCOPE_PHASE: a worker thread, from its first call to its last
+ *    (the pthread_create hook runs it through worker() below).  So the
+ *    calls of wardd's start, of its reloads and of reading the next
+ *    request never count, and the Nth call of a run is the Nth call of its
+ *    phases, whatever wardd did before.  The driver waits after each
+ *    phase until every worker has ended (WORKERS_DONE), so no call of one
+ *    phase is counted (or traced) under the next;
+ *  - FAULT_SCOPE_LOAD: core_init, as a reload runs it (the core_init
+ *    hook).
+ * The counters are atomic: one worker at a time is what the driver does,
+ * not something this file relies on.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <ldap.h>
@@ -41,22 +63,75 @@
 
 #include "fault.h"
 
-#define EXPORT __attribute__((visibility("default")))
-
-static struct fault_shared *fs;
-static uintptr_t so_base;
-
-EXPORT void ward_fault_arm(struct fault_shared *sh);
-
-EXPORT void
-ward_fault_arm(struct fault_shared *sh)
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define HAVE_LSAN 1
+/* libldap 2.5 leaves GnuTLS objects behind per TLS handle (see
+ * tests/dir/test_dir.c); those allocations are GnuTLS's own. */
+const char *__lsan_default_suppressions(void);
+const char *
+__lsan_default_suppressions(void)
 {
-	Dl_info info;
+	return "leak:libgnutls.so\nleak:libtasn1.so\n";
+}
+#else
+#define HAVE_LSAN 0
+#endif
 
-	fs = sh;
-	so_base = 0;
-	if (dladdr((void *)(uintptr_t)ward_fault_arm, &info) != 0)
-		so_base = (uintptr_t)info.dli_fbase;
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
+#define ADD(x, v) __atomic_add_fetch(&(x), (v), __ATOMIC_SEQ_CST)
+
+int __real_open(const char *path, int flags, ...);
+ssize_t __real_write(int fd, const void *buf, size_t n);
+void *__real_malloc(size_t n);
+
+static struct fault_shared *fs;  /* the control file; NULL: nothing fails */
+static uintptr_t exe_base;       /* wardd_fault's load address */
+static int log_fd = -1;          /* WARD_FAULT_LOG, or -1: syslog */
+static _Thread_local int serving; /* this thread's calls count */
+
+static void __attribute__((noreturn))
+attach_failed(const char *what, const char *path)
+{
+	fprintf(stderr, "wardd_fault: %s %s: %s\n", what, path, strerror(errno));
+	_exit(70);
+}
+
+/* Before main: map the control file and open the log file the driver
+ * named.  A name that does not work stops wardd_fault (the driver sees it
+ * never answer): a fault test must never run unarmed by mistake. */
+static void __attribute__((constructor))
+fault_attach(void)
+{
+	const char *ctl = getenv(WARD_FAULT_CTL), *logp = getenv(WARD_FAULT_LOG);
+	struct stat sb;
+	Dl_info info;
+	void *p;
+	int fd;
+
+	if (dladdr((void *)(uintptr_t)fault_attach, &info) != 0)
+		exe_base = (uintptr_t)info.dli_fbase;
+	if (logp != NULL &&
+	    (log_fd = __real_open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
+		attach_failed("cannot open the log file", logp);
+	if (ctl == NULL)
+		return;
+	if ((fd = __real_open(ctl, O_RDWR | O_CLOEXEC)) < 0)
+		attach_failed("cannot open the control file", ctl);
+	if (fstat(fd, &sb) != 0 || sb.st_size < (off_t)sizeof(*fs)) {
+		errno = EINVAL;
+		attach_failed("not a control file:", ctl);
+	}
+	p = mmap(NULL, sizeof(*fs), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		attach_failed("cannot map the control file", ctl);
+	fs = p;
+	if (fs->magic != FAULT_MAGIC) {
+		errno = EINVAL;
+		attach_failed("not a control file:", ctl);
+	}
 }
 
 /* Allocations are left out of a trace: their number follows the lengths
@@ -73,43 +148,167 @@ is_alloc(const char *name)
 	return 0;
 }
 
-static void
-trace(const char *name)
-{
-	size_t room = sizeof(fs->trace_buf) - fs->trace_len;
-	int n;
-
-	if (fs->trace_full || is_alloc(name))
-		return;
-	n = snprintf(fs->trace_buf + fs->trace_len, room, "%s@%d\n", name, fs->phase);
-	if (n < 0 || (size_t)n >= room) {
-		fs->trace_buf[fs->trace_len] = '\0';
-		fs->trace_full = 1;
-		return;
-	}
-	fs->trace_len += (size_t)n;
-}
-
 /* Count this call; 1 when it is the one to fail. */
 static int
 fail_now(const char *name, void *caller)
 {
-	if (fs != NULL && fs->trace)
-		trace(name);
-	if (fs == NULL || fs->injected || (fs->only[0] != '\0' && strcmp(fs->only, name) != 0))
+	unsigned long n;
+
+	if (fs == NULL || !serving)
 		return 0;
-	if (++fs->calls != fs->target)
+	if (LOAD(fs->trace) && !is_alloc(name)) {
+		char line[FAULT_NAME_MAX + 16];
+		int k = snprintf(line, sizeof(line), "%s@%d\n", name, LOAD(fs->phase));
+
+		if (k > 0 && (size_t)k < sizeof(line))
+			fault_trace_add(fs, line, (size_t)k);
+	}
+	if (fs->only[0] != '\0' && strcmp(fs->only, name) != 0)
 		return 0;
-	fs->injected = 1;
-	fs->injected_phase = fs->phase;
+	n = ADD(fs->calls, 1);
+	if (n != LOAD(fs->target))
+		return 0;
+	/* one thread only gets here per run: the counter passes TARGET once */
+	fs->injected_phase = LOAD(fs->phase);
 	snprintf(fs->name, sizeof(fs->name), "%s", name);
-	fs->site = (unsigned long)((uintptr_t)caller - so_base);
+	fs->site = (unsigned long)((uintptr_t)caller - exe_base);
+	STORE(fs->injected, 1);
 	return 1;
 }
 
-/* The wrapper's caller (in the module's own code).  Wrappers are not
- * inlined into one another, so this is one frame up. */
+/* The wrapper's caller (in Ward's own code).  Wrappers are not inlined
+ * into one another, so this is one frame up. */
 #define FAIL(name) fail_now(name, __builtin_extract_return_addr(__builtin_return_address(0)))
+
+/* ---- hooks: watching wardd, never failing ---- */
+
+struct tramp {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+/* A worker thread: it serves (FAULT_SCOPE_PHASE) from its first call to
+ * its last; then, under ASan, LeakSanitizer looks for what the phase lost
+ * (reported on wardd_fault's stderr, LEAKED set); then it is counted as
+ * done. */
+static void *
+worker(void *p)
+{
+	struct tramp t = *(struct tramp *)p;
+	void *r;
+
+	free(p);
+	serving = fs != NULL && LOAD(fs->scope) == FAULT_SCOPE_PHASE;
+	r = t.fn(t.arg);
+	serving = 0;
+#if HAVE_LSAN
+	if (fs != NULL && LOAD(fs->leak_check) && __lsan_do_recoverable_leak_check() != 0)
+		STORE(fs->leaked, 1);
+#endif
+	if (fs != NULL)
+		ADD(fs->workers_done, 1);
+	return r;
+}
+
+int __real_pthread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *),
+    void *arg);
+int __wrap_pthread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *),
+    void *arg);
+
+int
+__wrap_pthread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *),
+    void *arg)
+{
+	struct tramp *t = __real_malloc(sizeof(*t));
+	int r;
+
+	if (t == NULL)
+		return EAGAIN;
+	t->fn = fn;
+	t->arg = arg;
+	if (fs != NULL)
+		ADD(fs->workers_started, 1);
+	if ((r = __real_pthread_create(tid, attr, worker, t)) != 0) {
+		free(t);
+		if (fs != NULL)
+			ADD(fs->workers_done, 1);
+	}
+	return r;
+}
+
+/* core_init as wardd's reloads (and its start) run it. */
+struct core;
+int __real_core_init(struct core *c, const char *conf_path, char *err, size_t errlen);
+int __wrap_core_init(struct core *c, const char *conf_path, char *err, size_t errlen);
+
+int
+__wrap_core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
+{
+	int was = serving, r;
+
+	if (fs != NULL && LOAD(fs->scope) == FAULT_SCOPE_LOAD)
+		serving = 1;
+	r = __real_core_init(c, conf_path, err, errlen);
+	serving = was;
+	if (fs != NULL)
+		ADD(fs->loads, 1);
+	return r;
+}
+
+/* A log line: "PRIORITY PHASE TEXT" to the log file (one write(2), which
+ * O_APPEND keeps whole among threads), or to syslog without one. */
+static void log_line(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+static void
+log_line(int prio, const char *fmt, va_list ap)
+{
+	char msg[2048], line[2100];
+	int n;
+
+	if (log_fd < 0) {
+		vsyslog(prio, fmt, ap);
+		return;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (char *c = msg; *c != '\0'; c++)
+		if (*c == '\n')
+			*c = ' ';
+	n = snprintf(line, sizeof(line), "%d %d %s\n", LOG_PRI(prio),
+	    fs != NULL ? LOAD(fs->phase) : 0, msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	(void)__real_write(log_fd, line, (size_t)n);
+}
+
+void __wrap_syslog(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void __wrap___syslog_chk(int prio, int flag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void
+__wrap_syslog(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(prio, fmt, ap);
+	va_end(ap);
+}
+
+/* syslog as _FORTIFY_SOURCE compiles it. */
+void
+__wrap___syslog_chk(int prio, int flag, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)flag;
+	va_start(ap, fmt);
+	log_line(prio, fmt, ap);
+	va_end(ap);
+}
 
 /* Prototypes: the linker supplies __real_FN; __wrap_FN is called instead
  * of FN from the module's objects. */
@@ -358,6 +557,13 @@ __wrap___pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 ssize_t
 __wrap_write(int fd, const void *buf, size_t n)
 {
+	struct stat sb;
+
+	/* A pipe inside wardd (a worker telling the loop it is done, phase.c)
+	 * has no disk or peer behind it that could fail, and room by
+	 * construction: not counted, never failed. */
+	if (fstat(fd, &sb) == 0 && S_ISFIFO(sb.st_mode))
+		return __real_write(fd, buf, n);
 	if (FAIL("write")) {
 		if (fs->short_writes && n > 1) {
 			/* the disk filled up half-way through */
