@@ -525,6 +525,18 @@ min_limit(long a, long b)
 	return a < b ? a : b;
 }
 
+/* A session that is not opened: said in the log, recorded, refused. */
+static int
+session_refused(struct flow_txn *t, const struct flow_req *rq, const char *why)
+{
+	struct core_rec rc = { .event = AUDIT_EV_SESSION_OPEN, .result = AUDIT_RES_FAILURE,
+		.reason = why };
+
+	ward_log(LOG_ERR, "session for %s: %s; refusing", rq->user, why);
+	(void)flow_record(t, rq, &rc, 0);
+	return FLOW_SESSION_ERR;
+}
+
 /* Export the session obligations for the desktop or app to enforce. */
 int
 flow_open_session(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
@@ -537,13 +549,12 @@ flow_open_session(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	int bg;
 
 	if (txn_decide(t, rq, now, &d) != 0)
-		return FLOW_SESSION_ERR;
+		return session_refused(t, rq, "roles unavailable");
 	/* break-glass counts only for the user it was granted to */
 	bg = t->break_glass && strcmp(t->bg_user, user) == 0;
 	if (!d.allow && !bg) {
-		ward_log(LOG_ERR, "session for %s: no allowing decision (%s); refusing",
-		    user, d.rule);
-		return FLOW_SESSION_ERR;
+		ward_log(LOG_NOTICE, "session for %s: the decision is rule %s's", user, d.rule);
+		return session_refused(t, rq, "no allowing decision");
 	}
 	session_max = d.allow ? d.session_max : POLICY_NO_LIMIT;
 	if (bg)
@@ -558,7 +569,7 @@ flow_open_session(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	     setenv_long(cv, "WARD_SESSION_MAX", session_max) != 0) ||
 	    (bg && cv->setenv(cv->ctx, "WARD_BREAK_GLASS", "1") != 0)) {
 		unset_env(cv);
-		return FLOW_SESSION_ERR;
+		return session_refused(t, rq, "session variables not set");
 	}
 	{
 		char detail[64];

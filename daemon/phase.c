@@ -297,9 +297,10 @@ relay_ask(void *ctx, int echo, const char *prompt)
 	wardd_gen_enter(d, rl->g);
 	if (r != 0) {
 		rl->broken = 1;
-		ward_log(LOG_INFO, "a client's answer did not come (%s): no more questions "
-		    "in this phase", r == WARD_ERR_CLOSED ? "wardd is stopping" :
-		    ward_strerror(r));
+		ward_log(r == WARD_ERR_NOMEM ? LOG_ERR : LOG_INFO, "%s (%s): no more questions "
+		    "in this phase", r == WARD_ERR_NOMEM ? "a question could not be relayed" :
+		    "a client's answer did not come", r == WARD_ERR_CLOSED ?
+		    "wardd is stopping" : ward_strerror(r));
 	}
 	return ans;
 }
@@ -420,16 +421,19 @@ done:
 	ward_wipe(token, sizeof(token));
 	wire_msg_wipe(&j->req);
 	{
-		/* the loop closes the connection; a full pipe cannot happen (one
-		 * slot number per connection, fewer than PIPE_BUF of them) */
-		unsigned slot = j->slot;
+		/* The loop closes the connection: the slot goes on the done list
+		 * (under the lock), and a byte on the pipe wakes the loop.  A
+		 * wake-up that cannot be written is no loss: the loop also looks
+		 * at the list at least every WARDD_REAP_MS while workers run. */
+		unsigned char one = 1;
 		ssize_t n;
 
 		pthread_mutex_lock(&d->lock);
+		d->done[d->ndone++] = j->slot;
 		d->workers--;
 		pthread_mutex_unlock(&d->lock);
 		do
-			n = write(d->done_fd[1], &slot, sizeof(slot));
+			n = write(d->done_fd[1], &one, 1);
 		while (n < 0 && errno == EINTR);
 	}
 	free(j);

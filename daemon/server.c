@@ -463,19 +463,37 @@ serve(struct wardd *d, struct conn *c, int stopping)
 	wire_msg_wipe(&ans);
 }
 
+/* Connections a worker has. */
+static size_t
+nbusy(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < WARDD_CONN_MAX; i++)
+		n += conns[i].fd >= 0 && conns[i].busy;
+	return n;
+}
+
 /* Close the connections whose workers are done. */
 static void
 reap(struct wardd *d)
 {
-	unsigned slot;
-	ssize_t n;
+	unsigned char buf[64];
+	unsigned slots[WARDD_CONN_MAX];
+	size_t n;
 
-	while ((n = read(d->done_fd[0], &slot, sizeof(slot))) == (ssize_t)sizeof(slot)) {
-		if (slot < WARDD_CONN_MAX && conns[slot].busy) {
-			conns[slot].busy = 0;
-			conn_close(&conns[slot]);
+	while (read(d->done_fd[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&d->lock);
+	n = d->ndone;
+	memcpy(slots, d->done, n * sizeof(slots[0]));
+	d->ndone = 0;
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < n; i++)
+		if (slots[i] < WARDD_CONN_MAX && conns[slots[i]].busy) {
+			conns[slots[i]].busy = 0;
+			conn_close(&conns[slots[i]]);
 		}
-	}
 }
 
 int
@@ -530,6 +548,9 @@ server_run(struct wardd *d, int lfd)
 		pfd[n].fd = d->done_fd[0];
 		pfd[n].events = POLLIN;
 		pc[n++] = &done_mark;
+		reap(d);            /* a worker whose wake-up was lost */
+		if (nbusy() > 0 && (wait_ms < 0 || wait_ms > WARDD_REAP_MS))
+			wait_ms = WARDD_REAP_MS;
 		for (size_t i = 0; i < WARDD_CONN_MAX; i++) {
 			struct conn *c = &conns[i];
 			int left;

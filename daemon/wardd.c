@@ -248,8 +248,11 @@ wardd_reload(struct wardd *d, const char *why, int reopen)
 		int again = strcmp(err, last_err) == 0 && !reopen &&
 		    same_id(&before[0], &d->ids[0]) && same_id(&before[1], &d->ids[1]);
 
-		/* said once per change (a racy window's looks say it once) */
+		/* said once per change (a racy window's looks say it once); the
+		 * failed text is not loaded again until a file changes or SIGHUP,
+		 * so what the log says stays in force does */
 		memcpy(d->ids, before, sizeof(before));
+		d->racy_until = 0;
 		snprintf(last_err, sizeof(last_err), "%s", err);
 		ward_log(again ? LOG_DEBUG : LOG_ERR, "reload (%s) failed; policy version %s "
 		    "stays in force: %s", why, policy_version(d->gen->c.pol), err);

@@ -52,6 +52,7 @@
 #define WARDD_TXN_PER_UID 16         /* ... of them per non-root uid */
 #define WARDD_TXN_IDLE_S (15 * 60)   /* a transaction unused this long is gone */
 #define WARDD_THREAD_STACK (1024 * 1024)
+#define WARDD_REAP_MS 200            /* the done list looked at, while workers run */
 
 /* Set by the signal handlers (wardd.c), read by the loop (server.c). */
 extern volatile sig_atomic_t wardd_got_hup, wardd_got_term;
@@ -99,7 +100,9 @@ struct wardd {
 	                              * this wall-clock second, every look loads
 	                              * again (0: none) */
 	int stop_fd;                 /* eventfd: readable once wardd is stopping */
-	int done_fd[2];              /* pipe: a worker writes its slot number */
+	int done_fd[2];              /* pipe: a worker wakes the loop when done */
+	unsigned done[WARDD_CONN_MAX];   /* slots whose workers are done (under LOCK) */
+	size_t ndone;
 	unsigned workers;            /* phases running (under LOCK) */
 };
 

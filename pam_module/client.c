@@ -144,16 +144,23 @@ answer(int fd, const struct wire_msg *ask, const struct client_conv *cv,
 	return r;
 }
 
-/* Apply the session variables of RESULT M. */
+/* Apply the session variables of RESULT M: all of them after a success;
+ * after anything else only the removals (no variable of a session that was
+ * not opened is set). */
 static int
-apply_env(const struct wire_msg *m, const struct client_conv *cv)
+apply_env(const struct wire_msg *m, const struct client_conv *cv, int success)
 {
 	size_t n = wire_count(m, WT_ENV);
 	int r = 0;
 
-	for (size_t i = 0; i < n; i++)
-		if (cv->setenv(cv->ctx, wire_get_str_at(m, WT_ENV, i)) != 0)
+	for (size_t i = 0; i < n; i++) {
+		const char *line = wire_get_str_at(m, WT_ENV, i);
+
+		if (!success && strchr(line, '=') != NULL)
+			continue;
+		if (cv->setenv(cv->ctx, line) != 0)
 			r = -1;
+	}
 	return r;
 }
 
@@ -201,7 +208,8 @@ client_phase(const char *socket, const struct client_req *rq, const struct clien
 			} else {
 				(void)wire_get_u32(&m, WT_RESULT, &res);
 				/* variables that cannot be set fail a session opening */
-				if (apply_env(&m, cv) != 0 && res == WIRE_R_SUCCESS)
+				if (apply_env(&m, cv, res == WIRE_R_SUCCESS) != 0 &&
+				    res == WIRE_R_SUCCESS)
 					res = WIRE_R_SESSION_ERR;
 				*result = (int)res;
 				snprintf(token, WIRE_TOKEN_HEX + 1, "%s", t != NULL ? t : "");

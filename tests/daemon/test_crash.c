@@ -166,8 +166,8 @@ test_kill9_loses_nothing(void)
 		int n;
 
 		snprintf(u, sizeof(u), "\"user\":\"c%02d\"", i);
-		n = tu_count_lines(auditlog, u, "\"event\":\"account\"", "\"result\":\"allow\"",
-		    NULL);
+		n = tu_count_lines(auditlog, u, "\"service\":\"desk\"", "\"event\":\"account\"",
+		    "\"result\":\"allow\"", NULL);
 		if (n < (int)seen[i] || n > (int)seen[i] + 1)
 			fprintf(stderr, "  c%02d: saw %u successes, the log has %d\n", i, seen[i], n);
 		CU_ASSERT(n >= (int)seen[i] && n <= (int)seen[i] + 1);

@@ -1105,8 +1105,15 @@ nobody_hostile_login(void *arg)
 	/* wardd's clock decides, not the caller's time zone */
 	if (run_pam("sec-here", "nobody", "auth,acct", "") != PAM_SUCCESS || pt_nprompts != 0)
 		bad |= 8;
-	if (run_pam("sec-there", "nobody", "acct", "") != PAM_PERM_DENIED)
-		bad |= 16;
+	{
+		int rc = run_pam("sec-there", "nobody", "acct", "");
+
+		if (rc != PAM_PERM_DENIED) {
+			fprintf(stderr, "\n  sec-there: %s\n%s", pam_strerror(NULL, rc),
+			    pt_transcript);
+			bad |= 16;
+		}
+	}
 	/* nothing the login did ran the preloaded library */
 	if (h->marker != NULL && stat(h->marker, &sb0) == 0)
 		bad |= 32;
