@@ -43,34 +43,6 @@ gone(long pid)
 	return z;
 }
 
-/* One PING on a new connection: 1 when PONG came back. */
-static int
-answers(const char *sock)
-{
-	struct sockaddr_un sa;
-	struct wire_msg m;
-	struct timespec dl;
-	int fd, ok;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return 0;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return 0;
-	}
-	wire_msg_init(&m, WIRE_PING);
-	wire_deadline(&dl, 2000);
-	ok = wire_send(fd, &m, &dl) == 0;
-	wire_msg_wipe(&m);
-	ok = ok && wire_recv(fd, &m, &dl) == 0 && m.type == WIRE_PONG;
-	wire_msg_wipe(&m);
-	close(fd);
-	return ok;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -94,7 +66,7 @@ main(int argc, char **argv)
 	}
 	t0 = bench_now_us();
 	for (;;) {
-		if (answers(argv[1]))
+		if (wire_ping(argv[1], 2000) == 0)
 			return 0;
 		if (gone(pid)) {
 			fprintf(stderr, "wardd_wait: wardd (pid %ld) exited before it answered\n", pid);

@@ -80,17 +80,25 @@ core_free(struct core *c)
 	if (c == NULL)
 		return;
 	/* Handles inherited across a fork belong to the parent: leave them. */
-	if (c->owner == getpid()) {
-		audit_log_close(c->log);
-		dir_close(c->dir);
-		state_close(c->st);
-	}
+	if (c->owner == getpid())
+		core_close_handles(&c->log, &c->dir, &c->st);
 	c->log = NULL;
 	c->dir = NULL;
 	c->st = NULL;
 	policy_free(c->pol);
 	c->pol = NULL;
 	conf_free(&c->conf);
+}
+
+void
+core_close_handles(struct audit_log **log, struct dir **dir, struct state **st)
+{
+	audit_log_close(*log);
+	dir_close(*dir);
+	state_close(*st);
+	*log = NULL;
+	*dir = NULL;
+	*st = NULL;
 }
 
 int

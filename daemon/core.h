@@ -61,6 +61,9 @@ struct core_who {
  * (core_load_policy).  On error ERR says which file and why. */
 int core_init(struct core *c, const char *conf_path, char *err, size_t errlen) WARD_WUR;
 void core_free(struct core *c);
+/* Close an audit writer, a directory handle and a state store (the writer
+ * first: it uses the store), each NULL after; any may be NULL already. */
+void core_close_handles(struct audit_log **log, struct dir **dir, struct state **st);
 
 /*
  * The deployed policy of CONF (policy_load_deployed): its snapshot when

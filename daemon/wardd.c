@@ -184,12 +184,7 @@ wardd_gen_leave(struct wardd *d, struct wardd_gen *g)
 static void
 close_handles(struct wardd *d)
 {
-	audit_log_close(d->log);
-	dir_close(d->dir);
-	state_close(d->st);
-	d->log = NULL;
-	d->dir = NULL;
-	d->st = NULL;
+	core_close_handles(&d->log, &d->dir, &d->st);
 }
 
 /* A new generation of ward.conf and the policy, or NULL with ERR. */

@@ -12,7 +12,9 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define BUF_CAP ((size_t)WIRE_MAX_PAYLOAD + WIRE_MAX_FIELDS)
@@ -638,5 +640,35 @@ wire_recv(int fd, struct wire_msg *m, const struct timespec *deadline)
 		}
 	}
 	wire_reader_reset(&rd);
+	return r;
+}
+
+int
+wire_ping(const char *path, long ms)
+{
+	struct sockaddr_un sa;
+	struct wire_msg m;
+	struct timespec dl;
+	int fd, r;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return WARD_ERR_INVAL;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return WARD_ERR_IO;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return WARD_ERR_UNAVAIL;
+	}
+	wire_deadline(&dl, ms);
+	wire_msg_init(&m, WIRE_PING);
+	r = wire_send(fd, &m, &dl);
+	wire_msg_wipe(&m);
+	if (r == 0 && (r = wire_recv(fd, &m, &dl)) == 0 && m.type != WIRE_PONG)
+		r = WARD_ERR_PROTO;
+	wire_msg_wipe(&m);
+	close(fd);
 	return r;
 }

@@ -308,6 +308,13 @@ void wire_reader_reset(struct wire_reader *r);
  * wire_reader_step and wire_decode, WARD_ERR_CLOSED, or WARD_ERR_IO.
  * SIGPIPE: wire_send uses send(MSG_NOSIGNAL) on sockets.
  */
+/* One PING on a new connection to the unix socket PATH, within MS
+ * milliseconds: 0 when a PONG came back, WARD_ERR_UNAVAIL when nothing
+ * listens there, or the errors of wire_send and wire_recv (an answer of
+ * another type: WARD_ERR_PROTO).  For whoever waits for wardd to be up
+ * (tests, benchmarks). */
+int wire_ping(const char *path, long ms) WARD_WUR WARD_NONNULL(1);
+
 int wire_send(int fd, const struct wire_msg *m, const struct timespec *deadline)
     WARD_WUR WARD_NONNULL(2, 3);
 int wire_recv(int fd, struct wire_msg *m, const struct timespec *deadline)

@@ -8,9 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -179,33 +177,6 @@ tu_stage_module(char *module, size_t mlen)
 #define MAX_DAEMONS 16
 static pid_t daemons[MAX_DAEMONS];
 
-static int
-answers_ping(const char *sock)
-{
-	struct sockaddr_un sa;
-	struct wire_msg m;
-	struct timespec dl;
-	int fd, ok;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return 0;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return 0;
-	}
-	wire_msg_init(&m, WIRE_PING);
-	wire_deadline(&dl, 2000);
-	ok = wire_send(fd, &m, &dl) == 0;
-	wire_msg_wipe(&m);
-	ok = ok && wire_recv(fd, &m, &dl) == 0 && m.type == WIRE_PONG;
-	wire_msg_wipe(&m);
-	close(fd);
-	return ok;
-}
-
 void
 tu_wardd_stop_all(void)
 {
@@ -263,7 +234,7 @@ tu_wardd_start(const char *binary, const char *conf, const char *sock, const cha
 		}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		if (answers_ping(sock))
+		if (wire_ping(sock, 2000) == 0)
 			return pid;
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			forget(pid);
