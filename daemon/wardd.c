@@ -294,24 +294,29 @@ wardd_recheck(struct wardd *d, int throttle)
 	struct timespec now;
 	long long ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = ((long long)now.tv_sec - d->checked.tv_sec) * 1000 +
-	    (now.tv_nsec - d->checked.tv_nsec) / 1000000;
-	if (throttle && ms >= 0 && ms < WARDD_RECHECK_MS)
-		return;
-	d->checked = now;
+	/* the identities at every request (three lstat calls): a changed file
+	 * decides the next login, whoever asks */
 	take_ids(d, &d->gen->c, now_ids);
 	for (int i = 0; i < 3; i++)
 		if (!same_id(&now_ids[i], &d->ids[i])) {
 			(void)wardd_reload(d, "a policy file changed", 0);
 			return;
 		}
-	if (d->racy_until != 0) {
-		/* one more load once the window has passed, then trust the ids */
-		if (time(NULL) > d->racy_until)
-			d->racy_until = 0;
-		(void)wardd_reload(d, "a policy file changed moments ago", 0);
-	}
+	if (d->racy_until == 0)
+		return;
+	/* a racy window's loads: for a non-root peer at most one a
+	 * WARDD_RECHECK_MS, so that no local user makes wardd load
+	 * continuously */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = ((long long)now.tv_sec - d->checked.tv_sec) * 1000 +
+	    (now.tv_nsec - d->checked.tv_nsec) / 1000000;
+	if (throttle && ms >= 0 && ms < WARDD_RECHECK_MS)
+		return;
+	d->checked = now;
+	/* one more load once the window has passed, then trust the ids */
+	if (time(NULL) > d->racy_until)
+		d->racy_until = 0;
+	(void)wardd_reload(d, "a policy file changed moments ago", 0);
 }
 
 static void

@@ -44,8 +44,8 @@
 #define WARDD_RATE_BURST 20
 #define WARDD_LOG_PER_SEC 1          /* log lines about one non-root uid */
 #define WARDD_LOG_BURST 10
-#define WARDD_RECHECK_MS 1000        /* policy files looked at, at most this often,
-                                      * for non-root peers (root: every request) */
+#define WARDD_RECHECK_MS 1000        /* a racy window's loads for non-root peers,
+                                      * at most this often (root: every request) */
 #define WARDD_IO_MS 5000             /* any other wait on a client in a phase */
 #define WARDD_TYPING_MS (5 * 60 * 1000)  /* a person answering a prompt */
 #define WARDD_TXN_MAX 1024           /* transactions kept between phases */
@@ -125,8 +125,10 @@ void wardd_gen_leave(struct wardd *d, struct wardd_gen *g);
  * error (with file:line) is logged at LOG_ERR; returns 0 or that
  * WARD_ERR_*. */
 int wardd_reload(struct wardd *d, const char *why, int reopen);
-/* wardd.c: reload when a watched file changed since the last look; with
- * THROTTLE, looking at most every WARDD_RECHECK_MS. */
+/* wardd.c: reload when a watched file changed since the last look (its
+ * identity is looked at every time); in a racy window (a file changed too
+ * recently for its identity to tell), load again - with THROTTLE (a
+ * non-root peer) at most once a WARDD_RECHECK_MS. */
 void wardd_recheck(struct wardd *d, int throttle);
 
 /* peer.c */

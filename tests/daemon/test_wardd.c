@@ -760,6 +760,62 @@ test_edit_picked_up_without_signal(void)
 	CU_ASSERT_EQUAL(a, 1);
 }
 
+/* nobody asks, root edits the policy, nobody asks again at once: the edit
+ * decides (the files' identities are looked at for every peer's request,
+ * not once a second for non-root ones). */
+struct edit_sync {
+	int ask[2], edited[2];
+};
+
+static int
+nobody_sees_edit(void *arg)
+{
+	struct edit_sync *e = arg;
+	char c = 0;
+	int before = allowed("nobody", "desk", NULL, 0), after;
+
+	if (write(e->ask[1], &c, 1) != 1 || read(e->edited[0], &c, 1) != 1)
+		return 8;
+	after = allowed("nobody", "desk", NULL, 0);
+	return (before == 1 ? 0 : 1) | (after == 0 ? 0 : 2);
+}
+
+static void
+test_edit_seen_at_once_by_nonroot(void)
+{
+	struct edit_sync e;
+	char *edited = NULL, c = 0;
+	const char *at;
+	pid_t pid;
+	int st;
+
+	/* the clerks' desk rule turned into a deny */
+	at = strstr(policy_v1, "\"clerks-desk\"; effect = \"allow\"");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+	CU_ASSERT_FATAL(asprintf(&edited, "%.*s\"clerks-desk\"; effect = \"deny\"%s",
+	    (int)(at - policy_v1), policy_v1,
+	    at + strlen("\"clerks-desk\"; effect = \"allow\"")) > 0);
+	CU_ASSERT_EQUAL_FATAL(pipe(e.ask), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe(e.edited), 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0)
+		_exit(as_nobody(nobody_sees_edit, &e));
+	CU_ASSERT_EQUAL(read(e.ask[0], &c, 1), 1);
+	CU_ASSERT_EQUAL(tu_write(policy, edited, (size_t)-1, 0644), 0);
+	CU_ASSERT_EQUAL(write(e.edited[1], &c, 1), 1);
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+		fprintf(stderr, "\n  nobody_sees_edit: %d\n", WEXITSTATUS(st));
+	CU_ASSERT_EQUAL(tu_write(policy, policy_v1, (size_t)-1, 0644), 0);
+	for (int i = 0; i < 2; i++) {
+		close(e.ask[i]);
+		close(e.edited[i]);
+	}
+	free(edited);
+}
+
 static void
 test_unsafe_socket_folder_refused(void)
 {
@@ -1471,6 +1527,8 @@ main(void)
 	    test_sighup_broken_policy_keeps_old);
 	CU_add_test(s, "an edited policy is picked up without a signal",
 	    test_edit_picked_up_without_signal);
+	CU_add_test(s, "an edit decides a non-root peer's next request at once",
+	    test_edit_seen_at_once_by_nonroot);
 	CU_add_test(s, "unsafe socket folder, a file in the way, a live daemon: refused",
 	    test_unsafe_socket_folder_refused);
 	CU_add_test(s, "systemd socket activation (systemd-socket-activate)",

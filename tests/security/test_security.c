@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -1067,6 +1068,8 @@ struct hostile {
 	char env[8][2100];           /* NAME=value, set with putenv */
 	char tz[64];
 	const char *code, *dcode, *marker, *logp;
+	char *diag;                  /* shared with the parent (the child's
+	                              * stderr may be a file its limit cuts) */
 };
 
 static int
@@ -1109,7 +1112,7 @@ nobody_hostile_login(void *arg)
 		int rc = run_pam("sec-there", "nobody", "acct", "");
 
 		if (rc != PAM_PERM_DENIED) {
-			fprintf(stderr, "\n  sec-there: %s\n%s", pam_strerror(NULL, rc),
+			snprintf(h->diag, 4096, "sec-there: %s\n%.3000s", pam_strerror(NULL, rc),
 			    pt_transcript);
 			bad |= 16;
 		}
@@ -1223,10 +1226,14 @@ test_caller_environment_ignored(void)
 	h.dcode = dcode;
 	h.marker = marker;
 	h.logp = logp;
+	h.diag = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(h.diag != MAP_FAILED);
+	h.diag[0] = '\0';
 	r = as_nobody(nobody_hostile_login, &h);
 	if (r != 0)
-		fprintf(stderr, "\n  nobody_hostile_login: %d (TZ %s; here %s, there %s)\n", r,
-		    h.tz, here, there);
+		fprintf(stderr, "\n  nobody_hostile_login: %d (TZ %s; here %s, there %s)\n%s\n", r,
+		    h.tz, here, there, h.diag);
+	munmap(h.diag, 4096);
 	CU_ASSERT_EQUAL(r, 0);
 	CU_ASSERT_NOT_EQUAL(stat(marker, &sb), 0);
 	unlink(marker);
