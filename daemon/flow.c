@@ -4,7 +4,7 @@
  *
  * Rules it keeps (behaviour: pam_ward(8); the list in flow.h):
  *  - Every flow starts from a denying result; only a decided, recorded
- *    positive answer turns it into FLOW_SUCCESS.
+ *    positive answer turns it into WIRE_R_SUCCESS.
  *  - Unknown, unenrolled and enrolled users see the same prompt, after the
  *    same work: the code is read before anything about the user shows.
  *  - One transaction loads ward.conf and the policy once, resolves roles
@@ -236,7 +236,7 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 {
 	const char *user = rq->user, *service = rq->service;
 	struct core_verify_result res;
-	int r, ret = FLOW_AUTH_ERR;
+	int r, ret = WIRE_R_AUTH_ERR;
 	char when[32];
 
 	*factor = AUDIT_FAC_ABSENT;
@@ -256,7 +256,7 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 		if (flow_record(t, rq, &rc, 1) != 0 && normal) {
 			say_not_recorded(rq, cv);
 			*factor = AUDIT_FAC_ABSENT;
-			return FLOW_AUTHINFO_UNAVAIL;
+			return WIRE_R_AUTHINFO_UNAVAIL;
 		}
 		if (res.locked_now) {
 			struct core_rec lk = { .event = AUDIT_EV_LOCKOUT,
@@ -272,7 +272,7 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 		if (res.used_recovery)
 			flow_say(rq, cv, FLOW_INFO, "Recovery code accepted; %d left. Ask IT for "
 			    "new codes or to re-enrol your phone.", res.recovery_left);
-		ret = FLOW_SUCCESS;
+		ret = WIRE_R_SUCCESS;
 		break;
 	case WARD_ERR_BADCODE:
 	case WARD_ERR_REPLAY:
@@ -289,7 +289,7 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 		} else {
 			flow_say(rq, cv, FLOW_ERROR, "That code was not accepted.");
 		}
-		ret = FLOW_AUTH_ERR;
+		ret = WIRE_R_AUTH_ERR;
 		break;
 	case WARD_ERR_LOCKED:
 		fmt_time(res.locked_until, when, sizeof(when));
@@ -297,18 +297,18 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 		    user, service);
 		flow_say(rq, cv, FLOW_ERROR, "Two-step verification is locked until %s after "
 		    "too many wrong codes. IT can unlock it sooner.", when);
-		ret = FLOW_MAXTRIES;
+		ret = WIRE_R_MAXTRIES;
 		break;
 	case WARD_ERR_NOTFOUND:
 		ward_log(LOG_NOTICE, "user %s service %s: not enrolled", user, service);
 		say_not_enrolled(rq, cv);
-		ret = FLOW_AUTH_ERR;
+		ret = WIRE_R_AUTH_ERR;
 		break;
 	default:
 		ward_log(LOG_ERR, "user %s service %s: verification failed: %s; denying",
 		    user, service, ward_strerror(r));
 		flow_say(rq, cv, FLOW_ERROR, "Two-step verification is unavailable. Contact IT.");
-		ret = FLOW_AUTHINFO_UNAVAIL;
+		ret = WIRE_R_AUTHINFO_UNAVAIL;
 		break;
 	}
 	return ret;
@@ -326,7 +326,7 @@ roles_unavailable(struct flow_txn *t, const struct flow_req *rq, const struct fl
 
 	(void)flow_record(t, rq, &rc, 0);
 	flow_say(rq, cv, FLOW_ERROR, "Your roles cannot be checked right now. Contact IT.");
-	return FLOW_AUTHINFO_UNAVAIL;
+	return WIRE_R_AUTHINFO_UNAVAIL;
 }
 
 int
@@ -337,7 +337,7 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	const char *user = rq->user, *service = rq->service;
 	enum audit_fac factor = AUDIT_FAC_ABSENT;
 	char *code = NULL;
-	int ret = FLOW_AUTH_ERR, r, valid, active = 0, grace_r;
+	int ret = WIRE_R_AUTH_ERR, r, valid, active = 0, grace_r;
 
 	core_decision_deny(&d);
 	valid = ward_user_valid(user) == 0;
@@ -364,17 +364,17 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 				.result = AUDIT_RES_SUCCESS, .rule = d.rule, .factor = why };
 
 			if (flow_record(t, rq, &rc, 1) != 0)
-				return FLOW_AUTH_ERR;
+				return WIRE_R_AUTH_ERR;
 			ward_log(LOG_INFO, "user %s service %s: %s (rule %s)", user,
 			    service, active ? "within the grace of a recent verification on "
 			    "this workstation" : "no second factor required", d.rule);
 			flow_set_factor(t, user, why);
-			return FLOW_SUCCESS;
+			return WIRE_R_SUCCESS;
 		}
 	}
 	/* From here on, everyone sees the same prompt. */
 	if ((code = get_code(t, rq, cv, 0)) == NULL)
-		return FLOW_AUTH_ERR;
+		return WIRE_R_AUTH_ERR;
 	if (!valid) {
 		/* recorded like any refusal: a probe with odd names is worth seeing
 		 * (the audit writer escapes and bounds the name) */
@@ -384,11 +384,11 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 		log_malformed(user);
 		(void)flow_record(t, rq, &rc, 0);
 		say_not_enrolled(rq, cv);
-		ret = FLOW_AUTH_ERR;
+		ret = WIRE_R_AUTH_ERR;
 		goto done;
 	}
 	ret = flow_check_code(t, rq, cv, code, now, &factor);
-	if (ret == FLOW_SUCCESS) {
+	if (ret == WIRE_R_SUCCESS) {
 		flow_set_factor(t, user, factor);
 		if (d.allow && d.mfa_grace > 0 &&
 		    (r = core_grace_record(t->c, user, d.app, d.mfa_grace, now)) != 0)
@@ -425,21 +425,21 @@ account_factor(struct flow_txn *t, const struct flow_req *rq, const struct flow_
 			.rule = d->rule, .factor = AUDIT_FAC_GRACE };
 
 		if (flow_record(t, rq, &rc, 1) != 0)
-			return FLOW_AUTHINFO_UNAVAIL;
+			return WIRE_R_AUTHINFO_UNAVAIL;
 		flow_set_factor(t, user, AUDIT_FAC_GRACE);
-		return FLOW_SUCCESS;
+		return WIRE_R_SUCCESS;
 	}
 	if ((code = flow_ask_code(t, rq, cv)) == NULL)
-		return FLOW_PERM_DENIED;
+		return WIRE_R_PERM_DENIED;
 	ret = flow_check_code(t, rq, cv, code, now, &factor);
 	ward_free_str_secret(code);
-	if (ret != FLOW_SUCCESS)
-		return ret == FLOW_AUTHINFO_UNAVAIL ? ret : FLOW_PERM_DENIED;
+	if (ret != WIRE_R_SUCCESS)
+		return ret == WIRE_R_AUTHINFO_UNAVAIL ? ret : WIRE_R_PERM_DENIED;
 	flow_set_factor(t, user, factor);
 	if (d->mfa_grace > 0 && (r = core_grace_record(t->c, user, d->app, d->mfa_grace,
 	    now)) != 0)
 		ward_log(LOG_WARNING, "grace for %s not recorded: %s", user, ward_strerror(r));
-	return FLOW_SUCCESS;
+	return WIRE_R_SUCCESS;
 }
 
 int
@@ -448,7 +448,7 @@ flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 {
 	struct policy_decision d;
 	const char *user = rq->user, *service = rq->service;
-	int ret = FLOW_PERM_DENIED, r;
+	int ret = WIRE_R_PERM_DENIED, r;
 
 	if (ward_user_valid(user) != 0) {
 		struct core_rec rc = { .event = AUDIT_EV_ACCOUNT, .result = AUDIT_RES_DENY,
@@ -457,7 +457,7 @@ flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 		/* a denial, not "unknown user", which stacks may ignore */
 		log_malformed(user);
 		(void)flow_record(t, rq, &rc, 0);
-		return FLOW_PERM_DENIED;
+		return WIRE_R_PERM_DENIED;
 	}
 	if ((r = txn_decide(t, rq, now, &d)) != 0)
 		return roles_unavailable(t, rq, cv, AUDIT_EV_ACCOUNT, AUDIT_RES_DENY, r);
@@ -467,7 +467,7 @@ flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 	 * public key) must not get past it.  The code is asked here.
 	 */
 	if (d.allow && d.mfa_required && !factor_ok(flow_factor(t, user))) {
-		if ((ret = account_factor(t, rq, cv, &d, now)) != FLOW_SUCCESS)
+		if ((ret = account_factor(t, rq, cv, &d, now)) != WIRE_R_SUCCESS)
 			return ret;
 	}
 	{
@@ -476,20 +476,20 @@ flow_account(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 			.reason = d.reason, .factor = flow_factor(t, user) };
 		if (flow_record(t, rq, &rc, 1) != 0) {
 			say_not_recorded(rq, cv);
-			return FLOW_PERM_DENIED;
+			return WIRE_R_PERM_DENIED;
 		}
 	}
 	if (d.allow) {
 		ward_log(LOG_INFO, "user %s service %s host %s: allowed by rule %s%s",
 		    user, service, t->c->host, d.rule, t->w.offline ? " (cached roles)" : "");
-		return FLOW_SUCCESS;
+		return WIRE_R_SUCCESS;
 	}
 	ward_log(LOG_NOTICE, "user %s service %s host %s: denied by %s: %s",
 	    user, service, t->c->host, d.rule, d.reason);
 	if (d.break_glass)
 		return flow_break_glass(t, rq, cv, &d, now);
 	flow_say(rq, cv, FLOW_ERROR, "Access denied: %s", d.reason);
-	return FLOW_PERM_DENIED;
+	return WIRE_R_PERM_DENIED;
 }
 
 /* ---- session ---- */
@@ -534,7 +534,7 @@ session_refused(struct flow_txn *t, const struct flow_req *rq, const char *why)
 
 	ward_log(LOG_ERR, "session for %s: %s; refusing", rq->user, why);
 	(void)flow_record(t, rq, &rc, 0);
-	return FLOW_SESSION_ERR;
+	return WIRE_R_SESSION_ERR;
 }
 
 /* Export the session obligations for the desktop or app to enforce. */
@@ -583,14 +583,14 @@ flow_open_session(struct flow_txn *t, const struct flow_req *rq, const struct fl
 			snprintf(detail, sizeof(detail), "session_max=none");
 		if (flow_record(t, rq, &rc, 1) != 0) {
 			unset_env(cv);
-			return FLOW_SESSION_ERR;
+			return WIRE_R_SESSION_ERR;
 		}
 	}
 	ward_log(LOG_INFO, "session opened for %s (%s)%s", user, service,
 	    bg ? " under break-glass" : "");
 	/* one grant, one session: another needs another reason */
 	t->break_glass = 0;
-	return FLOW_SUCCESS;
+	return WIRE_R_SUCCESS;
 }
 
 int
@@ -602,7 +602,7 @@ flow_close_session(struct flow_txn *t, const struct flow_req *rq, const struct f
 	(void)cv;
 	(void)now;
 	if (flow_record(t, rq, &rc, 0) != 0)
-		return FLOW_SESSION_ERR;
+		return WIRE_R_SESSION_ERR;
 	ward_log(LOG_INFO, "session closed for %s", rq->user);
-	return FLOW_SUCCESS;
+	return WIRE_R_SUCCESS;
 }

@@ -3,12 +3,12 @@
  * session phases of a pam_ward login, with no PAM in it.  wardd's
  * phase.c gives it the request of one phase and a conversation relayed
  * to the module; the engine asks, decides, verifies, records and answers
- * with a FLOW_* code, which travels as the protocol's WIRE_R_* and the
- * module turns into a PAM code.
+ * with one of the protocol's WIRE_R_* results, which the module turns
+ * into a PAM code.
  *
  * Rules it keeps (behaviour: pam_ward(8)):
  *  - Every flow starts from a denying result; only a decided, recorded
- *    positive answer is FLOW_SUCCESS.  A result the caller does not know
+ *    positive answer is WIRE_R_SUCCESS.  A result the caller does not know
  *    must be mapped to a denial.
  *  - A positive answer is only given once its audit record is written.
  *  - Unknown, unenrolled and enrolled users see the same prompt; the code
@@ -24,18 +24,13 @@
 #include <time.h>
 
 #include "ward.h"
+#include "wire.h"
 
 struct core;
 
-/* Results.  0 is no result: like every value not listed, a denial. */
-enum flow_result {
-	FLOW_SUCCESS = 1,
-	FLOW_AUTH_ERR,           /* the code (or its absence) was not accepted */
-	FLOW_PERM_DENIED,        /* the policy, or the user, refused access */
-	FLOW_MAXTRIES,           /* locked out after too many wrong codes */
-	FLOW_AUTHINFO_UNAVAIL,   /* roles, store or audit log unavailable */
-	FLOW_SESSION_ERR         /* the session cannot be opened or recorded */
-};
+/* Results: the protocol's (lib/wire.h, enum wire_result), which the
+ * module turns into PAM codes.  0 is no result: like every value not
+ * listed, a denial. */
 
 /* Message styles for flow_conv.say. */
 enum flow_style {
@@ -85,7 +80,7 @@ void flow_txn_bind(struct flow_txn *t, struct core *c) WARD_NONNULL(1, 2);
 void flow_txn_free(struct flow_txn *t);
 
 /*
- * The phases.  Each returns a FLOW_* result; NOW is the time of the
+ * The phases.  Each returns a WIRE_R_* result; NOW is the time of the
  * request.  Whether the caller may run the phase at all (a peer without
  * root: its own user, auth and account only) is checked before.
  */

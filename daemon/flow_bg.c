@@ -158,12 +158,12 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 	/* only for someone the hospital knows in a role */
 	if (!bg.defined || !t->resolved ||
 	    t->resolved_gen != t->c->gen || t->w.nroles == 0)
-		return FLOW_PERM_DENIED;
+		return WIRE_R_PERM_DENIED;
 	r = read_reason(cv, bg.min_reason_chars, reason, sizeof(reason), &count);
 	if (r == 0) {
 		ward_log(LOG_NOTICE, "user %s service %s: break-glass offered and "
 		    "declined", user, service);
-		return FLOW_PERM_DENIED;
+		return WIRE_R_PERM_DENIED;
 	}
 	if (r < 0 || (long)count < bg.min_reason_chars) {
 		/* the refused text is not kept: it may be a code typed at the wrong
@@ -177,7 +177,7 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 		(void)flow_record(t, rq, &rc, 1);
 		flow_say(rq, cv, FLOW_ERROR, "Emergency access refused: the reason must have at "
 		    "least %ld letters or digits, in plain text.", bg.min_reason_chars);
-		return FLOW_PERM_DENIED;
+		return WIRE_R_PERM_DENIED;
 	}
 	/* The second factor: verified in this transaction, or asked now. */
 	if (bg.mfa_required && factor != AUDIT_FAC_TOTP && factor != AUDIT_FAC_RECOVERY) {
@@ -186,15 +186,15 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 		int ret;
 
 		if (code == NULL)
-			return FLOW_PERM_DENIED;
+			return WIRE_R_PERM_DENIED;
 		ret = flow_check_code(t, rq, cv, code, now, &factor);
 		ward_free_str_secret(code);
-		if (ret != FLOW_SUCCESS) {
+		if (ret != WIRE_R_SUCCESS) {
 			struct core_rec rc = { .event = AUDIT_EV_BREAKGLASS,
 				.result = AUDIT_RES_REFUSED, .rule = d->rule,
 				.reason = "second factor failed", .factor = factor, .detail = reason };
 			(void)flow_record(t, rq, &rc, 1);
-			return FLOW_PERM_DENIED;
+			return WIRE_R_PERM_DENIED;
 		}
 		flow_set_factor(t, user, factor);
 	}
@@ -208,7 +208,7 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 		if (flow_record(t, rq, &rc, 1) != 0) {
 			flow_say(rq, cv, FLOW_ERROR, "Emergency access cannot be recorded on this "
 			    "workstation, so it is refused. Contact IT.");
-			return FLOW_PERM_DENIED;
+			return WIRE_R_PERM_DENIED;
 		}
 	}
 	ward_log(LOG_ALERT, "BREAK-GLASS: user %s service %s host %s: emergency "
@@ -219,5 +219,5 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 	t->break_glass = 1;
 	snprintf(t->bg_user, sizeof(t->bg_user), "%s", user);
 	t->bg_session_max = bg.max_minutes * 60;
-	return FLOW_SUCCESS;
+	return WIRE_R_SUCCESS;
 }

@@ -44,12 +44,12 @@ char *flow_ask_code(const struct flow_txn *t, const struct flow_req *rq,
     const struct flow_conv *cv);
 
 /* Verify CODE for the request's user; tells the user the outcome.  On
- * FLOW_SUCCESS *FACTOR says which factor passed. */
+ * WIRE_R_SUCCESS *FACTOR says which factor passed. */
 int flow_check_code(struct flow_txn *t, const struct flow_req *rq,
     const struct flow_conv *cv, const char *code, time_t now, enum audit_fac *factor) WARD_WUR;
 
-/* Break-glass for a denied, resolved user (flow_bg.c): FLOW_SUCCESS when
- * emergency access is granted and recorded; FLOW_PERM_DENIED otherwise. */
+/* Break-glass for a denied, resolved user (flow_bg.c): WIRE_R_SUCCESS when
+ * emergency access is granted and recorded; WIRE_R_PERM_DENIED otherwise. */
 int flow_break_glass(struct flow_txn *t, const struct flow_req *rq,
     const struct flow_conv *cv, const struct policy_decision *d, time_t now) WARD_WUR;
 

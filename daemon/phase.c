@@ -39,14 +39,6 @@
 
 #define DEFAULT_PROMPT "Verification code: "
 
-/* The engine's results are the protocol's. */
-_Static_assert((int)FLOW_SUCCESS == (int)WIRE_R_SUCCESS &&
-    (int)FLOW_AUTH_ERR == (int)WIRE_R_AUTH_ERR &&
-    (int)FLOW_PERM_DENIED == (int)WIRE_R_PERM_DENIED &&
-    (int)FLOW_MAXTRIES == (int)WIRE_R_MAXTRIES &&
-    (int)FLOW_AUTHINFO_UNAVAIL == (int)WIRE_R_AUTHINFO_UNAVAIL &&
-    (int)FLOW_SESSION_ERR == (int)WIRE_R_SESSION_ERR, "FLOW_* and WIRE_R_* differ");
-
 struct wardd_txn {
 	char token[WIRE_TOKEN_HEX + 1];  /* "": a free slot */
 	uid_t uid;                   /* the peer that began it */

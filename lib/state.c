@@ -307,15 +307,14 @@ state_wunlock(struct state *st)
 
 /* ---- an attempt held for its audit record (state.h) ---- */
 
-/* Commit the held attempt (its meta page's sync deferred as the attempt's
- * would have been); an MDB code. */
-static int
-held_commit_rc(struct state *st)
+int
+state_t_commit_attempt(struct state *st, MDB_txn *txn)
 {
-	MDB_txn *txn = st->held;
 	int rc;
 
-	st->held = NULL;
+	/* Deferred (state.h): the data pages are still synced before the
+	 * meta page is written, so a crash never leaves a mix; only this last
+	 * commit may be undone, until the next synced commit of the store. */
 	if (st->defer_attempt_meta)
 		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
 	rc = mdb_txn_commit(txn);
@@ -323,6 +322,16 @@ held_commit_rc(struct state *st)
 		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
 	state_wunlock(st);
 	return rc;
+}
+
+/* Commit the held attempt as it would have been committed; an MDB code. */
+static int
+held_commit_rc(struct state *st)
+{
+	MDB_txn *txn = st->held;
+
+	st->held = NULL;
+	return state_t_commit_attempt(st, txn);
 }
 
 void

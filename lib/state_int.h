@@ -48,6 +48,9 @@ int state_w_begin(struct state *st, MDB_txn **txn);
 int state_r_begin(struct state *st, MDB_txn **txn);
 /* End a transaction; its lock goes with it. */
 int state_t_commit(struct state *st, MDB_txn *txn);
+/* The same for an attempt's transaction: its meta page's sync deferred
+ * when state_defer_attempt_meta_sync says so. */
+int state_t_commit_attempt(struct state *st, MDB_txn *txn);
 void state_t_abort(struct state *st, MDB_txn *txn);
 /* Release the lock (after the caller's own mdb_txn_commit/abort). */
 void state_wunlock(struct state *st);

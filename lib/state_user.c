@@ -238,6 +238,40 @@ state_user_list(struct state *st, char ***namesp, size_t *np)
 	return 0;
 }
 
+/*
+ * USER's record, read in a write transaction under the store's lock (for
+ * a read-modify-write): 0 with *TXN open, the record in *U and its key in
+ * K (*KEY); otherwise an error, nothing open.  A corrupt record is logged.
+ */
+static int
+user_begin(struct state *st, const char *user, char k[KEY_MAX + 1], MDB_val *key,
+    MDB_txn **txn, struct state_user *u)
+{
+	size_t klen;
+	MDB_val v;
+	int rc, r;
+
+	*txn = NULL;
+	if ((r = user_key(user, k, &klen)) != 0)
+		return r;
+	key->mv_size = klen;
+	key->mv_data = k;
+	if ((rc = state_w_begin(st, txn)) != 0) {
+		*txn = NULL;
+		return state_map_mdb(st, rc);
+	}
+	if ((rc = mdb_get(*txn, st->dbi, key, &v)) != 0)
+		r = state_map_mdb(st, rc);
+	else if ((r = state_user_decode(v.mv_data, v.mv_size, u)) == WARD_ERR_CORRUPT)
+		ward_log(LOG_ERR, "state store: the record of user '%s' is corrupt "
+		    "(%zu bytes); refusing it", user, v.mv_size);
+	if (r != 0) {
+		state_t_abort(st, *txn);
+		*txn = NULL;
+	}
+	return r;
+}
+
 int
 state_user_attempt(struct state *st, const char *user, int64_t now, int max_failures,
     long lockout_seconds, state_check_fn check, void *ctx, int *locked_now)
@@ -245,34 +279,18 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	char k[KEY_MAX + 1];
 	struct state_user u;
 	unsigned char *enc = NULL;
-	size_t klen, enclen = 0;
+	size_t enclen = 0;
 	MDB_txn *txn = NULL;
 	MDB_val key, v;
-	int rc, r, result;
-
-	int hold = st->hold_next;
+	int rc, r, result, hold = st->hold_next;
 
 	st->hold_next = 0;
 	*locked_now = 0;
 	memset(&u, 0, sizeof(u));
-	if ((r = user_key(user, k, &klen)) != 0)
-		return r;
-	key.mv_size = klen;
-	key.mv_data = k;
 	/* The write lock is held from here to commit: racing attempts on
 	 * one code are serialised, and the second sees the first's step. */
-	if ((rc = state_w_begin(st, &txn)) != 0)
-		return state_map_mdb(st, rc);
-	if ((rc = mdb_get(txn, st->dbi, &key, &v)) != 0) {
-		r = state_map_mdb(st, rc);
-		goto abort;
-	}
-	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0) {
-		if (r == WARD_ERR_CORRUPT)
-			ward_log(LOG_ERR, "state store: the record of user '%s' is corrupt "
-			    "(%zu bytes); refusing it", user, v.mv_size);
-		goto abort;
-	}
+	if ((r = user_begin(st, user, k, &key, &txn, &u)) != 0)
+		goto out;
 	if (u.locked_until > now) {
 		r = WARD_ERR_LOCKED;
 		goto abort;
@@ -312,14 +330,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		r = result;
 		goto out;
 	}
-	/* Deferred (state.h): the data pages are still synced before the
-	 * meta page is written, so a crash never leaves a mix; only this last
-	 * commit may be undone, until the next synced commit of the store. */
-	if (st->defer_attempt_meta)
-		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
-	rc = state_t_commit(st, txn);
-	if (st->defer_attempt_meta)
-		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
+	rc = state_t_commit_attempt(st, txn);
 	txn = NULL;
 	if (rc != 0) {
 		*locked_now = 0;
@@ -349,25 +360,14 @@ state_user_update(struct state *st, const char *user, state_update_fn fn, void *
 	char k[KEY_MAX + 1];
 	struct state_user u;
 	unsigned char *enc = NULL;
-	size_t klen, enclen = 0;
+	size_t enclen = 0;
 	MDB_txn *txn;
 	MDB_val key, v;
 	int rc, r;
 
-	if ((r = user_key(user, k, &klen)) != 0)
+	memset(&u, 0, sizeof(u));
+	if ((r = user_begin(st, user, k, &key, &txn, &u)) != 0)
 		return r;
-	key.mv_size = klen;
-	key.mv_data = k;
-	if ((rc = state_w_begin(st, &txn)) != 0)
-		return state_map_mdb(st, rc);
-	if ((rc = mdb_get(txn, st->dbi, &key, &v)) != 0) {
-		state_t_abort(st, txn);
-		return state_map_mdb(st, rc);
-	}
-	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0) {
-		state_t_abort(st, txn);
-		return r;
-	}
 	if ((r = fn(ctx, &u)) == 0)
 		r = state_user_encode(&u, &enc, &enclen);
 	state_user_clear(&u);
