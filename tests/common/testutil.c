@@ -412,3 +412,12 @@ tu_wait_stopped(pid_t pid, int timeout_ms)
 	}
 	return -1;
 }
+
+long
+tu_ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* mkdtemp under /tmp with PREFIX; returns a static-lifetime string the
  * caller frees, or NULL.  Mode 0755 so unprivileged test processes can
@@ -49,6 +50,9 @@ int tu_wardd_stop(pid_t pid);
 void tu_wardd_kill(pid_t pid);
 void tu_wardd_stop_all(void);
 const char *tu_src(void);
+
+/* Milliseconds since T0 (CLOCK_MONOTONIC). */
+long tu_ms_since(const struct timespec *t0);
 
 /* Run the shell command FMT (printf-style) with stdout and stderr taken;
  * when it fails, print it with its output to stderr.  Its exit status (or

@@ -29,15 +29,6 @@ static char *root;
 static char conf[600], sock[600], pamd[600], wardctl[600], module[600], auditlog[600];
 static pid_t dpid = -1;
 
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 static int
 setup(void)
 {
@@ -180,7 +171,7 @@ test_kill9_loses_nothing(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pt_answer_all("");
 	CU_ASSERT_EQUAL(pt_run(pamd, "desk", "c01", "auth", NULL, 0), PAM_AUTHINFO_UNAVAIL);
-	CU_ASSERT(ms_since(&t0) < 5000);
+	CU_ASSERT(tu_ms_since(&t0) < 5000);
 	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "error: Two-step verification is "
 	    "unavailable on this workstation. Contact IT."));
 

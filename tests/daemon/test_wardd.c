@@ -140,15 +140,6 @@ allowed(const char *user, const char *service, char *rule, size_t rlen)
 	return a;
 }
 
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 /* Has the peer closed FD (EOF readable)?  Reads and drops what is there. */
 static int
 closed_by_peer(int fd)
@@ -229,7 +220,7 @@ start_with(const char *activate_path, const char *path, const char *config)
 		_exit(127);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (ms_since(&t0) < 10000) {
+	while (tu_ms_since(&t0) < 10000) {
 		struct wire_msg ans;
 		int r = ping_at(path, &ans), up = r == 0 && ans.type == WIRE_PONG;
 
@@ -259,7 +250,7 @@ wait_exit(pid_t pid, int ms)
 	int st;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (ms_since(&t0) < ms) {
+	while (tu_ms_since(&t0) < ms) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return st;
 		usleep(10000);
@@ -475,7 +466,7 @@ test_bad_clients_cut_off(void)
 	CU_ASSERT_EQUAL(write(half, "WARD\0\1\0\2\0\0", 10), 10);
 	/* root, meanwhile */
 	CU_ASSERT_EQUAL(ping_at(sock, &ans), 0);
-	answered = ms_since(&t0);
+	answered = tu_ms_since(&t0);
 	CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
 	wire_msg_wipe(&ans);
 	CU_ASSERT(answered < 1000);
@@ -504,10 +495,10 @@ test_bad_clients_cut_off(void)
 		wire_msg_wipe(&ans);
 	}
 	/* the silent and the half frame: closed at the 5 s deadline */
-	while (ms_since(&t0) < 8000 && !(closed_by_peer(silent) && closed_by_peer(half)))
+	while (tu_ms_since(&t0) < 8000 && !(closed_by_peer(silent) && closed_by_peer(half)))
 		usleep(50000);
-	CU_ASSERT(ms_since(&t0) >= 4500);
-	CU_ASSERT(ms_since(&t0) < 8000);
+	CU_ASSERT(tu_ms_since(&t0) >= 4500);
+	CU_ASSERT(tu_ms_since(&t0) < 8000);
 	close(g);
 	close(h);
 	close(silent);
@@ -648,7 +639,7 @@ test_flood_does_not_stop_root(void)
 	CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
 	wire_msg_wipe(&ans);
 	CU_ASSERT_EQUAL(allowed("alice", "ehr", NULL, 0), 1);
-	CU_ASSERT(ms_since(&t0) < 1000);
+	CU_ASSERT(tu_ms_since(&t0) < 1000);
 	/* and a root login phase runs to its end */
 	{
 		struct script sc;
@@ -718,7 +709,7 @@ test_sighup_broken_policy_keeps_old(void)
 		char want[700];
 
 		snprintf(want, sizeof(want), "reload (SIGHUP) failed; policy version");
-		while (!in_log(want) && ms_since(&t0) < 5000)
+		while (!in_log(want) && tu_ms_since(&t0) < 5000)
 			usleep(20000);
 		CU_ASSERT(in_log(want));
 		snprintf(want, sizeof(want), "%s:", policy);
@@ -745,17 +736,17 @@ test_edit_picked_up_without_signal(void)
 	/* nurses lose the EHR: their allow rule becomes a deny */
 	CU_ASSERT_EQUAL_FATAL(tu_write(policy, policy_v2, (size_t)-1, 0644), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (ms_since(&t0) < 5000 && (a = allowed("alice", "ehr", rule, sizeof(rule))) != 0)
+	while (tu_ms_since(&t0) < 5000 && (a = allowed("alice", "ehr", rule, sizeof(rule))) != 0)
 		usleep(100000);
 	CU_ASSERT_EQUAL(a, 0);
 	CU_ASSERT_STRING_EQUAL(rule, "nurses-off");
-	CU_ASSERT(ms_since(&t0) < 2500);
+	CU_ASSERT(tu_ms_since(&t0) < 2500);
 	if (have_log)
 		CU_ASSERT(in_log("reload (a policy file changed): policy version"));
 	/* and back */
 	CU_ASSERT_EQUAL(tu_write(policy, policy_v1, (size_t)-1, 0644), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (ms_since(&t0) < 5000 && (a = allowed("alice", "ehr", NULL, 0)) != 1)
+	while (tu_ms_since(&t0) < 5000 && (a = allowed("alice", "ehr", NULL, 0)) != 1)
 		usleep(100000);
 	CU_ASSERT_EQUAL(a, 1);
 }
@@ -929,7 +920,7 @@ test_emfile_no_spin(void)
 	/* fds free again: answered */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	st = -1;
-	while (ms_since(&t0) < 2000 && st != 0) {
+	while (tu_ms_since(&t0) < 2000 && st != 0) {
 		st = ping_at(path, &ans) == 0 && ans.type == WIRE_PONG ? 0 : -1;
 		wire_msg_wipe(&ans);
 		if (st != 0)
@@ -953,7 +944,7 @@ bad_reconnects(void *arg)
 		struct timespec t0;
 
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		while (ms_since(&t0) < 1000) {
+		while (tu_ms_since(&t0) < 1000) {
 			char buf[256];
 			int fd = connect_to(sock, 0);
 
@@ -1076,7 +1067,7 @@ test_folder_race_chmods_nothing(void)
 			_exit(127);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		while (ms_since(&t0) < 60 && waitpid(pid, NULL, WNOHANG) == 0)
+		while (tu_ms_since(&t0) < 60 && waitpid(pid, NULL, WNOHANG) == 0)
 			usleep(2000);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -1471,7 +1462,7 @@ test_phase_no_daemon(void)
 	CU_ASSERT_EQUAL(client_phase(path, &rq, &cv, &result, out, err, sizeof(err)),
 	    WARD_ERR_UNAVAIL);
 	CU_ASSERT_EQUAL(result, 0);
-	CU_ASSERT(ms_since(&t0) < 1000);
+	CU_ASSERT(tu_ms_since(&t0) < 1000);
 }
 
 /* SIGTERM with a request half sent: it is answered, then wardd exits 0. */

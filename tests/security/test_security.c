@@ -148,15 +148,6 @@ failures_of(const char *user)
 	return n;
 }
 
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 /* Become nobody (this process, for good).  0, or -1. */
 static int
 become_nobody(void)
@@ -325,7 +316,7 @@ assert_refused_both_ways(const char *why, const char *logged)
 	if (pid > 0)
 		(void)tu_wardd_stop(pid);
 	/* it exits, not hangs (tu_wardd_start gives up after 10 s) */
-	CU_ASSERT(ms_since(&t0) < 5000);
+	CU_ASSERT(tu_ms_since(&t0) < 5000);
 	bad = unavailable_fails("sec-bad", "alice", code);
 	if (bad != 0)
 		fprintf(stderr, "\n  %s: a wardd started on it: phases %d did not fail closed "
@@ -1419,7 +1410,7 @@ test_nobody_cannot_hold_up_logins(void)
 		kill(extra, SIGKILL);
 	CU_ASSERT_EQUAL(waitpid(extra, &status, 0), extra);
 	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CU_ASSERT(ms_since(&t0) < 3000);
+	CU_ASSERT(tu_ms_since(&t0) < 3000);
 	/* and a flood of its connections on top */
 	CU_ASSERT_EQUAL_FATAL(pipe(fready), 0);
 	CU_ASSERT_EQUAL_FATAL(pipe(go), 0);
@@ -1440,7 +1431,7 @@ test_nobody_cannot_hold_up_logins(void)
 	CU_ASSERT_EQUAL(run_pam("sec", "alice", "auth,acct,open", code), PAM_SUCCESS);
 	CU_ASSERT_EQUAL(pt_nprompts, 1);
 	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' status alice", wardctl, ctlconf), 0);
-	ms = ms_since(&t0);
+	ms = tu_ms_since(&t0);
 	if (ms >= 3000)
 		fprintf(stderr, "\n  root's login and wardctl took %ld ms\n", ms);
 	CU_ASSERT(ms < 3000);
@@ -1469,7 +1460,7 @@ test_nobody_cannot_hold_up_logins(void)
 			if (r == 0)
 				break;
 			usleep(200000);
-		} while (ms_since(&t1) < 3000);
+		} while (tu_ms_since(&t1) < 3000);
 		CU_ASSERT_EQUAL(r, 0);
 	}
 	CU_ASSERT_EQUAL(tu_sh("'%s' --config '%s' unlock nobody", wardctl, ctlconf), 0);

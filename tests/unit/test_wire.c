@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "wire.h"
 
 static unsigned char frame[WIRE_MAX_FRAME];
@@ -270,15 +271,6 @@ test_wipe(void)
 	CU_ASSERT_EQUAL(m.type, WIRE_DECISION);
 }
 
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 /* send/recv over a socketpair: a whole frame; a peer that sends nothing
  * or stalls mid-frame times out at the deadline; a huge declared length
  * is refused at once; a close mid-frame is a protocol error. */
@@ -304,7 +296,7 @@ test_io(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	wire_deadline(&dl, 300);
 	CU_ASSERT_EQUAL(wire_recv(sv[1], &got, &dl), WARD_ERR_TIMEOUT);
-	CU_ASSERT(ms_since(&t0) >= 290 && ms_since(&t0) < 2000);
+	CU_ASSERT(tu_ms_since(&t0) >= 290 && tu_ms_since(&t0) < 2000);
 	wire_msg_wipe(&got);
 
 	/* half a frame, then nothing */
@@ -322,7 +314,7 @@ test_io(void)
 	wire_deadline(&dl, 1000);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CU_ASSERT_EQUAL(wire_recv(sv[1], &got, &dl), WARD_ERR_TOOBIG);
-	CU_ASSERT(ms_since(&t0) < 500);
+	CU_ASSERT(tu_ms_since(&t0) < 500);
 	wire_msg_wipe(&got);
 	/* half a frame, then close */
 	CU_ASSERT_EQUAL(write(sv[0], frame, len / 2), (ssize_t)(len / 2));
