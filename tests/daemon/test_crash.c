@@ -96,7 +96,7 @@ teardown(void)
 static void
 client(int i, int fd)
 {
-	char user[8];
+	char user[16];
 	unsigned n = 0;
 
 	snprintf(user, sizeof(user), "c%02d", i);
