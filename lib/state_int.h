@@ -78,7 +78,8 @@ struct wbuf {
 static inline void
 put_bytes(struct wbuf *w, const void *v, size_t n)
 {
-	if (w->len + n <= w->cap)
+	/* nothing to copy (V may then be NULL: memcpy must not see it) */
+	if (n > 0 && w->len + n <= w->cap)
 		memcpy(w->p + w->len, v, n);
 	w->len += n;
 }

@@ -260,11 +260,13 @@ user_begin(struct state *st, const char *user, char k[KEY_MAX + 1], MDB_val *key
 		*txn = NULL;
 		return state_map_mdb(st, rc);
 	}
-	if ((rc = mdb_get(*txn, st->dbi, key, &v)) != 0)
-		r = state_map_mdb(st, rc);
-	else if ((r = state_user_decode(v.mv_data, v.mv_size, u)) == WARD_ERR_CORRUPT)
+	if ((rc = mdb_get(*txn, st->dbi, key, &v)) != 0) {
+		if ((r = state_map_mdb(st, rc)) == 0)
+			r = WARD_ERR_STORE;      /* never 0 without a record */
+	} else if ((r = state_user_decode(v.mv_data, v.mv_size, u)) == WARD_ERR_CORRUPT) {
 		ward_log(LOG_ERR, "state store: the record of user '%s' is corrupt "
 		    "(%zu bytes); refusing it", user, v.mv_size);
+	}
 	if (r != 0) {
 		state_t_abort(st, *txn);
 		*txn = NULL;
