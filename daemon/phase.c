@@ -467,5 +467,6 @@ phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
 	req->buf = NULL;
 	req->nfields = 0;
 	req->used = 0;
+	req->cap = 0;
 	return 0;
 }

@@ -127,7 +127,7 @@ wire_msg_wipe(struct wire_msg *m)
 		return;
 	type = m->type;
 	if (m->buf != NULL) {
-		explicit_bzero(m->buf, BUF_CAP);
+		explicit_bzero(m->buf, m->cap);
 		free(m->buf);
 	}
 	explicit_bzero(m, sizeof(*m));
@@ -184,6 +184,34 @@ payload_len(const struct wire_msg *m)
 	return n;
 }
 
+/*
+ * Make room for NEED bytes of values: a new buffer (doubling, at most
+ * BUF_CAP), the old one copied, wiped and freed (realloc would free it
+ * unwiped).  Most messages are small, so most never hold more than a few
+ * hundred bytes.  0 or WARD_ERR_NOMEM.
+ */
+static int
+grow(struct wire_msg *m, size_t need)
+{
+	size_t cap = m->cap > 0 ? m->cap : 256;
+	unsigned char *nb;
+
+	while (cap < need)
+		cap *= 2;
+	if (cap > BUF_CAP)
+		cap = BUF_CAP;
+	if ((nb = malloc(cap)) == NULL)
+		return WARD_ERR_NOMEM;
+	if (m->buf != NULL) {
+		memcpy(nb, m->buf, m->used);
+		explicit_bzero(m->buf, m->cap);
+		free(m->buf);
+	}
+	m->buf = nb;
+	m->cap = cap;
+	return 0;
+}
+
 /* Append a checked field; the one way values enter a message. */
 static int
 add_field(struct wire_msg *m, unsigned tag, const unsigned char *val, size_t len)
@@ -201,9 +229,9 @@ add_field(struct wire_msg *m, unsigned tag, const unsigned char *val, size_t len
 				return WARD_ERR_EXISTS;
 	if (m->nfields >= WIRE_MAX_FIELDS || payload_len(m) + 4 + len > WIRE_MAX_PAYLOAD)
 		return WARD_ERR_TOOBIG;
-	if (m->buf == NULL && (m->buf = calloc(1, BUF_CAP)) == NULL)
-		return WARD_ERR_NOMEM;
 	/* payload <= WIRE_MAX_PAYLOAD and one NUL per field: it fits BUF_CAP */
+	if (m->used + len + 1 > m->cap && (r = grow(m, m->used + len + 1)) != 0)
+		return r;
 	if (len > 0)
 		memcpy(m->buf + m->used, val, len);
 	m->buf[m->used + len] = '\0';
@@ -588,12 +616,15 @@ int
 wire_send(int fd, const struct wire_msg *m, const struct timespec *deadline)
 {
 	unsigned char *buf;
-	size_t len = 0, off = 0;
+	size_t cap = WIRE_HEADER_LEN + payload_len(m), len = 0, off = 0;
 	int r;
 
-	if ((buf = malloc(WIRE_MAX_FRAME)) == NULL)
+	/* the frame's own size (wire_encode refuses a frame over the bound) */
+	if (cap > WIRE_MAX_FRAME)
+		cap = WIRE_MAX_FRAME;
+	if ((buf = malloc(cap)) == NULL)
 		return WARD_ERR_NOMEM;
-	if ((r = wire_encode(m, buf, WIRE_MAX_FRAME, &len)) != 0)
+	if ((r = wire_encode(m, buf, cap, &len)) != 0)
 		goto out;
 	while (off < len) {
 		ssize_t n = send(fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);

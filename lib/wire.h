@@ -180,9 +180,10 @@ struct wire_field {
 };
 
 /*
- * A message: its type and fields.  Values live in BUF (allocated on first
- * use, WIRE_MAX_PAYLOAD + WIRE_MAX_FIELDS bytes), each followed by a NUL so
- * strings can be used as they are.  ERR is sticky: the first wire_put_*
+ * A message: its type and fields.  Values live in BUF (CAP bytes,
+ * allocated on first use and grown as fields are added, at most
+ * WIRE_MAX_PAYLOAD + WIRE_MAX_FIELDS), each followed by a NUL so strings
+ * can be used as they are.  ERR is sticky: the first wire_put_*
  * failure is kept and returned by wire_encode, so a sender may put every
  * field and check once.
  */
@@ -191,7 +192,7 @@ struct wire_msg {
 	size_t nfields;
 	struct wire_field f[WIRE_MAX_FIELDS];
 	unsigned char *buf;
-	size_t used;
+	size_t used, cap;
 	int err;
 };
 
