@@ -90,9 +90,10 @@ int state_user_list(struct state *st, char ***names, size_t *n) WARD_WUR;
  * read the record, call CHECK(ctx, record, now) which returns
  *   0 (accepted; it may set record->last_step / mark a recovery code used),
  *   WARD_ERR_BADCODE, WARD_ERR_REPLAY, or another error;
- * then apply the outcome: on 0 reset failures; on BADCODE/REPLAY count a
- * failure and set locked_until = now + lockout_seconds once failures reach
- * max_failures; commit.  A user already locked (locked_until > now) is
+ * then apply the outcome: on 0 reset failures; on BADCODE count a failure
+ * and set locked_until = now + lockout_seconds once failures reach
+ * max_failures; commit.  REPLAY (a code already used: no guess) changes
+ * nothing and does not count toward the lockout.  A user already locked (locked_until > now) is
  * WARD_ERR_LOCKED without calling CHECK.  *LOCKED_NOW is set to 1 when this
  * attempt caused the lockout.  Returns CHECK's result or a store error.
  */

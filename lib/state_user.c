@@ -302,10 +302,18 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		u.failures = 0;
 	}
 	result = check(ctx, &u, now);
+	if (result == WARD_ERR_REPLAY) {
+		/* A code already used is no guess: refused (and recorded by the
+		 * caller), but it does not count toward the lockout - the same
+		 * code typed at two services within its step must not lock a
+		 * clinician out.  Nothing in the record changes. */
+		r = result;
+		goto abort;
+	}
 	if (result == 0) {
 		u.failures = 0;
 		u.last_used_at = now;
-	} else if (result == WARD_ERR_BADCODE || result == WARD_ERR_REPLAY) {
+	} else if (result == WARD_ERR_BADCODE) {
 		if (u.failures < 1000000)
 			u.failures++;
 		if (max_failures > 0 && u.failures >= max_failures) {
