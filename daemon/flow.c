@@ -316,6 +316,25 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 
 /* ---- auth ---- */
 
+/*
+ * No code came (the person gave none, or the program cannot ask: sshd
+ * after a public key, without keyboard-interactive): a refusal like any
+ * other, recorded and logged.  RET is the phase's denial.
+ */
+static int
+no_code(struct flow_txn *t, const struct flow_req *rq, enum audit_ev event,
+    enum audit_res result, const char *rule, int ret)
+{
+	struct core_rec rc = { .event = event, .result = result, .rule = rule,
+		.reason = "second factor required; no code given" };
+
+	if (ward_user_valid(rq->user) == 0)
+		ward_log(LOG_NOTICE, "user %s service %s: no code given (or the program "
+		    "could not ask); denying", rq->user, rq->service);
+	(void)flow_record(t, rq, &rc, rule != NULL);
+	return ret;
+}
+
 /* Roles that cannot be resolved: recorded, said, and unavailable. */
 static int
 roles_unavailable(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
@@ -374,7 +393,7 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	}
 	/* From here on, everyone sees the same prompt. */
 	if ((code = get_code(t, rq, cv, 0)) == NULL)
-		return WIRE_R_AUTH_ERR;
+		return no_code(t, rq, AUDIT_EV_AUTH, AUDIT_RES_FAILURE, NULL, WIRE_R_AUTH_ERR);
 	if (!valid) {
 		/* recorded like any refusal: a probe with odd names is worth seeing
 		 * (the audit writer escapes and bounds the name) */
@@ -430,7 +449,8 @@ account_factor(struct flow_txn *t, const struct flow_req *rq, const struct flow_
 		return WIRE_R_SUCCESS;
 	}
 	if ((code = flow_ask_code(t, rq, cv)) == NULL)
-		return WIRE_R_PERM_DENIED;
+		return no_code(t, rq, AUDIT_EV_ACCOUNT, AUDIT_RES_DENY, d->rule,
+		    WIRE_R_PERM_DENIED);
 	ret = flow_check_code(t, rq, cv, code, now, &factor);
 	ward_free_str_secret(code);
 	if (ret != WIRE_R_SUCCESS)

@@ -1447,6 +1447,36 @@ test_phase_bad_service_refused(void)
 	CU_ASSERT(!in_log("user mallory allowed"));
 }
 
+/* No code given (the person gave no answer, or the program cannot ask:
+ * sshd after a public key): each phase refuses and records why. */
+static void
+test_phase_no_code_recorded(void)
+{
+	struct script sc;
+	char token[WIRE_TOKEN_HEX + 1] = "", log[600];
+	int result = -1, before_auth, before_acct;
+
+	snprintf(log, sizeof(log), "%s/log/audit.log", root);
+	before_auth = tu_count_lines(log, "\"user\":\"alice\"", "\"event\":\"auth\"",
+	    "no code given", NULL);
+	before_acct = tu_count_lines(log, "\"user\":\"alice\"", "\"event\":\"account\"",
+	    "\"result\":\"deny\"", "no code given", NULL);
+	memset(&sc, 0, sizeof(sc));        /* no answers: every prompt gets none */
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_AUTH, "alice", "ehr", token, &sc, &result), 0);
+	CU_ASSERT_EQUAL(result, WIRE_R_AUTH_ERR);
+	CU_ASSERT_EQUAL(sc.asked, 1);
+	memset(&sc, 0, sizeof(sc));
+	token[0] = '\0';
+	CU_ASSERT_EQUAL(run_phase(WIRE_PH_ACCOUNT, "alice", "ehr", token, &sc, &result), 0);
+	CU_ASSERT_EQUAL(result, WIRE_R_PERM_DENIED);
+	CU_ASSERT_EQUAL(sc.asked, 1);
+	CU_ASSERT_EQUAL(tu_count_lines(log, "\"user\":\"alice\"", "\"event\":\"auth\"",
+	    "no code given", NULL), before_auth + 1);
+	CU_ASSERT_EQUAL(tu_count_lines(log, "\"user\":\"alice\"", "\"event\":\"account\"",
+	    "\"result\":\"deny\"", "no code given", NULL), before_acct + 1);
+	CU_ASSERT(in_log("user alice service ehr: no code given"));
+}
+
 /* Nobody listening: an error at once, never a result. */
 static void
 test_phase_no_daemon(void)
@@ -1547,6 +1577,8 @@ main(void)
 	CU_add_test(s, "a client gone mid-phase: the next is served", test_phase_client_gone);
 	CU_add_test(s, "a malformed service name is refused before any flow",
 	    test_phase_bad_service_refused);
+	CU_add_test(s, "no code given: each phase refuses and records why",
+	    test_phase_no_code_recorded);
 	CU_add_test(s, "no wardd: an error at once, never a result", test_phase_no_daemon);
 	CU_add_test(s, "SIGTERM finishes the request in flight, exits 0",
 	    test_sigterm_finishes_and_exits_0);
