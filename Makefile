@@ -217,6 +217,7 @@ install: all
 	install -d -m 0755 $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(INCDIR)/ward \
 	  $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(SYSCONFDIR)/ward $(DESTDIR)$(PREFIX)/share/doc/ward/examples/pam.d \
+	  $(DESTDIR)$(PREFIX)/share/doc/ward/examples/sudoers.d \
 	  $(DESTDIR)$(UNITDIR)
 	install -d -m 0700 $(DESTDIR)/var/lib/ward
 	install -d -m 0750 $(DESTDIR)/var/log/ward
@@ -232,6 +233,7 @@ install: all
 	  install -m 0644 contrib/ward.conf $(DESTDIR)$(SYSCONFDIR)/ward/ward.conf
 	install -m 0644 contrib/ward.conf contrib/policy.conf $(DESTDIR)$(PREFIX)/share/doc/ward/examples/
 	install -m 0644 contrib/pam.d/* $(DESTDIR)$(PREFIX)/share/doc/ward/examples/pam.d/
+	install -m 0644 contrib/sudoers.d/ward $(DESTDIR)$(PREFIX)/share/doc/ward/examples/sudoers.d/ward
 
 clean:
 	rm -rf build $(dir $(TEST_STAGE_ROOT))

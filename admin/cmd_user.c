@@ -148,9 +148,18 @@ cmd_init(struct wopts *o)
 				r = WARD_ERR_IO;
 			}
 		}
-		if (r == 0)
-			printf("%s %s/ (audit log folder, 0750%s)\n", created ? "created " :
-			    "kept    ", logdir, c.audit.group_adm ? ", group adm" : "");
+		if (r == 0) {
+			struct stat lst;
+
+			/* a folder kept is described as it is, not as it would be made */
+			if (!created && stat(logdir, &lst) == 0)
+				printf("kept     %s/ (audit log folder, mode %04o%s)\n", logdir,
+				    (unsigned)(lst.st_mode & 07777),
+				    c.audit.group_adm ? ", group adm" : "");
+			else
+				printf("%s %s/ (audit log folder, 0750%s)\n", created ? "created " :
+				    "kept    ", logdir, c.audit.group_adm ? ", group adm" : "");
+		}
 		free(copy);
 		if (r != 0)
 			goto out;

@@ -190,6 +190,32 @@ test_kill9_loses_nothing(void)
 	free(out);
 }
 
+/* wardctl init describes a folder it keeps as it is (a log folder made
+ * 0755 beforehand is not reported as 0750). */
+static void
+test_init_reports_kept_folder(void)
+{
+	char dir[700], conf2[800], cmd[4096], *out;
+	int st;
+
+	snprintf(dir, sizeof(dir), "%s/init2", root);
+	snprintf(conf2, sizeof(conf2), "%s/ward.conf", dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -p '%s/log' '%s/etc' && chmod 0755 '%s' '%s/log' "
+	    "'%s/etc' && cp '%s/etc/policy.conf' '%s/etc/'", dir, dir, dir, dir, dir, root, dir), 0);
+	snprintf(cmd, sizeof(cmd), "policy_file = \"%s/etc/policy.conf\";\nstate_dir = "
+	    "\"%s/state\";\nsecrets = { key_file = \"%s/etc/master.key\"; };\n"
+	    "audit = { path = \"%s/log/audit.log\"; key_file = \"%s/etc/audit.key\"; };\n",
+	    dir, dir, dir, dir, dir);
+	CU_ASSERT_EQUAL_FATAL(tu_write(conf2, cmd, (size_t)-1, 0644), 0);
+	snprintf(cmd, sizeof(cmd), "'%s' --config '%s' init", wardctl, conf2);
+	out = tu_run(cmd, 0, &st);
+	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "/log/ (audit log folder, mode 0755)"));
+	CU_ASSERT_PTR_NULL(strstr(out, "/log/ (audit log folder, 0750)"));
+	free(out);
+}
+
 int
 main(void)
 {
@@ -202,6 +228,8 @@ main(void)
 	s = CU_add_suite("wardd killed", setup, teardown);
 	CU_add_test(s, "SIGKILL during 16 login loops: nothing lost, fails closed, resumes",
 	    test_kill9_loses_nothing);
+	CU_add_test(s, "wardctl init describes a folder it keeps as it is",
+	    test_init_reports_kept_folder);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
