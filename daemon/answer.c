@@ -112,7 +112,7 @@ answer_request(struct wardd *d, const struct peer *p, const struct wire_msg *req
 		g->c.st_err = 0;
 		decide(&g->c, p, req, ans);
 		wardd_gen_leave(d, g);
-		wardd_gen_put(d, g);
+		wardd_gen_put(g);
 		pthread_mutex_unlock(&d->lock);
 		break;
 	}

@@ -394,7 +394,7 @@ phase_main(void *arg)
 	flow_txn_bind(x->t, &rl.g->c);
 	result = run_flow(phase, x->t, &rq, &cv, time(NULL));
 	wardd_gen_leave(d, rl.g);
-	wardd_gen_put(d, rl.g);
+	wardd_gen_put(rl.g);
 	memcpy(token, x->token, sizeof(token));
 	x->busy = 0;
 	x->used = mono_s();
@@ -414,16 +414,15 @@ done:
 	wire_msg_wipe(&j->req);
 	{
 		/* The loop closes the connection: the slot goes on the done list
-		 * (under the lock), and a byte on the pipe wakes the loop.  A
+		 * (under its own lock: the loop never waits for engine work), and a byte on the pipe wakes the loop.  A
 		 * wake-up that cannot be written is no loss: the loop also looks
 		 * at the list at least every WARDD_REAP_MS while workers run. */
 		unsigned char one = 1;
 		ssize_t n;
 
-		pthread_mutex_lock(&d->lock);
+		pthread_mutex_lock(&d->done_lock);
 		d->done[d->ndone++] = j->slot;
-		d->workers--;
-		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_unlock(&d->done_lock);
 		do
 			n = write(d->done_fd[1], &one, 1);
 		while (n < 0 && errno == EINTR);
@@ -451,15 +450,9 @@ phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, WARDD_THREAD_STACK);
-	pthread_mutex_lock(&d->lock);
-	d->workers++;
-	pthread_mutex_unlock(&d->lock);
 	r = pthread_create(&tid, &attr, phase_main, j);
 	pthread_attr_destroy(&attr);
 	if (r != 0) {
-		pthread_mutex_lock(&d->lock);
-		d->workers--;
-		pthread_mutex_unlock(&d->lock);
 		ward_log(LOG_ERR, "cannot start a thread for a phase: %s", strerror(r));
 		free(j);
 		return WARD_ERR_BUSY;

@@ -484,11 +484,11 @@ reap(struct wardd *d)
 
 	while (read(d->done_fd[0], buf, sizeof(buf)) > 0)
 		;
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->done_lock);
 	n = d->ndone;
 	memcpy(slots, d->done, n * sizeof(slots[0]));
 	d->ndone = 0;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->done_lock);
 	for (size_t i = 0; i < n; i++)
 		if (slots[i] < WARDD_CONN_MAX && conns[slots[i]].busy) {
 			conns[slots[i]].busy = 0;

@@ -132,9 +132,8 @@ wardd_gen_pin(struct wardd *d)
 }
 
 void
-wardd_gen_put(struct wardd *d, struct wardd_gen *g)
+wardd_gen_put(struct wardd_gen *g)
 {
-	(void)d;
 	if (g == NULL || --g->refs > 0)
 		return;
 	/* its handles were taken back (wardd_gen_leave): core_free closes
@@ -278,7 +277,7 @@ wardd_reload(struct wardd *d, const char *why, int reopen)
 	d->gen = fresh;
 	same = strcmp(policy_version(old->c.pol), policy_version(fresh->c.pol)) == 0 &&
 	    !conf_changed;
-	wardd_gen_put(d, old);
+	wardd_gen_put(old);
 	pthread_mutex_unlock(&d->lock);
 	/* the loads of a racy window that find what was there are not news */
 	ward_log(same && !reopen ? LOG_DEBUG : LOG_INFO, "reload (%s): policy version %s "
@@ -331,7 +330,8 @@ usage(FILE *f)
 static int
 shared_init(struct wardd *d)
 {
-	if (pthread_mutex_init(&d->lock, NULL) != 0)
+	if (pthread_mutex_init(&d->lock, NULL) != 0 ||
+	    pthread_mutex_init(&d->done_lock, NULL) != 0)
 		return -1;
 	d->done_fd[0] = d->done_fd[1] = -1;
 	if ((d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
@@ -348,7 +348,7 @@ shared_free(struct wardd *d)
 	pthread_mutex_lock(&d->lock);
 	phase_txns_free(d);
 	close_handles(d);
-	wardd_gen_put(d, d->gen);
+	wardd_gen_put(d->gen);
 	d->gen = NULL;
 	pthread_mutex_unlock(&d->lock);
 	if (d->stop_fd >= 0)

@@ -101,9 +101,9 @@ struct wardd {
 	                              * again (0: none) */
 	int stop_fd;                 /* eventfd: readable once wardd is stopping */
 	int done_fd[2];              /* pipe: a worker wakes the loop when done */
-	unsigned done[WARDD_CONN_MAX];   /* slots whose workers are done (under LOCK) */
+	pthread_mutex_t done_lock;   /* DONE and NDONE only, never held with LOCK */
+	unsigned done[WARDD_CONN_MAX];   /* slots whose workers are done */
 	size_t ndone;
-	unsigned workers;            /* phases running (under LOCK) */
 };
 
 /* wardd.c: send this thread's log lines (lib/ward.h's sink is per thread)
@@ -114,7 +114,7 @@ void wardd_log_thread_init(void);
  * unpins it with wardd_gen_put); lend it the shared handles while the
  * caller works with it (enter) and take them back (leave). */
 struct wardd_gen *wardd_gen_pin(struct wardd *d);
-void wardd_gen_put(struct wardd *d, struct wardd_gen *g);
+void wardd_gen_put(struct wardd_gen *g);
 void wardd_gen_enter(struct wardd *d, struct wardd_gen *g);
 void wardd_gen_leave(struct wardd *d, struct wardd_gen *g);
 

@@ -166,6 +166,7 @@ phase(pam_handle_t *pamh, int flags, int argc, const char **argv, uint32_t ph, i
 	struct opts o;
 	const void *data = NULL;
 	char token[WIRE_TOKEN_HEX + 1], err[512], *keep;
+	const char *who;
 	int result = 0, r;
 
 	if (parse_opts(pamh, flags, argc, argv, &o) != 0)
@@ -187,10 +188,13 @@ phase(pam_handle_t *pamh, int flags, int argc, const char **argv, uint32_t ph, i
 	if (pam_get_data(pamh, TXN_KEY, &data) == PAM_SUCCESS && data != NULL)
 		rq.token = data;
 
+	/* a name that is not a name (a newline would forge a log line) is
+	 * logged as such; wardd judges and records it */
+	who = ward_user_valid(rq.user) == 0 ? rq.user : "(a malformed user name)";
 	r = client_phase(o.socket, &rq, &cv, &result, token, err, sizeof(err));
 	if (r != 0) {
 		pam_syslog(pamh, r == WARD_ERR_PERM ? LOG_NOTICE : LOG_ERR,
-		    "%s of %s: wardd at %s: %s; denying", names[ph], rq.user, o.socket, err);
+		    "%s of %s: wardd at %s: %s; denying", names[ph], who, o.socket, err);
 		if (r == WARD_ERR_PERM)
 			return deny;
 		if (msg != NULL && !(o.flags & WIRE_F_SILENT))
@@ -198,7 +202,7 @@ phase(pam_handle_t *pamh, int flags, int argc, const char **argv, uint32_t ph, i
 		return unavail;
 	}
 	if (o.debug)
-		pam_syslog(pamh, LOG_DEBUG, "%s of %s: wardd answered %d", names[ph], rq.user,
+		pam_syslog(pamh, LOG_DEBUG, "%s of %s: wardd answered %d", names[ph], who,
 		    result);
 	/* the transaction goes on with the next phase of this handle (a
 	 * failure to keep it only means that phase starts afresh) */
