@@ -123,6 +123,9 @@ core_state(struct core *c, struct state **st)
 		c->st_err = r;
 		return r;
 	}
+	/* what wardd's phase asks (core.h); every caller's store is told */
+	state_defer_recorded_commit(c->st, c->commit_after_answer);
+	state_set_recover_window(c->st, c->conf.mfa.window);
 	*st = c->st;
 	return 0;
 }
@@ -323,7 +326,8 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 		if (r == 0 && (r = state_held_commit(c->st)) != 0)
 			snprintf(err, sizeof(err), "state store %s: %s", c->conf.state_dir,
 			    ward_strerror(r));
-		state_held_abort(c->st);
+		if (r != 0)
+			state_held_abort(c->st);
 	}
 	if (r != 0) {
 		if (ev.event == NULL || ev.result == NULL)

@@ -43,6 +43,10 @@ struct core {
 	pid_t owner;
 	uint64_t gen;                /* which load this is (wardd counts them; 0 in
 	                              * a process that loads once) */
+	/* 1 while a wardd phase that answers before the store's commit holds
+	 * the engine (state_defer_recorded_commit); it commits with
+	 * state_recorded_commit before it lets the engine go */
+	int commit_after_answer;
 };
 
 /* A user's assigned roles (names point into the policy) and where they

@@ -35,6 +35,7 @@
 
 #include "flow.h"
 #include "secret.h"
+#include "state.h"
 #include "wardd.h"
 
 #define DEFAULT_PROMPT "Verification code: "
@@ -67,6 +68,7 @@ struct job {
 	struct wire_msg req;
 	int fd;
 	unsigned slot;
+	struct job *next;            /* queued for a worker */
 };
 
 static time_t
@@ -245,6 +247,24 @@ wait_reply(const struct relay *rl)
 }
 
 /*
+ * The store's commit of the phase's last record, when the flow left it for
+ * after the answer (state_defer_recorded_commit; its record is already in
+ * the synced log).  Before the engine is let go, by this thread: the
+ * transaction and its lock are this thread's.
+ */
+static void
+settle(struct relay *rl)
+{
+	struct state *st = rl->g->c.st;
+
+	rl->g->c.commit_after_answer = 0;
+	if (st != NULL) {
+		state_defer_recorded_commit(st, 0);
+		(void)state_recorded_commit(st);
+	}
+}
+
+/*
  * The flow asks: send ASK (with the messages so far), let go of the engine
  * while the person types, and take it again.  Returns the answer (the
  * engine wipes it) or NULL.
@@ -267,6 +287,7 @@ relay_ask(void *ctx, int echo, const char *prompt)
 	put_messages(rl, &m);
 	(void)wire_put_str(&m, WT_PROMPT, prompt);
 	(void)wire_put_bool(&m, WT_ECHO, echo != 0);
+	settle(rl);
 	wardd_gen_leave(d, rl->g);
 	pthread_mutex_unlock(&d->lock);
 
@@ -287,6 +308,7 @@ relay_ask(void *ctx, int echo, const char *prompt)
 
 	pthread_mutex_lock(&d->lock);
 	wardd_gen_enter(d, rl->g);
+	rl->g->c.commit_after_answer = 1;
 	if (r != 0) {
 		rl->broken = 1;
 		ward_log(r == WARD_ERR_NOMEM ? LOG_ERR : LOG_INFO, "%s (%s): no more questions "
@@ -312,9 +334,10 @@ run_flow(uint32_t phase, struct flow_txn *t, const struct flow_req *rq,
 	}
 }
 
-/* Send RESULT (or, when it cannot be built, an error) to the client. */
+/* Send RESULT (or, when it cannot be built, an error) to the client,
+ * waiting at most MS for room on the socket. */
 static void
-send_result(struct relay *rl, int result, const char *token)
+send_result(struct relay *rl, int result, const char *token, int ms)
 {
 	struct wire_msg m;
 	struct timespec dl;
@@ -331,9 +354,10 @@ send_result(struct relay *rl, int result, const char *token)
 		wire_msg_wipe(&m);
 		(void)wire_error(&m, WARD_ERR_INTERNAL, "result does not fit the protocol");
 	}
-	wire_deadline(&dl, WARDD_IO_MS);
+	wire_deadline(&dl, ms);
 	if (!rl->broken && wire_send(rl->fd, &m, &dl) != 0)
-		ward_log(LOG_INFO, "a phase's result could not be sent: the client is gone");
+		ward_log(LOG_INFO, "a phase's result could not be sent: the client is gone "
+		    "or does not read");
 	wire_msg_wipe(&m);
 }
 
@@ -351,10 +375,10 @@ send_error(int fd, int code, const char *text)
 	wire_msg_wipe(&m);
 }
 
-static void *
-phase_main(void *arg)
+/* One phase: job J, freed here. */
+static void
+phase_run(struct job *j)
 {
-	struct job *j = arg;
 	struct wardd *d = j->d;
 	struct relay rl = { .d = d, .fd = j->fd };
 	struct flow_conv cv = { &rl, relay_say, relay_ask, relay_setenv };
@@ -391,20 +415,26 @@ phase_main(void *arg)
 	rl.g = wardd_gen_pin(d);
 	wardd_gen_enter(d, rl.g);
 	rl.g->c.st_err = 0;         /* each phase may try the store again, once */
+	rl.g->c.commit_after_answer = 1;
 	flow_txn_bind(x->t, &rl.g->c);
 	result = run_flow(phase, x->t, &rq, &cv, time(NULL));
-	wardd_gen_leave(d, rl.g);
-	wardd_gen_put(rl.g);
 	memcpy(token, x->token, sizeof(token));
 	x->busy = 0;
 	x->used = mono_s();
 	if (phase == WIRE_PH_CLOSE_SESSION)
 		txn_drop(x);
-	pthread_mutex_unlock(&d->lock);
 	if (rl.overflow > 0)
 		ward_log(LOG_WARNING, "%d message or variable line(s) of a phase left out",
 		    rl.overflow);
-	send_result(&rl, result, token);
+	/* The answer first, then the store's commit (settle): the record
+	 * that proves the answer is already in the synced log.  Sent with the
+	 * engine held, so only briefly: a result fits the socket's buffer, and
+	 * a client that leaves no room for it in WARDD_RESULT_MS is cut off. */
+	send_result(&rl, result, token, WARDD_RESULT_MS);
+	settle(&rl);
+	wardd_gen_leave(d, rl.g);
+	wardd_gen_put(rl.g);
+	pthread_mutex_unlock(&d->lock);
 done:
 	for (size_t i = 0; i < rl.nmsg; i++)
 		free(rl.msg[i]);
@@ -428,15 +458,101 @@ done:
 		while (n < 0 && errno == EINTR);
 	}
 	free(j);
-	return NULL;
+}
+
+/*
+ * The workers: threads kept between phases, so that a phase costs no
+ * thread start (clone, stack, exit).  A phase gets an idle worker, or a new
+ * one when none is idle: each phase has a thread of its own for as long as
+ * it runs (a person may take minutes to type), as before.  A worker that
+ * finds POOL_IDLE_MAX others idle when it is done exits instead of
+ * waiting.  All of it under POOL.LOCK, never with D->lock held.
+ */
+#define POOL_IDLE_MAX 8
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work;         /* a job queued, or stop */
+	pthread_cond_t gone;         /* a worker exited */
+	struct job *head, *tail;     /* queued, not yet taken */
+	unsigned nqueued, nthreads, nidle;
+	int stop;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	   PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0 };
+
+static void *
+worker_main(void *arg)
+{
+	struct job *j = arg;         /* the first job, handed over at the start */
+
+	for (;;) {
+		phase_run(j);
+		pthread_mutex_lock(&pool.lock);
+		while (pool.head == NULL && !pool.stop && pool.nidle < POOL_IDLE_MAX) {
+			pool.nidle++;
+			pthread_cond_wait(&pool.work, &pool.lock);
+			pool.nidle--;
+		}
+		if ((j = pool.head) == NULL) {
+			pool.nthreads--;
+			pthread_cond_broadcast(&pool.gone);
+			pthread_mutex_unlock(&pool.lock);
+			return NULL;
+		}
+		if ((pool.head = j->next) == NULL)
+			pool.tail = NULL;
+		pool.nqueued--;
+		pthread_mutex_unlock(&pool.lock);
+	}
+}
+
+/* J to an idle worker, or to a new one; 0 or the pthread_create error. */
+static int
+pool_give(struct job *j)
+{
+	pthread_attr_t attr;
+	pthread_t tid;
+	int r = 0;
+
+	pthread_mutex_lock(&pool.lock);
+	if (pool.nidle > pool.nqueued) {
+		/* an idle worker not yet woken for another queued job takes it */
+		j->next = NULL;
+		if (pool.tail != NULL)
+			pool.tail->next = j;
+		else
+			pool.head = j;
+		pool.tail = j;
+		pool.nqueued++;
+		pthread_cond_signal(&pool.work);
+		pthread_mutex_unlock(&pool.lock);
+		return 0;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, WARDD_THREAD_STACK);
+	if ((r = pthread_create(&tid, &attr, worker_main, j)) == 0)
+		pool.nthreads++;
+	pthread_attr_destroy(&attr);
+	pthread_mutex_unlock(&pool.lock);
+	return r;
+}
+
+void
+phase_workers_stop(void)
+{
+	pthread_mutex_lock(&pool.lock);
+	pool.stop = 1;
+	pthread_cond_broadcast(&pool.work);
+	while (pool.nthreads > 0)
+		pthread_cond_wait(&pool.gone, &pool.lock);
+	pthread_mutex_unlock(&pool.lock);
 }
 
 int
 phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
     unsigned slot)
 {
-	pthread_attr_t attr;
-	pthread_t tid;
 	struct job *j = calloc(1, sizeof(*j));
 	int r;
 
@@ -447,12 +563,7 @@ phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
 	j->req = *req;               /* the buffer moves to the job */
 	j->fd = fd;
 	j->slot = slot;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, WARDD_THREAD_STACK);
-	r = pthread_create(&tid, &attr, phase_main, j);
-	pthread_attr_destroy(&attr);
-	if (r != 0) {
+	if ((r = pool_give(j)) != 0) {
 		ward_log(LOG_ERR, "cannot start a thread for a phase: %s", strerror(r));
 		free(j);
 		return WARD_ERR_BUSY;

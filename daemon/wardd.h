@@ -10,7 +10,7 @@
  *               often (per-uid counts and token buckets)
  *   answer.c    the answer to one request (PING, DECIDE), and whether a
  *               PHASE request may run
- *   phase.c     one login phase in a thread of its own: the flow engine
+ *   phase.c     one login phase in a worker thread (kept between phases): the flow engine
  *               (flow.h) with a conversation relayed over the socket, and
  *               the transactions kept between phases
  *
@@ -47,6 +47,8 @@
 #define WARDD_RECHECK_MS 1000        /* a racy window's loads for non-root peers,
                                       * at most this often (root: every request) */
 #define WARDD_IO_MS 5000             /* any other wait on a client in a phase */
+#define WARDD_RESULT_MS 200          /* room for a phase's RESULT, sent with the
+                                      * engine held (phase.c) */
 #define WARDD_TYPING_MS (5 * 60 * 1000)  /* a person answering a prompt */
 #define WARDD_TXN_MAX 1024           /* transactions kept between phases */
 #define WARDD_TXN_PER_UID 16         /* ... of them per non-root uid */
@@ -171,11 +173,14 @@ int answer_phase_admit(struct wardd *d, const struct peer *p, const struct wire_
     struct wire_msg *ans) WARD_WUR;
 
 /* phase.c: run the PHASE request REQ of P on connection FD (the table's
- * SLOT) in a new thread, which takes REQ over (*REQ is left empty) and
+ * SLOT) in a worker thread (an idle one, or a new one), which takes REQ over (*REQ is left empty) and
  * writes SLOT to D->done_fd when FD is free to close.  0, or
  * WARD_ERR_BUSY when no thread could be started (REQ untouched). */
 int phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
     unsigned slot) WARD_WUR;
+/* phase.c: let the idle workers go and wait until every worker has ended
+ * (at exit, after server_run: no phase is queued or running by then). */
+void phase_workers_stop(void);
 /* phase.c: the transaction table (made at start, freed at exit). */
 int phase_txns_init(struct wardd *d) WARD_WUR;
 void phase_txns_free(struct wardd *d);

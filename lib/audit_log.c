@@ -242,11 +242,35 @@ chains(struct audit_log *l, const char *line, size_t len, uint64_t seq, const ch
 }
 
 /*
- * Step 2 of the protocol: bring HEAD up to the file's end when records were
- * written but not committed; say what is odd.  *NEED_NL: the file does not
- * end with a newline (a torn or foreign tail), so the record starts a line.
+ * An adopted record that accepted a TOTP code: its user's watermark is
+ * raised with the head (state_audit_raise_step), since the store's commit
+ * of that acceptance may be what was lost.  0 or WARD_ERR_NOMEM.
  */
-static void
+static int
+adopt_effects(const char *line, size_t len, struct state_audit_head *h)
+{
+	struct audit_record r;
+	char err[128];
+	int res, ret = 0;
+
+	if (audit_parse_line(line, len, &r, err, sizeof(err)) != 0)
+		return 0;           /* chains() parsed it: only memory can fail */
+	res = audit_result_from(r.result);
+	if (audit_factor_from(r.factor) == AUDIT_FAC_TOTP && r.user != NULL &&
+	    (res == AUDIT_RES_SUCCESS || res == AUDIT_RES_ALLOW || res == AUDIT_RES_GRANTED))
+		ret = state_audit_raise_step(h, r.user, r.ts_ms / 1000);
+	audit_record_free(&r);
+	return ret;
+}
+
+/*
+ * Step 2 of the protocol: bring HEAD up to the file's end when records were
+ * written but not committed, with what they did to the store
+ * (adopt_effects); say what is odd.  *NEED_NL: the file does not end with
+ * a newline (a torn or foreign tail), so the record starts a line.  0, or
+ * WARD_ERR_NOMEM (no record may be written: an effect would be lost).
+ */
+static int
 reconcile(struct audit_log *l, int fd, const struct stat *sb,
     struct state_audit_head *h, int *need_nl)
 {
@@ -255,21 +279,22 @@ reconcile(struct audit_log *l, int fd, const struct stat *sb,
 	uint64_t size = (uint64_t)sb->st_size, off;
 	size_t n, pos = 0, adopted = 0;
 	char *buf = NULL, last;
+	int r = 0;
 
 	*need_nl = 0;
 	if ((same && size == h->size) || size == 0)
-		return;
+		return 0;
 	if (pread(fd, &last, 1, (off_t)(size - 1)) == 1 && last != '\n')
 		*need_nl = 1;
 	if (same && size < h->size) {
 		ward_log(LOG_ALERT, "audit: %s is shorter than when Ward last wrote it "
 		    "(%llu < %llu bytes): records were cut; wardctl audit verify names them",
 		    l->path, (unsigned long long)size, (unsigned long long)h->size);
-		return;
+		return 0;
 	}
 	off = same ? h->size : 0;
 	if (h->seq == 0)
-		return;             /* a new chain: nothing to adopt */
+		return 0;           /* a new chain: nothing to adopt */
 	n = size - off > ADOPT_MAX ? ADOPT_MAX : (size_t)(size - off);
 	if ((buf = malloc(n)) == NULL || pread(fd, buf, n, (off_t)off) != (ssize_t)n)
 		goto out;
@@ -279,6 +304,8 @@ reconcile(struct audit_log *l, int fd, const struct stat *sb,
 		if (nl == NULL ||
 		    chains(l, buf + pos, (size_t)(nl - buf) - pos, h->seq, h->mac, mac) != 0)
 			break;
+		if ((r = adopt_effects(buf + pos, (size_t)(nl - buf) - pos, h)) != 0)
+			goto out;
 		h->seq++;
 		memcpy(h->mac, mac, sizeof(mac));
 		pos = (size_t)(nl - buf) + 1;
@@ -294,6 +321,7 @@ reconcile(struct audit_log *l, int fd, const struct stat *sb,
 		    (unsigned long long)(size - off - pos), (unsigned long long)h->seq);
 out:
 	free(buf);
+	return r;
 }
 
 struct append_ctx {
@@ -321,8 +349,13 @@ append_locked(void *vctx, struct state_audit_head *h)
 
 	if ((r = log_open(l, &fd, &sb, a->err, a->errlen)) != 0)
 		return r;
+	if (reconcile(l, fd, &sb, h, &need_nl) != 0) {
+		snprintf(a->err, a->errlen, "%s: out of memory adopting uncommitted records",
+		    l->path);
+		r = WARD_ERR_NOMEM;
+		goto out;
+	}
 	r = WARD_ERR_AUDIT;
-	reconcile(l, fd, &sb, h, &need_nl);
 	len = audit_format_line(ev, h->seq + 1, h->mac, ev->host ? ev->host : l->host,
 	    ev->ts_ms ? ev->ts_ms : audit_now_ms(), (long long)getpid(), &l->mac, l->buf + 1,
 	    AUDIT_LINE_MAX);

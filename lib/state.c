@@ -176,6 +176,7 @@ state_open_map(struct state **stp, const char *dir, int create, size_t map_size)
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return WARD_ERR_NOMEM;
 	st->lockfd = -1;
+	st->recover_window = 10;
 	if ((st->dir = strdup(dir)) == NULL) {
 		free(st);
 		return WARD_ERR_NOMEM;
@@ -255,7 +256,7 @@ state_close(struct state *st)
 {
 	if (st == NULL)
 		return;
-	state_held_abort(st);
+	state_held_abort(st);       /* a recorded one is committed */
 	mdb_env_close(st->env);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
@@ -324,14 +325,31 @@ state_t_commit_attempt(struct state *st, MDB_txn *txn)
 	return rc;
 }
 
-/* Commit the held attempt as it would have been committed; an MDB code. */
+/*
+ * Commit the held transaction as it would have been committed; an MDB
+ * code.  A recorded one (its record is in the synced log, the answer may
+ * be out) commits like the head commit it is - data pages synced, meta
+ * page deferred - and a failure is logged and returned as 0: the record
+ * stands, and the next append adopts it (state_defer_recorded_commit).
+ */
 static int
 held_commit_rc(struct state *st)
 {
 	MDB_txn *txn = st->held;
+	int rc;
 
 	st->held = NULL;
-	return state_t_commit_attempt(st, txn);
+	if (!st->held_recorded)
+		return state_t_commit_attempt(st, txn);
+	st->held_recorded = 0;
+	(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
+	rc = mdb_txn_commit(txn);
+	(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
+	state_wunlock(st);
+	if (rc != 0)
+		ward_log(LOG_ERR, "state store: the commit after an answer failed (%s); the "
+		    "next audit append adopts its record from the log", mdb_strerror(rc));
+	return 0;
 }
 
 void
@@ -343,12 +361,38 @@ state_hold_next_attempt(struct state *st)
 int
 state_held_commit(struct state *st)
 {
-	return st->held == NULL ? 0 : state_commit_rc(st, held_commit_rc(st));
+	if (st->held == NULL || st->held_recorded)
+		return 0;
+	return state_commit_rc(st, held_commit_rc(st));
+}
+
+int
+state_recorded_commit(struct state *st)
+{
+	if (st == NULL || st->held == NULL || !st->held_recorded)
+		return 0;
+	return held_commit_rc(st);
+}
+
+void
+state_defer_recorded_commit(struct state *st, int on)
+{
+	st->defer_recorded = on != 0;
+}
+
+void
+state_set_recover_window(struct state *st, int window)
+{
+	st->recover_window = window < 0 ? 0 : window;
 }
 
 void
 state_held_abort(struct state *st)
 {
+	if (st != NULL && st->held != NULL && st->held_recorded) {
+		(void)held_commit_rc(st);
+		return;
+	}
 	if (st != NULL && st->held != NULL) {
 		mdb_txn_abort(st->held);
 		st->held = NULL;

@@ -126,6 +126,8 @@ void state_defer_attempt_meta_sync(struct state *st, int defer);
  * synced first, and the store holds both or neither.
  *  - Any other transaction begun on ST meanwhile commits the held one
  *    first (state_held_commit), so nothing waits on itself.
+ *  - state_held_commit commits a held attempt that no record took (not a
+ *    transaction state_defer_recorded_commit left open).
  *  - state_held_abort drops a held attempt: its record could not be
  *    written, the attempt is not counted, and the caller denies.
  *  - state_close aborts one still held.
@@ -133,6 +135,33 @@ void state_defer_attempt_meta_sync(struct state *st, int defer);
 void state_hold_next_attempt(struct state *st);
 int state_held_commit(struct state *st) WARD_WUR;
 void state_held_abort(struct state *st);
+
+/*
+ * The store's commit after the answer.  While ON, a durable
+ * state_audit_append on ST whose record is in the (synced) log leaves its
+ * transaction - the new head, with the attempt held for it when that
+ * attempt only accepted a TOTP step - open instead of committing it, so
+ * that the caller can answer first and commit afterwards
+ * (state_held_commit).  An attempt that counted a failure, locked the user
+ * out or spent a recovery code is committed before the answer, as always.
+ * The record proves the answer: should the commit never happen (a crash, a
+ * failed commit), the next append on the store adopts the record from the
+ * log and raises the user's TOTP watermark past every step the code could
+ * have had (state_audit_raise_step), so the code cannot be used again.
+ *  - Any other transaction begun on ST meanwhile, state_held_abort and
+ *    state_close commit such a recorded transaction first (never drop it).
+ */
+void state_defer_recorded_commit(struct state *st, int on);
+/* Commit the transaction state_defer_recorded_commit left open, if any
+ * (state_held_commit leaves it).  0: committed, or nothing to commit; a
+ * failed commit is logged and is 0 too (its record stands and is adopted). */
+int state_recorded_commit(struct state *st);
+/*
+ * The TOTP window (steps either side, ward.conf mfa.window) that a
+ * recovered acceptance is assumed to have used; default 10, the largest
+ * ward.conf allows.
+ */
+void state_set_recover_window(struct state *st, int window);
 
 /* Read-modify-write of one record in one write transaction: FN changes
  * the record (returns 0) or refuses (its error is returned, nothing is
@@ -182,10 +211,14 @@ int state_dircache_prune(struct state *st, const char *user, int64_t before, siz
  * unknown).  audit_log.c uses the file position to tell a rotated file, a
  * tail written but not committed (crash between the two), and a shrunk file.
  */
+struct state_raise;
 struct state_audit_head {
 	uint64_t seq;
 	char mac[65];
 	uint64_t dev, ino, size;
+	struct state_raise *raise;   /* state_audit_raise_step: applied, then freed,
+	                              * by state_audit_append */
+	size_t nraise;
 };
 /* get: WARD_ERR_NOTFOUND when no record was ever appended. */
 int state_audit_head_get(struct state *st, struct state_audit_head *h) WARD_WUR;
@@ -205,6 +238,16 @@ int state_audit_head_put(struct state *st, const struct state_audit_head *h) WAR
  * the log must not say it succeeded).
  */
 typedef int (*state_audit_fn)(void *ctx, struct state_audit_head *head);
+/*
+ * For FN, adopting records written to the log but never committed (a
+ * crash, or a commit after the answer that did not happen): USER accepted
+ * a TOTP code at TS_S (seconds since the epoch).  state_audit_append then
+ * raises USER's watermark, in the head's transaction, to the last step that
+ * code could have been (TS_S / period + the recover window), so that no
+ * code of that moment is accepted again.  0, or WARD_ERR_NOMEM (FN fails).
+ */
+int state_audit_raise_step(struct state_audit_head *head, const char *user, int64_t ts_s)
+    WARD_WUR;
 typedef void (*state_audit_undo_fn)(void *ctx);
 int state_audit_append(struct state *st, int durable, state_audit_fn fn,
     state_audit_undo_fn undo, void *ctx) WARD_WUR;

@@ -87,6 +87,31 @@ state_audit_head_put(struct state *st, const struct state_audit_head *h)
 }
 
 int
+state_audit_raise_step(struct state_audit_head *h, const char *user, int64_t ts_s)
+{
+	struct state_raise *n;
+
+	if (h->nraise >= 65536 ||
+	    (n = realloc(h->raise, (h->nraise + 1) * sizeof(*n))) == NULL)
+		return WARD_ERR_NOMEM;
+	h->raise = n;
+	if ((n[h->nraise].user = strdup(user)) == NULL)
+		return WARD_ERR_NOMEM;
+	n[h->nraise++].ts_s = ts_s;
+	return 0;
+}
+
+static void
+raise_free(struct state_audit_head *h)
+{
+	for (size_t i = 0; i < h->nraise; i++)
+		free(h->raise[i].user);
+	free(h->raise);
+	h->raise = NULL;
+	h->nraise = 0;
+}
+
+int
 state_audit_append(struct state *st, int durable, state_audit_fn fn,
     state_audit_undo_fn undo, void *ctx)
 {
@@ -95,12 +120,15 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 	MDB_txn *txn = NULL;
 	MDB_val key = { 6, (void *)(uintptr_t)"a:head" }, v;
 	unsigned flag;
-	int rc, r, written = 0;
+	int rc, r, written = 0, may_defer = 1;
 
 	/* an attempt held for this record (state.h): the same transaction,
-	 * its lock already held */
+	 * its lock already held.  One that did more than accept a TOTP step
+	 * is committed before the answer. */
+	(void)state_recorded_commit(st);
 	if (st->held != NULL) {
 		txn = st->held;
+		may_defer = st->held_step_only;
 		st->held = NULL;
 	} else if ((rc = state_w_begin(st, &txn)) != 0) {
 		return state_map_mdb(st, rc);
@@ -119,6 +147,10 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 		written = 1;
 		r = head_encode(&h, b) == 0 ? 0 : WARD_ERR_INTERNAL;
 	}
+	/* the watermarks of adopted acceptances (state_audit_raise_step) */
+	for (size_t i = 0; r == 0 && i < h.nraise; i++)
+		r = state_t_raise_step(st, txn, h.raise[i].user, h.raise[i].ts_s);
+	raise_free(&h);
 	if (r == 0) {
 		v.mv_size = sizeof(b);
 		v.mv_data = b;
@@ -131,6 +163,13 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 			undo(ctx);	/* still under the lock */
 		state_wunlock(st);
 		return r;
+	}
+	/* committed after the answer (state_defer_recorded_commit): the
+	 * record is in the synced log */
+	if (durable && st->defer_recorded && may_defer) {
+		st->held = txn;
+		st->held_recorded = 1;
+		return 0;
 	}
 	/* LMDB 0.9 has no per-transaction sync flags; the flag is this
 	 * process's own and only read by a write commit, which the lock makes

@@ -33,7 +33,24 @@ struct state {
 	int hold_next;               /* state_hold_next_attempt */
 	MDB_txn *held;               /* an attempt's write transaction, not yet
 	                              * committed (the lock held with it) */
+	int held_step_only;          /* ... that attempt only accepted a TOTP step */
+	int held_recorded;           /* ... its record is in the log: commit it,
+	                              * never drop it (state_defer_recorded_commit) */
+	int defer_recorded;          /* state_defer_recorded_commit */
+	int recover_window;          /* state_set_recover_window */
 };
+
+/* A watermark to raise, collected while records are adopted. */
+struct state_raise {
+	char *user;
+	int64_t ts_s;
+};
+
+/* In TXN (a write transaction under the lock): USER's last_step raised to
+ * TS_S / period + ST's recover window when it is lower; a user without a
+ * record is left alone.  0 or WARD_ERR_*. */
+int state_t_raise_step(struct state *st, MDB_txn *txn, const char *user, int64_t ts_s)
+    WARD_WUR;
 
 /* ---- state.c: keys, transactions, errors ---- */
 

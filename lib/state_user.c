@@ -285,6 +285,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	MDB_txn *txn = NULL;
 	MDB_val key, v;
 	int rc, r, result, hold = st->hold_next;
+	int64_t step_before;
 
 	st->hold_next = 0;
 	*locked_now = 0;
@@ -301,6 +302,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		u.locked_until = 0;
 		u.failures = 0;
 	}
+	step_before = u.last_step;
 	result = check(ctx, &u, now);
 	if (result == WARD_ERR_REPLAY) {
 		/* A code already used is no guess: refused (and recorded by the
@@ -336,6 +338,11 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	 * is committed now: the caller has more to do with the store first. */
 	if (hold && !*locked_now) {
 		st->held = txn;
+		st->held_recorded = 0;
+		/* a TOTP step accepted, and nothing else: what an adopted
+		 * record can restore (state_audit_raise_step) */
+		st->held_step_only = result == 0 && u.last_step > step_before &&
+		    u.failures == 0;
 		txn = NULL;
 		r = result;
 		goto out;
@@ -352,6 +359,52 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 abort:
 	if (txn != NULL)
 		state_t_abort(st, txn);
+out:
+	ward_freezero(enc, enclen);
+	state_user_clear(&u);
+	return r;
+}
+
+int
+state_t_raise_step(struct state *st, MDB_txn *txn, const char *user, int64_t ts_s)
+{
+	char k[KEY_MAX + 1];
+	struct state_user u;
+	unsigned char *enc = NULL;
+	size_t klen, enclen = 0;
+	MDB_val key, v;
+	int64_t step;
+	int rc, r;
+
+	if (user_key(user, k, &klen) != 0)
+		return 0;                   /* no such record can exist */
+	key.mv_size = klen;
+	key.mv_data = k;
+	if ((rc = mdb_get(txn, st->dbi, &key, &v)) == MDB_NOTFOUND)
+		return 0;                   /* reset or removed since */
+	if (rc != 0)
+		return state_map_mdb(st, rc);
+	memset(&u, 0, sizeof(u));
+	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0)
+		goto out;
+	if (u.period <= 0) {
+		r = WARD_ERR_CORRUPT;
+		goto out;
+	}
+	step = ts_s / u.period + st->recover_window;
+	if (u.last_step >= step)
+		goto out;
+	u.last_step = step;
+	if ((r = state_user_encode(&u, &enc, &enclen)) != 0)
+		goto out;
+	v.mv_size = enclen;
+	v.mv_data = enc;
+	if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0)
+		r = state_map_mdb(st, rc);
+	else
+		ward_log(LOG_WARNING, "state store: user '%s': TOTP codes up to step %lld "
+		    "treated as used (a login at %lld was recorded but its store commit was "
+		    "lost)", user, (long long)step, (long long)ts_s);
 out:
 	ward_freezero(enc, enclen);
 	state_user_clear(&u);

@@ -867,6 +867,97 @@ test_recovery(void)
 	plog_free(&p);
 }
 
+/* Append to P's log, uncommitted (as a crash leaves it), the record after
+ * the store's head: EV at TS_MS. */
+static void
+append_uncommitted(struct plog *p, struct audit_event *ev, int64_t ts_ms)
+{
+	struct state_audit_head h;
+	struct state *st;
+	char line[4096];
+	size_t n;
+	int fd;
+
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, p->state, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(state_audit_head_get(st, &h), 0);
+	state_close(st);
+	ev->ts_ms = ts_ms;
+	n = audit_format(ev, h.seq + 1, h.mac, key, sizeof(key), line, sizeof(line));
+	CU_ASSERT_FATAL(n > 0);
+	fd = open(p->log, O_WRONLY | O_APPEND);
+	CU_ASSERT_EQUAL(write(fd, line, n), (ssize_t)n);
+	close(fd);
+}
+
+static int64_t
+last_step_of(struct plog *p, const char *user)
+{
+	struct state_user u;
+	struct state *st;
+	int64_t s = -2;
+
+	if (state_open(&st, p->state, 0) != 0)
+		return -3;
+	if (state_user_get(st, user, &u) == 0) {
+		s = u.last_step;
+		state_user_clear(&u);
+	}
+	state_close(st);
+	return s;
+}
+
+/* An adopted record that accepted a TOTP code (its store commit lost: a
+ * crash, or a commit after the answer that never came) raises the user's
+ * watermark past every step the code could have had; other records leave
+ * it alone. */
+static void
+test_adopt_raises_watermark(void)
+{
+	static unsigned char ct[49];
+	struct state_user u;
+	struct state *st;
+	struct plog p;
+	struct audit_event ok = { .event = "auth", .result = "success", .user = "ana",
+		.factor = "totp", .offline = -1 };
+	struct audit_event bad = { .event = "auth", .result = "failure", .user = "ana",
+		.factor = "totp", .offline = -1 };
+	struct audit_event rec = { .event = "auth", .result = "success", .user = "ana",
+		.factor = "recovery", .offline = -1 };
+	int64_t t = 1800000015000;     /* ms: step 60000000 of 30 s */
+
+	CU_ASSERT_EQUAL_FATAL(plog_init(&p, "raise"), 0);
+	CU_ASSERT_EQUAL_FATAL(plog_fill(&p, 1, 2), 0);
+	memset(&u, 0, sizeof(u));
+	u.secret_ct = ct;
+	u.secret_ct_len = sizeof(ct);
+	u.digits = 6;
+	u.period = 30;
+	u.last_step = 5;
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, p.state, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(state_user_put(st, "ana", &u), 0);
+	state_close(st);
+	/* a failure and a recovery code adopted: the watermark stays */
+	append_uncommitted(&p, &bad, t);
+	CU_ASSERT_EQUAL(plog_fill(&p, 3, 1), 0);
+	append_uncommitted(&p, &rec, t);
+	CU_ASSERT_EQUAL(plog_fill(&p, 5, 1), 0);
+	CU_ASSERT_EQUAL(last_step_of(&p, "ana"), 5);
+	/* an acceptance adopted: step(ts) + the window (a store opened
+	 * without ward.conf's window assumes the largest, 10) */
+	append_uncommitted(&p, &ok, t);
+	CU_ASSERT_EQUAL(plog_fill(&p, 7, 1), 0);
+	CU_ASSERT_EQUAL(last_step_of(&p, "ana"), 1800000015 / 30 + 10);
+	/* never lowered by an older one */
+	append_uncommitted(&p, &ok, t - 3600000);
+	CU_ASSERT_EQUAL(plog_fill(&p, 9, 1), 0);
+	CU_ASSERT_EQUAL(last_step_of(&p, "ana"), 1800000015 / 30 + 10);
+	/* a user the store does not know: adopted, nothing raised */
+	ok.user = "nobody-here";
+	append_uncommitted(&p, &ok, t);
+	CU_ASSERT_EQUAL(plog_fill(&p, 11, 1), 0);
+	plog_free(&p);
+}
+
 /* 16 processes x 1,000 records: nothing lost, nothing interleaved. */
 static void
 test_race(void)
@@ -1538,6 +1629,8 @@ main(void)
 	CU_add_test(s, "rotated files: numeric order, other names ignored",
 	    test_rotation_listing);
 	CU_add_test(s, "crash recovery, copytruncate, torn tail", test_recovery);
+	CU_add_test(s, "an adopted TOTP acceptance raises the watermark",
+	    test_adopt_raises_watermark);
 	CU_add_test(s, "16 writers x 1000 records", test_race);
 	CU_add_test(s, "disk full: no torn record, chain holds", test_disk_full);
 	CU_add_test(s, "unsafe files, key and folder refused", test_unsafe);

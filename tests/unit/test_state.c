@@ -291,6 +291,70 @@ test_held_attempt(void)
 	state_close(other);
 }
 
+/* The commit after the answer (state_defer_recorded_commit): an accepted
+ * step's transaction stays open after its record until committed; a
+ * failure is committed before; a recorded transaction is never dropped. */
+static void
+test_commit_after_answer(void)
+{
+	struct state *st, *other;
+	struct state_user u, got;
+	int ok = 0, bad = WARD_ERR_BADCODE, locked = 0;
+	int64_t now = 1800000000;
+	char hdir[600];
+
+	snprintf(hdir, sizeof(hdir), "%s/after", dir);
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, hdir, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(state_open(&other, hdir, 0), 0);
+	fill_user(&u, 3);
+	CU_ASSERT_EQUAL_FATAL(state_user_put(st, "ida", &u), 0);
+	state_defer_recorded_commit(st, 1);
+	/* an accepted step: left open (the lock with it) ... */
+	state_hold_next_attempt(st);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "ida", now, 5, 900, check_fn, &ok, &locked), 0);
+	CU_ASSERT_EQUAL(state_audit_append(st, 1, head_ok, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(state_held_commit(st), 0);          /* not an attempt's to commit */
+	/* ... until committed; then another handle sees step and head */
+	CU_ASSERT_EQUAL(state_recorded_commit(st), 0);
+	CU_ASSERT_EQUAL(state_user_get(other, "ida", &got), 0);
+	CU_ASSERT_EQUAL(got.last_step, 100);
+	state_user_clear(&got);
+	/* a failure is committed with its record, before the answer: another
+	 * handle reads it at once (it would wait for the lock otherwise) */
+	state_hold_next_attempt(st);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "ida", now, 5, 900, check_fn, &bad, &locked),
+	    WARD_ERR_BADCODE);
+	CU_ASSERT_EQUAL(state_audit_append(st, 1, head_ok, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(state_user_get(other, "ida", &got), 0);
+	CU_ASSERT_EQUAL(got.failures, 1);
+	state_user_clear(&got);
+	/* a record without an attempt: left open; the next transaction on the
+	 * handle commits it first */
+	CU_ASSERT_EQUAL(state_audit_append(st, 1, head_ok, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(state_user_get(st, "ida", &got), 0);
+	state_user_clear(&got);
+	/* not durable (audit.fsync = false): committed at once */
+	CU_ASSERT_EQUAL(state_audit_append(st, 0, head_ok, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(state_user_get(other, "ida", &got), 0);
+	state_user_clear(&got);
+	/* a recorded transaction is never dropped: abort and close commit it */
+	CU_ASSERT_EQUAL(state_user_unlock(st, "ida"), 0);
+	CU_ASSERT_EQUAL(state_audit_append(st, 1, head_ok, NULL, NULL), 0);
+	state_held_abort(st);
+	CU_ASSERT_EQUAL(state_user_get(other, "ida", &got), 0);
+	state_user_clear(&got);
+	u.last_step = -1;
+	CU_ASSERT_EQUAL(state_user_put(st, "ida", &u), 0);
+	state_hold_next_attempt(st);
+	CU_ASSERT_EQUAL(state_user_attempt(st, "ida", now, 5, 900, check_fn, &ok, &locked), 0);
+	CU_ASSERT_EQUAL(state_audit_append(st, 1, head_ok, NULL, NULL), 0);
+	state_close(st);
+	CU_ASSERT_EQUAL(state_user_get(other, "ida", &got), 0);
+	CU_ASSERT_EQUAL(got.last_step, 100);
+	state_user_clear(&got);
+	state_close(other);
+}
+
 static void
 test_corrupt_records(void)
 {
@@ -536,6 +600,7 @@ main(void)
 	CU_add_test(s, "put, get, list, delete", test_put_get_list_delete);
 	CU_add_test(s, "attempt: failures, lockout, replay, unlock", test_attempt_lockout);
 	CU_add_test(s, "an attempt held for its audit record", test_held_attempt);
+	CU_add_test(s, "the commit after the answer", test_commit_after_answer);
 	CU_add_test(s, "corrupt records fail closed", test_corrupt_records);
 	CU_add_test(s, "grace, directory cache, audit head", test_grace_cache_head);
 	CU_add_test(s, "unsafe folders refused", test_unsafe_folders);
