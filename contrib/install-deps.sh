@@ -16,6 +16,12 @@ clang libclang-rt-14-dev openssl lmdb-utils valgrind xxd procps"
 PKGS="$PKGS cppcheck clang-tidy clang-tools"
 # benchmark anchors; strace counts the flushes of a login (bench/run-20-pam.sh)
 PKGS="$PKGS libpam-oath libpam-google-authenticator libpam-modules strace"
+# tests/clients: the real login programs with the contrib stacks, run in a
+# private mount namespace: the suite runs its own sshd on a free loopback
+# port (installing openssh-server where systemd runs also enables the
+# system's sshd on port 22; the suite neither uses nor touches it), sudo;
+# pamtester (above) is the screen locker
+PKGS="$PKGS openssh-server openssh-client sudo"
 
 missing=""
 for p in $PKGS; do

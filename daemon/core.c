@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -45,14 +44,9 @@ core_load_policy(const struct ward_conf *conf, int compile, int *from_snap, char
 int
 core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 {
+	/* Schedules are in the workstation's local time: wardd's own TZ and
+	 * clock (the caller's environment never reaches wardd). */
 	memset(c, 0, sizeof(*c));
-	/* Schedules are in the workstation's local time.  In a setuid program
-	 * (sudo, su) the caller's TZ would choose that time: refuse. */
-	if (getauxval(AT_SECURE) != 0 && getenv("TZ") != NULL) {
-		snprintf(err, errlen, "TZ is set by the caller of a setuid program; the "
-		    "policy's times would follow it (unset TZ)");
-		return WARD_ERR_UNSAFE;
-	}
 	if (conf_load(&c->conf, conf_path, err, errlen) != 0)
 		return WARD_ERR_PARSE;
 	/* root compiles a snapshot that is missing or not the text's, for the
@@ -422,6 +416,7 @@ struct vctx {
 	const struct secret_key *key;
 	const char *user;
 	const char *code;
+	int spend;                   /* 0: check only (core_check) */
 	int used_recovery;
 	int recovery_left;
 };
@@ -465,6 +460,8 @@ vcheck(void *ctx, struct state_user *rec, int64_t now)
 		ward_wipe(h, sizeof(h));
 		if (found < 0)
 			return WARD_ERR_BADCODE;
+		if (!v->spend)
+			return STATE_CHECK_UNSPENT;
 		rec->recovery_used[found] = 1;
 		v->used_recovery = 1;
 		v->recovery_left = count_left(rec);
@@ -487,12 +484,14 @@ vcheck(void *ctx, struct state_user *rec, int64_t now)
 		return r;
 	if (step <= rec->last_step)
 		return WARD_ERR_REPLAY;
+	if (!v->spend)
+		return STATE_CHECK_UNSPENT;
 	rec->last_step = step;
 	return 0;
 }
 
-int
-core_verify(struct core *c, const char *user, const char *code, time_t now,
+static int
+verify(struct core *c, const char *user, const char *code, time_t now, int spend,
     struct core_verify_result *res)
 {
 	struct secret_key key;
@@ -515,6 +514,7 @@ core_verify(struct core *c, const char *user, const char *code, time_t now,
 	v.key = &key;
 	v.user = user;
 	v.code = code;
+	v.spend = spend;
 	/* Every caller records the outcome before it answers (core.h); with
 	 * audit.fsync that record's synced head commit makes this attempt
 	 * durable too, so the attempt's own commit need not sync its meta. */
@@ -545,4 +545,18 @@ core_verify(struct core *c, const char *user, const char *code, time_t now,
 out:
 	secret_key_wipe(&key);
 	return r;
+}
+
+int
+core_verify(struct core *c, const char *user, const char *code, time_t now,
+    struct core_verify_result *res)
+{
+	return verify(c, user, code, now, 1, res);
+}
+
+int
+core_check(struct core *c, const char *user, const char *code, time_t now,
+    struct core_verify_result *res)
+{
+	return verify(c, user, code, now, 0, res);
 }

@@ -177,5 +177,14 @@ struct core_verify_result {
  */
 int core_verify(struct core *c, const char *user, const char *code, time_t now,
     struct core_verify_result *res) WARD_WUR;
+/*
+ * As core_verify, but a good code is not spent: the replay watermark, the
+ * recovery codes and the failure count stay as they were (0 is returned).
+ * A wrong code counts toward the lockout as in core_verify, and a replay
+ * or a lockout is refused the same.  For a login the policy denies: the
+ * code stays usable where the user may log in (pam_ward(8)).
+ */
+int core_check(struct core *c, const char *user, const char *code, time_t now,
+    struct core_verify_result *res) WARD_WUR;
 
 #endif

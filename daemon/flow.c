@@ -228,11 +228,13 @@ say_not_recorded(const struct flow_req *rq, const struct flow_conv *cv)
 
 /*
  * Verify CODE for the request's user, and record the outcome.  Tells the
- * user the outcome.  On success *FACTOR says which factor passed.
+ * user the outcome.  On success *FACTOR says which factor passed.  With
+ * SPEND 0 a good code is not spent (core_check) and its success is left
+ * to the caller to record and say; every failure is recorded and said.
  */
-int
-flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
-    const char *code, time_t now, enum audit_fac *factor)
+static int
+check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
+    const char *code, time_t now, enum audit_fac *factor, int spend)
 {
 	const char *user = rq->user, *service = rq->service;
 	struct core_verify_result res;
@@ -240,9 +242,12 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 	char when[32];
 
 	*factor = AUDIT_FAC_ABSENT;
-	r = core_verify(t->c, user, code, now, &res);
+	r = spend ? core_verify(t->c, user, code, now, &res) :
+	    core_check(t->c, user, code, now, &res);
 	if (r == 0)
 		*factor = res.used_recovery ? AUDIT_FAC_RECOVERY : AUDIT_FAC_TOTP;
+	if (r == 0 && !spend)
+		return WIRE_R_SUCCESS;
 	{
 		struct core_rec rc = { .event = AUDIT_EV_AUTH,
 			.result = r == 0 ? AUDIT_RES_SUCCESS : AUDIT_RES_FAILURE,
@@ -314,7 +319,45 @@ flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow
 	return ret;
 }
 
+int
+flow_check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
+    const char *code, time_t now, enum audit_fac *factor)
+{
+	return check_code(t, rq, cv, code, now, factor, 1);
+}
+
 /* ---- auth ---- */
+
+/*
+ * A login the policy denies here for good (no break-glass), once the code
+ * is typed: the code is checked but not spent, so that it still works
+ * within its step where the user may log in (a wrong one counts toward
+ * the lockout as ever); the denial is recorded and its reason said now.
+ * Where break-glass is offered the code is spent in auth as before: it is
+ * the emergency access's second factor.  pam_ward(8), "auth"; the order in
+ * docs/ARCHITECTURE.md.
+ */
+static int
+deny_unspent(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
+    const struct policy_decision *d, const char *code, time_t now)
+{
+	enum audit_fac factor = AUDIT_FAC_ABSENT;
+	int ret = check_code(t, rq, cv, code, now, &factor, 0);
+	struct core_rec rc = { .event = AUDIT_EV_ACCOUNT, .result = AUDIT_RES_DENY,
+		.rule = d->rule, .reason = d->reason, .factor = factor,
+		.detail = "refused in auth; the code was not spent" };
+
+	if (ret != WIRE_R_SUCCESS)
+		return ret;
+	if (flow_record(t, rq, &rc, 1) != 0) {
+		say_not_recorded(rq, cv);
+		return WIRE_R_PERM_DENIED;
+	}
+	ward_log(LOG_NOTICE, "user %s service %s host %s: denied by %s: %s (in auth; "
+	    "the code was not spent)", rq->user, rq->service, t->c->host, d->rule, d->reason);
+	flow_say(rq, cv, FLOW_ERROR, "Access denied: %s", d->reason);
+	return WIRE_R_PERM_DENIED;
+}
 
 /*
  * No code came (the person gave none, or the program cannot ask: sshd
@@ -404,6 +447,10 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 		(void)flow_record(t, rq, &rc, 0);
 		say_not_enrolled(rq, cv);
 		ret = WIRE_R_AUTH_ERR;
+		goto done;
+	}
+	if (!d.allow && !d.break_glass) {
+		ret = deny_unspent(t, rq, cv, &d, code, now);
 		goto done;
 	}
 	ret = flow_check_code(t, rq, cv, code, now, &factor);

@@ -89,6 +89,8 @@ int state_user_list(struct state *st, char ***names, size_t *n) WARD_WUR;
  * The atomic check-and-update for a login attempt.  Inside ONE write txn:
  * read the record, call CHECK(ctx, record, now) which returns
  *   0 (accepted; it may set record->last_step / mark a recovery code used),
+ *   STATE_CHECK_UNSPENT (the code is good but is not to be spent: nothing
+ *   in the record changes, and state_user_attempt returns 0),
  *   WARD_ERR_BADCODE, WARD_ERR_REPLAY, or another error;
  * then apply the outcome: on 0 reset failures; on BADCODE count a failure
  * and set locked_until = now + lockout_seconds once failures reach
@@ -97,6 +99,7 @@ int state_user_list(struct state *st, char ***names, size_t *n) WARD_WUR;
  * WARD_ERR_LOCKED without calling CHECK.  *LOCKED_NOW is set to 1 when this
  * attempt caused the lockout.  Returns CHECK's result or a store error.
  */
+#define STATE_CHECK_UNSPENT 1
 typedef int (*state_check_fn)(void *ctx, struct state_user *rec, int64_t now);
 int state_user_attempt(struct state *st, const char *user, int64_t now,
     int max_failures, long lockout_seconds, state_check_fn check, void *ctx,

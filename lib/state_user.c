@@ -312,6 +312,12 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		r = result;
 		goto abort;
 	}
+	if (result == STATE_CHECK_UNSPENT) {
+		/* a good code checked for a login the policy denies: it stays
+		 * usable where the user may log in (pam_ward(8)) */
+		r = 0;
+		goto abort;
+	}
 	if (result == 0) {
 		u.failures = 0;
 		u.last_used_at = now;
