@@ -248,9 +248,7 @@ test_text(const struct wopts *o, const struct ctx *c, const struct policy_explan
 	printf("  rule:         %s\n", d->rule);
 	printf("  reason:       %s\n", d->reason);
 	printf("  roles:        ");
-	for (size_t i = 0; i < neff; i++)
-		printf("%s%s", i ? ", " : "", eff[i]);
-	printf("%s\n", neff ? "" : "(none)");
+	text_strs(stdout, eff, neff, "(none)");
 	if (d->allow) {
 		printf("  second code:  %s\n", d->mfa_required ? "required" : "not required");
 		printf("  code grace:   %s\n", limit_str(d->mfa_grace, b1, sizeof(b1)));
@@ -381,17 +379,11 @@ policy_show(struct wopts *o)
 	} else {
 		printf("user:        %s\n", o->args[1]);
 		printf("assigned:    ");
-		for (size_t i = 0; i < nassigned; i++)
-			printf("%s%s", i ? ", " : "", assigned[i]);
-		printf("%s\n", nassigned ? "" : "(none: not in the policy's users; use --roles)");
+		text_strs(stdout, assigned, nassigned, "(none: not in the policy's users; use --roles)");
 		printf("effective:   ");
-		for (size_t i = 0; i < neff; i++)
-			printf("%s%s", i ? ", " : "", eff[i]);
-		printf("%s\n", neff ? "" : "(none)");
+		text_strs(stdout, eff, neff, "(none)");
 		printf("permissions: ");
-		for (size_t i = 0; i < nperms; i++)
-			printf("%s%s", i ? ", " : "", perms[i]);
-		printf("%s\n", nperms ? "" : "(none)");
+		text_strs(stdout, perms, nperms, "(none)");
 	}
 	close_policy(&c);
 	return WEXIT_OK;
