@@ -383,7 +383,10 @@ stamp_of(const char *snap, struct pol_text_id *id)
 {
 	struct pol_head h;
 	FILE *f = fopen(snap, "r");
-	int r = f != NULL && fread(&h, sizeof(h), 1, f) == 1 ? 0 : -1;
+	int r;
+
+	memset(&h, 0, sizeof(h));
+	r = f != NULL && fread(&h, sizeof(h), 1, f) == 1 ? 0 : -1;
 
 	if (f != NULL)
 		fclose(f);
