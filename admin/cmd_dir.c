@@ -126,13 +126,9 @@ print_text(const char *user, const struct dir_diag *dg, size_t nd, int rc,
 				printf("  roles   (policy not loaded: %s)\n", polerr);
 			} else {
 				printf("  roles   ");
-				for (size_t i = 0; i < nroles; i++)
-					printf("%s%s", i ? ", " : "", roles[i]);
-				printf("%s\n", nroles ? "" : "(none: no role_sources match)");
+				text_strs(stdout, roles, nroles, "(none: no role_sources match)");
 				printf("  effective roles ");
-				for (size_t i = 0; i < neff; i++)
-					printf("%s%s", i ? ", " : "", eff[i]);
-				printf("%s\n", neff ? "" : "(none)");
+				text_strs(stdout, eff, neff, "(none)");
 			}
 		}
 	} else {

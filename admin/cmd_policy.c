@@ -17,6 +17,7 @@
 
 #include "audit.h"
 #include "diff.h"
+#include "file_id.h"
 #include "ward_policy.h"
 #include "wardctl.h"
 
@@ -248,9 +249,7 @@ test_text(const struct wopts *o, const struct ctx *c, const struct policy_explan
 	printf("  rule:         %s\n", d->rule);
 	printf("  reason:       %s\n", d->reason);
 	printf("  roles:        ");
-	for (size_t i = 0; i < neff; i++)
-		printf("%s%s", i ? ", " : "", eff[i]);
-	printf("%s\n", neff ? "" : "(none)");
+	text_strs(stdout, eff, neff, "(none)");
 	if (d->allow) {
 		printf("  second code:  %s\n", d->mfa_required ? "required" : "not required");
 		printf("  code grace:   %s\n", limit_str(d->mfa_grace, b1, sizeof(b1)));
@@ -381,17 +380,11 @@ policy_show(struct wopts *o)
 	} else {
 		printf("user:        %s\n", o->args[1]);
 		printf("assigned:    ");
-		for (size_t i = 0; i < nassigned; i++)
-			printf("%s%s", i ? ", " : "", assigned[i]);
-		printf("%s\n", nassigned ? "" : "(none: not in the policy's users; use --roles)");
+		text_strs(stdout, assigned, nassigned, "(none: not in the policy's users; use --roles)");
 		printf("effective:   ");
-		for (size_t i = 0; i < neff; i++)
-			printf("%s%s", i ? ", " : "", eff[i]);
-		printf("%s\n", neff ? "" : "(none)");
+		text_strs(stdout, eff, neff, "(none)");
 		printf("permissions: ");
-		for (size_t i = 0; i < nperms; i++)
-			printf("%s%s", i ? ", " : "", perms[i]);
-		printf("%s\n", nperms ? "" : "(none)");
+		text_strs(stdout, perms, nperms, "(none)");
 	}
 	close_policy(&c);
 	return WEXIT_OK;
@@ -623,6 +616,51 @@ is_deployed_snapshot(const struct ward_conf *conf, const char *snap)
 	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/*
+ * A snapshot stamped within FILE_ID_RACY_SECONDS of its text's last change
+ * makes every later load hash the text (file times cannot tell two writes
+ * in one tick apart), until something stamps it again; wardd does when it
+ * may write, but not under its unit, where /etc/ward is read-only.  For a
+ * large text, where that hash costs every reader milliseconds, wait out
+ * the window, make sure the text is still the one compiled (its identity,
+ * then its hash against the snapshot's), and stamp again, as wardd would.
+ * Anything amiss leaves the first snapshot, which is right, only slower.
+ */
+#define RESTAMP_MIN_BYTES (1 << 20)
+
+static void
+stamp_past_window(const struct policy *p, const char *path, const char *snap,
+    const struct stat *text, time_t before)
+{
+	struct file_id was, is;
+	struct policy *q;
+	struct stat st;
+	char why[1024];
+	int fd, tries = 4 * (FILE_ID_RACY_SECONDS + 2);
+
+	if (text->st_size < RESTAMP_MIN_BYTES ||
+	    !file_id_racy((int64_t)text->st_ctim.tv_sec, (int64_t)before))
+		return;
+	while (file_id_racy((int64_t)text->st_ctim.tv_sec, (int64_t)time(NULL))) {
+		if (tries-- == 0)
+			return;      /* a change time ahead of the clock */
+		nanosleep(&(struct timespec){ 0, 250 * 1000 * 1000 }, NULL);
+	}
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) < 0)
+		return;
+	file_id_of(text, &was);
+	if (fstat(fd, &st) == 0 && (file_id_of(&st, &is), file_id_same(&was, &is)) &&
+	    (q = policy_load_snapshot(snap, why, sizeof(why))) != NULL) {
+		if (strcmp(policy_version(q), policy_version(p)) == 0 &&
+		    policy_snapshot_current(q, fd, &st, why, sizeof(why)) == 1 &&
+		    policy_compile(p, snap, &st, why, sizeof(why)) != 0)
+			fprintf(stderr, "wardctl: %s: not stamped again (still right, but "
+			    "each load hashes the text): %s\n", snap, why);
+		policy_free(q);
+	}
+	close(fd);
+}
+
 static int
 policy_compile_cmd(struct wopts *o)
 {
@@ -633,6 +671,7 @@ policy_compile_cmd(struct wopts *o)
 	struct policy *p;
 	struct stat tst;
 	struct timespec t0, t1;
+	time_t stamped;
 	int rc = WEXIT_ERR, have_conf = 0, logged = 0;
 
 	memset(&conf, 0, sizeof(conf));
@@ -674,12 +713,14 @@ policy_compile_cmd(struct wopts *o)
 		fprintf(stderr, "%s\n%s: not compiled\n", err, path);
 		goto out;
 	}
+	stamped = time(NULL);
 	if (policy_compile(p, snap, &tst, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wardctl: %s\n", err);
 		policy_free(p);
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	stamp_past_window(p, path, snap, &tst, stamped);
 	if (log != NULL) {
 		snprintf(what, sizeof(what), "%s -> %s", path, snap);
 		logged = wardctl_audit_admin(log, "policy compile", NULL, what, policy_version(p));

@@ -216,6 +216,14 @@ json_strs(FILE *f, const char *const *v, size_t n)
 }
 
 void
+text_strs(FILE *f, const char *const *v, size_t n, const char *none)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%s", i ? ", " : "", v[i]);
+	fprintf(f, "%s\n", n ? "" : none);
+}
+
+void
 jobj_begin(struct jobj *j, FILE *f, int comma)
 {
 	j->f = f;

@@ -55,6 +55,8 @@ struct policy *wardctl_load_policy(const struct ward_conf *conf, const char *pat
 void json_str(FILE *f, const char *s);
 /* JSON array of the N strings V to F. */
 void json_strs(FILE *f, const char *const *v, size_t n);
+/* The N strings V to F, comma-separated, and a newline; NONE when N is 0. */
+void text_strs(FILE *f, const char *const *v, size_t n, const char *none);
 /* CSV field (quoted when needed). */
 void csv_field(FILE *f, const char *s);
 

@@ -32,6 +32,24 @@ for f in small large; do
 		"$(du -h "$dir/$f.snap" | cut -f1)" "${t[*]}"
 	"$b" ready-snap "$dir/$f.snap" -v
 done
+# wardctl policy test as a new process, FILE.snap beside FILE (compiled by
+# wardctl, so stamped with the text's identity): one question, the two
+# sizes interleaved round by round, 15 rounds, medians of the wall time.
+w="$WARD_BUILD/wardctl"
+q=(--user u1 --roles r19,r35 --service s3-login --host h3-01 --at 2026-11-23T14:05)
+for f in small large; do "$w" policy compile --policy "$dir/$f.conf" >/dev/null; done
+declare -A pt
+for i in $(seq 15); do
+	for f in small large; do
+		s=$EPOCHREALTIME
+		"$w" policy test --policy "$dir/$f.conf" "${q[@]}" >/dev/null || true
+		e=$EPOCHREALTIME
+		pt[$f]+="$(( ${e/./} - ${s/./} )) "
+	done
+done
+med() { printf '%s\n' $1 | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) / 2)] / 1000 }'; }
+awk -v a="$(med "${pt[small]}")" -v b="$(med "${pt[large]}")" -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+	printf "wardctl policy test from the snapshot: small %.1f ms, large %.1f ms (x%.2f; load %s)   (goals: <= 20 ms, within 2x)\n", a, b, b / a, l }'
 # Shapes that once made loading and policy diff quadratic: deep chains (one
 # role inheriting the one before, 10,000 and 40,000 deep), and the diff of
 # two 10,000-role policies differing in one permission.  What remains of

@@ -75,20 +75,13 @@ file_id(const char *path, struct wardd_file_id *id)
 		id->err = path == NULL ? ENOENT : errno;
 		return;
 	}
-	id->dev = st.st_dev;
-	id->ino = st.st_ino;
-	id->size = st.st_size;
-	id->mtim = st.st_mtim;
-	id->ctim = st.st_ctim;
+	file_id_of(&st, &id->id);
 }
 
 static int
 same_id(const struct wardd_file_id *a, const struct wardd_file_id *b)
 {
-	return a->err == b->err && a->dev == b->dev && a->ino == b->ino &&
-	    a->size == b->size && a->mtim.tv_sec == b->mtim.tv_sec &&
-	    a->mtim.tv_nsec == b->mtim.tv_nsec && a->ctim.tv_sec == b->ctim.tv_sec &&
-	    a->ctim.tv_nsec == b->ctim.tv_nsec;
+	return a->err == b->err && file_id_same(&a->id, &b->id);
 }
 
 /* The identities of ward.conf, the policy text and its snapshot, with the
@@ -102,24 +95,21 @@ take_ids(const struct wardd *d, const struct core *c, struct wardd_file_id ids[3
 }
 
 /*
- * File times tick coarsely (a few milliseconds): two writes of the same
- * size within one tick leave the same identity.  When a watched file
- * changed within RACY_SECONDS of the look that loaded it, its identity
- * proves nothing until that much time has passed: until then every look
- * loads again (cheap from a snapshot; the loader itself compares a racy
- * text with its snapshot by hash).
+ * When a watched file changed so shortly before the look that loaded it
+ * that its identity proves nothing (file_id_racy), every look loads again
+ * until that window has passed (cheap from a snapshot; the loader itself
+ * compares a racy text with its snapshot by hash).
  */
-#define RACY_SECONDS 2
-
 static time_t
 racy_until(const struct wardd_file_id ids[3], time_t looked)
 {
-	time_t newest = 0;
+	int64_t newest = 0;
 
 	for (int i = 0; i < 3; i++)
-		if (ids[i].err == 0 && ids[i].ctim.tv_sec > newest)
-			newest = ids[i].ctim.tv_sec;
-	return newest >= looked - RACY_SECONDS ? newest + RACY_SECONDS : 0;
+		if (ids[i].err == 0 && ids[i].id.ctime_sec > newest)
+			newest = ids[i].id.ctime_sec;
+	return file_id_racy(newest, (int64_t)looked) ?
+	    (time_t)(newest + FILE_ID_RACY_SECONDS) : 0;
 }
 
 /* ---- generations ---- */

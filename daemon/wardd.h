@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "core.h"
+#include "file_id.h"
 #include "wire.h"
 
 /* Limits (wardd(8) "LIMITS"). */
@@ -59,13 +60,11 @@
 /* Set by the signal handlers (wardd.c), read by the loop (server.c). */
 extern volatile sig_atomic_t wardd_got_hup, wardd_got_term;
 
-/* A file's identity: a change of any part means "load it again". */
+/* A watched file's identity (policy/file_id.h), or why there is none: a
+ * change of either means "load it again". */
 struct wardd_file_id {
-	int err;                     /* errno of stat, 0 when it exists */
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtim, ctim;
+	int err;                     /* errno of lstat, 0 when it exists */
+	struct file_id id;           /* all zero when ERR */
 };
 
 /*

@@ -676,24 +676,25 @@ policy_app_name(const struct policy *p, size_t i)
 	return p && i < p->napps ? pol_str(p, p->apps[i].name) : NULL;
 }
 
+/* The strings of list L into OUT (at most MAX); how many there are. */
+static size_t
+strs_out(const struct policy *p, struct pol_list l, const char **out, size_t max)
+{
+	for (size_t k = 0; k < l.n && k < max; k++)
+		out[k] = pol_stri(p, l, k);
+	return l.n;
+}
+
 size_t
 policy_app_services(const struct policy *p, size_t i, const char **out, size_t max)
 {
-	if (p == NULL || i >= p->napps)
-		return 0;
-	for (size_t k = 0; k < p->apps[i].services.n && k < max; k++)
-		out[k] = pol_stri(p, p->apps[i].services, k);
-	return p->apps[i].services.n;
+	return p && i < p->napps ? strs_out(p, p->apps[i].services, out, max) : 0;
 }
 
 size_t
 policy_role_permissions(const struct policy *p, size_t i, const char **out, size_t max)
 {
-	if (p == NULL || i >= p->nroles)
-		return 0;
-	for (size_t k = 0; k < p->roles[i].perms.n && k < max; k++)
-		out[k] = pol_stri(p, p->roles[i].perms, k);
-	return p->roles[i].perms.n;
+	return p && i < p->nroles ? strs_out(p, p->roles[i].perms, out, max) : 0;
 }
 
 size_t policy_nhostgroups(const struct policy *p) { return p ? p->nhostgroups : 0; }
@@ -707,9 +708,5 @@ policy_hostgroup_name(const struct policy *p, size_t i)
 size_t
 policy_hostgroup_patterns(const struct policy *p, size_t i, const char **out, size_t max)
 {
-	if (p == NULL || i >= p->nhostgroups)
-		return 0;
-	for (size_t k = 0; k < p->hostgroups[i].patterns.n && k < max; k++)
-		out[k] = pol_stri(p, p->hostgroups[i].patterns, k);
-	return p->hostgroups[i].patterns.n;
+	return p && i < p->nhostgroups ? strs_out(p, p->hostgroups[i].patterns, out, max) : 0;
 }

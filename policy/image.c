@@ -379,13 +379,7 @@ text_id_of(const struct stat *st, struct pol_text_id *id)
 
 	memset(id, 0, sizeof(*id));
 	clock_gettime(CLOCK_REALTIME, &now);
-	id->dev = (uint64_t)st->st_dev;
-	id->ino = (uint64_t)st->st_ino;
-	id->size = (uint64_t)st->st_size;
-	id->mtime_sec = (int64_t)st->st_mtim.tv_sec;
-	id->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
-	id->ctime_sec = (int64_t)st->st_ctim.tv_sec;
-	id->ctime_nsec = (int64_t)st->st_ctim.tv_nsec;
+	file_id_of(st, &id->file);
 	id->compiled_sec = (int64_t)now.tv_sec;
 	id->compiled_nsec = (int64_t)now.tv_nsec;
 }
@@ -568,11 +562,6 @@ policy_load_snapshot(const char *path, char *errbuf, size_t errlen)
 
 /* ---- is a snapshot the text's? ---- */
 
-/* Within this many seconds of the compile, file times may not tell two
- * versions of a text apart (coarse time stamps, 1 s on some file systems,
- * a tick on others): such a text is compared by its hash. */
-#define RACY_SECONDS 2
-
 /* SHA-256 of the text on FD (hex, as the policy version) into HEX[65]. */
 static int
 text_hash(int fd, size_t size, char hex[65], char *why, size_t whylen)
@@ -621,31 +610,27 @@ snapshot_current(const struct policy *snap, int text_fd, const struct stat *st,
     char *why, size_t whylen)
 {
 	const struct pol_text_id *id = &snap->text;
+	struct file_id now;
 	char hex[65];
 
 	if (id->compiled_sec == 0) {
 		snprintf(why, whylen, "the snapshot does not say which text it was compiled from");
 		return 0;
 	}
-	if (id->dev != (uint64_t)st->st_dev || id->ino != (uint64_t)st->st_ino) {
+	file_id_of(st, &now);
+	if (id->file.dev != now.dev || id->file.ino != now.ino) {
 		snprintf(why, whylen, "the text is another file than the one compiled "
 		    "(replaced by mv, cp or a restore)");
 		return 0;
 	}
-	if (id->size != (uint64_t)st->st_size ||
-	    id->mtime_sec != (int64_t)st->st_mtim.tv_sec ||
-	    id->mtime_nsec != (int64_t)st->st_mtim.tv_nsec ||
-	    id->ctime_sec != (int64_t)st->st_ctim.tv_sec ||
-	    id->ctime_nsec != (int64_t)st->st_ctim.tv_nsec) {
+	if (!file_id_same(&id->file, &now)) {
 		snprintf(why, whylen, "the text changed since it was compiled (size or "
 		    "times differ)");
 		return 0;
 	}
 	/* the same file times: the same text, unless it changed so close to the
-	 * compile that its times could not move (then the hash decides).  The
-	 * change time is the kernel's clock at the last change, whatever
-	 * touch(1) did to the modification time. */
-	if (id->ctime_sec < id->compiled_sec - RACY_SECONDS)
+	 * compile that its times could not move (then the hash decides) */
+	if (!file_id_racy(id->file.ctime_sec, id->compiled_sec))
 		return 1;
 	if (text_hash(text_fd, (size_t)st->st_size, hex, why, whylen) != 0)
 		return -1;
@@ -770,7 +755,8 @@ policy_load_deployed(const struct policy_files *f, int *from_snap, char *notebuf
 	}
 	if (q != NULL) {
 		cur = snapshot_current(q, tfd, &ts, why, sizeof(why));
-		if (cur == 2 && f->compile && time(NULL) > ts.st_ctim.tv_sec + RACY_SECONDS) {
+		if (cur == 2 && f->compile && !file_id_racy((int64_t)ts.st_ctim.tv_sec,
+		    (int64_t)time(NULL))) {
 			/* current by its hash only: stamped again now that the
 			 * text's times are clearly older, so later readers need
 			 * not hash it */

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "file_id.h"
 #include "ward_policy.h"
 
 #define POL_WEEK_MINUTES (7 * 1440)
@@ -37,9 +38,7 @@
  * (and in a snapshot that was not written by policy_compile).
  */
 struct pol_text_id {
-	uint64_t dev, ino, size;
-	int64_t mtime_sec, mtime_nsec;
-	int64_t ctime_sec, ctime_nsec;
+	struct file_id file;
 	int64_t compiled_sec, compiled_nsec;
 };
 

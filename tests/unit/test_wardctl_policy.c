@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "policy_internal.h"     /* the snapshot header, its text stamp */
+
 static char dir[] = "/tmp/ward-cli-XXXXXX";
 static char wardctl[1024], policy[1024], out[1 << 17];
 
@@ -375,6 +377,68 @@ test_compile(void)
 	CU_ASSERT_EQUAL(run(cmd), 2);
 }
 
+/* The text stamp in SNAP's header; 0 or -1. */
+static int
+stamp_of(const char *snap, struct pol_text_id *id)
+{
+	struct pol_head h;
+	FILE *f = fopen(snap, "r");
+	int r;
+
+	memset(&h, 0, sizeof(h));
+	r = f != NULL && fread(&h, sizeof(h), 1, f) == 1 ? 0 : -1;
+
+	if (f != NULL)
+		fclose(f);
+	*id = h.text;
+	return r;
+}
+
+/* A policy text of about BYTES, of which rules are most. */
+static int
+write_policy_of(const char *path, size_t bytes)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fprintf(f, "roles = { nurse = { }; };\napps = { ehr = [\"ehr-login\"]; };\nrules = (\n");
+	for (size_t i = 0; i * 100 < bytes; i++)
+		fprintf(f, "%s { id = \"rule-%06zu\"; effect = \"allow\"; roles = [\"nurse\"]; "
+		    "apps = [\"ehr\"]; mfa_grace = 60; },\n", i ? "" : " ", i);
+	fprintf(f, " { id = \"last\"; effect = \"deny\"; roles = [\"nurse\"]; } );\n");
+	return fclose(f);
+}
+
+/* A text compiled within the racy window keeps a stamp that makes every load
+ * hash it; for a large one, compile waits the window out and stamps again,
+ * after checking the text is still the one compiled; a small one keeps the
+ * first stamp (its hash is cheap). */
+static void
+test_compile_stamp(void)
+{
+	const struct { size_t bytes; int racy; } cases[] = { { 4096, 1 }, { 1200000, 0 } };
+	char path[1024], snap[1100], cmd[2048];
+	struct pol_text_id id;
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(path, sizeof(path), "%s/stamp%zu.conf", dir, i);
+		snprintf(snap, sizeof(snap), "%s.snap", path);
+		CU_ASSERT_EQUAL_FATAL(write_policy_of(path, cases[i].bytes), 0);
+		snprintf(cmd, sizeof(cmd), "policy compile %s", path);
+		CU_ASSERT_EQUAL(run(cmd), 0);
+		CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
+		CU_ASSERT_EQUAL_FATAL(stamp_of(snap, &id), 0);
+		CU_ASSERT(cases[i].bytes < 1000000 || st.st_size > 1 << 20);
+		CU_ASSERT_EQUAL(id.file.ctime_sec, (int64_t)st.st_ctim.tv_sec);
+		CU_ASSERT_EQUAL(id.file.ctime_nsec, (int64_t)st.st_ctim.tv_nsec);
+		CU_ASSERT_EQUAL(file_id_racy(id.file.ctime_sec, id.compiled_sec), cases[i].racy);
+		/* either way the snapshot decides */
+		CU_ASSERT_EQUAL(source_of(path, "snapshot"), 0);
+	}
+}
+
 int
 main(void)
 {
@@ -390,6 +454,8 @@ main(void)
 	CU_add_test(s, "policy diff", test_diff);
 	CU_add_test(s, "policy diff: a deep chain, schedules", test_diff_deep);
 	CU_add_test(s, "policy compile", test_compile);
+	CU_add_test(s, "policy compile: a large text changed just now is stamped past the window",
+	    test_compile_stamp);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
