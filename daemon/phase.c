@@ -68,7 +68,6 @@ struct job {
 	struct wire_msg req;
 	int fd;
 	unsigned slot;
-	struct job *next;            /* queued for a worker */
 };
 
 static time_t
@@ -375,10 +374,10 @@ send_error(int fd, int code, const char *text)
 	wire_msg_wipe(&m);
 }
 
-/* One phase: job J, freed here. */
-static void
-phase_run(struct job *j)
+static void *
+phase_main(void *arg)
 {
+	struct job *j = arg;
 	struct wardd *d = j->d;
 	struct relay rl = { .d = d, .fd = j->fd };
 	struct flow_conv cv = { &rl, relay_say, relay_ask, relay_setenv };
@@ -458,101 +457,15 @@ done:
 		while (n < 0 && errno == EINTR);
 	}
 	free(j);
-}
-
-/*
- * The workers: threads kept between phases, so that a phase costs no
- * thread start (clone, stack, exit).  A phase gets an idle worker, or a new
- * one when none is idle: each phase has a thread of its own for as long as
- * it runs (a person may take minutes to type), as before.  A worker that
- * finds POOL_IDLE_MAX others idle when it is done exits instead of
- * waiting.  All of it under POOL.LOCK, never with D->lock held.
- */
-#define POOL_IDLE_MAX 8
-
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t work;         /* a job queued, or stop */
-	pthread_cond_t gone;         /* a worker exited */
-	struct job *head, *tail;     /* queued, not yet taken */
-	unsigned nqueued, nthreads, nidle;
-	int stop;
-} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	   PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0 };
-
-static void *
-worker_main(void *arg)
-{
-	struct job *j = arg;         /* the first job, handed over at the start */
-
-	for (;;) {
-		phase_run(j);
-		pthread_mutex_lock(&pool.lock);
-		while (pool.head == NULL && !pool.stop && pool.nidle < POOL_IDLE_MAX) {
-			pool.nidle++;
-			pthread_cond_wait(&pool.work, &pool.lock);
-			pool.nidle--;
-		}
-		if ((j = pool.head) == NULL) {
-			pool.nthreads--;
-			pthread_cond_broadcast(&pool.gone);
-			pthread_mutex_unlock(&pool.lock);
-			return NULL;
-		}
-		if ((pool.head = j->next) == NULL)
-			pool.tail = NULL;
-		pool.nqueued--;
-		pthread_mutex_unlock(&pool.lock);
-	}
-}
-
-/* J to an idle worker, or to a new one; 0 or the pthread_create error. */
-static int
-pool_give(struct job *j)
-{
-	pthread_attr_t attr;
-	pthread_t tid;
-	int r = 0;
-
-	pthread_mutex_lock(&pool.lock);
-	if (pool.nidle > pool.nqueued) {
-		/* an idle worker not yet woken for another queued job takes it */
-		j->next = NULL;
-		if (pool.tail != NULL)
-			pool.tail->next = j;
-		else
-			pool.head = j;
-		pool.tail = j;
-		pool.nqueued++;
-		pthread_cond_signal(&pool.work);
-		pthread_mutex_unlock(&pool.lock);
-		return 0;
-	}
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, WARDD_THREAD_STACK);
-	if ((r = pthread_create(&tid, &attr, worker_main, j)) == 0)
-		pool.nthreads++;
-	pthread_attr_destroy(&attr);
-	pthread_mutex_unlock(&pool.lock);
-	return r;
-}
-
-void
-phase_workers_stop(void)
-{
-	pthread_mutex_lock(&pool.lock);
-	pool.stop = 1;
-	pthread_cond_broadcast(&pool.work);
-	while (pool.nthreads > 0)
-		pthread_cond_wait(&pool.gone, &pool.lock);
-	pthread_mutex_unlock(&pool.lock);
+	return NULL;
 }
 
 int
 phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
     unsigned slot)
 {
+	pthread_attr_t attr;
+	pthread_t tid;
 	struct job *j = calloc(1, sizeof(*j));
 	int r;
 
@@ -563,7 +476,12 @@ phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
 	j->req = *req;               /* the buffer moves to the job */
 	j->fd = fd;
 	j->slot = slot;
-	if ((r = pool_give(j)) != 0) {
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, WARDD_THREAD_STACK);
+	r = pthread_create(&tid, &attr, phase_main, j);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
 		ward_log(LOG_ERR, "cannot start a thread for a phase: %s", strerror(r));
 		free(j);
 		return WARD_ERR_BUSY;

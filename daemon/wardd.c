@@ -335,7 +335,6 @@ shared_init(struct wardd *d)
 static void
 shared_free(struct wardd *d)
 {
-	phase_workers_stop();
 	pthread_mutex_lock(&d->lock);
 	phase_txns_free(d);
 	close_handles(d);

@@ -10,7 +10,7 @@
  *               often (per-uid counts and token buckets)
  *   answer.c    the answer to one request (PING, DECIDE), and whether a
  *               PHASE request may run
- *   phase.c     one login phase in a worker thread (kept between phases): the flow engine
+ *   phase.c     one login phase in a thread of its own: the flow engine
  *               (flow.h) with a conversation relayed over the socket, and
  *               the transactions kept between phases
  *
@@ -172,14 +172,11 @@ int answer_phase_admit(struct wardd *d, const struct peer *p, const struct wire_
     struct wire_msg *ans) WARD_WUR;
 
 /* phase.c: run the PHASE request REQ of P on connection FD (the table's
- * SLOT) in a worker thread (an idle one, or a new one), which takes REQ over (*REQ is left empty) and
+ * SLOT) in a new thread, which takes REQ over (*REQ is left empty) and
  * writes SLOT to D->done_fd when FD is free to close.  0, or
  * WARD_ERR_BUSY when no thread could be started (REQ untouched). */
 int phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
     unsigned slot) WARD_WUR;
-/* phase.c: let the idle workers go and wait until every worker has ended
- * (at exit, after server_run: no phase is queued or running by then). */
-void phase_workers_stop(void);
 /* phase.c: the transaction table (made at start, freed at exit). */
 int phase_txns_init(struct wardd *d) WARD_WUR;
 void phase_txns_free(struct wardd *d);
