@@ -8,8 +8,8 @@
  *       with audit_format (fast: no store, no syslog)
  *   auditgen append CONF N [big]
  *       N records through the real writer (audit_append: the store's head,
- *       the log, the syslog copy when audit.syslog is set) with CONF's
- *       settings; "big" makes every other one long (a reason, detail and
+ *       the log, the syslog copy when audit.syslog is set, under wardd's
+ *       syslog name) with CONF's settings; "big" makes every other one long (a reason, detail and
  *       roles near their limits, escaped: about 20 KB a line)
  */
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 
 #include "audit.h"
 #include "conf.h"
@@ -109,6 +110,8 @@ append(const char *confpath, long n, int big)
 		fprintf(stderr, "auditgen: %s\n", err);
 		return 1;
 	}
+	/* the syslog copies go out as wardd's do (wardd.c opens the log so) */
+	openlog("wardd", LOG_PID, LOG_AUTHPRIV);
 	/* characters that are escaped in a record: a long line from short fields */
 	for (size_t i = 0; i < 1024; i++) {
 		reason[i] = (char)(i % 2 ? '"' : '\\');
