@@ -25,16 +25,13 @@
  * Needs root (namespaces, root-owned keys) and rsyslog + rsyslog-gnutls.
  */
 #include <CUnit/Basic.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -488,24 +485,6 @@ static struct rs snd, col;
 static char pki[600], outdir[600];
 static int port;
 
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0), p = 0;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(s, (struct sockaddr *)&a, &al) == 0)
-		p = ntohs(a.sin_port);
-	if (s >= 0)
-		close(s);
-	return p;
-}
-
 /* rsyslogd -n on R's config, our child; it gets SIGTERM if we die. */
 static int
 rs_start(struct rs *r)
@@ -604,13 +583,13 @@ fwd_setup(void)
 	const char *src = tu_src();
 	char sock[700];
 
-	port = free_port();
+	port = tu_free_port();
 	snprintf(pki, sizeof(pki), "%s/pki", top);
 	snprintf(outdir, sizeof(outdir), "%s/ward-fleet", top);
 	snprintf(snd.dir, sizeof(snd.dir), "%s/sender", top);
 	snprintf(col.dir, sizeof(col.dir), "%s/collector-rs", top);
 	snprintf(sock, sizeof(sock), "%s/log.sock", snd.dir);
-	if (port == 0 || tu_sh("mkdir -p %s %s %s %s", pki, snd.dir, col.dir, outdir) != 0)
+	if (port <= 0 || tu_sh("mkdir -p %s %s %s %s", pki, snd.dir, col.dir, outdir) != 0)
 		return -1;
 	/* a CA, the collector's certificate (collector.example.org, as the
 	 * shipped sender config pins) and the workstations' */
