@@ -75,7 +75,10 @@ FAULT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fault/test_*.c
 # tests/clients: sshd, sudo, su and a screen locker, end to end, in a
 # private mount namespace (as root).
 CLIENT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/clients/test_*.c))
-ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(DAEMON_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS) $(CLIENT_TESTS)
+# tests/fleet_audit: per-host audit keys, verify --fleet's tamper table, and
+# forwarding through two real rsyslogd over TLS on loopback (as root).
+FLEET_AUDIT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fleet_audit/test_*.c))
+ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(DAEMON_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS) $(CLIENT_TESTS) $(FLEET_AUDIT_TESTS)
 
 .PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests
 

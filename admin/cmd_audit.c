@@ -306,6 +306,126 @@ out:
 	return rc;
 }
 
+/* ---- verify --fleet ---- */
+
+struct fctx {
+	int json;
+	size_t hosts, ok, bad, errors;
+	uint64_t records;
+};
+
+static int
+fleet_host(void *vctx, const struct audit_fleet_host *h)
+{
+	struct fctx *x = vctx;
+	const struct audit_verify_result *res = &h->res;
+	char ts[64];
+
+	x->hosts++;
+	x->records += res->records;
+	if (h->rc == 0)
+		x->ok++;
+	else if (h->rc == WARD_ERR_CORRUPT)
+		x->bad++;
+	else
+		x->errors++;
+	ts[0] = '\0';
+	if (res->records > 0) {
+		time_t t = (time_t)(res->last_ts_ms / 1000);
+		struct tm tm;
+
+		if (gmtime_r(&t, &tm) != NULL)
+			strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	if (x->json) {
+		struct jobj j;
+
+		jobj_begin(&j, stdout, x->hosts > 1);
+		jobj_str(&j, "host", h->host);
+		jobj_key(&j, "ok");
+		fputs(h->rc == 0 ? "true" : "false", stdout);
+		jobj_num(&j, "records", (long long)res->records);
+		jobj_num(&j, "first_seq", (long long)res->first_seq);
+		jobj_num(&j, "last_seq", (long long)res->last_seq);
+		jobj_str(&j, "last_ts", ts[0] ? ts : NULL);
+		jobj_num(&j, "files", (long long)h->nfiles);
+		jobj_str(&j, "problem", h->rc == WARD_ERR_CORRUPT ?
+		    audit_problem_name(res->problem) : h->rc != 0 ? "error" : NULL);
+		jobj_str(&j, "file", h->rc != 0 && res->file[0] ? res->file : NULL);
+		jobj_num(&j, "line", (long long)res->line);
+		jobj_num(&j, "seq", (long long)res->seq);
+		jobj_str(&j, "message", h->rc != 0 ? res->message : NULL);
+		jobj_str(&j, "note", res->note[0] ? res->note : NULL);
+		jobj_end(&j);
+		return 0;
+	}
+	tprint(stdout, h->host, 16);
+	if (h->rc == 0 && res->records == 0) {
+		printf(" OK        no records (no log file yet)\n");
+	} else if (h->rc == 0) {
+		printf(" OK        %llu records, seq %llu..%llu, last %s, %zu file%s\n",
+		    (unsigned long long)res->records, (unsigned long long)res->first_seq,
+		    (unsigned long long)res->last_seq, ts, h->nfiles, h->nfiles == 1 ? "" : "s");
+	} else if (h->rc == WARD_ERR_CORRUPT) {
+		printf(" TAMPERED  %s: ", audit_problem_name(res->problem));
+		tprint(stdout, res->message, 0);
+		printf(" (%llu record%s before it verified)\n", (unsigned long long)res->records,
+		    res->records == 1 ? "" : "s");
+	} else {
+		printf(" ERROR     ");
+		tprint(stdout, res->message, 0);
+		putchar('\n');
+	}
+	if (res->note[0]) {
+		printf("%-16s  note: ", "");
+		tprint(stdout, res->note, 0);
+		putchar('\n');
+	}
+	if (h->skipped > 0)
+		printf("%-16s  note: %zu rotated file(s) not read (compressed)\n", "", h->skipped);
+	return 0;
+}
+
+static int
+audit_verify_fleet_cmd(const struct wopts *o)
+{
+	struct fctx x;
+	char err[1024];
+	int r;
+
+	memset(&x, 0, sizeof(x));
+	x.json = o->json;
+	if (o->fleet_key == NULL || o->nargs > 1) {
+		fprintf(stderr, "wardctl: audit verify --fleet DIR --fleet-key FILE (no files: "
+		    "the collector's folder names them)\n");
+		return WEXIT_ERR;
+	}
+	if (x.json)
+		printf("{\"hosts\":[");
+	err[0] = '\0';
+	r = audit_verify_fleet(o->fleet, o->fleet_key, fleet_host, &x, err, sizeof(err));
+	if (r != 0 && r != WARD_ERR_CORRUPT && x.hosts == 0) {
+		if (x.json)
+			printf("]}\n");
+		fflush(stdout);
+		fprintf(stderr, "wardctl: audit verify --fleet: %s\n", err);
+		return WEXIT_ERR;
+	}
+	if (x.json) {
+		printf("],\"ok\":%s,\"verified\":%zu,\"tampered\":%zu,\"errors\":%zu,"
+		    "\"records\":%llu}\n", r == 0 ? "true" : "false", x.ok, x.bad, x.errors,
+		    (unsigned long long)x.records);
+	} else {
+		printf("fleet %s: %zu host%s, %zu verified, %zu tampered, %zu unreadable; "
+		    "%llu records verified\n", o->fleet, x.hosts, x.hosts == 1 ? "" : "s", x.ok,
+		    x.bad, x.errors, (unsigned long long)x.records);
+		printf("note: a collector holds no host's head, so a log cut at its end "
+		    "still verifies, ending earlier: compare each host's last seq and time "
+		    "with wardctl audit verify on that host\n");
+	}
+	return r == 0 ? WEXIT_OK : r == WARD_ERR_CORRUPT ? WEXIT_NO : WEXIT_ERR;
+}
+
 /* ---- query and export ---- */
 
 struct qctx {
@@ -676,6 +796,13 @@ cmd_audit(struct wopts *o)
 	    strcmp(sub, "report") != 0 && strcmp(sub, "export") != 0) {
 		fprintf(stderr, "wardctl: audit: unknown subcommand '%s' (verify, query, report, "
 		    "export)\n", sub);
+		return WEXIT_ERR;
+	}
+	/* a collector needs no ward.conf: the fleet key and the folder do */
+	if (strcmp(sub, "verify") == 0 && o->fleet != NULL)
+		return audit_verify_fleet_cmd(o);
+	if (o->fleet != NULL || o->fleet_key != NULL) {
+		fprintf(stderr, "wardctl: --fleet and --fleet-key are for audit verify\n");
 		return WEXIT_ERR;
 	}
 	if (wardctl_load_conf(o, &conf) != 0)

@@ -106,12 +106,63 @@ ensure_key(const char *path, const char *what)
 	return 0;
 }
 
+/*
+ * The audit key derived from the fleet audit key in FLEET for this host
+ * (audit_host_key_file): written as PATH, or checked when PATH is there (a
+ * different key is refused: the log written under it would no longer
+ * verify).  HOST gets the host name it is for.
+ */
+static int
+ensure_derived_key(const char *path, const char *fleet, char host[AUDIT_HOST_MAX + 1])
+{
+	struct secret_key k, have;
+	char err[512];
+	int r;
+
+	memset(&k, 0, sizeof(k));
+	memset(&have, 0, sizeof(have));
+	if ((r = ensure_parent(path)) != 0)
+		return r;
+	if ((r = audit_host_key_file(fleet, host, k.k, err, sizeof(err))) != 0) {
+		fprintf(stderr, "wardctl: --audit-from: %s\n", err);
+		goto out;
+	}
+	r = secret_key_write(path, &k, err, sizeof(err));
+	if (r == 0) {
+		printf("created  %s (audit key of host %s, derived from the fleet audit key, "
+		    "0600)\n", path, host);
+		goto out;
+	}
+	if (r != WARD_ERR_EXISTS) {
+		fprintf(stderr, "wardctl: %s\n", err);
+		goto out;
+	}
+	if ((r = secret_key_load(&have, path, err, sizeof(err))) != 0) {
+		fprintf(stderr, "wardctl: existing audit key: %s\n", err);
+		goto out;
+	}
+	if (!ward_ct_equal(have.k, k.k, sizeof(k.k))) {
+		fprintf(stderr, "wardctl: %s exists and is not the audit key of host %s derived "
+		    "from this fleet key; refused (the log it wrote must keep verifying: move "
+		    "the log and the key aside first, see wardctl(8), AUDIT ACROSS A FLEET)\n",
+		    path, host);
+		r = WARD_ERR_EXISTS;
+		goto out;
+	}
+	printf("kept     %s (audit key of host %s, derived from the fleet audit key; "
+	    "checked)\n", path, host);
+out:
+	secret_key_wipe(&k);
+	secret_key_wipe(&have);
+	return r;
+}
+
 static int
 cmd_init(struct wopts *o)
 {
 	struct ward_conf c;
 	struct state *st;
-	char err[1024];
+	char err[1024], host[AUDIT_HOST_MAX + 1];
 	int r, created, rc = WEXIT_ERR;
 
 	if (wardctl_load_conf(o, &c) != 0) {
@@ -123,8 +174,10 @@ cmd_init(struct wopts *o)
 		fprintf(stderr, "wardctl: init must run as root (keys and the store are root's)\n");
 		goto out;
 	}
+	host[0] = '\0';
 	if (ensure_key(c.key_file, "master key") != 0 ||
-	    ensure_key(c.audit.key_file, "audit key") != 0)
+	    (o->audit_from != NULL ? ensure_derived_key(c.audit.key_file, o->audit_from, host) :
+	    ensure_key(c.audit.key_file, "audit key")) != 0)
 		goto out;
 	if (ensure_parent(c.state_dir) != 0 || ensure_dir(c.state_dir, 0700, &created) != 0)
 		goto out;
@@ -171,8 +224,10 @@ cmd_init(struct wopts *o)
 		char detail[300];
 		const char *sudo = getenv("SUDO_USER");
 
-		snprintf(detail, sizeof(detail), "init by uid %u%s%s%s", (unsigned)getuid(),
-		    sudo ? " (sudo from " : "", sudo ? sudo : "", sudo ? ")" : "");
+		snprintf(detail, sizeof(detail), "init by uid %u%s%s%s%s%s", (unsigned)getuid(),
+		    sudo ? " (sudo from " : "", sudo ? sudo : "", sudo ? ")" : "",
+		    host[0] ? "; audit key derived from the fleet audit key for host " : "",
+		    host);
 		ev.detail = detail;
 		err[0] = '\0';
 		if (audit_append(&c, &ev, err, sizeof(err)) != 0) {

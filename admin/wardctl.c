@@ -15,7 +15,8 @@
 static const char usage_text[] =
     "usage: wardctl [--config FILE] [--json] COMMAND ...\n"
     "\n"
-    "  init                                 create folders and keys with safe modes\n"
+    "  init [--audit-from FLEET_KEY]        create folders and keys with safe modes\n"
+    "                                       (audit.key derived for this host)\n"
     "  enroll USER [--secret BASE32] [--digits N] [--algorithm sha1|sha256|sha512]\n"
     "              [--qr ansi|utf8|none] [--force]   new secret, QR code, recovery codes\n"
     "  reset USER | unlock USER | status USER\n"
@@ -31,7 +32,7 @@ static const char usage_text[] =
     "                                       DN, groups and mapped roles, timings\n"
     "  directory prune-cache USER | --all | --older-than SECONDS [USER]\n"
     "                                       remove cached directory answers\n"
-    "  audit verify [FILE...]               check the MAC chain; name the first bad record\n"
+    "  audit verify [FILE...]               check the MAC chain; name the first bad record\n"    "  audit verify --fleet DIR --fleet-key FILE   every host's chain at a collector\n"
     "  audit query [--user U] [--since T] [--until T] [--event E] [--result R]\n"
     "              [--json|--csv] [FILE...]   select records\n"
     "  audit report [--since T] [--json]    failures, lockouts, denials, break-glass,\n"
@@ -58,6 +59,7 @@ static const struct optdef optdefs[] = {
 	OPT_S("algorithm", algorithm), OPT_S("qr", qr), OPT_S("since", since),
 	OPT_S("until", until), OPT_S("event", event), OPT_S("result", result),
 	OPT_S("output", output), OPT_F("all", all), OPT_S("older-than", older_than),
+	OPT_S("fleet", fleet), OPT_S("fleet-key", fleet_key), OPT_S("audit-from", audit_from),
 };
 
 static int

@@ -31,6 +31,9 @@ struct wopts {
 	const char *output;     /* --output FILE */
 	int all;                /* --all */
 	const char *older_than; /* --older-than SECONDS */
+	const char *fleet;      /* --fleet DIR (audit verify: a collector's folder) */
+	const char *fleet_key;  /* --fleet-key FILE (the fleet audit key) */
+	const char *audit_from; /* --audit-from FILE (init: derive audit.key from it) */
 	char **args;            /* positional words after the command words */
 	int nargs;
 };

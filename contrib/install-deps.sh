@@ -22,6 +22,12 @@ PKGS="$PKGS libpam-oath libpam-google-authenticator libpam-modules strace"
 # system's sshd on port 22; the suite neither uses nor touches it), sudo;
 # pamtester (above) is the screen locker
 PKGS="$PKGS openssh-server openssh-client sudo"
+# tests/fleet_audit: audit records forwarded for real, two rsyslogd (a
+# workstation's and a collector's, TLS through the gnutls driver) on loopback
+# with the contrib/system configs; each runs in the foreground as the test's
+# child with its own config, port and folders (no service is started: the
+# suite never uses the machine's syslog or /dev/log)
+PKGS="$PKGS rsyslog rsyslog-gnutls"
 
 missing=""
 for p in $PKGS; do

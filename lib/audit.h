@@ -120,6 +120,8 @@ struct audit_record {
 	int64_t ts_ms;               /* ts as milliseconds since the epoch */
 	char prev[AUDIT_MAC_HEX + 1], mac[AUDIT_MAC_HEX + 1];
 	size_t mac_offset;           /* bytes of the line covered by the mac */
+	size_t host_at, host_len;    /* the host string as written (JSON, between
+	                                its quotes): bytes of the line */
 };
 
 /* Parse one line (without its newline).  Strict: exact field order and
@@ -150,7 +152,10 @@ enum audit_problem {
 	AUDIT_BAD_FILE_ORDER,        /* rotated files given in the wrong order */
 	AUDIT_BAD_CUT_TAIL,          /* the store's head is past the end of the log */
 	AUDIT_BAD_HEAD,              /* the head's record differs, or no head at all */
-	AUDIT_BAD_MISSING_FILE       /* a rotated file absent from the numbering */
+	AUDIT_BAD_MISSING_FILE,      /* a rotated file absent from the numbering */
+	AUDIT_BAD_HOST,              /* fleet: names another host than its folder's */
+	AUDIT_BAD_FOREIGN            /* fleet: another host's key made its MAC (a
+	                                record moved or forged from another host) */
 };
 /* Short name of a problem ("mac", "gap", ...). */
 const char *audit_problem_name(enum audit_problem p);
@@ -158,6 +163,7 @@ const char *audit_problem_name(enum audit_problem p);
 struct audit_verify_result {
 	uint64_t records;            /* good records before the first problem */
 	uint64_t first_seq, last_seq;
+	int64_t last_ts_ms;          /* the time of the record LAST_SEQ */
 	int head_checked;            /* the store's head was compared */
 	uint64_t head_seq;
 	enum audit_problem problem;
@@ -235,6 +241,56 @@ void audit_fileset_free(struct audit_fileset *set);
  */
 int audit_verify_set(const char *key_file, const struct audit_fileset *set,
     const char *state_dir, struct audit_verify_result *res) WARD_WUR;
+
+/*
+ * Across a fleet (audit_fleet.c; wardctl(8), AUDIT ACROSS A FLEET): each
+ * workstation's audit key is derived from the fleet audit key and its host
+ * name, as its records carry it:
+ *   HMAC-SHA-256(fleet key, "ward-audit-host-v1" || 0x00 || host)
+ * so a workstation holds only its own key.  A host name here is 1 to
+ * AUDIT_HOST_MAX letters, digits, '-' or '_', not starting with '-'.
+ */
+#define AUDIT_KEY_LEN 32
+#define AUDIT_HOST_MAX 63
+#define AUDIT_HOST_KEY_LABEL "ward-audit-host-v1"
+/* 0 when HOST is a host name as above, WARD_ERR_INVAL otherwise. */
+int audit_host_valid(const char *host) WARD_WUR;
+/* HOST's audit key from the fleet key FLEET into OUT: 0, WARD_ERR_INVAL (not
+ * a host name) or WARD_ERR_CRYPTO. */
+int audit_host_key(const unsigned char fleet[AUDIT_KEY_LEN], const char *host,
+    unsigned char out[AUDIT_KEY_LEN]) WARD_WUR;
+
+/* This host's name as its records carry it into HOST, and its key derived
+ * from the fleet key in FLEET_KEY_FILE (trusted opener, 32 bytes) into OUT:
+ * 0, or WARD_ERR_* with the reason in ERR (the host name cannot be used,
+ * the key file is unsafe or not a key). */
+int audit_host_key_file(const char *fleet_key_file, char host[AUDIT_HOST_MAX + 1],
+    unsigned char out[AUDIT_KEY_LEN], char *err, size_t errlen) WARD_WUR;
+
+/* One host of a collector's folder, as audit_verify_fleet found it. */
+struct audit_fleet_host {
+	char host[256];              /* the folder's name */
+	size_t nfiles, skipped;      /* files read; rotated files not read */
+	int rc;                      /* 0 verified, WARD_ERR_CORRUPT a problem (RES),
+	                                other: could not be read (RES.message) */
+	struct audit_verify_result res;
+};
+/* Called once a host, in name order; non-zero stops and is returned. */
+typedef int (*audit_fleet_fn)(void *ctx, const struct audit_fleet_host *h);
+/*
+ * Verify every host of DIR, a collector's folder: each sub-folder HOST
+ * (names starting with '.' are not read) holds HOST's log as
+ * DIR/HOST/audit.log and its rotated files (audit_files), whose chain must
+ * hold under HOST's key derived from the key in FLEET_KEY_FILE, every record
+ * naming HOST (AUDIT_BAD_HOST otherwise), a record that another host's key
+ * makes is AUDIT_BAD_FOREIGN.  No state store (a cut tail does not show:
+ * the log just ends earlier).  Returns 0 when every host verified,
+ * WARD_ERR_CORRUPT when one had a problem (whatever others did), another
+ * WARD_ERR_* when the key or DIR cannot be read or a host could not be
+ * (ERR says so), or what FN returned.
+ */
+int audit_verify_fleet(const char *dir, const char *fleet_key_file, audit_fleet_fn fn,
+    void *ctx, char *err, size_t errlen) WARD_WUR;
 
 /* "2026-11-24T10:00:00.123Z" -> milliseconds since the epoch; -1 if bad. */
 int64_t audit_ts_parse(const char *ts);

@@ -40,10 +40,29 @@ size_t audit_format_line(const struct audit_event *ev, uint64_t seq, const char 
 
 /*
  * The parser behind audit_parse_line (STORE 1).  STORE 0 validates only: X
- * gets seq, ts_ms, offline, pid, prev, mac, mac_offset and nroles, no
- * strings and no memory (what verify and the append need, fast).
+ * gets seq, ts_ms, offline, pid, prev, mac, mac_offset, host_at, host_len
+ * and nroles, no strings and no memory (what verify and the append need,
+ * fast).
  */
 int audit_parse(const char *line, size_t len, struct audit_record *x, int store,
     char *err, size_t errlen);
+
+/*
+ * What a fleet verification adds (audit_fleet.c): HOST, the host the files
+ * are of (a record whose MAC holds but that names another host is
+ * AUDIT_BAD_HOST); FOREIGN, called for a record whose MAC does not hold:
+ * 1 with WHAT filled when another host's key makes it hold (the record is
+ * AUDIT_BAD_FOREIGN), 0 otherwise (AUDIT_BAD_MAC).
+ */
+struct audit_vhost {
+	const char *host;
+	int (*foreign)(void *ctx, const char *line, size_t len,
+	    const struct audit_record *r, char *what, size_t whatlen);
+	void *ctx;
+};
+/* audit_verify_set with the key set up in H, no state store, and VH (not
+ * NULL). */
+int audit_verify_keyed(struct hmac *h, const struct audit_fileset *set,
+    const struct audit_vhost *vh, struct audit_verify_result *res);
 
 #endif

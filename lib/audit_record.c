@@ -636,8 +636,8 @@ audit_record_free(struct audit_record *r)
 
 /*
  * The parser behind audit_parse_line.  STORE 0 validates only: X gets seq,
- * ts_ms, offline, pid, prev, mac, mac_offset and nroles, no strings and no
- * memory (what verify needs, fast).
+ * ts_ms, offline, pid, prev, mac, mac_offset, host_at, host_len and nroles,
+ * no strings and no memory (what verify needs, fast).
  */
 int
 audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *err,
@@ -673,8 +673,13 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 	tsb[24] = '\0';
 	if ((x->ts_ms = audit_ts_parse(tsb)) < 0)
 		goto bad_ts;
-	if (plit(&c, ",\"host\":", "host") || pstr(&c, "host", S(host)) ||
-	    plit(&c, ",\"service\":", "service") || pstr_or_null(&c, "service", S(service)) ||
+	if (plit(&c, ",\"host\":", "host"))
+		goto out;
+	x->host_at = c.i + 1;
+	if (pstr(&c, "host", S(host)))
+		goto out;
+	x->host_len = c.i - 1 - x->host_at;
+	if (plit(&c, ",\"service\":", "service") || pstr_or_null(&c, "service", S(service)) ||
 	    plit(&c, ",\"user\":", "user") || pstr_or_null(&c, "user", S(user)) ||
 	    plit(&c, ",\"event\":", "event") || pstr(&c, "event", S(event)) ||
 	    plit(&c, ",\"result\":", "result") || pstr(&c, "result", S(result)) ||

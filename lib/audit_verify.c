@@ -127,7 +127,7 @@ audit_problem_name(enum audit_problem p)
 {
 	static const char *const names[] = { "ok", "malformed", "truncated", "mac", "chain",
 		"gap", "reorder", "duplicate", "restart", "file-order", "cut-tail", "head",
-		"missing-file" };
+		"missing-file", "host", "foreign" };
 
 	return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
 }
@@ -138,6 +138,7 @@ struct vstate {
 	struct audit_verify_result *res;
 	const struct audit_fileset *set;     /* the numbering, or NULL */
 	struct hmac *h;
+	const struct audit_vhost *vh;        /* the host the files are of, or NULL */
 };
 
 static int
@@ -329,35 +330,24 @@ vmissing(struct vstate *v, size_t f, unsigned lo, unsigned hi, int have_last,
 	    "out of order too");
 }
 
-/* audit_verify, and with SET (not NULL) audit_verify_set. */
+/* audit_verify, audit_verify_set (SET not NULL) and audit_verify_keyed
+ * (VH not NULL), with the key set up in H. */
 static int
-verify_files(const char *key_file, const char *const *files, size_t nfiles,
-    const struct audit_fileset *set, const char *state_dir, struct audit_verify_result *res)
+verify_files(struct hmac *h, const char *const *files, size_t nfiles,
+    const struct audit_fileset *set, const char *state_dir, const struct audit_vhost *vh,
+    struct audit_verify_result *res)
 {
 	struct state_audit_head head;
-	struct secret_key key;
-	struct hmac h = { NULL, NULL };
-	struct vstate v = { NULL, 0, res, set, &h };
+	struct vstate v = { NULL, 0, res, set, h, vh };
 	struct audit_record rec;
-	char last_mac[AUDIT_MAC_HEX + 1], kerr[512], want[AUDIT_MAC_HEX + 1];
+	char last_mac[AUDIT_MAC_HEX + 1], want[AUDIT_MAC_HEX + 1];
 	uint64_t last_seq = 0, head_line = 0;
-	size_t head_file = 0;
-	int have_last = 0, head_seen = 0, r;
+	size_t head_file = 0, hostlen = vh != NULL ? strlen(vh->host) : 0;
+	int have_last = 0, head_seen = 0, r = 0;
 
 	memset(res, 0, sizeof(*res));
-	memset(&key, 0, sizeof(key));
 	memset(&head, 0, sizeof(head));
 	memset(&rec, 0, sizeof(rec));
-	if ((r = secret_key_load(&key, key_file, kerr, sizeof(kerr))) != 0) {
-		snprintf(res->message, sizeof(res->message), "audit key: %s", kerr);
-		goto out;
-	}
-	r = audit_hmac_init(&h, key.k, sizeof(key.k));
-	secret_key_wipe(&key);
-	if (r != 0) {
-		snprintf(res->message, sizeof(res->message), "HMAC-SHA-256 unavailable");
-		goto out;
-	}
 	/* The head first: records appended while we read are then only extra. */
 	if (state_dir != NULL) {
 		struct state *st;
@@ -417,15 +407,30 @@ verify_files(const char *key_file, const char *const *files, size_t nfiles,
 				    perr);
 				break;
 			}
-			if (audit_hmac_hex(&h, p + pos, rec.mac_offset, want) != 0) {
+			if (audit_hmac_hex(h, p + pos, rec.mac_offset, want) != 0) {
 				r = WARD_ERR_CRYPTO;
 				snprintf(res->message, sizeof(res->message), "HMAC failed");
 				break;
 			}
 			if (!ward_ct_equal(want, rec.mac, AUDIT_MAC_HEX)) {
-				r = vproblem(&v, AUDIT_BAD_MAC, f, line, rec.seq, "MAC mismatch: the "
-				    "record was changed%s", have_last ? "" : " (or the key is not the "
-				    "one that wrote this log)");
+				char what[600];
+
+				if (vh != NULL && vh->foreign != NULL &&
+				    vh->foreign(vh->ctx, p + pos, ll, &rec, what, sizeof(what)) == 1)
+					r = vproblem(&v, AUDIT_BAD_FOREIGN, f, line, rec.seq, "%s", what);
+				else
+					r = vproblem(&v, AUDIT_BAD_MAC, f, line, rec.seq, "MAC mismatch: "
+					    "the record was changed%s", have_last ? "" : " (or the key is "
+					    "not the one that wrote this log)");
+				break;
+			}
+			if (vh != NULL && (rec.host_len != hostlen ||
+			    memcmp(p + pos + rec.host_at, vh->host, hostlen) != 0)) {
+				r = vproblem(&v, AUDIT_BAD_HOST, f, line, rec.seq, "the record names "
+				    "host \"%.*s\", but this is the log of %s, and its MAC holds under "
+				    "%s's key (%s wrote a record in another host's name)",
+				    (int)(rec.host_len > 64 ? 64 : rec.host_len), p + pos + rec.host_at,
+				    vh->host, vh->host, vh->host);
 				break;
 			}
 			if (!have_last) {
@@ -454,6 +459,7 @@ verify_files(const char *key_file, const char *const *files, size_t nfiles,
 			memcpy(last_mac, rec.mac, sizeof(last_mac));
 			res->records++;
 			res->last_seq = rec.seq;
+			res->last_ts_ms = rec.ts_ms;
 			pos += ll + 1;
 		}
 	}
@@ -483,7 +489,27 @@ out:
 	for (size_t f = 0; f < v.nmaps; f++)
 		unmap_file(&v.maps[f]);
 	free(v.maps);
-	audit_hmac_free(&h);
+	return r;
+}
+
+/* The key of KEY_FILE into H (the bytes wiped at once); the reason in RES. */
+static int
+key_hmac(const char *key_file, struct hmac *h, struct audit_verify_result *res)
+{
+	struct secret_key key;
+	char kerr[512];
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	memset(&key, 0, sizeof(key));
+	if ((r = secret_key_load(&key, key_file, kerr, sizeof(kerr))) != 0) {
+		snprintf(res->message, sizeof(res->message), "audit key: %s", kerr);
+		return r;
+	}
+	r = audit_hmac_init(h, key.k, sizeof(key.k));
+	secret_key_wipe(&key);
+	if (r != 0)
+		snprintf(res->message, sizeof(res->message), "HMAC-SHA-256 unavailable");
 	return r;
 }
 
@@ -491,12 +517,32 @@ int
 audit_verify(const char *key_file, const char *const *files, size_t nfiles,
     const char *state_dir, struct audit_verify_result *res)
 {
-	return verify_files(key_file, files, nfiles, NULL, state_dir, res);
+	struct hmac h = { NULL, NULL };
+	int r;
+
+	if ((r = key_hmac(key_file, &h, res)) == 0)
+		r = verify_files(&h, files, nfiles, NULL, state_dir, NULL, res);
+	audit_hmac_free(&h);
+	return r;
 }
 
 int
 audit_verify_set(const char *key_file, const struct audit_fileset *set,
     const char *state_dir, struct audit_verify_result *res)
 {
-	return verify_files(key_file, (const char *const *)set->v, set->n, set, state_dir, res);
+	struct hmac h = { NULL, NULL };
+	int r;
+
+	if ((r = key_hmac(key_file, &h, res)) == 0)
+		r = verify_files(&h, (const char *const *)set->v, set->n, set, state_dir, NULL,
+		    res);
+	audit_hmac_free(&h);
+	return r;
+}
+
+int
+audit_verify_keyed(struct hmac *h, const struct audit_fileset *set,
+    const struct audit_vhost *vh, struct audit_verify_result *res)
+{
+	return verify_files(h, (const char *const *)set->v, set->n, set, NULL, vh, res);
 }

@@ -63,29 +63,40 @@ secret_key_load(struct secret_key *key, const char *path, char *err, size_t errl
 int
 secret_key_create(const char *path, char *err, size_t errlen)
 {
-	unsigned char k[SECRET_KEY_LEN];
-	size_t off = 0;
-	int fd, r = WARD_ERR_IO;
+	struct secret_key k;
+	int r;
 
-	if (secret_random(k, sizeof(k)) != 0) {
+	if (secret_random(k.k, sizeof(k.k)) != 0) {
 		snprintf(err, errlen, "%s: no random bytes", path);
 		return WARD_ERR_CRYPTO;
 	}
+	r = secret_key_write(path, &k, err, errlen);
+	secret_key_wipe(&k);
+	return r;
+}
+
+int
+secret_key_write(const char *path, const struct secret_key *key, char *err, size_t errlen)
+{
+	const unsigned char *k = key->k;
+	size_t off = 0;
+	int fd, r = WARD_ERR_IO;
+
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		ward_wipe(k, sizeof(k));
-		return errno == EEXIST ? WARD_ERR_EXISTS : WARD_ERR_IO;
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return e == EEXIST ? WARD_ERR_EXISTS : WARD_ERR_IO;
 	}
-	while (off < sizeof(k)) {
-		ssize_t n = write(fd, k + off, sizeof(k) - off);
+	while (off < SECRET_KEY_LEN) {
+		ssize_t n = write(fd, k + off, SECRET_KEY_LEN - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		off += (size_t)n;
 	}
-	if (off == sizeof(k) && fchmod(fd, 0600) == 0 && fsync(fd) == 0)
+	if (off == SECRET_KEY_LEN && fchmod(fd, 0600) == 0 && fsync(fd) == 0)
 		r = 0;
 	if (close(fd) != 0)
 		r = WARD_ERR_IO;
@@ -93,7 +104,6 @@ secret_key_create(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot write key: %s", path, strerror(errno));
 		unlink(path);
 	}
-	ward_wipe(k, sizeof(k));
 	return r;
 }
 

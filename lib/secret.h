@@ -38,6 +38,10 @@ int secret_key_load(struct secret_key *key, const char *path, char *err,
     size_t errlen) WARD_WUR WARD_NONNULL(1, 2, 3);
 /* Write a new random key to PATH (created 0600, O_EXCL: never replaces). */
 int secret_key_create(const char *path, char *err, size_t errlen) WARD_WUR;
+/* Write KEY to PATH the same way (0600, O_EXCL|O_NOFOLLOW, synced):
+ * WARD_ERR_EXISTS when PATH is there. */
+int secret_key_write(const char *path, const struct secret_key *key, char *err,
+    size_t errlen) WARD_WUR WARD_NONNULL(1, 2, 3);
 void secret_key_wipe(struct secret_key *key);
 
 /* Seal PT (PTLEN <= SECRET_MAX_PLAIN) for USER.  *CT (PTLEN +

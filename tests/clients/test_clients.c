@@ -526,21 +526,6 @@ enter_namespace(void)
 
 /* ---- sshd ---- */
 
-static int
-free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
 
 static int
 port_open(int port)
@@ -561,7 +546,7 @@ start_sshd(void)
 	char text[2048];
 	struct timespec t0;
 
-	if ((ssh_port = free_port()) < 0)
+	if ((ssh_port = tu_free_port()) < 0)
 		return -1;
 	if (tu_sh("cd '%s/ssh' && ssh-keygen -q -t ed25519 -N '' -f host_key && "
 	    "ssh-keygen -q -t ed25519 -N '' -f client_key && mkdir -p keys && "

@@ -51,6 +51,10 @@ void tu_wardd_kill(pid_t pid);
 void tu_wardd_stop_all(void);
 const char *tu_src(void);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound, read, let go),
+ * or -1. */
+int tu_free_port(void);
+
 /* Milliseconds since T0 (CLOCK_MONOTONIC). */
 long tu_ms_since(const struct timespec *t0);
 
