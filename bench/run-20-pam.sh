@@ -17,7 +17,8 @@
 #     installed, a directory user over loopback ldaps:// with wardd's
 #     connection warm (goal p50 <= 1 ms; tests/dir/slapd.sh with
 #     contrib/ldap/hospital.ldif, no role cache);
-#  2. fsync/fdatasync calls per login (auth + account) in wardd and in the
+#  2. fsync/fdatasync calls per login (auth + account) in wardd (and how many
+#     of them come before the answers, which a login waits for) and in the
 #     login process, counted with strace -c, against pam_oath's;
 #  3. whole processes: pamtester, one login per process, 1 and N users,
 #     pam_ward / pam_oath (goal <= x1.0); pamtester reads only /etc/pam.d,
@@ -150,13 +151,16 @@ fsyncs() {
 # cases, counted by strace -c: in wardd (attached by PID around the
 # logins) and in the login process, against pam_oath's login process.
 count_fsyncs() {
-	local dir=$1 out=$1/strace spid i f d cf cd of od
+	local dir=$1 out=$1/strace spid i f d pre cf cd of od
 	if ! command -v strace >/dev/null; then
 		echo "skipped: strace not installed (contrib/install-deps.sh installs it)"
 		return 0
 	fi
 	mkdir -p "$out"
-	strace -f -qq -c -e trace=fsync,fdatasync -o "$out/wardd" -p "${wpid[wbig]}" 2>"$out/err" &
+	# every call, by thread: a phase's worker sends its RESULT last, so a
+	# flush after its last sendto is one made after the answer
+	strace -f -qq -e trace=fsync,fdatasync,sendto -o "$out/wardd" -p "${wpid[wbig]}" \
+		2>"$out/err" &
 	spid=$!
 	bench_track "$spid"
 	# attached when the kernel names a tracer for wardd
@@ -176,15 +180,33 @@ count_fsyncs() {
 	wait "$spid" || true
 	bench_fg strace -f -qq -c -e trace=fsync,fdatasync -o "$out/oath" \
 		"$b" loop "$dir" "$n" oathbig "$fsync_logins" >/dev/null
-	read -r f d < <(fsyncs "$out/wardd")
+	read -r f d pre < <(awk '
+		{ pid = $1; n[pid]++; call[pid, n[pid]] = $2 }
+		END {
+			for (pid in n) {
+				last = 0
+				for (i = 1; i <= n[pid]; i++)
+					if (call[pid, i] ~ /^sendto\(/)
+						last = i
+				for (i = 1; i <= n[pid]; i++) {
+					if (call[pid, i] ~ /^fsync\(/) f++
+					else if (call[pid, i] ~ /^fdatasync\(/) d++
+					else continue
+					if (i < last) pre++
+				}
+			}
+			printf "%d %d %d\n", f, d, pre
+		}' "$out/wardd")
 	read -r cf cd < <(fsyncs "$out/client")
 	read -r of od < <(fsyncs "$out/oath")
 	awk -v n="$fsync_logins" -v f="$f" -v d="$d" -v cf="$cf" -v cd="$cd" -v of="$of" \
-		-v od="$od" 'BEGIN {
+		-v od="$od" -v pre="$pre" 'BEGIN {
 		w = (f + d + cf + cd) / n; o = (of + od) / n
-		printf "%d logins (auth + account, N users, audit.fsync = true), strace -c:\n", n
+		printf "%d logins (auth + account, N users, audit.fsync = true), strace:\n", n
 		printf "  pam_ward: in wardd %d fsync + %d fdatasync, in the login process %d + %d" \
 			" = %.1f per login\n", f, d, cf, cd, w
+		printf "  pam_ward: of those, before the answers (a phase waits for them): %.1f" \
+			" per login; after them: %.1f\n", (pre + cf + cd) / n, (f + d - pre) / n
 		printf "  pam_oath: in the login process %d fsync + %d fdatasync = %.1f per login\n",
 			of, od, o
 		if (o > 0)
