@@ -1,6 +1,8 @@
 /*
  * cmd_policy.c - wardctl policy check|test|show|who|diff|compile, and
- * wardctl can.  policy diff prints what diff.c finds.
+ * wardctl can.  policy diff prints what diff.c finds.  Over 800 lines
+ * because it is one command group sharing its loading of the policy and
+ * the roles (resolve_roles); the diff's analysis lives in diff.c.
  *
  * The policy comes from --policy FILE (no ward.conf needed) or from
  * ward.conf's policy_file.  Roles come from --roles a,b or the policy's

@@ -1,5 +1,8 @@
 /*
  * cmd_user.c - wardctl init, enroll, reset, unlock, status, recovery-codes.
+ * Over 800 lines because these commands share one store transaction
+ * pattern and the key and folder rules below; each command is a function
+ * of its own.
  *
  * Rules it keeps:
  *  - Keys are created O_EXCL with mode 0600 and never replaced; folders

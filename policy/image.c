@@ -1,5 +1,8 @@
 /*
  * image.c - the policy image: checking it, the compiled snapshot on disk.
+ * Longer than most files on purpose: the bounds checks of pol_image_open
+ * stay in one file with the snapshot's reader and writer, so a change of
+ * the layout (policy_internal.h) meets every check of it here.
  *
  * Rules it keeps:
  *  - An image is trusted only after pol_image_open: magic, format, length

@@ -1,7 +1,10 @@
 /*
  * parse.c - policy.conf (libconfig) into the parsed structs of
  * policy_build.h, with "FILE:LINE: message" errors.  The only policy/ file
- * that includes <libconfig.h>.
+ * that includes <libconfig.h>.  Longer than the tree's other files on
+ * purpose: it is all of libconfig's use, one section per block of
+ * policy.conf, and splitting it by block would spread the shared error and
+ * name-checking helpers over several files.
  *
  * Rules it keeps:
  *  - Parse once, then decide: every problem is collected and reported as
