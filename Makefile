@@ -255,6 +255,7 @@ install: all
 deb-deps:
 	@contrib/install-deps.sh --deb --check 2>/dev/null || { \
 	  echo "Some packaging tools are missing; running contrib/install-deps.sh --deb:"; \
+	  echo "----"; sed -n '/^DEB_PKGS=/,/^$$/p' contrib/install-deps.sh; echo "----"; \
 	  contrib/install-deps.sh --deb; }
 
 deb: deb-deps
