@@ -8,6 +8,7 @@ PREFIX   ?= /usr
 SBINDIR  ?= $(PREFIX)/sbin
 MANDIR   ?= $(PREFIX)/share/man
 INCDIR   ?= $(PREFIX)/include
+LIBDIR   ?= $(PREFIX)/lib
 SYSCONFDIR ?= /etc
 PAMDIR   ?= $(shell pkg-config --variable=libdir pam 2>/dev/null || echo /lib/x86_64-linux-gnu)/security
 UNITDIR  ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
@@ -80,7 +81,8 @@ CLIENT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/clients/test_
 FLEET_AUDIT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fleet_audit/test_*.c))
 ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(DAEMON_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS) $(CLIENT_TESTS) $(FLEET_AUDIT_TESTS)
 
-.PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests
+.PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests \
+        deb deb-deps check-packages
 
 SAMPLE     := $(B)/ehr-sample
 
@@ -96,6 +98,9 @@ help:
 	@echo "make bench      benchmarks against pam_oath, pam_google_authenticator, pam_access"
 	@echo "make fuzz       build and run the libFuzzer targets (clang)"
 	@echo "make install    DESTDIR=... PREFIX=/usr"
+	@echo "make deb        Debian packages into $(B)/deb/ (installs the packaging tools first)"
+	@echo "make check-packages  lintian, piuparts and a login from the installed packages"
+	@echo "                in a Debian 12 chroot (root, the Debian mirror; minutes)"
 	@echo "make clean"
 
 deps:
@@ -221,7 +226,7 @@ fuzz: deps
 # private; existing configuration is never overwritten.
 install: all
 	install -d -m 0755 $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(INCDIR)/ward \
-	  $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(SYSCONFDIR)/ward $(DESTDIR)$(PREFIX)/share/doc/ward/examples/pam.d \
 	  $(DESTDIR)$(PREFIX)/share/doc/ward/examples/sudoers.d \
 	  $(DESTDIR)$(UNITDIR)
@@ -232,7 +237,13 @@ install: all
 	install -m 0755 $(WARDD) $(DESTDIR)$(SBINDIR)/wardd
 	install -m 0644 contrib/system/wardd.service contrib/system/wardd.socket $(DESTDIR)$(UNITDIR)/
 	install -m 0644 policy/ward_policy.h $(DESTDIR)$(INCDIR)/ward/ward_policy.h
-	install -m 0644 $(LIBPOLICY) $(DESTDIR)$(PREFIX)/lib/libwardpolicy.a
+	install -d -m 0755 $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 0644 $(LIBPOLICY) $(DESTDIR)$(LIBDIR)/libwardpolicy.a
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	  -e 's|@INCDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCDIR))|' \
+	  -e "s|@VERSION@|$$(sed -n 's/^#define WARD_VERSION \"\(.*\)\"/\1/p' lib/ward.h)|" \
+	  policy/ward-policy.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ward-policy.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/ward-policy.pc
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ward/ward.conf ] || \
@@ -240,6 +251,27 @@ install: all
 	install -m 0644 contrib/ward.conf contrib/policy.conf $(DESTDIR)$(PREFIX)/share/doc/ward/examples/
 	install -m 0644 contrib/pam.d/* $(DESTDIR)$(PREFIX)/share/doc/ward/examples/pam.d/
 	install -m 0644 contrib/sudoers.d/ward $(DESTDIR)$(PREFIX)/share/doc/ward/examples/sudoers.d/ward
+
+# Debian packages (debian/, docs/PACKAGING.md), built from a copy of this
+# tree in $(B)/deb/src so that dpkg-buildpackage's output (written beside
+# the tree it builds) lands in $(B)/deb/ and the tree's build/ is left alone.
+deb-deps:
+	@contrib/install-deps.sh --deb --check 2>/dev/null || { \
+	  echo "Some packaging tools are missing; running contrib/install-deps.sh --deb:"; \
+	  echo "----"; sed -n '/^DEB_PKGS=/,/^$$/p' contrib/install-deps.sh; echo "----"; \
+	  contrib/install-deps.sh --deb; }
+
+deb: deb-deps
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/src
+	tar -cf - --exclude=./build --exclude=./.git . | tar -xf - -C $(B)/deb/src
+	cd $(B)/deb/src && dpkg-buildpackage -us -uc -b
+	rm -rf $(B)/deb/src
+	@ls -l $(B)/deb/*.deb
+
+# Needs root, the Debian mirror of /etc/apt/sources.list*, and minutes:
+# not part of make check (tests/packages/run.sh says what it does).
+check-packages: deb
+	@tests/packages/run.sh $(abspath $(B)/deb)
 
 clean:
 	rm -rf build $(dir $(TEST_STAGE_ROOT))

@@ -14,6 +14,10 @@
  *  - Text output never passes a record's control bytes to the terminal.
  *  - Reading commands (query, report) never change the log; export of a
  *    person's records is itself recorded (access to personal data).
+ *  - audit note adds an admin record with the text an administrator (or a
+ *    package's maintainer script: "package wardd upgraded from X to Y")
+ *    gives: one line of printable text, bounded, never a way to forge
+ *    another kind of record (event admin, service wardctl, "note: " first).
  */
 #include <errno.h>
 #include <pwd.h>
@@ -591,6 +595,56 @@ out:
 	return rc;
 }
 
+/* ---- note ---- */
+
+#define NOTE_MAX 240
+
+static int
+audit_note_cmd(struct wopts *o, const struct ward_conf *conf)
+{
+	struct audit_log *log = NULL;
+	char text[NOTE_MAX + 1];
+	size_t len = 0;
+
+	if (o->nargs < 2) {
+		fprintf(stderr, "wardctl: usage: wardctl audit note TEXT...\n");
+		return WEXIT_ERR;
+	}
+	text[0] = '\0';
+	for (int i = 1; i < o->nargs; i++) {
+		const char *w = o->args[i];
+		size_t wl = strlen(w);
+
+		if (len + (i > 1) + wl > NOTE_MAX) {
+			fprintf(stderr, "wardctl: audit note: at most %d bytes of text\n", NOTE_MAX);
+			return WEXIT_ERR;
+		}
+		for (size_t k = 0; k < wl;) {
+			size_t n = ward_utf8_printable((const unsigned char *)w + k, wl - k);
+
+			if (n == 0) {
+				fprintf(stderr, "wardctl: audit note: the text must be printable "
+				    "UTF-8 on one line\n");
+				return WEXIT_ERR;
+			}
+			k += n;
+		}
+		if (i > 1)
+			text[len++] = ' ';
+		memcpy(text + len, w, wl + 1);
+		len += wl;
+	}
+	if (len == 0) {
+		fprintf(stderr, "wardctl: usage: wardctl audit note TEXT...\n");
+		return WEXIT_ERR;
+	}
+	if (wardctl_audit_begin(conf, NULL, "add a note", &log) != 0 ||
+	    wardctl_audit_admin(log, "note:", NULL, text, NULL) != 0)
+		return WEXIT_ERR;	/* both close LOG themselves */
+	printf("noted    %s\n", conf->audit.path);
+	return WEXIT_OK;
+}
+
 /* ---- report ---- */
 
 /* The members of row I of a list of the report. */
@@ -795,9 +849,10 @@ cmd_audit(struct wopts *o)
 	int rc = WEXIT_ERR;
 
 	if (strcmp(sub, "verify") != 0 && strcmp(sub, "query") != 0 &&
-	    strcmp(sub, "report") != 0 && strcmp(sub, "export") != 0) {
+	    strcmp(sub, "report") != 0 && strcmp(sub, "export") != 0 &&
+	    strcmp(sub, "note") != 0) {
 		fprintf(stderr, "wardctl: audit: unknown subcommand '%s' (verify, query, report, "
-		    "export)\n", sub);
+		    "export, note)\n", sub);
 		return WEXIT_ERR;
 	}
 	/* a collector needs no ward.conf: the fleet key and the folder do */
@@ -815,6 +870,8 @@ cmd_audit(struct wopts *o)
 		rc = audit_query_cmd(o, &conf, 0);
 	else if (strcmp(sub, "export") == 0)
 		rc = audit_query_cmd(o, &conf, 1);
+	else if (strcmp(sub, "note") == 0)
+		rc = audit_note_cmd(o, &conf);
 	else
 		rc = audit_report_cmd(o, &conf);
 	conf_free(&conf);

@@ -38,6 +38,7 @@ static const char usage_text[] =
     "  audit report [--since T] [--json]    failures, lockouts, denials, break-glass,\n"
     "                                       anomalies\n"
     "  audit export --user U [--csv]        everything about one person (JSON lines)\n"
+    "  audit note TEXT...                   add an admin record with TEXT (one line)\n"
     "\n"
     "Every policy command and can also take --policy FILE (no ward.conf needed).\n"
     "Exit: 0 success, 1 negative answer, 2 error.\n";

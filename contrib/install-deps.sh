@@ -3,7 +3,18 @@
 # run the demo and the benchmarks.  Prints what it installs before it does.
 #   contrib/install-deps.sh          install what is missing (needs root)
 #   contrib/install-deps.sh --check  exit 0 if nothing is missing, 1 otherwise
+#   contrib/install-deps.sh --deb [--check]   the same for the packaging set
+#                                    (make deb, make check-packages) instead
 set -eu
+
+deb=0 check=0
+for a in "$@"; do
+	case "$a" in
+	--deb) deb=1 ;;
+	--check) check=1 ;;
+	*) echo "usage: install-deps.sh [--deb] [--check]" >&2; exit 2 ;;
+	esac
+done
 
 # library headers (see README "Dependencies")
 PKGS="build-essential pkg-config libpam0g-dev liboath-dev libldap-dev libconfig-dev
@@ -29,6 +40,17 @@ PKGS="$PKGS openssh-server openssh-client sudo"
 # suite never uses the machine's syslog or /dev/log)
 PKGS="$PKGS rsyslog rsyslog-gnutls"
 
+# --deb: building and testing the Debian packages (docs/PACKAGING.md):
+# debhelper and dpkg-dev build them (dpkg-buildpackage), devscripts for
+# debchange and the checks around it, lintian checks them, piuparts
+# installs, upgrades and purges them in a clean chroot that debootstrap
+# makes; the build needs the library headers above (build-essential,
+# pkg-config and the -dev packages of the first line)
+DEB_PKGS="build-essential pkg-config libpam0g-dev liboath-dev libldap-dev libconfig-dev
+libssl-dev liblmdb-dev libqrencode-dev libsystemd-dev
+debhelper dpkg-dev devscripts lintian piuparts debootstrap"
+[ "$deb" -eq 1 ] && PKGS=$DEB_PKGS
+
 missing=""
 for p in $PKGS; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -38,7 +60,7 @@ for p in $PKGS; do
 	esac
 done
 
-if [ "${1:-}" = "--check" ]; then
+if [ "$check" -eq 1 ]; then
 	[ -z "$missing" ] && exit 0
 	echo "missing Debian packages:$missing" >&2
 	exit 1

@@ -1356,6 +1356,44 @@ test_cli_report_export(void)
 	CU_ASSERT_EQUAL(run("audit verify"), 0);
 }
 
+/* audit note: one admin record with the text, chained; a text that is not
+ * one printable line, too long or empty writes nothing */
+static void
+test_cli_note(void)
+{
+	char *log;
+	size_t len, before;
+
+	log = tu_read(cli_log, &before);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	free(log);
+	CU_ASSERT_EQUAL(run("audit note package wardd upgraded from 0.1.0 to 0.1.1"), 0);
+	CU_ASSERT_EQUAL(run("audit note 'two\nlines'"), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "printable UTF-8 on one line"));
+	CU_ASSERT_EQUAL(run("audit note \"$(printf '\\033[2J')\""), 2);
+	CU_ASSERT_EQUAL(run("audit note $(printf 'x%%.0s' $(seq 241))"), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "at most 240 bytes"));
+	CU_ASSERT_EQUAL(run("audit note"), 2);
+	log = tu_read(cli_log, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	/* one record added, by the one good note */
+	{
+		size_t lines = 0;
+		for (size_t i = before; i < len; i++)
+			lines += log[i] == '\n';
+		CU_ASSERT_EQUAL(lines, 1);
+	}
+	free(log);
+	CU_ASSERT_EQUAL(run("audit verify"), 0);
+	log = tu_read(cli_log, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT(tu_contains(log, len, "\"event\":\"admin\"", strlen("\"event\":\"admin\"")));
+	CU_ASSERT(tu_contains(log, len,
+	    "\"detail\":\"note: package wardd upgraded from 0.1.0 to 0.1.1 by ",
+	    strlen("\"detail\":\"note: package wardd upgraded from 0.1.0 to 0.1.1 by ")));
+	free(log);
+}
+
 /* A ward.conf for P's log and store (for wardctl). */
 static int
 plog_conf(const struct plog *p, char *conf, size_t len)
@@ -1643,6 +1681,7 @@ main(void)
 	    test_cli_report_spraying);
 	CU_add_test(s, "wardctl directory prune-cache: cache only, recorded",
 	    test_cli_prune_cache);
+	CU_add_test(s, "wardctl audit note: one printable line, recorded", test_cli_note);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();

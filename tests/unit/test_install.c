@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ward.h"
+
 static char dest[] = "/tmp/ward-install-XXXXXX";
 static char pamdir[512], unitdir[512];
 
@@ -105,6 +107,7 @@ test_paths_and_modes(void)
 	expect(rel, S_IFREG, 0644);
 	expect("/usr/include/ward/ward_policy.h", S_IFREG, 0644);
 	expect("/usr/lib/libwardpolicy.a", S_IFREG, 0644);
+	expect("/usr/lib/pkgconfig/ward-policy.pc", S_IFREG, 0644);
 	expect("/usr/share/man/man8/pam_ward.8", S_IFREG, 0644);
 	expect("/usr/share/man/man8/wardctl.8", S_IFREG, 0644);
 	expect("/usr/share/man/man8/wardd.8", S_IFREG, 0644);
@@ -174,6 +177,31 @@ test_setuid_check_can_fail(void)
 	CU_ASSERT_EQUAL(unlink(path), 0);
 }
 
+/* The installed ward-policy.pc names the installed header and library and
+ * Ward's version: what an app's build reads (contrib/sample-app). */
+static void
+test_pkgconfig(void)
+{
+	char cmd[2048], got[1024], want[1024];
+
+	snprintf(cmd, sizeof(cmd), "PKG_CONFIG_PATH='%s/usr/lib/pkgconfig' "
+	    "pkg-config --define-prefix --modversion ward-policy", dest);
+	pkg_var(cmd, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, WARD_VERSION);
+	snprintf(cmd, sizeof(cmd), "PKG_CONFIG_PATH='%s/usr/lib/pkgconfig' "
+	    "pkg-config --define-prefix --cflags-only-I ward-policy", dest);
+	pkg_var(cmd, got, sizeof(got));
+	snprintf(want, sizeof(want), "-I%s/usr/include/ward", dest);
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, want));
+	snprintf(cmd, sizeof(cmd), "PKG_CONFIG_PATH='%s/usr/lib/pkgconfig' "
+	    "pkg-config --define-prefix --libs ward-policy", dest);
+	pkg_var(cmd, got, sizeof(got));
+	snprintf(want, sizeof(want), "-L%s/usr/lib -lwardpolicy", dest);
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, want));
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, "-lconfig"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, "-lcrypto"));
+}
+
 /* The module a PAM stack would load exports only pam_sm_* entry points. */
 static void
 test_installed_module_exports(void)
@@ -235,6 +263,7 @@ main(void)
 	CU_add_test(s, "a planted setuid file is found", test_setuid_check_can_fail);
 	CU_add_test(s, "installed module exports only pam_sm_*", test_installed_module_exports);
 	CU_add_test(s, "existing ward.conf kept", test_config_not_overwritten);
+	CU_add_test(s, "ward-policy.pc: version, header, library", test_pkgconfig);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
