@@ -21,6 +21,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +101,8 @@ audit_host_key_file(const char *fleet_key_file, char host[AUDIT_HOST_MAX + 1],
 struct fleet {
 	const char *dir;
 	unsigned char key[AUDIT_KEY_LEN];    /* the fleet key (wiped at the end) */
-	char **hosts;                        /* the folders that are host names, sorted */
+	char (*hosts)[NAME_MAX + 1];         /* the folders that are host names, sorted
+	                                      * (fixed-size names: one allocation) */
 	size_t nhosts;
 	const char *cur;                     /* the host being verified */
 };
@@ -166,7 +168,7 @@ foreign(void *ctx, const char *line, size_t len, const struct audit_record *r, c
 static int
 name_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp((const char *)a, (const char *)b);
 }
 
 /* The sub-folders of DIR (names not starting with '.'), sorted. */
@@ -193,15 +195,14 @@ list_hosts(struct fleet *fl, char *err, size_t errlen)
 		    !S_ISDIR(sb.st_mode))
 			continue;
 		if (fl->nhosts == cap) {
-			char **t = reallocarray(fl->hosts, cap ? 2 * cap : 64, sizeof(*t));
+			char (*t)[NAME_MAX + 1] = reallocarray(fl->hosts, cap ? 2 * cap : 64,
+			    sizeof(*t));
 			if (t == NULL)
 				goto out;
 			fl->hosts = t;
 			cap = cap ? 2 * cap : 64;
 		}
-		if ((fl->hosts[fl->nhosts] = strdup(de->d_name)) == NULL)
-			goto out;
-		fl->nhosts++;
+		snprintf(fl->hosts[fl->nhosts++], sizeof(*fl->hosts), "%s", de->d_name);
 	}
 	if (errno != 0) {
 		snprintf(err, errlen, "%s: %s", fl->dir, strerror(errno));
@@ -295,8 +296,6 @@ audit_verify_fleet(const char *dir, const char *fleet_key_file, audit_fleet_fn f
 		snprintf(err, errlen, "some hosts could not be read");
 out:
 	ward_wipe(fl.key, sizeof(fl.key));
-	for (size_t i = 0; i < fl.nhosts; i++)
-		free(fl.hosts[i]);
 	free(fl.hosts);
 	free(h);
 	return r;
