@@ -14,6 +14,10 @@
  *  - Answers and "not found" (a marker, with the name-differs note) are
  *    cached; failures never are.  A corrupt entry is never an answer: the
  *    directory is asked, and when it is down that is an outage.
+ *  - An answer the same as the cached one, stored less than
+ *    DIR_CACHE_RESTAMP_S ago, is not stored again (a store commit, with its
+ *    flush, saved on a login): the cache then looks up to that much older
+ *    than it is, so offline use ends that much sooner, never later.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +29,7 @@
 #include "state.h"
 
 #define DIR_CACHE_MAGIC "ward-dircache 1\n"
+#define DIR_CACHE_RESTAMP_S 60
 #define DIR_CACHE_NOTFOUND "ward-dircache 1 notfound\n"
 #define DIR_CACHE_NAME_DIFFERS "ward-dircache 1 notfound name-differs\n"
 
@@ -150,10 +155,13 @@ dir_groups_cached(struct dir **dp, const struct conf_directory *c, struct state 
 		int pr;
 
 		if (st != NULL) {
+			const char *put;
+
 			pr = r == 0 ? cache_encode(*dns, *n, &nb) : 0;
-			if (pr == 0)
-				pr = state_dircache_put(st, user, nb ? nb : *note ?
-				    DIR_CACHE_NAME_DIFFERS : DIR_CACHE_NOTFOUND, now);
+			put = nb ? nb : *note ? DIR_CACHE_NAME_DIFFERS : DIR_CACHE_NOTFOUND;
+			if (pr == 0 && !(have && age >= 0 && age < DIR_CACHE_RESTAMP_S &&
+			    strcmp(blob, put) == 0))
+				pr = state_dircache_put(st, user, put, now);
 			if (pr != 0)
 				ward_log(LOG_WARNING, "directory cache for %s not updated: %s",
 				    user, ward_strerror(pr));

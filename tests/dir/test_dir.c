@@ -1425,6 +1425,44 @@ test_cache_offline(void)
 	CU_ASSERT_EQUAL(off, 0);
 	CU_ASSERT_TRUE(has_group(dns, n, "pharmacists"));
 	dir_free_list(dns, n);
+	/* no role cache (cache_seconds 0): the directory is asked each time,
+	 * and the same answer is stored again only once it is a minute old
+	 * (a store commit saved a login; offline use can only end sooner) */
+	{
+		char *blob = NULL;
+		int64_t at = 0;
+
+		c.cache_seconds = 0;
+		CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "erin", T + 100, &dns, &n, &off,
+		    NULL), 0);
+		dir_free_list(dns, n);
+		CU_ASSERT_EQUAL(state_dircache_get(st, "erin", &blob, &at), 0);
+		CU_ASSERT_EQUAL(at, T + 100);
+		free(blob);
+		CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "erin", T + 159, &dns, &n, &off,
+		    NULL), 0);
+		CU_ASSERT_TRUE(has_group(dns, n, "pharmacists"));
+		dir_free_list(dns, n);
+		CU_ASSERT_EQUAL(state_dircache_get(st, "erin", &blob, &at), 0);
+		CU_ASSERT_EQUAL(at, T + 100);
+		free(blob);
+		CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "erin", T + 160, &dns, &n, &off,
+		    NULL), 0);
+		dir_free_list(dns, n);
+		CU_ASSERT_EQUAL(state_dircache_get(st, "erin", &blob, &at), 0);
+		CU_ASSERT_EQUAL(at, T + 160);
+		free(blob);
+		/* a different answer is stored at once */
+		CU_ASSERT_EQUAL(state_dircache_put(st, "erin", "ward-dircache 1 notfound\n",
+		    T + 161), 0);
+		CU_ASSERT_EQUAL(dir_groups_cached(&d, &c, st, "erin", T + 170, &dns, &n, &off,
+		    NULL), 0);
+		dir_free_list(dns, n);
+		CU_ASSERT_EQUAL(state_dircache_get(st, "erin", &blob, &at), 0);
+		CU_ASSERT_EQUAL(at, T + 170);
+		free(blob);
+		c.cache_seconds = 300;
+	}
 	dir_close(d);
 	/* the old connection is gone; the handle reconnects by itself */
 	CU_ASSERT_EQUAL(dir_user_groups(keep, "carol", &dns, &n, NULL), 0);
