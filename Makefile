@@ -72,7 +72,9 @@ FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/replay_%,$(wildcard tes
 SEC_TESTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/security/test_*.c))
 # tests/fault: every wrapped call failing in turn across a PAM transaction.
 FAULT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fault/test_*.c))
-ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(DAEMON_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS)
+# tests/fleet: fleet mode's operations on a replicated slapd (tests/fleet/pair.sh).
+FLEET_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fleet/test_*.c))
+ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(DAEMON_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS) $(FLEET_TESTS)
 
 .PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests
 
