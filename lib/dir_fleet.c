@@ -114,25 +114,24 @@ parse_count(const char *s, size_t len, int64_t *v)
 	return 0;
 }
 
-/* "ALGORITHM DIGITS PERIOD", as enrolment writes it. */
+/* "ALGORITHM DIGITS PERIOD", as enrolment writes it (single spaces). */
 static int
 parse_params(const char *s, size_t len, int *algo, int *digits, int *period)
 {
-	char buf[40], name[16];
-	int d, p, n = 0;
+	const char *sp1 = memchr(s, ' ', len), *sp2;
+	int64_t d, p;
 
-	if (len == 0 || len >= sizeof(buf))
-		return WARD_ERR_PARSE;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (sscanf(buf, "%15s %d %d%n", name, &d, &p, &n) != 3 || (size_t)n != len ||
+	if (sp1 == NULL || (sp2 = memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - s))) == NULL ||
+	    parse_count(sp1 + 1, (size_t)(sp2 - sp1 - 1), &d) != 0 ||
+	    parse_count(sp2 + 1, len - (size_t)(sp2 + 1 - s), &p) != 0 ||
 	    d < 6 || d > 8 || p < 15 || p > 300)
 		return WARD_ERR_PARSE;
 	for (int i = 0; i < 3; i++)
-		if (strcmp(name, algo_names[i]) == 0) {
+		if ((size_t)(sp1 - s) == strlen(algo_names[i]) &&
+		    memcmp(s, algo_names[i], (size_t)(sp1 - s)) == 0) {
 			*algo = i;
-			*digits = d;
-			*period = p;
+			*digits = (int)d;
+			*period = (int)p;
 			return 0;
 		}
 	return WARD_ERR_PARSE;
