@@ -44,8 +44,9 @@ NODES="a b c1 c2"
 
 die() { echo "pair.sh: $*" >&2; exit 1; }
 
-# A port is free when a TCP connect to it is refused.
-free_port() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# free_port, running, ours, stop_slapd
+# shellcheck source=../common/slapd-proc.sh
+. "$HERE/../common/slapd-proc.sh"
 
 # A port P with P+1 free too, not within 1 of any port in $TAKEN.
 choose_port() {
@@ -60,17 +61,6 @@ choose_port() {
 			{ echo "$p"; return 0; }
 	done
 	die "no free loopback port"
-}
-
-running() { # not gone and not a zombie (the container may reap late)
-	local s
-	s=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
-}
-
-ours() { # PID NODEDIR: is PID the slapd started for NODEDIR?
-	running "$1" && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null |
-		grep -qF -- "-F $2/slapd.d "
 }
 
 ldapi_of() { printf 'ldapi://%s' "$(printf '%s' "$1/ldapi" | sed 's#/#%2F#g')"; }
@@ -307,30 +297,11 @@ seen() { # URI VALUE: the probe value is on the replicator's entry
 		-b "$REPLDN" -s base "(description=$2)" 1.1 2>/dev/null | grep -q '^dn:'
 }
 
-stop_node() { # D NODE
-	local d=$1/$2 pid i
-	[ -f "$d/slapd.pid" ] || return 0
-	pid=$(cat "$d/slapd.pid")
-	if ours "$pid" "$d"; then
-		kill -CONT "$pid" 2>/dev/null || true
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 500; i++)); do
-			running "$pid" || break
-			sleep 0.01
-		done
-		if running "$pid"; then
-			kill -KILL "$pid" 2>/dev/null || true
-			sleep 0.1
-		fi
-	fi
-	rm -f "$d/slapd.pid"
-}
-
 do_stop() {
 	local d=${1:?usage: stop DIR} n
 	[ -d "$d" ] || return 0
 	d=$(cd "$d" && pwd)
-	for n in c1 c2 a b; do stop_node "$d" "$n"; done
+	for n in c1 c2 a b; do stop_slapd "$d/$n"; done
 }
 
 on_start_exit() {

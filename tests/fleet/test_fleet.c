@@ -37,6 +37,7 @@
 #include "fleet.h"
 #include "otp.h"
 #include "secret.h"
+#include "slapdtest.h"
 #include "testutil.h"
 
 #define NRACE 8          /* racing workstations: half on each side */
@@ -44,47 +45,16 @@
 #define MAXF 5           /* max_failures in the lockout race */
 
 static char *dir;                    /* the pair's folder */
-static char script[1200];
-static int started;
 static struct secret_key fkey;       /* the fleet key of this run */
 static char alice_dn[160], bob_dn[160], carol_dn[160];
 
 /* ---- the pair --------------------------------------------------------------- */
 
-static void
-pair_stop(void)
-{
-	if (started) {
-		tu_sh("'%s' clean '%s' >/dev/null 2>&1", script, dir);
-		started = 0;
-	}
-}
-
-static void
-on_signal(int sig)
-{
-	pair_stop();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* The value of NAME in the pair's env file (static buffer per call site
- * is the caller's: OUT). */
+/* The value of NAME in the pair's env file into OUT. */
 static int
 env(const char *name, char *out, size_t len)
 {
-	char cmd[1400], *v;
-	int st;
-
-	out[0] = '\0';
-	snprintf(cmd, sizeof(cmd), ". '%s/env' && printf '%%s' \"$%s\"", dir, name);
-	if ((v = tu_run(cmd, 0, &st)) == NULL || st != 0 || v[0] == '\0') {
-		free(v);
-		return -1;
-	}
-	snprintf(out, len, "%s", v);
-	free(v);
-	return 0;
+	return tu_slapd_env(name, out, len) == 0 && out[0] != '\0' ? 0 : -1;
 }
 
 /* A workstation's (or the enrolment identity's) ward.conf: reads from
@@ -186,14 +156,7 @@ suite_init(void)
 {
 	char pw[64];
 
-	if ((dir = tu_mkdtemp("ward-fleet")) == NULL)
-		return -1;
-	snprintf(script, sizeof(script), "%s/tests/fleet/pair.sh", tu_src());
-	atexit(pair_stop);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	started = 1;
-	if (tu_sh("'%s' start '%s'", script, dir) != 0)
+	if ((dir = tu_mkdtemp("ward-fleet")) == NULL || tu_slapd_pair_start(dir) != 0)
 		return -1;
 	if (secret_random(fkey.k, sizeof(fkey.k)) != 0 || env("BASE", pw, sizeof(pw)) != 0)
 		return -1;
@@ -206,7 +169,7 @@ suite_init(void)
 static int
 suite_clean(void)
 {
-	pair_stop();
+	tu_slapd_stop();
 	secret_key_wipe(&fkey);
 	free(dir);
 	return 0;
