@@ -19,10 +19,10 @@
  *                  failures 0, lockout removed (post-read: codes left)
  *    "Locked" is wardLockoutUntil >= NOW, the same test everywhere.
  *  - No answer is never a success.  A modify that times out, loses its
- *    connection, or is answered "unavailable" (a chaining consumer whose
- *    forward failed) may still be applied later: the caller treats the
- *    step as spent.  The connection is dropped, so a late answer is never
- *    read as another operation's.
+ *    connection, or is answered "unavailable" twice (a chaining consumer
+ *    whose forward failed; see modify) may still be applied later: the
+ *    caller treats the step as spent.  A connection that gave no answer is
+ *    dropped, so a late answer is never read as another operation's.
  *  - Nothing logged names a secret, a code, a hash or a password; DNs and
  *    LDAP error texts only.
  */
@@ -186,7 +186,7 @@ ensure_conn(struct dir *d)
  * logged, the connection dropped; the change may still be applied.
  */
 static int
-modify(struct dir *d, const char *dn, LDAPMod **mods, LDAPControl **ctrls, int *code,
+modify_once(struct dir *d, const char *dn, LDAPMod **mods, LDAPControl **ctrls, int *code,
     LDAPControl ***rctrls)
 {
 	LDAPMessage *res = NULL;
@@ -237,6 +237,34 @@ fail:
 	return r;
 }
 
+/*
+ * modify_once, sent a second time on the same connection when the server
+ * answered 52 "unavailable": a chaining consumer of Debian 12's slapd
+ * (2.5.13) now and then answers so to a connection's first chained write
+ * ("Proxy operation retry failed"), whether or not the write reached the
+ * provider.  Sending it again is safe for every change here: an accept
+ * and a recovery code are guarded (a first write that landed makes the
+ * second a replay or "no such value": a refusal, never a second success),
+ * and a failure counted twice errs toward the lockout.
+ */
+static int
+modify(struct dir *d, const char *dn, LDAPMod **mods, LDAPControl **ctrls, int *code,
+    LDAPControl ***rctrls)
+{
+	int r = modify_once(d, dn, mods, ctrls, code, rctrls);
+
+	if (r == 0 && *code == LDAP_UNAVAILABLE) {
+		if (rctrls != NULL) {
+			ldap_controls_free(*rctrls);
+			*rctrls = NULL;
+		}
+		ward_log(LOG_WARNING, "directory %s: modify of %s: %s; sending it once more",
+		    d->c->uri[d->cur], dn, ldap_err2string(*code));
+		r = modify_once(d, dn, mods, ctrls, code, rctrls);
+	}
+	return r;
+}
+
 /* A result code other than success and assertionFailed, as a WARD_ERR_*,
  * logged with what was being done. */
 static int
@@ -261,10 +289,10 @@ write_err(struct dir *d, const char *dn, const char *what, int code)
 		r = WARD_ERR_UNAVAIL;
 		break;
 	}
+	/* the server answered: the connection is sound and stays (a new one
+	 * would meet a chaining consumer's first-write failure again) */
 	ward_log(LOG_ERR, "directory %s: %s on %s: %s", d->c->uri[d->cur], what, dn,
 	    ldap_err2string(code));
-	if (r == WARD_ERR_UNAVAIL || r == WARD_ERR_TIMEOUT)
-		dir_drop_conn(d);
 	return r;
 }
 

@@ -151,13 +151,54 @@ enrol(const char *user, const char *dn, const unsigned char *secret, size_t len,
 	return r;
 }
 
+/*
+ * Do both consumers chain a write to A?  Debian 12's slapd (2.5.13) now and
+ * then starts a consumer whose chained writes are answered 52 "Proxy
+ * operation retry failed" for as long as it runs (never a false success;
+ * the races below allow for it, the one-at-a-time checks cannot).  An
+ * unlock of alice (never locked), as the enrolment identity, is the probe:
+ * it changes nothing anyone tests.
+ */
+static int
+chains_work(void)
+{
+	char base[64], dn[160];
+	struct ws e;
+	int ok = 1;
+
+	if (env("BASE", base, sizeof(base)) != 0)
+		return 0;
+	snprintf(dn, sizeof(dn), "uid=alice,ou=people,%s", base);
+	for (int n = 0; n < 2 && ok; n++) {
+		const char *node = n == 0 ? "C1" : "C2";
+
+		if (ws_open(&e, node, node, "enrol") != 0)
+			return 0;
+		for (int i = 0; i < 3 && ok; i++)
+			ok = fleet_unlock(e.f, dn) == 0;
+		ws_close(&e);
+	}
+	return ok;
+}
+
 static int
 suite_init(void)
 {
 	char pw[64];
 
-	if ((dir = tu_mkdtemp("ward-fleet")) == NULL || tu_slapd_pair_start(dir) != 0)
-		return -1;
+	/* a pair whose consumer does not chain is started anew (3 tries) */
+	for (int tries = 0; tries < 3; tries++) {
+		free(dir);
+		if ((dir = tu_mkdtemp("ward-fleet")) == NULL || tu_slapd_pair_start(dir) != 0)
+			return -1;
+		if (chains_work())
+			break;
+		fprintf(stderr, "\nfleet: a consumer answers 52 to chained writes; starting "
+		    "the pair again\n");
+		tu_slapd_stop();
+		if (tries == 2)
+			return -1;
+	}
 	if (secret_random(fkey.k, sizeof(fkey.k)) != 0 || env("BASE", pw, sizeof(pw)) != 0)
 		return -1;
 	snprintf(alice_dn, sizeof(alice_dn), "uid=alice,ou=people,%s", pw);
@@ -286,11 +327,16 @@ race_new(int kind, const char *dn)
 	return sh;
 }
 
-/* An answer that is not one: the write may or may not have landed. */
+/*
+ * No answer: the write path timed out or said "unavailable" (Debian 12's
+ * slapo-chain now and then answers 52 to a chained write for the life of
+ * that consumer; the write may or may not have landed), or the reconnect
+ * after it failed (the write was never sent).  Never a success.
+ */
 static int
 ambiguous(int rc)
 {
-	return rc == WARD_ERR_TIMEOUT || rc == WARD_ERR_UNAVAIL;
+	return rc == WARD_ERR_TIMEOUT || rc == WARD_ERR_UNAVAIL || rc == WARD_ERR_TLS;
 }
 
 /*
@@ -313,8 +359,11 @@ tally(const struct race *sh, const char *name, int loser, int wins[ROUNDS], int 
 				w++;
 			else if (ambiguous(sh->rc[r][i]))
 				a++;
-			else
-				CU_ASSERT_EQUAL(sh->rc[r][i], loser);
+			else if (sh->rc[r][i] != loser) {
+				fprintf(stderr, "\nround %d racer %d: %s\n", r, i,
+				    ward_strerror(sh->rc[r][i]));
+				CU_FAIL("a loser saw neither the refusal nor no answer");
+			}
 		}
 		wins[r] = w;
 		amb[r] = a;
