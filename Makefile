@@ -79,7 +79,9 @@ CLIENT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/clients/test_
 # tests/fleet_audit: per-host audit keys, verify --fleet's tamper table, and
 # forwarding through two real rsyslogd over TLS on loopback (as root).
 FLEET_AUDIT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fleet_audit/test_*.c))
-ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(DAEMON_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS) $(CLIENT_TESTS) $(FLEET_AUDIT_TESTS)
+# tests/fleet: fleet mode's operations on a replicated slapd (tests/fleet/pair.sh).
+FLEET_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fleet/test_*.c))
+ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(DAEMON_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS) $(CLIENT_TESTS) $(FLEET_AUDIT_TESTS) $(FLEET_TESTS)
 
 .PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests \
         deb deb-deps check-packages

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../daemon/core.h"
 #include "audit.h"
 #include "otp.h"
 #include "secret.h"
@@ -265,6 +266,11 @@ open_ctx(struct wopts *o, struct ctx *x, int need_key)
 	memset(x, 0, sizeof(*x));
 	if (wardctl_load_conf(o, &x->conf) != 0)
 		return WARD_ERR_PARSE;
+	if (core_fleet_refuse(&x->conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "wardctl: %s\n", err);
+		conf_free(&x->conf);
+		return WARD_ERR_PARSE;
+	}
 	if (need_key) {
 		if ((r = secret_key_load(&x->key, x->conf.key_file, err, sizeof(err))) != 0) {
 			fprintf(stderr, "wardctl: master key: %s\n", err);

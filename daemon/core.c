@@ -49,6 +49,10 @@ core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 	memset(c, 0, sizeof(*c));
 	if (conf_load(&c->conf, conf_path, err, errlen) != 0)
 		return WARD_ERR_PARSE;
+	if (core_fleet_refuse(&c->conf, err, errlen) != 0) {
+		conf_free(&c->conf);
+		return WARD_ERR_PARSE;
+	}
 	/* root compiles a snapshot that is missing or not the text's, for the
 	 * next login */
 	c->pol = core_load_policy(&c->conf, geteuid() == 0, &c->from_snapshot, err, errlen);
@@ -66,6 +70,18 @@ core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 			*dot = '\0';
 	}
 	return 0;
+}
+
+int
+core_fleet_refuse(const struct ward_conf *conf, char *err, size_t errlen)
+{
+	if (!conf->fleet.enabled)
+		return 0;
+	snprintf(err, errlen, "%s: fleet: this release does not yet keep MFA records in "
+	    "the directory for logins or wardctl's user commands; remove the fleet group "
+	    "(refused rather than silently using this workstation's own records)",
+	    conf->path ? conf->path : "ward.conf");
+	return WARD_ERR_INVAL;
 }
 
 void

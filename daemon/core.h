@@ -65,6 +65,12 @@ struct core_who {
  * (core_load_policy).  On error ERR says which file and why. */
 int core_init(struct core *c, const char *conf_path, char *err, size_t errlen) WARD_WUR;
 void core_free(struct core *c);
+/* Fail closed on a fleet group: 0 when CONF has none, else
+ * WARD_ERR_INVAL with why in ERR.  The fleet operations exist (lib/fleet.h)
+ * but logins and wardctl's user commands do not use them yet; a fleet
+ * ward.conf must not quietly fall back to this workstation's own records
+ * (a code used here could then be used again on the next workstation). */
+int core_fleet_refuse(const struct ward_conf *conf, char *err, size_t errlen) WARD_WUR;
 /* Close an audit writer, a directory handle and a state store (the writer
  * first: it uses the store), each NULL after; any may be NULL already. */
 void core_close_handles(struct audit_log **log, struct dir **dir, struct state **st);

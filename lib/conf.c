@@ -57,6 +57,7 @@ struct conf_key {
 	const char *const *names;    /* CT_ENUM: NULL-terminated */
 	size_t count;                /* CT_STRLIST: offsetof the size_t count */
 	const char *contains;        /* CT_STR: must contain this (a filter's %u) */
+	const char *not_list;        /* CT_STR: why a list is refused here */
 	int required;                /* must be set when its group is present */
 	conf_check_fn *check;
 };
@@ -83,7 +84,14 @@ _Static_assert(sizeof(enum conf_algo) == sizeof(int), "enum conf_algo is an int"
 static const char *const algo_names[] = { "sha1", "sha256", "sha512", NULL };
 
 static conf_check_fn snapshot_default, directory_on, check_uris, check_bind_password,
-    check_sasl_mech, check_ca_file;
+    check_sasl_mech, check_ca_file, fleet_on, check_write_uri, check_offline_mfa;
+
+/* Why fleet.write_uri names one server, in the words of every refusal. */
+#define WRITE_URI_ONE "must name ONE server: every MFA change (a code accepted, " \
+	"a failure, a recovery code spent) goes to one place, because two " \
+	"providers replicating each other would each accept the same code " \
+	"(multi-provider replication is not a compare-and-swap); Ward never " \
+	"fails its MFA writes over (ward.conf(5), FLEET)"
 
 /* In ward.conf(5)'s order; a group's row comes before its keys. */
 static const struct conf_key conf_keys[] = {
@@ -133,6 +141,13 @@ static const struct conf_key conf_keys[] = {
 	{ BOOL("audit.group_adm", audit.group_adm, 0) },
 	{ GROUP("daemon") },
 	{ PATH("daemon.socket", daemon.socket, CONF_DEFAULT_SOCKET), .max = CONF_SOCKET_MAX },
+	{ GROUP("fleet"), .check = fleet_on },
+	{ STR("fleet.write_uri", fleet.write_uri, NULL), .required = 1,
+	  .not_list = WRITE_URI_ONE, .check = check_write_uri },
+	{ PATH("fleet.key_file", fleet.key_file, "/etc/ward/fleet.key") },
+	{ LONG("fleet.offline_mfa_max_age", fleet.offline_mfa_max_age, 0, 30 * 86400, 43200),
+	  .check = check_offline_mfa },
+	{ INT("fleet.offline_max_failures", fleet.offline_max_failures, 1, 100, 3) },
 };
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -346,6 +361,70 @@ check_ca_file(struct ward_conf *c, const char *path, const char **why)
 	return 0;
 }
 
+/* the group fleet in the file turns fleet mode on; it needs the directory
+ * (the identity this workstation binds as, ca_file, base, user_filter) */
+static int
+fleet_on(struct ward_conf *c, const char *path, const char **why)
+{
+	(void)path;
+	if (!c->directory.enabled) {
+		*why = "needs the directory group: fleet mode keeps MFA records on the "
+		    "users' directory entries and binds as this workstation's directory "
+		    "identity";
+		return WARD_ERR_PARSE;
+	}
+	c->fleet.enabled = 1;
+	return 0;
+}
+
+/*
+ * One URI: libldap would take "ldaps://a ldaps://b" (or with commas) as a
+ * list and fail over along it, which is exactly what must not happen to
+ * MFA writes.  The same TLS rules as directory.uri.
+ */
+static int
+check_write_uri(struct ward_conf *c, const char *path, const char **why)
+{
+	const char *u = c->fleet.write_uri;
+
+	(void)path;
+	if (u == NULL)
+		return 0;       /* "is required" is reported first */
+	if (strpbrk(u, " \t\n,;") != NULL) {
+		*why = WRITE_URI_ONE;
+		return WARD_ERR_PARSE;
+	}
+	if (strncmp(u, "ldaps://", 8) != 0 && strncmp(u, "ldapi://", 8) != 0 &&
+	    strncmp(u, "ldap://", 7) != 0) {
+		*why = "must start with ldaps://, ldap:// or ldapi://";
+		return WARD_ERR_PARSE;
+	}
+	if (strncmp(u, "ldap://", 7) == 0 && !c->directory.starttls &&
+	    !c->directory.allow_plaintext) {
+		*why = "ldap:// without directory.starttls would send MFA changes in clear; "
+		    "use ldaps://";
+		return WARD_ERR_PARSE;
+	}
+	if (strncmp(u, "ldapi://", 8) != 0 && c->directory.ca_file == NULL) {
+		*why = "needs directory.ca_file: certificates are always verified";
+		return WARD_ERR_PARSE;
+	}
+	return 0;
+}
+
+/* offline MFA may not outlast the roles it decides with */
+static int
+check_offline_mfa(struct ward_conf *c, const char *path, const char **why)
+{
+	(void)path;
+	if (c->fleet.offline_mfa_max_age > c->directory.offline_max_age) {
+		*why = "must not exceed directory.offline_max_age (an offline login also "
+		    "needs cached roles)";
+		return WARD_ERR_PARSE;
+	}
+	return 0;
+}
+
 /* ---- reading ---- */
 
 struct ctx {
@@ -410,7 +489,10 @@ read_text(struct ctx *x, const struct conf_key *k, const config_setting_t *s, vo
 	char msg[160];
 	size_t i;
 
-	if (v == NULL) {
+	if (v == NULL && k->not_list != NULL && (config_setting_type(s) == CONFIG_TYPE_ARRAY ||
+	    config_setting_type(s) == CONFIG_TYPE_LIST)) {
+		fail(x, s, k->name, k->not_list);
+	} else if (v == NULL) {
 		fail(x, s, k->name, "must be a string");
 	} else if (v[0] == '\0') {
 		fail(x, s, k->name, "must not be empty");

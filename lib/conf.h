@@ -68,6 +68,15 @@ struct conf_daemon {
 	char *socket;                /* wardd's socket, default CONF_DEFAULT_SOCKET */
 };
 
+/* fleet: MFA records on the users' directory entries (ward.conf(5), FLEET) */
+struct conf_fleet {
+	int enabled;                 /* 0 when the fleet group is absent */
+	char *write_uri;             /* the ONE place MFA changes go; never failed over */
+	char *key_file;              /* seals secrets and recovery hashes; /etc/ward/fleet.key */
+	long offline_mfa_max_age;    /* default 43200; 0 = no offline MFA */
+	int offline_max_failures;    /* default 3 */
+};
+
 struct ward_conf {
 	char *path;                  /* the file this came from */
 	char *policy_file;           /* default /etc/ward/policy.conf */
@@ -78,6 +87,7 @@ struct ward_conf {
 	char *key_file;              /* secrets.key_file, default /etc/ward/master.key */
 	struct conf_audit audit;
 	struct conf_daemon daemon;
+	struct conf_fleet fleet;
 };
 
 /* Fill CONF with every default (no file read).  Returns 0 or WARD_ERR_NOMEM. */

@@ -56,8 +56,8 @@ dn_ok(const char *dn)
  * TEMPLATE with every TOKEN ("%u", "%d") replaced by VALUE escaped as an
  * LDAP filter value.  *OUT is malloc'd.
  */
-static int
-filter_subst(const char *tmpl, const char *token, const char *value, char **out)
+int
+dir_filter_subst(const char *tmpl, const char *token, const char *value, char **out)
 {
 	struct berval in, esc = { 0, NULL };
 	size_t tl = strlen(token), n = 0, cap;
@@ -104,8 +104,8 @@ filter_subst(const char *tmpl, const char *token, const char *value, char **out)
  * (1000) groups"; a search the server cut earlier, by its own size or
  * administrative limit, is logged as the server's, not ours.
  */
-static int
-search(struct dir *d, const char *base, int scope, const char *filter,
+int
+dir_search(struct dir *d, const char *base, int scope, const char *filter,
     char **attrs, int sizelimit, const char *ours, LDAPMessage **res)
 {
 	const char *uri = d->c->uri[d->cur];
@@ -319,7 +319,7 @@ parents_by_filter(struct dir *d, char **front, size_t nfront, struct dnset *g,
 		if (parts == NULL)
 			return WARD_ERR_NOMEM;
 		for (size_t k = at; r == 0 && k < end; k++) {
-			r = filter_subst(c->group_filter, "%d", front[k], &parts[k - at]);
+			r = dir_filter_subst(c->group_filter, "%d", front[k], &parts[k - at]);
 			if (r == 0)
 				len += strlen(parts[k - at]);
 		}
@@ -335,7 +335,7 @@ parents_by_filter(struct dir *d, char **front, size_t nfront, struct dnset *g,
 			for (size_t k = at; k < end; k++)
 				used += (size_t)snprintf(f + used, len - used, "%s", parts[k - at]);
 			snprintf(f + used, len - used, "%s", end - at > 1 ? ")" : "");
-			r = search(d, c->base, LDAP_SCOPE_SUBTREE, f, attrs,
+			r = dir_search(d, c->base, LDAP_SCOPE_SUBTREE, f, attrs,
 			    (int)c->max_entries + 1, ours, &res);
 			if (r == WARD_ERR_NOTFOUND)
 				r = 0;
@@ -360,7 +360,7 @@ parents_by_read(struct dir *d, const char *dn, struct dnset *g, int level, int m
 	LDAPMessage *res = NULL, *e;
 	int r;
 
-	r = search(d, dn, LDAP_SCOPE_BASE, any, attrs, 1, "more than one entry", &res);
+	r = dir_search(d, dn, LDAP_SCOPE_BASE, any, attrs, 1, "more than one entry", &res);
 	if (r == WARD_ERR_NOTFOUND) {
 		ldap_msgfree(res);
 		return 0;
@@ -373,8 +373,8 @@ parents_by_read(struct dir *d, const char *dn, struct dnset *g, int level, int m
 
 /* 1 when entry E has an ATTR value equal to USER byte for byte, 0 when
  * not, WARD_ERR_PARSE when ATTR cannot be read. */
-static int
-name_is(struct dir *d, LDAPMessage *e, const char *attr, const char *user)
+int
+dir_name_is(struct dir *d, LDAPMessage *e, const char *attr, const char *user)
 {
 	struct berval **vals = NULL;
 	size_t len = strlen(user);
@@ -410,11 +410,11 @@ dir_lookup(struct dir *d, const char *user, struct dnset *g, char **user_dn)
 		attrs[0] = attrs[1];
 		attrs[1] = NULL;
 	}
-	if ((r = filter_subst(c->user_filter, "%u", user, &filter)) != 0) {
+	if ((r = dir_filter_subst(c->user_filter, "%u", user, &filter)) != 0) {
 		ward_log(LOG_ERR, "directory: cannot build the user filter: %s", ward_strerror(r));
 		return r;
 	}
-	r = search(d, c->base, LDAP_SCOPE_SUBTREE, filter, attrs, 2,
+	r = dir_search(d, c->base, LDAP_SCOPE_SUBTREE, filter, attrs, 2,
 	    "user_filter matches more than one entry for one user name", &res);
 	if (r == WARD_ERR_TOOBIG)
 		r = WARD_ERR_INVAL;     /* logged: more than one entry */
@@ -425,7 +425,7 @@ dir_lookup(struct dir *d, const char *user, struct dnset *g, char **user_dn)
 	for (LDAPMessage *x = ldap_first_entry(d->ld, res); r == 0 && x != NULL;
 	    x = ldap_next_entry(d->ld, x)) {
 		nent++;
-		if ((r = name_is(d, x, name_attr, user)) == 1) {
+		if ((r = dir_name_is(d, x, name_attr, user)) == 1) {
 			nsame++;
 			e = x;
 			r = 0;

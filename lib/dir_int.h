@@ -1,8 +1,9 @@
 /*
  * dir_int.h - what the directory client's files share; not for callers of
  * the client (dir.h).  dir_conn.c connects and binds, dir_deadline.c
- * bounds the time, dir.c searches, dir_cache.c keeps the cache rule and
- * dir_diag.c runs `wardctl directory test`.
+ * bounds the time, dir.c searches, dir_cache.c keeps the cache rule,
+ * dir_diag.c runs `wardctl directory test` and dir_fleet.c changes fleet
+ * mode's MFA records (fleet.h).
  */
 #ifndef WARD_DIR_INT_H
 #define WARD_DIR_INT_H
@@ -76,5 +77,21 @@ void dir_drop_conn(struct dir *d);
 
 /* The whole lookup of USER on the bound d->ld into G (see dir.c). */
 int dir_lookup(struct dir *d, const char *user, struct dnset *g, char **user_dn);
+
+/* TEMPLATE with every TOKEN ("%u", "%d") replaced by VALUE escaped as an
+ * LDAP filter value (ldap_bv2escaped_filter_value).  *OUT is malloc'd. */
+int dir_filter_subst(const char *tmpl, const char *token, const char *value, char **out);
+
+/* One search on the bound d->ld within one step; *RES holds the entries and
+ * the result (ldap_msgfree).  OURS says what reaching SIZELIMIT means.
+ * WARD_ERR_NOTFOUND when BASE does not exist; other errors are logged. */
+int dir_search(struct dir *d, const char *base, int scope, const char *filter,
+    char **attrs, int sizelimit, const char *ours, LDAPMessage **res);
+
+/* 1 when entry E has an ATTR value equal to USER byte for byte, 0 when
+ * not, WARD_ERR_PARSE when ATTR cannot be read. */
+int dir_name_is(struct dir *d, LDAPMessage *e, const char *attr, const char *user);
+
+/* ---- dir_fleet.c: fleet mode's operations (fleet.h) ----------------------- */
 
 #endif

@@ -27,17 +27,33 @@ on_signal(int sig)
 	raise(sig);
 }
 
-int
-tu_slapd_start(const char *dir)
+/* SCRIPT (under the sources) start DIR ARGS, stopped at exit and on a
+ * signal from then on. */
+static int
+start_with(const char *rel, const char *dir, const char *args)
 {
-	snprintf(script, sizeof(script), "%s/tests/dir/slapd.sh", tu_src());
+	snprintf(script, sizeof(script), "%s/%s", tu_src(), rel);
 	snprintf(ldapdir, sizeof(ldapdir), "%s", dir);
 	atexit(tu_slapd_stop);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	started = 1;
-	return tu_sh("'%s' start '%s' '%s/contrib/ldap/hospital.ldif' >/dev/null", script,
-	    ldapdir, tu_src());
+	return tu_sh("'%s' start '%s' %s >/dev/null", script, ldapdir, args);
+}
+
+int
+tu_slapd_start(const char *dir)
+{
+	char args[1300];
+
+	snprintf(args, sizeof(args), "'%s/contrib/ldap/hospital.ldif'", tu_src());
+	return start_with("tests/dir/slapd.sh", dir, args);
+}
+
+int
+tu_slapd_pair_start(const char *dir)
+{
+	return start_with("tests/fleet/pair.sh", dir, "");
 }
 
 int

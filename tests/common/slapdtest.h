@@ -11,6 +11,10 @@
  * tu_slapd_stop, at exit and on SIGINT or SIGTERM (even when starting
  * failed half-way).  0, or the script's exit status. */
 int tu_slapd_start(const char *dir);
+/* The same for tests/fleet/pair.sh: two providers replicating each other
+ * and two chaining consumers (one per process, instead of tu_slapd_start);
+ * tu_slapd_env reads its DIR/env, tu_slapd_stop stops all four. */
+int tu_slapd_pair_start(const char *dir);
 /* slapd.sh WHAT DIR ("stop", "restart"), its output discarded; its exit
  * status. */
 int tu_slapd_cmd(const char *what);

@@ -43,8 +43,9 @@ SRC=$(cd "$HERE/../.." && pwd)
 
 die() { echo "slapd.sh: $*" >&2; exit 1; }
 
-# A port is free when a TCP connect to it is refused.
-free_port() { ! (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+# free_port, running, ours, stop_slapd
+# shellcheck source=../common/slapd-proc.sh
+. "$HERE/../common/slapd-proc.sh"
 
 choose_port() {
 	local p n
@@ -57,18 +58,6 @@ choose_port() {
 		fi
 	done
 	die "no free loopback port"
-}
-
-# Running, and not a zombie (the container may reap late).
-running() {
-	local s
-	s=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
-}
-
-ours() { # pid dir: is PID the slapd started for DIR?
-	running "$1" && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null |
-		grep -qF -- "-F $2/slapd.d "
 }
 
 make_certs() {
@@ -306,24 +295,10 @@ do_restart() {
 }
 
 do_stop() {
-	local d=${1:?usage: stop DIR} pid i
+	local d=${1:?usage: stop DIR}
 	[ -d "$d" ] || return 0
 	d=$(cd "$d" && pwd)
-	[ -f "$d/slapd.pid" ] || return 0
-	pid=$(cat "$d/slapd.pid")
-	if ours "$pid" "$d"; then
-		kill -CONT "$pid" 2>/dev/null || true
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 500; i++)); do
-			running "$pid" || break
-			sleep 0.01
-		done
-		if running "$pid"; then
-			kill -KILL "$pid" 2>/dev/null || true
-			sleep 0.1
-		fi
-	fi
-	rm -f "$d/slapd.pid"
+	stop_slapd "$d"
 }
 
 case "${1:-}" in

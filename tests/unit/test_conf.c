@@ -158,6 +158,30 @@ static const struct {
 	{ "directory = { uri = []; base = \"dc=x\"; };\n", "directory.uri: at least one URI" },
 	{ "mfa = { lockout_seconds = 9999999999L; };\n",
 	  "mfa.lockout_seconds: must be between 1 and 604800, not 9999999999" },
+	/* fleet: one write target, named with the reason; the directory first */
+#define FLEET_DIR "directory = { uri = [\"ldaps://c1\"]; base = \"dc=x\"; ca_file = \"/ca\"; };\n"
+	{ FLEET_DIR "fleet = {\n write_uri = [\"ldaps://a\", \"ldaps://b\"]; };\n",
+	  ":3: fleet.write_uri: must name ONE server: every MFA change" },
+	{ FLEET_DIR "fleet = {\n write_uri = (\"ldaps://a\"); };\n",
+	  ":3: fleet.write_uri: must name ONE server" },
+	{ FLEET_DIR "fleet = {\n write_uri = \"ldaps://a ldaps://b\"; };\n",
+	  ":3: fleet.write_uri: must name ONE server" },
+	{ FLEET_DIR "fleet = { write_uri = \"ldaps://a,ldaps://b\"; };\n",
+	  "would each accept the same code" },
+	{ FLEET_DIR "fleet = { key_file = \"/k\"; };\n", "fleet.write_uri: is required" },
+	{ FLEET_DIR "fleet = { write_uri = \"https://a\"; };\n",
+	  "fleet.write_uri: must start with ldaps://" },
+	{ FLEET_DIR "fleet = { write_uri = \"ldap://a\"; };\n",
+	  "fleet.write_uri: ldap:// without directory.starttls" },
+	{ "directory = { uri = [\"ldapi:///\"]; base = \"dc=x\"; };\n"
+	  "fleet = { write_uri = \"ldaps://a\"; };\n", "fleet.write_uri: needs directory.ca_file" },
+	{ "fleet = { write_uri = \"ldaps://a\"; };\n", "fleet: needs the directory group" },
+	{ FLEET_DIR "fleet = { write_uri = \"ldaps://a\"; offline_mfa_max_age = 50000; };\n",
+	  "fleet.offline_mfa_max_age: must not exceed directory.offline_max_age" },
+	{ FLEET_DIR "fleet = { write_uri = \"ldaps://a\"; key_file = \"fleet.key\"; };\n",
+	  "fleet.key_file: must be an absolute path" },
+	{ FLEET_DIR "fleet = { write_uri = \"ldaps://a\"; offline_max_failures = 0; };\n",
+	  "fleet.offline_max_failures: must be between 1 and 100" },
 };
 
 static void
@@ -179,6 +203,38 @@ test_bad_values(void)
 		CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
 		conf_free(&c);
 	}
+}
+
+/* The fleet group: its keys, its defaults, and no fleet without it. */
+static void
+test_fleet(void)
+{
+	struct ward_conf c;
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(write_conf(FLEET_DIR "fleet = { write_uri = \"ldaps://w\";\n"
+	    "  key_file = \"/p/fleet.key\"; offline_mfa_max_age = 600;\n"
+	    "  offline_max_failures = 2; };\n", 0644), 0);
+	CU_ASSERT_EQUAL_FATAL(conf_load(&c, path, err, sizeof(err)), 0);
+	CU_ASSERT_TRUE(c.fleet.enabled);
+	CU_ASSERT_STRING_EQUAL(c.fleet.write_uri, "ldaps://w");
+	CU_ASSERT_STRING_EQUAL(c.fleet.key_file, "/p/fleet.key");
+	CU_ASSERT_EQUAL(c.fleet.offline_mfa_max_age, 600);
+	CU_ASSERT_EQUAL(c.fleet.offline_max_failures, 2);
+	conf_free(&c);
+	CU_ASSERT_EQUAL_FATAL(write_conf(FLEET_DIR "fleet = { write_uri = \"ldaps://w\"; };\n",
+	    0644), 0);
+	CU_ASSERT_EQUAL_FATAL(conf_load(&c, path, err, sizeof(err)), 0);
+	CU_ASSERT_TRUE(c.fleet.enabled);
+	CU_ASSERT_STRING_EQUAL(c.fleet.key_file, "/etc/ward/fleet.key");
+	CU_ASSERT_EQUAL(c.fleet.offline_mfa_max_age, 43200);
+	CU_ASSERT_EQUAL(c.fleet.offline_max_failures, 3);
+	conf_free(&c);
+	CU_ASSERT_EQUAL_FATAL(write_conf(FLEET_DIR, 0644), 0);
+	CU_ASSERT_EQUAL_FATAL(conf_load(&c, path, err, sizeof(err)), 0);
+	CU_ASSERT_FALSE(c.fleet.enabled);
+	CU_ASSERT_PTR_NULL(c.fleet.write_uri);
+	conf_free(&c);
 }
 
 static void
@@ -356,6 +412,7 @@ main(void)
 	CU_add_test(s, "defaults", test_defaults);
 	CU_add_test(s, "bad values with file:line", test_bad_values);
 	CU_add_test(s, "plaintext only when allowed", test_plaintext_allowed_when_asked);
+	CU_add_test(s, "fleet: keys, defaults, one write target", test_fleet);
 	CU_add_test(s, "unsafe files refused", test_unsafe_files);
 	CU_add_test(s, "keys match ward.conf(5)", test_keys_match_man_page);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
