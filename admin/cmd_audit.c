@@ -174,8 +174,7 @@ oom:
 #endif
 
 
-/* Terminal-safe text: control bytes become '?'. */
-static void
+void
 tprint(FILE *out, const char *s, int width)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "-");
@@ -314,21 +313,114 @@ out:
 
 /* ---- verify --fleet ---- */
 
+/* What the silence check keeps of a verified host (after the table). */
+struct fbeat {
+	char host[AUDIT_HOST_MAX + 1];
+	int64_t last_ts_ms, beat_ts_ms;
+	long interval;
+};
+
 struct fctx {
 	int json;
 	size_t hosts, ok, bad, errors;
 	uint64_t records;
+	struct fbeat *beats;             /* verified hosts whose last head names an
+	                                  * interval and that did not stop cleanly */
+	size_t nbeats, cap;
+	int64_t newest_ms;               /* the newest record verified in DIR */
+	int nomem;
 };
+
+static void
+fmt_ts(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	buf[0] = '\0';
+	if (ms > 0 && gmtime_r(&t, &tm) != NULL)
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Keep what the silence check needs of H (a host that verified). */
+static void
+fleet_keep_beat(struct fctx *x, const struct audit_fleet_host *h)
+{
+	const struct audit_verify_result *res = &h->res;
+
+	if (res->records > 0 && res->last_ts_ms > x->newest_ms)
+		x->newest_ms = res->last_ts_ms;
+	if (h->rc != 0 || res->beat_interval <= 0 || res->ends_shutdown)
+		return;
+	if (x->nbeats == x->cap) {
+		struct fbeat *t = reallocarray(x->beats, x->cap ? 2 * x->cap : 64, sizeof(*t));
+
+		if (t == NULL) {
+			x->nomem = 1;
+			return;
+		}
+		x->beats = t;
+		x->cap = x->cap ? 2 * x->cap : 64;
+	}
+	/* a verified host's name is a host name: at most AUDIT_HOST_MAX */
+	snprintf(x->beats[x->nbeats].host, sizeof(x->beats[0].host), "%.*s", AUDIT_HOST_MAX,
+	    h->host);
+	x->beats[x->nbeats].last_ts_ms = res->last_ts_ms;
+	x->beats[x->nbeats].beat_ts_ms = res->beat_ts_ms;
+	x->beats[x->nbeats].interval = res->beat_interval;
+	x->nbeats++;
+}
+
+/*
+ * The hosts fallen silent: whose last record is older than twice the
+ * interval their last head record names, before the newest record of the
+ * whole folder (wardctl(8), AUDIT ACROSS A FLEET).  Printed after the
+ * table; returns how many.
+ */
+static size_t
+fleet_silent(struct fctx *x)
+{
+	size_t n = 0;
+	char last[32], beat[32], newest[32];
+
+	fmt_ts(x->newest_ms, newest, sizeof(newest));
+	for (size_t i = 0; i < x->nbeats; i++) {
+		const struct fbeat *b = &x->beats[i];
+
+		if (x->newest_ms - b->last_ts_ms <= 2 * 1000LL * b->interval)
+			continue;
+		fmt_ts(b->last_ts_ms, last, sizeof(last));
+		fmt_ts(b->beat_ts_ms, beat, sizeof(beat));
+		if (x->json) {
+			struct jobj j;
+
+			jobj_begin(&j, stdout, n > 0);
+			jobj_str(&j, "host", b->host);
+			jobj_str(&j, "since", last);
+			jobj_str(&j, "last_head", beat);
+			jobj_num(&j, "head_interval", b->interval);
+			jobj_num(&j, "behind_s", (long long)((x->newest_ms - b->last_ts_ms) / 1000));
+			jobj_end(&j);
+		} else {
+			printf("SILENT    %s: silent since %s: records stopped arriving or its tail "
+			    "was cut (last head %s, every %ld s; the newest record in the folder is "
+			    "%s, %lld s later)\n", b->host, last, beat, b->interval, newest, (long long)((x->newest_ms - b->last_ts_ms) / 1000));
+		}
+		n++;
+	}
+	return n;
+}
 
 static int
 fleet_host(void *vctx, const struct audit_fleet_host *h)
 {
 	struct fctx *x = vctx;
 	const struct audit_verify_result *res = &h->res;
-	char ts[64];
+	char ts[64], beat[32];
 
 	x->hosts++;
 	x->records += res->records;
+	fleet_keep_beat(x, h);
 	if (h->rc == 0)
 		x->ok++;
 	else if (h->rc == WARD_ERR_CORRUPT)
@@ -354,6 +446,11 @@ fleet_host(void *vctx, const struct audit_fleet_host *h)
 		jobj_num(&j, "first_seq", (long long)res->first_seq);
 		jobj_num(&j, "last_seq", (long long)res->last_seq);
 		jobj_str(&j, "last_ts", ts[0] ? ts : NULL);
+		fmt_ts(res->beat_ts_ms, beat, sizeof(beat));
+		jobj_str(&j, "last_head", beat[0] ? beat : NULL);
+		jobj_num(&j, "head_interval", res->beat_interval);
+		jobj_key(&j, "stopped");
+		fputs(res->ends_shutdown ? "true" : "false", stdout);
 		jobj_num(&j, "files", (long long)h->nfiles);
 		jobj_str(&j, "problem", h->rc == WARD_ERR_CORRUPT ?
 		    audit_problem_name(res->problem) : h->rc != 0 ? "error" : NULL);
@@ -382,6 +479,17 @@ fleet_host(void *vctx, const struct audit_fleet_host *h)
 		tprint(stdout, res->message, 0);
 		putchar('\n');
 	}
+	if (h->rc == 0 && res->records > 0) {
+		fmt_ts(res->beat_ts_ms, beat, sizeof(beat));
+		if (res->ends_shutdown)
+			printf("%-16s  wardd stopped cleanly at %s (its last record is the "
+			    "shutdown head)\n", "", beat);
+		else if (beat[0])
+			printf("%-16s  last head %s (seq %llu, every %ld s)\n", "", beat,
+			    (unsigned long long)res->beat_seq, res->beat_interval);
+		else
+			printf("%-16s  note: no head record: its silence cannot be judged\n", "");
+	}
 	if (res->note[0]) {
 		printf("%-16s  note: ", "");
 		tprint(stdout, res->note, 0);
@@ -397,6 +505,7 @@ audit_verify_fleet_cmd(const struct wopts *o)
 {
 	struct fctx x;
 	char err[1024];
+	size_t silent;
 	int r;
 
 	memset(&x, 0, sizeof(x));
@@ -415,21 +524,35 @@ audit_verify_fleet_cmd(const struct wopts *o)
 			printf("]}\n");
 		fflush(stdout);
 		fprintf(stderr, "wardctl: audit verify --fleet: %s\n", err);
+		free(x.beats);
+		return WEXIT_ERR;
+	}
+	if (x.nomem) {
+		fflush(stdout);
+		fprintf(stderr, "wardctl: audit verify --fleet: out of memory\n");
+		free(x.beats);
 		return WEXIT_ERR;
 	}
 	if (x.json) {
+		printf("],\"silent\":[");
+		silent = fleet_silent(&x);
 		printf("],\"ok\":%s,\"verified\":%zu,\"tampered\":%zu,\"errors\":%zu,"
-		    "\"records\":%llu}\n", r == 0 ? "true" : "false", x.ok, x.bad, x.errors,
-		    (unsigned long long)x.records);
+		    "\"records\":%llu}\n", r == 0 && silent == 0 ? "true" : "false", x.ok, x.bad,
+		    x.errors, (unsigned long long)x.records);
 	} else {
-		printf("fleet %s: %zu host%s, %zu verified, %zu tampered, %zu unreadable; "
-		    "%llu records verified\n", o->fleet, x.hosts, x.hosts == 1 ? "" : "s", x.ok,
-		    x.bad, x.errors, (unsigned long long)x.records);
-		printf("note: a collector holds no host's head, so a log cut at its end "
-		    "still verifies, ending earlier: compare each host's last seq and time "
-		    "with wardctl audit verify on that host\n");
+		silent = fleet_silent(&x);
+		printf("fleet %s: %zu host%s, %zu verified, %zu tampered, %zu unreadable, "
+		    "%zu silent; %llu records verified\n", o->fleet, x.hosts,
+		    x.hosts == 1 ? "" : "s", x.ok, x.bad, x.errors, silent,
+		    (unsigned long long)x.records);
+		printf("note: a collector holds no host's store head, so a log cut at its end "
+		    "still verifies, ending earlier: head records show it (SILENT) when the "
+		    "host writes them; else compare with wardctl audit verify on that host\n");
 	}
-	return r == 0 ? WEXIT_OK : r == WARD_ERR_CORRUPT ? WEXIT_NO : WEXIT_ERR;
+	free(x.beats);
+	/* a silent host is a finding (exit 1) but not proof of tampering */
+	return r == WARD_ERR_CORRUPT || (r == 0 && silent > 0) ? WEXIT_NO :
+	    r == 0 ? WEXIT_OK : WEXIT_ERR;
 }
 
 /* ---- query and export ---- */
@@ -858,8 +981,11 @@ cmd_audit(struct wopts *o)
 	/* a collector needs no ward.conf: the fleet key and the folder do */
 	if (strcmp(sub, "verify") == 0 && o->fleet != NULL)
 		return audit_verify_fleet_cmd(o);
+	if (strcmp(sub, "report") == 0 && o->fleet != NULL)
+		return audit_report_fleet_cmd(o);
 	if (o->fleet != NULL || o->fleet_key != NULL) {
-		fprintf(stderr, "wardctl: --fleet and --fleet-key are for audit verify\n");
+		fprintf(stderr, "wardctl: --fleet and --fleet-key are for audit verify and "
+		    "audit report\n");
 		return WEXIT_ERR;
 	}
 	if (wardctl_load_conf(o, &conf) != 0)

@@ -37,6 +37,8 @@ static const char usage_text[] =
     "              [--json|--csv] [FILE...]   select records\n"
     "  audit report [--since T] [--json]    failures, lockouts, denials, break-glass,\n"
     "                                       anomalies\n"
+    "  audit report --fleet DIR --fleet-key FILE [--presence-minutes N] [--json]\n"
+    "                                       anomalies across every host of a collector\n"
     "  audit export --user U [--csv]        everything about one person (JSON lines)\n"
     "  audit note TEXT...                   add an admin record with TEXT (one line)\n"
     "\n"
@@ -61,6 +63,7 @@ static const struct optdef optdefs[] = {
 	OPT_S("until", until), OPT_S("event", event), OPT_S("result", result),
 	OPT_S("output", output), OPT_F("all", all), OPT_S("older-than", older_than),
 	OPT_S("fleet", fleet), OPT_S("fleet-key", fleet_key), OPT_S("audit-from", audit_from),
+	OPT_S("presence-minutes", presence_minutes),
 };
 
 static int

@@ -34,6 +34,7 @@ struct wopts {
 	const char *fleet;      /* --fleet DIR (audit verify: a collector's folder) */
 	const char *fleet_key;  /* --fleet-key FILE (the fleet audit key) */
 	const char *audit_from; /* --audit-from FILE (init: derive audit.key from it) */
+	const char *presence_minutes;   /* --presence-minutes N (audit report --fleet) */
 	char **args;            /* positional words after the command words */
 	int nargs;
 };
@@ -105,6 +106,11 @@ int cmd_can(struct wopts *o);
 int cmd_user(struct wopts *o, const char *name);
 /* directory test [USER], directory prune-cache (cmd_dir.c). */
 int cmd_dir(struct wopts *o);
+/* audit report --fleet DIR --fleet-key FILE (fleet_report.c). */
+int audit_report_fleet_cmd(const struct wopts *o);
+/* cmd_audit.c: S (NULL: "-") to OUT, terminal-safe (a control byte or a
+ * byte that is not UTF-8 shown as '?'), padded to WIDTH columns. */
+void tprint(FILE *out, const char *s, int width);
 /* audit verify|query|report|export (cmd_audit.c). */
 int cmd_audit(struct wopts *o);
 

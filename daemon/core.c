@@ -342,8 +342,12 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 	if (r != 0) {
 		if (ev.event == NULL || ev.result == NULL)
 			ev.event = ev.result = "(not in the table)";
-		/* a malformed name (controls, a forged log line) is not logged */
-		if (ward_user_valid(user) == 0)
+		/* a malformed name (controls, a forged log line) is not logged;
+		 * a record about no user (wardd's head records) decides nothing */
+		if (user == NULL)
+			ward_log(LOG_CRIT, "audit record (%s %s) not written: %s", ev.event,
+			    ev.result, err);
+		else if (ward_user_valid(user) == 0)
 			ward_log(LOG_CRIT, "audit record (%s %s for %s) not written: %s; "
 			    "denying", ev.event, ev.result, user, err);
 		else

@@ -23,6 +23,9 @@
  *    (phase.c); the loop leaves that connection alone (no poll, no
  *    deadline, never closed for a root connection) until the worker
  *    writes its slot number to done_fd, and then closes it;
+ *  - every audit.head_interval seconds (ward.conf(5); 0: never) the loop
+ *    appends a head record (wardd_head): the engine lock is held for that
+ *    append only, and a phase waiting for someone to type holds no lock;
  *  - SIGTERM stops accepting, tells the workers (stop_fd: a wait for
  *    someone typing ends at once), lets the requests in flight finish
  *    (each within its deadline), closes idle connections, and returns.
@@ -503,6 +506,8 @@ server_run(struct wardd *d, int lfd)
 	static struct conn *pc[WARDD_CONN_MAX + 2];
 	static struct conn done_mark;    /* pc[] of the done pipe */
 	sigset_t during;
+	struct timespec next_head = { 0, 0 };
+	long head_every = -1;            /* the interval NEXT_HEAD was set for */
 	int stopping = 0;
 
 	for (size_t i = 0; i < WARDD_CONN_MAX; i++)
@@ -517,6 +522,17 @@ server_run(struct wardd *d, int lfd)
 		if (wardd_got_hup) {
 			wardd_got_hup = 0;
 			(void)wardd_reload(d, "SIGHUP", 1);
+		}
+		/* a reload may change the interval: the next head is due one new
+		 * interval from then */
+		if (d->gen->c.conf.audit.head_interval != head_every) {
+			head_every = d->gen->c.conf.audit.head_interval;
+			if (head_every > 0)
+				wire_deadline(&next_head, head_every * 1000L);
+		}
+		if (head_every > 0 && !stopping && wire_remaining_ms(&next_head) == 0) {
+			(void)wardd_head(d, 0);
+			wire_deadline(&next_head, head_every * 1000L);
 		}
 		if (wardd_got_term && !stopping) {
 			uint64_t one = 1;
@@ -574,6 +590,9 @@ server_run(struct wardd *d, int lfd)
 		}
 		if (stopping && nconns == 0)
 			return 0;
+		if (head_every > 0 && !stopping &&
+		    (wait_ms < 0 || wire_remaining_ms(&next_head) < wait_ms))
+			wait_ms = wire_remaining_ms(&next_head);
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (wait_ms % 1000) * 1000000L;
 		k = ppoll(pfd, (nfds_t)n, wait_ms < 0 ? NULL : &ts, &during);

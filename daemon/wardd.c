@@ -132,6 +132,27 @@ wardd_gen_put(struct wardd_gen *g)
 	free(g);
 }
 
+int
+wardd_head(struct wardd *d, int shutdown)
+{
+	struct wardd_gen *g;
+	char detail[64];
+	struct core_rec rec = { .event = AUDIT_EV_HEAD, .result = AUDIT_RES_SUCCESS,
+		.detail = detail };
+	int r;
+
+	pthread_mutex_lock(&d->lock);
+	g = wardd_gen_pin(d);
+	snprintf(detail, sizeof(detail), "%sinterval %ld", shutdown ? "shutdown; " : "",
+	    g->c.conf.audit.head_interval);
+	wardd_gen_enter(d, g);
+	r = core_record(&g->c, NULL, NULL, NULL, &rec, NULL, NULL);
+	wardd_gen_leave(d, g);
+	wardd_gen_put(g);
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
 void
 wardd_gen_enter(struct wardd *d, struct wardd_gen *g)
 {
@@ -423,6 +444,9 @@ main(int argc, char **argv)
 	(void)sd_notify(0, "READY=1");
 
 	r = server_run(&d, lfd);
+	/* stopped on SIGTERM with nothing in flight: the last record says so */
+	if (r == 0 && d.gen->c.conf.audit.head_interval > 0)
+		(void)wardd_head(&d, 1);
 
 	server_unlisten(d.sock, lfd, activated);
 	ward_log(LOG_INFO, "stopped");

@@ -119,6 +119,12 @@ void wardd_gen_put(struct wardd_gen *g);
 void wardd_gen_enter(struct wardd *d, struct wardd_gen *g);
 void wardd_gen_leave(struct wardd *d, struct wardd_gen *g);
 
+/* wardd.c: append a head record (audit.head_interval in ward.conf(5)):
+ * event "head", result "success", detail "interval N" or, with SHUTDOWN,
+ * "shutdown; interval N".  Takes D->lock for the append only.  0 or the
+ * WARD_ERR_* of the append (logged by core_record). */
+int wardd_head(struct wardd *d, int shutdown);
+
 /* wardd.c: load ward.conf and the policy again (WHY names the trigger in
  * the log); REOPEN (SIGHUP) also opens the store, directory and audit log
  * again, as a changed ward.conf does (a replaced key or CA file has no

@@ -122,6 +122,8 @@ struct audit_record {
 	size_t mac_offset;           /* bytes of the line covered by the mac */
 	size_t host_at, host_len;    /* the host string as written (JSON, between
 	                                its quotes): bytes of the line */
+	size_t event_at, event_len;  /* the event string, the same way */
+	size_t detail_at, detail_len;   /* the detail string (length 0: null or "") */
 };
 
 /* Parse one line (without its newline).  Strict: exact field order and
@@ -164,6 +166,14 @@ struct audit_verify_result {
 	uint64_t records;            /* good records before the first problem */
 	uint64_t first_seq, last_seq;
 	int64_t last_ts_ms;          /* the time of the record LAST_SEQ */
+	/* head records (event "head", wardd(8); ward.conf(5) audit.head_interval)
+	 * among the good records: the last one's seq and time (0: none), the
+	 * interval its detail names (0: none named), and whether the last record
+	 * of all is a head written at a clean shutdown */
+	uint64_t beat_seq;
+	int64_t beat_ts_ms;
+	long beat_interval;
+	int ends_shutdown;
 	int head_checked;            /* the store's head was compared */
 	uint64_t head_seq;
 	enum audit_problem problem;

@@ -15,7 +15,8 @@
 	X(SESSION_CLOSE, "session_close") \
 	X(BREAKGLASS, "breakglass") \
 	X(LOCKOUT, "lockout") \
-	X(ADMIN, "admin")
+	X(ADMIN, "admin") \
+	X(HEAD, "head")
 
 #define AUDIT_RESULTS(X) \
 	X(SUCCESS, "success") \

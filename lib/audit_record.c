@@ -636,7 +636,8 @@ audit_record_free(struct audit_record *r)
 
 /*
  * The parser behind audit_parse_line.  STORE 0 validates only: X gets seq,
- * ts_ms, offline, pid, prev, mac, mac_offset, host_at, host_len and nroles,
+ * ts_ms, offline, pid, prev, mac, mac_offset, host_at, host_len, event_at,
+ * event_len, detail_at, detail_len and nroles,
  * no strings and no memory (what verify needs, fast).
  */
 int
@@ -681,8 +682,13 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 	x->host_len = c.i - 1 - x->host_at;
 	if (plit(&c, ",\"service\":", "service") || pstr_or_null(&c, "service", S(service)) ||
 	    plit(&c, ",\"user\":", "user") || pstr_or_null(&c, "user", S(user)) ||
-	    plit(&c, ",\"event\":", "event") || pstr(&c, "event", S(event)) ||
-	    plit(&c, ",\"result\":", "result") || pstr(&c, "result", S(result)) ||
+	    plit(&c, ",\"event\":", "event"))
+		goto out;
+	x->event_at = c.i + 1;
+	if (pstr(&c, "event", S(event)))
+		goto out;
+	x->event_len = c.i - 1 - x->event_at;
+	if (plit(&c, ",\"result\":", "result") || pstr(&c, "result", S(result)) ||
 	    plit(&c, ",\"rule\":", "rule") || pstr_or_null(&c, "rule", S(rule)) ||
 	    plit(&c, ",\"reason\":", "reason") || pstr_or_null(&c, "reason", S(reason)) ||
 	    plit(&c, ",\"roles\":[", "roles"))
@@ -740,8 +746,14 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 		goto out;
 	}
 	x->pid = (long long)pid;
-	if (plit(&c, ",\"detail\":", "detail") || pstr_or_null(&c, "detail", S(detail)) ||
-	    plit(&c, ",\"prev\":", "prev") || pmac(&c, "prev", x->prev))
+	if (plit(&c, ",\"detail\":", "detail"))
+		goto out;
+	x->detail_at = c.i + 1;
+	if (pstr_or_null(&c, "detail", S(detail)))
+		goto out;
+	/* null: no quotes around it */
+	x->detail_len = line[x->detail_at - 1] == '"' ? c.i - 1 - x->detail_at : 0;
+	if (plit(&c, ",\"prev\":", "prev") || pmac(&c, "prev", x->prev))
 		goto out;
 	x->mac_offset = c.i;
 	if (plit(&c, ",\"mac\":", "mac") || pmac(&c, "mac", x->mac))

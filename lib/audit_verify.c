@@ -330,6 +330,35 @@ vmissing(struct vstate *v, size_t f, unsigned lo, unsigned hi, int have_last,
 	    "out of order too");
 }
 
+/* A good record: when it is a head record (event "head"), RES's beat_*
+ * say so; ends_shutdown tells whether this one, the last so far, is the
+ * head of a clean shutdown (detail "shutdown; interval N"). */
+static void
+note_beat(struct audit_verify_result *res, const char *line, const struct audit_record *r)
+{
+	static const char sd[] = "shutdown; ";
+	const char *d = line + r->detail_at;
+	size_t dl = r->detail_len, i = 0;
+	long n = 0;
+
+	res->ends_shutdown = 0;
+	if (r->event_len != 4 || memcmp(line + r->event_at, "head", 4) != 0)
+		return;
+	res->beat_seq = r->seq;
+	res->beat_ts_ms = r->ts_ms;
+	res->beat_interval = 0;
+	if (dl >= sizeof(sd) - 1 && memcmp(d, sd, sizeof(sd) - 1) == 0) {
+		res->ends_shutdown = 1;
+		i = sizeof(sd) - 1;
+	}
+	if (dl - i < 10 || memcmp(d + i, "interval ", 9) != 0)
+		return;
+	for (i += 9; i < dl && d[i] >= '0' && d[i] <= '9' && n <= 86400; i++)
+		n = n * 10 + (d[i] - '0');
+	if (i == dl && n <= 86400)
+		res->beat_interval = n;
+}
+
 /* audit_verify, audit_verify_set (SET not NULL) and audit_verify_keyed
  * (VH not NULL), with the key set up in H. */
 static int
@@ -460,6 +489,7 @@ verify_files(struct hmac *h, const char *const *files, size_t nfiles,
 			res->records++;
 			res->last_seq = rec.seq;
 			res->last_ts_ms = rec.ts_ms;
+			note_beat(res, p + pos, &rec);
 			pos += ll + 1;
 		}
 	}

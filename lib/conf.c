@@ -139,6 +139,7 @@ static const struct conf_key conf_keys[] = {
 	{ BOOL("audit.syslog", audit.syslog, 1) },
 	{ BOOL("audit.fsync", audit.fsync, 1) },
 	{ BOOL("audit.group_adm", audit.group_adm, 0) },
+	{ LONG("audit.head_interval", audit.head_interval, 0, 86400, 300) },
 	{ GROUP("daemon") },
 	{ PATH("daemon.socket", daemon.socket, CONF_DEFAULT_SOCKET), .max = CONF_SOCKET_MAX },
 	{ GROUP("fleet"), .check = fleet_on },

@@ -62,6 +62,8 @@ struct conf_audit {
 	int syslog;                  /* default 1 */
 	int fsync;                   /* default 1 */
 	int group_adm;               /* log mode 0640 group adm instead of 0600 */
+	long head_interval;          /* seconds between wardd's head records, 0 none;
+	                                default 300 */
 };
 
 struct conf_daemon {

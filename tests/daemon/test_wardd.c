@@ -12,7 +12,8 @@
  * flood); bad reconnects do not flood the log; a stopping wardd leaves
  * another's socket; a symlink raced in where the socket folder is made;
  * a passwd entry over 1,024 bytes; 30 uids without a passwd entry do not
- * starve users; SIGTERM finishes the request in flight and exits 0.  Log
+ * starve users; SIGTERM finishes the request in flight and exits 0, its
+ * last audit record the shutdown head.  Log
  * lines are read from the daemons' --debug standard error.
  */
 #include <CUnit/Basic.h>
@@ -1523,6 +1524,23 @@ test_sigterm_finishes_and_exits_0(void)
 	if (st != -1)
 		dpid = -1;
 	CU_ASSERT_NOT_EQUAL(lstat(sock, &sst), 0);     /* its socket is gone */
+	/* its last record says it stopped (ward.conf(5) audit.head_interval,
+	 * default 300), and the chain still verifies with it */
+	{
+		char cmd[1400], *out;
+
+		snprintf(cmd, sizeof(cmd), "tail -n 1 '%s/log/audit.log'", root);
+		out = tu_run(cmd, 0, &st);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"user\":null,\"event\":\"head\","
+		    "\"result\":\"success\""));
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"detail\":\"shutdown; interval 300\""));
+		free(out);
+		snprintf(cmd, sizeof(cmd), "'%s' --config '%s' audit verify", wardctl, conf);
+		out = tu_run(cmd, 1, &st);
+		CU_ASSERT_EQUAL(st, 0);
+		free(out);
+	}
 }
 
 int

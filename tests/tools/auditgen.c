@@ -6,6 +6,22 @@
  *       for HOSTS hosts ws-0001..., RECORDS records each, chained under
  *       each host's key derived from the fleet key (audit_host_key), made
  *       with audit_format (fast: no store, no syslog)
+ *   auditgen shift DIR FLEET_KEY WARDS HOSTS_PER_WARD HOURS [PLANT...]
+ *       a collector's folder after HOURS hours of normal shifts: hosts
+ *       WARD-ws-NN (wards icu, rx, er, onc, ped, card, lab, mat, cycled
+ *       with a number past 8), each used by 6 of its ward's nurses, each
+ *       nurse at two neighbouring hosts (a login every 30-150 s: auth success with TOTP, account allow,
+ *       session_open; one login in 40 starts with a wrong code), a head
+ *       record every 300 s.  Deterministic.  PLANTs add what audit report
+ *       --fleet must find, 2 hours in (WARDS >= 2, HOSTS_PER_WARD >= 2):
+ *         spread    user mallory fails on 3 hosts within 4 minutes
+ *         spray     er... host 1 (the third ward's) fails for 6 users on sshd
+ *         replay    user victim's code, accepted on the first host's
+ *                   gdm-password, refused as used 40 s later on the
+ *                   second host's sudo
+ *         presence  user drwho logs in on the first host, then 2 minutes
+ *                   later on the second ward's first host
+ *         silent    the last host writes nothing after half the shift
  *   auditgen append CONF N [big]
  *       N records through the real writer (audit_append: the store's head,
  *       the log, the syslog copy when audit.syslog is set, under wardd's
@@ -13,6 +29,7 @@
  *       roles near their limits, escaped: about 20 KB a line)
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +114,217 @@ out:
 	return rc;
 }
 
+
+/* ---- shift ---- */
+
+#define PLANT_MAX 64
+struct plant {
+	int host;                        /* host index */
+	int64_t ts;
+	const char *user, *service, *event, *result, *reason, *factor;
+	char ubuf[16];
+};
+
+struct gen {
+	FILE *f;
+	unsigned char k[AUDIT_KEY_LEN];
+	char prev[AUDIT_MAC_HEX + 1];
+	uint64_t seq;
+	char *buf;
+	const char *host;
+};
+
+static int
+emit(struct gen *g, const char *event, const char *result, const char *service,
+    const char *user, const char *reason, const char *factor, const char *detail, int64_t ts)
+{
+	struct audit_event ev = { .event = event, .result = result, .service = service,
+		.user = user, .rule = strcmp(event, "account") == 0 ? "ward-nurses-ehr" : NULL,
+		.reason = reason, .roles = roles, .nroles = user != NULL ? 1 : 0,
+		.factor = factor, .policy_version = "4fe350d02079d87a", .offline = user ? 0 : -1,
+		.tty = service != NULL ? ":0" : NULL, .detail = detail, .host = g->host,
+		.ts_ms = ts };
+	size_t n = audit_format(&ev, ++g->seq, g->prev, g->k, sizeof(g->k), g->buf,
+	    AUDIT_LINE_MAX + 2);
+
+	if (n == 0 || fwrite(g->buf, 1, n, g->f) != n)
+		return -1;
+	memcpy(g->prev, g->buf + n - 2 - AUDIT_MAC_HEX - 1, AUDIT_MAC_HEX);
+	g->prev[AUDIT_MAC_HEX] = '\0';
+	return 0;
+}
+
+static const char *const wards[] = { "icu", "rx", "er", "onc", "ped", "card", "lab", "mat" };
+
+static void
+host_name(int h, int per, char *buf, size_t len)
+{
+	int w = h / per, nw = (int)(sizeof(wards) / sizeof(wards[0]));
+
+	if (w < nw)
+		snprintf(buf, len, "%s-ws-%02d", wards[w], h % per + 1);
+	else
+		snprintf(buf, len, "%s%d-ws-%02d", wards[w % nw], w / nw, h % per + 1);
+}
+
+static size_t
+add_plant(struct plant *p, size_t n, int host, int64_t ts, const char *user,
+    const char *service, const char *event, const char *result, const char *reason,
+    const char *factor)
+{
+	if (n >= PLANT_MAX)
+		return n;
+	p[n] = (struct plant){ host, ts, user, service, event, result, reason, factor, "" };
+	return n + 1;
+}
+
+static int
+shift(const char *dir, const char *keyfile, int nwards, int per, int hours, char **plants,
+    int nplants)
+{
+	static struct plant pl[PLANT_MAX];
+	struct secret_key fk;
+	struct gen g;
+	char err[512], path[4096], host[64], user[64];
+	const int64_t t0 = 1796000000000;      /* 2026-11-30 */
+	const int64_t end = t0 + hours * 3600000LL, mid = t0 + 2 * 3600000LL;
+	int hosts = nwards * per, silent = 0, rc = 1;
+	size_t np = 0;
+
+	memset(&g, 0, sizeof(g));
+	if (nwards < 1 || per < 1 || hours < 1 || (g.buf = malloc(AUDIT_LINE_MAX + 2)) == NULL)
+		return 2;
+	for (int i = 0; i < nplants; i++) {
+		if (strcmp(plants[i], "spread") == 0 && nwards >= 2 && per >= 2) {
+			np = add_plant(pl, np, 0, mid, "mallory", "gdm-password", "auth",
+			    "failure", "wrong", "totp");
+			np = add_plant(pl, np, 1, mid + 110000, "mallory", "gdm-password", "auth",
+			    "failure", "wrong", "totp");
+			np = add_plant(pl, np, per, mid + 230000, "mallory", "sshd", "auth",
+			    "failure", "wrong", "totp");
+		} else if (strcmp(plants[i], "spray") == 0 && nwards >= 3) {
+			for (int u = 0; u < 6; u++) {
+				np = add_plant(pl, np, 2 * per, mid + 20000LL * u, NULL, "sshd", "auth",
+				    "failure", "wrong", "totp");
+				snprintf(pl[np - 1].ubuf, sizeof(pl[0].ubuf), "sprayed%d", u);
+			}
+		} else if (strcmp(plants[i], "replay") == 0 && per >= 2) {
+			np = add_plant(pl, np, 0, mid + 3000, "victim", "gdm-password", "auth",
+			    "success", NULL, "totp");
+			np = add_plant(pl, np, 1, mid + 43000, "victim", "sudo", "auth",
+			    "failure", "replay", "totp");
+		} else if (strcmp(plants[i], "presence") == 0 && nwards >= 2) {
+			np = add_plant(pl, np, 0, mid + 7000, "drwho", "gdm-password", "auth",
+			    "success", NULL, "totp");
+			np = add_plant(pl, np, per, mid + 127000, "drwho", "gdm-password", "auth",
+			    "success", NULL, "totp");
+		} else if (strcmp(plants[i], "silent") == 0) {
+			silent = 1;
+		} else {
+			fprintf(stderr, "auditgen: %s: not a plant this fleet can hold\n", plants[i]);
+			free(g.buf);
+			return 2;
+		}
+	}
+	for (size_t i = 0; i < np; i++)
+		if (pl[i].user == NULL)
+			pl[i].user = pl[i].ubuf;
+	if (secret_key_load(&fk, keyfile, err, sizeof(err)) != 0) {
+		fprintf(stderr, "auditgen: %s\n", err);
+		free(g.buf);
+		return 1;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		perror(dir);
+		goto out;
+	}
+	for (int h = 0; h < hosts; h++) {
+		uint32_t lcg = 2654435761u * (uint32_t)(h + 1);
+		int64_t t = t0, next_head = t0 + 300000, stop = silent && h == hosts - 1 ?
+		    t0 + (end - t0) / 2 : end;
+		long logins = 0;
+
+		host_name(h, per, host, sizeof(host));
+		g.host = host;
+		g.seq = 0;
+		memcpy(g.prev, ZERO_MAC, sizeof(g.prev));
+		snprintf(path, sizeof(path), "%s/%s", dir, host);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			perror(path);
+			goto out;
+		}
+		snprintf(path, sizeof(path), "%s/%s/audit.log", dir, host);
+		if (audit_host_key(fk.k, host, g.k) != 0 || (g.f = fopen(path, "w")) == NULL) {
+			fprintf(stderr, "auditgen: %s: cannot start\n", path);
+			goto out;
+		}
+		while (t < stop) {
+			int64_t step;
+			int r = 0;
+
+			lcg = lcg * 1664525u + 1013904223u;
+			step = 30000 + (int64_t)(lcg >> 8) % 120000;
+			/* what falls before this login: heads and plants */
+			for (;;) {
+				int64_t pt = INT64_MAX;
+				size_t pi = 0;
+
+				for (size_t i = 0; i < np; i++)
+					if (pl[i].host == h && pl[i].ts <= t &&
+					    pl[i].ts < pt) {
+						pt = pl[i].ts;
+						pi = i;
+					}
+				if (next_head <= t && next_head <= pt) {
+					r |= emit(&g, "head", "success", NULL, NULL, NULL, NULL,
+					    "interval 300", next_head);
+					next_head += 300000;
+				} else if (pt != INT64_MAX) {
+					r |= emit(&g, pl[pi].event, pl[pi].result, pl[pi].service,
+					    pl[pi].user, pl[pi].reason, pl[pi].factor, NULL, pl[pi].ts);
+					pl[pi].host = -1;       /* written */
+				} else {
+					break;
+				}
+			}
+			lcg = lcg * 1664525u + 1013904223u;
+			/* a nurse works at two neighbouring workstations of her ward */
+			snprintf(user, sizeof(user), "%sn%03u", wards[(h / per) %
+			    (int)(sizeof(wards) / sizeof(wards[0]))],
+			    (unsigned)(h % per) * 3 + (lcg >> 8) % 6);
+			if (++logins % 40 == 0)
+				r |= emit(&g, "auth", "failure", "gdm-password", user, "wrong", "totp",
+				    NULL, t);
+			r |= emit(&g, "auth", "success", "gdm-password", user, NULL, "totp", NULL,
+			    t + 8000);
+			r |= emit(&g, "account", "allow", "gdm-password", user, NULL, "totp", NULL,
+			    t + 8100);
+			r |= emit(&g, "session_open", "success", "gdm-password", user, NULL, NULL,
+			    NULL, t + 8200);
+			if (r != 0) {
+				fprintf(stderr, "auditgen: %s: cannot write\n", path);
+				goto out;
+			}
+			t += step;
+		}
+		ward_wipe(g.k, sizeof(g.k));
+		if (fclose(g.f) != 0) {
+			g.f = NULL;
+			perror(path);
+			goto out;
+		}
+		g.f = NULL;
+	}
+	rc = 0;
+out:
+	if (g.f != NULL)
+		fclose(g.f);
+	ward_wipe(g.k, sizeof(g.k));
+	secret_key_wipe(&fk);
+	free(g.buf);
+	return rc;
+}
+
 static int
 append(const char *confpath, long n, int big)
 {
@@ -145,9 +373,13 @@ main(int argc, char **argv)
 {
 	if (argc == 6 && strcmp(argv[1], "fleet") == 0)
 		return fleet(argv[2], argv[3], atoi(argv[4]), atol(argv[5]));
+	if (argc >= 7 && strcmp(argv[1], "shift") == 0)
+		return shift(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]),
+		    argv + 7, argc - 7);
 	if ((argc == 4 || argc == 5) && strcmp(argv[1], "append") == 0)
 		return append(argv[2], atol(argv[3]), argc == 5 && strcmp(argv[4], "big") == 0);
 	fprintf(stderr, "usage: auditgen fleet DIR FLEET_KEY HOSTS RECORDS\n"
+	    "       auditgen shift DIR FLEET_KEY WARDS HOSTS_PER_WARD HOURS [PLANT...]\n"
 	    "       auditgen append CONF N [big]\n");
 	return 2;
 }

@@ -1603,7 +1603,7 @@ test_names_table(void)
 		{ AUDIT_EV_SESSION_OPEN, "session_open" },
 		{ AUDIT_EV_SESSION_CLOSE, "session_close" },
 		{ AUDIT_EV_BREAKGLASS, "breakglass" }, { AUDIT_EV_LOCKOUT, "lockout" },
-		{ AUDIT_EV_ADMIN, "admin" },
+		{ AUDIT_EV_ADMIN, "admin" }, { AUDIT_EV_HEAD, "head" },
 	}, res[] = {
 		{ AUDIT_RES_SUCCESS, "success" }, { AUDIT_RES_FAILURE, "failure" },
 		{ AUDIT_RES_ALLOW, "allow" }, { AUDIT_RES_DENY, "deny" },
