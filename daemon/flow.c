@@ -362,11 +362,13 @@ deny_unspent(struct flow_txn *t, const struct flow_req *rq, const struct flow_co
 /*
  * No code came (the person gave none, or the program cannot ask: sshd
  * after a public key, without keyboard-interactive): a refusal like any
- * other, recorded and logged.  RET is the phase's denial.
+ * other, recorded, logged and said (sshd sends what its account phase
+ * said as a banner even when it could not ask).  RET is the phase's
+ * denial.
  */
 static int
-no_code(struct flow_txn *t, const struct flow_req *rq, enum audit_ev event,
-    enum audit_res result, const char *rule, int ret)
+no_code(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv *cv,
+    enum audit_ev event, enum audit_res result, const char *rule, int ret)
 {
 	struct core_rec rc = { .event = event, .result = result, .rule = rule,
 		.reason = "second factor required; no code given" };
@@ -375,6 +377,8 @@ no_code(struct flow_txn *t, const struct flow_req *rq, enum audit_ev event,
 		ward_log(LOG_NOTICE, "user %s service %s: no code given (or the program "
 		    "could not ask); denying", rq->user, rq->service);
 	(void)flow_record(t, rq, &rc, rule != NULL);
+	flow_say(rq, cv, FLOW_ERROR, "Access denied: a verification code is required, and "
+	    "none was given.");
 	return ret;
 }
 
@@ -436,7 +440,7 @@ flow_authenticate(struct flow_txn *t, const struct flow_req *rq, const struct fl
 	}
 	/* From here on, everyone sees the same prompt. */
 	if ((code = get_code(t, rq, cv, 0)) == NULL)
-		return no_code(t, rq, AUDIT_EV_AUTH, AUDIT_RES_FAILURE, NULL, WIRE_R_AUTH_ERR);
+		return no_code(t, rq, cv, AUDIT_EV_AUTH, AUDIT_RES_FAILURE, NULL, WIRE_R_AUTH_ERR);
 	if (!valid) {
 		/* recorded like any refusal: a probe with odd names is worth seeing
 		 * (the audit writer escapes and bounds the name) */
@@ -496,7 +500,7 @@ account_factor(struct flow_txn *t, const struct flow_req *rq, const struct flow_
 		return WIRE_R_SUCCESS;
 	}
 	if ((code = flow_ask_code(t, rq, cv)) == NULL)
-		return no_code(t, rq, AUDIT_EV_ACCOUNT, AUDIT_RES_DENY, d->rule,
+		return no_code(t, rq, cv, AUDIT_EV_ACCOUNT, AUDIT_RES_DENY, d->rule,
 		    WIRE_R_PERM_DENIED);
 	ret = flow_check_code(t, rq, cv, code, now, &factor);
 	ward_free_str_secret(code);
@@ -617,8 +621,11 @@ flow_open_session(struct flow_txn *t, const struct flow_req *rq, const struct fl
 
 	if (txn_decide(t, rq, now, &d) != 0)
 		return session_refused(t, rq, "roles unavailable");
-	/* break-glass counts only for the user it was granted to */
-	bg = t->break_glass && strcmp(t->bg_user, user) == 0;
+	/* break-glass counts only for the user and the service it was granted
+	 * to (a token carried in the PAM environment must not take a grant
+	 * to another program) */
+	bg = t->break_glass && strcmp(t->bg_user, user) == 0 &&
+	    strcmp(t->bg_service, service) == 0;
 	if (!d.allow && !bg) {
 		ward_log(LOG_NOTICE, "session for %s: the decision is rule %s's", user, d.rule);
 		return session_refused(t, rq, "no allowing decision");

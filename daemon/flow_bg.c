@@ -218,6 +218,7 @@ flow_break_glass(struct flow_txn *t, const struct flow_req *rq, const struct flo
 	    "recorded and will be reviewed.", bg.max_minutes);
 	t->break_glass = 1;
 	snprintf(t->bg_user, sizeof(t->bg_user), "%s", user);
+	snprintf(t->bg_service, sizeof(t->bg_service), "%s", service);
 	t->bg_session_max = bg.max_minutes * 60;
 	return WIRE_R_SUCCESS;
 }

@@ -21,6 +21,7 @@ struct flow_txn {
 	char factor_user[DIR_USER_MAX + 1];  /* ... and for whom */
 	int break_glass;             /* emergency access granted by account */
 	char bg_user[DIR_USER_MAX + 1];  /* ... to whom */
+	char bg_service[257];        /* ... for which PAM service (WT_SERVICE's cap) */
 	long bg_session_max;         /* seconds */
 };
 

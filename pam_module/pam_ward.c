@@ -17,7 +17,17 @@
  *  - Unknown module options are errors (a typo must not weaken a stack);
  *    config= is refused: ward.conf is wardd's (wardd --config).
  *  - The transaction token of one phase goes with the next phase of the
- *    same PAM handle (pam_set_data); nothing else is kept.
+ *    same PAM handle (pam_set_data); nothing else is kept.  After a
+ *    successful auth or account it is also put in the PAM environment
+ *    (WARD_TXN), for a program that opens the session on a handle which
+ *    did not run them (sshd: auth and account run in a child of its
+ *    monitor, which imports that child's PAM environment).  setcred and
+ *    the session phases take it from there when the handle has none, and
+ *    always remove it, before the program copies the PAM environment into
+ *    the session's.  The token serves only the uid that began the
+ *    transaction (wardd(8) "TRANSACTIONS").
+ *  - PAM_SILENT silences Ward's messages, unless the stack says
+ *    show_messages (sudo before 1.9.16 always passes PAM_SILENT).
  *  - Conversation replies are wiped before they are freed (client.c).
  */
 #include <stdio.h>
@@ -36,12 +46,14 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define TXN_KEY "ward_txn"
+#define TXN_ENV "WARD_TXN"
 #define UNAVAILABLE "Two-step verification is unavailable on this workstation. Contact IT."
 
 struct opts {
 	const char *socket;
 	const char *prompt;
 	int debug;
+	int show_messages;           /* Ward's messages even under PAM_SILENT */
 	uint32_t flags;              /* WIRE_F_* */
 };
 
@@ -50,10 +62,10 @@ parse_opts(pam_handle_t *pamh, int flags, int argc, const char **argv, struct op
 {
 	memset(o, 0, sizeof(*o));
 	o->socket = CLIENT_DEFAULT_SOCKET;
-	if (flags & PAM_SILENT)
-		o->flags |= WIRE_F_SILENT;
 	for (int i = 0; i < argc; i++) {
-		if (strncmp(argv[i], "socket=", 7) == 0 && argv[i][7] == '/')
+		if (strcmp(argv[i], "show_messages") == 0)
+			o->show_messages = 1;
+		else if (strncmp(argv[i], "socket=", 7) == 0 && argv[i][7] == '/')
 			o->socket = argv[i] + 7;
 		else if (strncmp(argv[i], "prompt=", 7) == 0 && argv[i][7] != '\0')
 			o->prompt = argv[i] + 7;
@@ -74,6 +86,8 @@ parse_opts(pam_handle_t *pamh, int flags, int argc, const char **argv, struct op
 			return -1;
 		}
 	}
+	if ((flags & PAM_SILENT) && !o->show_messages)
+		o->flags |= WIRE_F_SILENT;
 	return 0;
 }
 
@@ -135,6 +149,53 @@ token_cleanup(pam_handle_t *pamh, void *data, int error_status)
 	ward_free_str_secret(data);
 }
 
+/* Keep TOKEN (a copy) as this handle's transaction; 0 or -1. */
+static int
+keep_token(pam_handle_t *pamh, const char *token)
+{
+	char *keep = strdup(token);
+
+	if (keep == NULL)
+		return -1;
+	if (pam_set_data(pamh, TXN_KEY, keep, token_cleanup) != PAM_SUCCESS) {
+		ward_free_str_secret(keep);
+		return -1;
+	}
+	return 0;
+}
+
+/* Is S a token as wardd makes them (lowercase hex, WIRE_TOKEN_HEX long)? */
+static int
+token_shaped(const char *s)
+{
+	return strlen(s) == WIRE_TOKEN_HEX && strspn(s, "0123456789abcdef") == WIRE_TOKEN_HEX;
+}
+
+/*
+ * The token carried in the PAM environment (WARD_TXN, put there by an
+ * auth or account phase that may have run on another handle: sshd)
+ * becomes this handle's when it keeps none, and leaves the environment,
+ * so that the program never copies it into the session.  0, or -1 when it
+ * could not be removed.
+ */
+static int
+take_env_token(pam_handle_t *pamh)
+{
+	const char *v = pam_getenv(pamh, TXN_ENV);
+	const void *data = NULL;
+
+	if (v == NULL)
+		return 0;
+	if ((pam_get_data(pamh, TXN_KEY, &data) != PAM_SUCCESS || data == NULL) &&
+	    token_shaped(v))
+		(void)keep_token(pamh, v);   /* not kept: the phase starts afresh */
+	if (pam_putenv(pamh, TXN_ENV) != PAM_SUCCESS || pam_getenv(pamh, TXN_ENV) != NULL) {
+		pam_syslog(pamh, LOG_ERR, "cannot remove %s from the PAM environment", TXN_ENV);
+		return -1;
+	}
+	return 0;
+}
+
 /* wardd's result as a PAM code; anything unknown is DENY. */
 static int
 to_pam(int r, int deny)
@@ -165,7 +226,7 @@ phase(pam_handle_t *pamh, int flags, int argc, const char **argv, uint32_t ph, i
 	struct client_req rq;
 	struct opts o;
 	const void *data = NULL;
-	char token[WIRE_TOKEN_HEX + 1], err[512], *keep;
+	char token[WIRE_TOKEN_HEX + 1], err[512];
 	const char *who;
 	int result = 0, r;
 
@@ -185,6 +246,10 @@ phase(pam_handle_t *pamh, int flags, int argc, const char **argv, uint32_t ph, i
 		rq.authtok = get_item_str(pamh, PAM_AUTHTOK);
 	rq.prompt = o.prompt;
 	rq.flags = o.flags;
+	/* a session never opens with the token still in the environment */
+	if ((ph == WIRE_PH_OPEN_SESSION || ph == WIRE_PH_CLOSE_SESSION) &&
+	    take_env_token(pamh) != 0)
+		return deny;
 	if (pam_get_data(pamh, TXN_KEY, &data) == PAM_SUCCESS && data != NULL)
 		rq.token = data;
 
@@ -205,10 +270,19 @@ phase(pam_handle_t *pamh, int flags, int argc, const char **argv, uint32_t ph, i
 		pam_syslog(pamh, LOG_DEBUG, "%s of %s: wardd answered %d", names[ph], who,
 		    result);
 	/* the transaction goes on with the next phase of this handle (a
-	 * failure to keep it only means that phase starts afresh) */
-	if (token[0] != '\0' && (keep = strdup(token)) != NULL &&
-	    pam_set_data(pamh, TXN_KEY, keep, token_cleanup) != PAM_SUCCESS)
-		ward_free_str_secret(keep);
+	 * failure to keep it only means that phase starts afresh), and, after
+	 * a successful auth or account, with a session opened on another
+	 * handle that imports this one's environment (sshd) */
+	if (token[0] != '\0') {
+		(void)keep_token(pamh, token);
+		if ((ph == WIRE_PH_AUTH || ph == WIRE_PH_ACCOUNT) && result == WIRE_R_SUCCESS) {
+			char line[sizeof(TXN_ENV) + WIRE_TOKEN_HEX + 1];
+
+			snprintf(line, sizeof(line), "%s=%s", TXN_ENV, token);
+			(void)pam_putenv(pamh, line);
+			ward_wipe(line, sizeof(line));
+		}
+	}
 	ward_wipe(token, sizeof(token));
 	return to_pam(result, deny);
 }
@@ -222,13 +296,16 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	    PAM_AUTHINFO_UNAVAIL, UNAVAILABLE);
 }
 
+/* Nothing to establish.  Programs call it before they open the session
+ * and copy the PAM environment into it (sudo does so with no session line
+ * of pam_ward in its stack): the token leaves the environment here. */
 EXPORT int
 pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)pamh;
 	(void)flags;
 	(void)argc;
 	(void)argv;
+	(void)take_env_token(pamh);
 	return PAM_SUCCESS;
 }
 

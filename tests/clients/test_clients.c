@@ -86,10 +86,6 @@ static const struct {
 static char root[512], conf[700], sock[700], wardctl[700], module[700], ns[700];
 static char sshcfg[700], sshlog[700];
 static pid_t dpid = -1, sshd_pid = -1;
-/* Does this sudo know "Defaults !pam_silent" (sudo 1.9.16 and later)?  An
- * older one (Debian 12's 1.9.13) always calls PAM silently: the prompts
- * show, none of Ward's messages do. */
-static int sudo_speaks;
 static int ssh_port;
 
 /* ---- the processes this suite started, stopped by pid ---- */
@@ -401,10 +397,12 @@ write_stack(const char *as, const char *name, const char *extra)
 	    tu_src(), name, ns, as, ns, as);
 }
 
-/* The sudoers file, written in place (it is bound over /etc/sudoers): the
- * contrib snippet (Defaults !pam_silent) unless SILENT. */
+/* The sudoers file, written in place (it is bound over /etc/sudoers),
+ * without contrib/sudoers.d/ward: sudo calls PAM with PAM_SILENT, as
+ * Debian 12's always does, and the stack's show_messages lets Ward's
+ * lines through. */
 static int
-write_sudoers(int silent)
+write_sudoers(void)
 {
 	char path[800], *text;
 	int fd, r = -1;
@@ -412,8 +410,7 @@ write_sudoers(int silent)
 	snprintf(path, sizeof(path), "%s/sudoers", ns);
 	if (asprintf(&text, "# the test's sudoers: every user may ask; Ward decides\n"
 	    "Defaults env_reset, !lecture, passwd_tries=1, timestamp_timeout=0\n"
-	    "%sroot ALL=(ALL:ALL) ALL\nALL ALL=(ALL:ALL) ALL\n",
-	    silent || !sudo_speaks ? "" : "Defaults !pam_silent\n") < 0)
+	    "root ALL=(ALL:ALL) ALL\nALL ALL=(ALL:ALL) ALL\n") < 0)
 		return -1;
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0440)) >= 0) {
 		r = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -1;
@@ -606,7 +603,10 @@ stop_sshd(void)
 	sshd_pid = -1;
 }
 
-/* ssh USER@127.0.0.1 CMD through the pty (with the client key when KEY). */
+/* ssh USER@127.0.0.1 through the pty (with the client key when KEY),
+ * running a command that prints the session's WARD_ variables as sshd
+ * set them from the PAM environment (the transaction's token must not be
+ * among them). */
 static int
 run_ssh(const char *title, const char *user, int key, const char *const steps[])
 {
@@ -638,7 +638,8 @@ run_ssh(const char *title, const char *user, int key, const char *const steps[])
 		argv[n++] = idopt;
 	}
 	argv[n++] = dest;
-	argv[n++] = "echo SSH-RAN IDLE=$WARD_IDLE_LOGOFF ROLES=$WARD_ROLES";
+	argv[n++] = "echo SSH-RAN IDLE=$WARD_IDLE_LOGOFF ROLES=$WARD_ROLES "
+	    "MAX=$WARD_SESSION_MAX BG=$WARD_BREAK_GLASS TXN=${WARD_TXN-none}";
 	argv[n] = NULL;
 	return run_tty(title, NULL, argv, NULL, steps);
 }
@@ -721,14 +722,7 @@ setup(void)
 	for (size_t i = 0; i < sizeof(stacks) / sizeof(stacks[0]); i++)
 		if (write_stack(stacks[i], stacks[i], NULL) != 0)
 			return 1;
-	snprintf(path, sizeof(path), "%s/sudoers.probe", root);
-	if (tu_write(path, "Defaults !pam_silent\n", (size_t)-1, 0440) != 0)
-		return 1;
-	snprintf(text, sizeof(text), "visudo -c -q -f '%s' >/dev/null 2>&1", path);
-	sudo_speaks = system(text) == 0;
-	printf("sudo %s \"Defaults !pam_silent\"\n", sudo_speaks ? "takes" :
-	    "does not know (before 1.9.16): Ward's messages cannot show through it;");
-	if (write_sudoers(0) != 0 || write_accounts() != 0)
+	if (write_sudoers() != 0 || write_accounts() != 0)
 		return 1;
 	snprintf(text, sizeof(text),
 	    "policy_file = \"%s/etc/policy.conf\";\nstate_dir = \"%s/state\";\n"
@@ -768,11 +762,10 @@ teardown(void)
 
 /* ---- sudo ---- */
 
-/* What sudo shows of Ward's message MSG: MSG itself, or (sudo_speaks 0)
- * only its own line. */
-#define SUDO_SAYS(msg) (sudo_speaks ? (msg) : "1 incorrect password attempt")
-
-static const char *const SUDO_OK[] = { "/usr/bin/sudo", "--", "/bin/echo", "SUDO-RAN", NULL };
+/* The command prints what reaches it of the PAM environment: sudo merges
+ * it into the command's, and the transaction's token must not be there. */
+static const char *const SUDO_OK[] = { "/usr/bin/sudo", "--", "/bin/sh", "-c",
+	"echo SUDO-RAN TXN=${WARD_TXN-none}", NULL };
 
 static void
 test_sudo(void)
@@ -783,15 +776,16 @@ test_sudo(void)
 	code_of("sdok", 0, code);
 	{
 		const char *steps[] = { "password for sdok:", PASSWORD, "Verification code: ", code,
-			"SUDO-RAN", NULL, NULL };
+			"SUDO-RAN TXN=none", NULL, NULL };
 		CU_ASSERT_EQUAL(run_tty("sudo: valid code", "sdok", SUDO_OK, NULL, steps), 0);
 		audit_is("sdok", "admin:success auth:success account:allow/Allowed");
 	}
 	{
 		const char *steps[] = { "password for sdok:", PASSWORD, "Verification code: ", code,
-			SUDO_SAYS("That code was already used."), NULL, NULL };
+			("That code was already used."), NULL, NULL };
 		CU_ASSERT_NOT_EQUAL(run_tty("sudo: replayed code", "sdok", SUDO_OK, NULL, steps), 0);
 		CU_ASSERT_FALSE(seen("SUDO-RAN"));
+		CU_ASSERT_TRUE(seen("1 incorrect password attempt"));
 		audit_is("sdok", "admin:success auth:success account:allow/Allowed auth:failure/replay");
 	}
 	/* three wrong codes lock; then a good code is refused */
@@ -799,14 +793,14 @@ test_sudo(void)
 	for (int i = 0; i < 3; i++) {
 		const char *steps[] = { "password for sdbad:", PASSWORD, "Verification code: ",
 			strcmp(code, "000000") ? "000000" : "111111",
-			SUDO_SAYS(i < 2 ? "That code was not accepted." :
+			(i < 2 ? "That code was not accepted." :
 			"two-step verification is locked until"), NULL, NULL };
 		CU_ASSERT_NOT_EQUAL(run_tty(i < 2 ? "sudo: wrong code" : "sudo: wrong code, lockout",
 		    "sdbad", SUDO_OK, NULL, steps), 0);
 	}
 	{
 		const char *steps[] = { "password for sdbad:", PASSWORD, "Verification code: ", code,
-			SUDO_SAYS("Two-step verification is locked until"), NULL, NULL };
+			("Two-step verification is locked until"), NULL, NULL };
 		CU_ASSERT_NOT_EQUAL(run_tty("sudo: valid code while locked", "sdbad", SUDO_OK, NULL,
 		    steps), 0);
 		audit_is("sdbad", "admin:success auth:failure/wrong auth:failure/wrong auth:failure/wrong "
@@ -817,29 +811,31 @@ test_sudo(void)
 	code_of("sdnurse", 0, code);
 	{
 		const char *steps[] = { "password for sdnurse:", PASSWORD, "Verification code: ", code,
-			"EMERGENCY ACCESS", "Ventilator alarm server down on ward 4", "SUDO-RAN", NULL,
+			"Access denied: No rule allows you", NULL, "EMERGENCY ACCESS",
+			"Ventilator alarm server down on ward 4",
+			"Emergency access granted for 60 minutes", NULL, "SUDO-RAN TXN=none", NULL,
 			NULL };
 		CU_ASSERT_EQUAL(run_tty("sudo: break-glass", "sdnurse", SUDO_OK, NULL, steps), 0);
-		CU_ASSERT_EQUAL(seen("Access denied: No rule allows you"), sudo_speaks);
-		CU_ASSERT_EQUAL(seen("Emergency access granted for 60 minutes"), sudo_speaks);
 		audit_is("sdnurse", "admin:success auth:success account:deny/No rule allows you to use this "
 		    "application on this workstation at this time breakglass:granted/Ventilator "
 		    "alarm server down on ward 4");
 	}
-	/* under sudo's default pam_silent, none of Ward's messages shows */
-	CU_ASSERT_EQUAL_FATAL(write_sudoers(1), 0);
+	/* a stack without show_messages: under PAM_SILENT none of Ward's
+	 * messages shows */
+	CU_ASSERT_EQUAL_FATAL(tu_sh("sed -i 's/ show_messages//' '%s/pam.d/sudo'", ns), 0);
 	{
 		const char *steps[] = { "password for sdsilent:", PASSWORD, "Verification code: ",
 			"000000", NULL, NULL };
 		code_of("sdsilent", 0, c2);
 		if (strcmp(c2, "000000") == 0)
 			steps[3] = "111111";
-		CU_ASSERT_NOT_EQUAL(run_tty("sudo, pam_silent (no sudoers.d/ward): wrong code",
+		CU_ASSERT_NOT_EQUAL(run_tty("sudo, a stack without show_messages: wrong code",
 		    "sdsilent", SUDO_OK, NULL, steps), 0);
 		CU_ASSERT_FALSE(seen("not accepted"));
+		CU_ASSERT_TRUE(seen("1 incorrect password attempt"));
 		audit_is("sdsilent", "admin:success auth:failure/wrong");
 	}
-	CU_ASSERT_EQUAL(write_sudoers(0), 0);
+	CU_ASSERT_EQUAL(write_stack("sudo", "sudo", NULL), 0);
 }
 
 /* A policy denial for good is said in auth, and its code is not spent: the
@@ -856,14 +852,14 @@ test_sudo_denied_code_kept(void)
 		/* a wrong code counts, denial or not */
 		const char *steps[] = { "password for sdclerk:", PASSWORD, "Verification code: ",
 			strcmp(code, "000000") ? "000000" : "111111",
-			SUDO_SAYS("That code was not accepted."), NULL, NULL };
+			("That code was not accepted."), NULL, NULL };
 		CU_ASSERT_NOT_EQUAL(run_tty("sudo: wrong code, policy denial", "sdclerk", SUDO_OK,
 		    NULL, steps), 0);
 		audit_is("sdclerk", "admin:success auth:failure/wrong");
 	}
 	{
 		const char *steps[] = { "password for sdclerk:", PASSWORD, "Verification code: ", code,
-			SUDO_SAYS("Access denied: Clerks do not administer workstations"), NULL, NULL };
+			("Access denied: Clerks do not administer workstations"), NULL, NULL };
 		CU_ASSERT_NOT_EQUAL(run_tty("sudo: policy denial", "sdclerk", SUDO_OK, NULL, steps), 0);
 		CU_ASSERT_FALSE(seen("SUDO-RAN"));
 		CU_ASSERT_FALSE(seen("EMERGENCY"));
@@ -902,17 +898,17 @@ static void
 test_su(void)
 {
 	static const char *const su_ok[] = { "/bin/su", "suok", "-c",
-		"echo SU-RAN IDLE=$WARD_IDLE_LOGOFF ROLES=$WARD_ROLES", NULL };
+		"echo SU-RAN IDLE=$WARD_IDLE_LOGOFF ROLES=$WARD_ROLES TXN=${WARD_TXN-none}", NULL };
 	static const char *const su_bad[] = { "/bin/su", "subad", "-c", "echo SU-RAN", NULL };
 	static const char *const su_clerk[] = { "/bin/su", "suclerk", "-c", "echo SU-RAN", NULL };
 	static const char *const su_nurse[] = { "/bin/su", "sunurse", "-c",
-		"echo SU-RAN MAX=$WARD_SESSION_MAX BG=$WARD_BREAK_GLASS", NULL };
+		"echo SU-RAN MAX=$WARD_SESSION_MAX BG=$WARD_BREAK_GLASS TXN=${WARD_TXN-none}", NULL };
 	char code[16];
 
 	code_of("suok", 0, code);
 	{
 		const char *steps[] = { "Password: ", PASSWORD, "Verification code: ", code,
-			"SU-RAN IDLE=900 ROLES=it_admin", NULL, NULL };
+			"SU-RAN IDLE=900 ROLES=it_admin TXN=none", NULL, NULL };
 		CU_ASSERT_EQUAL(run_tty("su: valid code", "caller", su_ok, NULL, steps), 0);
 		audit_is("suok", "admin:success auth:success account:allow/Allowed session_open:success "
 		    "session_close:success");
@@ -954,7 +950,7 @@ test_su(void)
 	{
 		const char *steps[] = { "Password: ", PASSWORD, "Verification code: ", code,
 			"EMERGENCY ACCESS", "Ventilator alarm server down on ward 4",
-			"SU-RAN MAX=3600 BG=1", NULL, NULL };
+			"SU-RAN MAX=3600 BG=1 TXN=none", NULL, NULL };
 		CU_ASSERT_EQUAL(run_tty("su: break-glass", "caller", su_nurse, NULL, steps), 0);
 		CU_ASSERT_TRUE(seen("Emergency access granted for 60 minutes"));
 		audit_is("sunurse", "admin:success auth:success account:deny/No rule allows you to use this "
@@ -994,7 +990,8 @@ test_ssh_password(void)
 	code_of("shok", 0, code);
 	{
 		const char *steps[] = { "Password:", PASSWORD, "Verification code: ", code,
-			"SSH-RAN IDLE=900 ROLES=it_admin", NULL, NULL };
+			"SSH-RAN IDLE=900 ROLES=it_admin MAX=28800 BG= TXN=none", NULL,
+			NULL };
 		CU_ASSERT_EQUAL(run_ssh("ssh, password then code: valid code", "shok", 0, steps), 0);
 		audit_is("shok", "admin:success auth:success account:allow/Allowed session_open:success "
 		    "session_close:success");
@@ -1007,13 +1004,24 @@ test_ssh_password(void)
 		audit_is("shok", "admin:success auth:success account:allow/Allowed session_open:success "
 		    "session_close:success auth:failure/replay");
 	}
+	/* three wrong codes lock; then a good code is refused */
 	code_of("shbad", 0, code);
-	{
+	for (int i = 0; i < 3; i++) {
 		const char *steps[] = { "Password:", PASSWORD, "Verification code: ",
-			strcmp(code, "000000") ? "000000" : "111111", "That code was not accepted.",
-			NULL, NULL };
-		CU_ASSERT_NOT_EQUAL(run_ssh("ssh: wrong code", "shbad", 0, steps), 0);
-		audit_is("shbad", "admin:success auth:failure/wrong");
+			strcmp(code, "000000") ? "000000" : "111111",
+			i < 2 ? "That code was not accepted." :
+			"Too many wrong codes: two-step verification is locked until", NULL, NULL };
+		CU_ASSERT_NOT_EQUAL(run_ssh(i < 2 ? "ssh: wrong code" : "ssh: wrong code, lockout",
+		    "shbad", 0, steps), 0);
+		CU_ASSERT_TRUE(seen("Permission denied (keyboard-interactive)"));
+	}
+	{
+		const char *steps[] = { "Password:", PASSWORD, "Verification code: ", code,
+			"Two-step verification is locked until", NULL, NULL };
+		CU_ASSERT_NOT_EQUAL(run_ssh("ssh: valid code while locked", "shbad", 0, steps), 0);
+		CU_ASSERT_FALSE(seen("SSH-RAN"));
+		audit_is("shbad", "admin:success auth:failure/wrong auth:failure/wrong auth:failure/wrong "
+		    "lockout:locked/too many wrong codes auth:failure/locked");
 	}
 	code_of("shclerk", 0, code);
 	{
@@ -1024,22 +1032,21 @@ test_ssh_password(void)
 	}
 	code_of("shnurse", 0, code);
 	{
-		const char *steps[] = { "Password:", PASSWORD, "Verification code: ", code,
-			"EMERGENCY ACCESS", "Ventilator alarm server down on ward 4", NULL };
 		/*
-		 * A known limit (pam_ward(8) NOTES): sshd runs keyboard-interactive's
-		 * auth and account in a process of its own and opens the session
-		 * with another PAM handle, which has not the transaction; the grant
-		 * is recorded and said, and then the session is refused (no
-		 * allowing decision).  Checked as it is, so that a fix shows here.
+		 * sshd runs keyboard-interactive's auth and account in a child
+		 * process and opens the session on its monitor's handle: the
+		 * grant reaches the session through WARD_TXN in the PAM
+		 * environment, which never reaches the user's.
 		 */
-		CU_ASSERT_NOT_EQUAL(run_ssh("ssh: break-glass", "shnurse", 0, steps), 0);
-		CU_ASSERT_TRUE(seen("Access denied: No rule allows you"));
-		CU_ASSERT_TRUE(seen("Emergency access granted for 60 minutes"));
-		CU_ASSERT_FALSE(seen("SSH-RAN"));
+		const char *steps[] = { "Password:", PASSWORD, "Verification code: ", code,
+			"Access denied: No rule allows you", NULL, "EMERGENCY ACCESS",
+			"Ventilator alarm server down on ward 4",
+			"Emergency access granted for 60 minutes", NULL,
+			"SSH-RAN IDLE= ROLES=clinician,nurse MAX=3600 BG=1 TXN=none", NULL, NULL };
+		CU_ASSERT_EQUAL(run_ssh("ssh: break-glass", "shnurse", 0, steps), 0);
 		audit_is("shnurse", "admin:success auth:success account:deny/No rule allows you to "
 		    "use this application on this workstation at this time breakglass:granted/"
-		    "Ventilator alarm server down on ward 4 session_open:failure/no allowing decision");
+		    "Ventilator alarm server down on ward 4 session_open:success session_close:success");
 	}
 }
 
@@ -1053,15 +1060,18 @@ test_ssh_key(void)
 	code_of("shkey", 0, code);
 	{
 		const char *steps[] = { "Verification code: ", code,
-			"SSH-RAN IDLE=900 ROLES=it_admin", NULL, NULL };
+			"SSH-RAN IDLE=900 ROLES=it_admin MAX=28800 BG= TXN=none", NULL,
+			NULL };
 		CU_ASSERT_EQUAL(run_ssh("ssh, key then code: valid code", "shkey", 1, steps), 0);
 		CU_ASSERT_FALSE(seen("Password"));
 		audit_is("shkey", "admin:success auth:success account:allow/Allowed session_open:success "
 		    "session_close:success");
 	}
-	/* a key alone cannot give a second factor: refused and recorded */
+	/* a key alone cannot give a second factor: refused, recorded, and
+	 * said (sshd sends what the account phase said as a banner) */
 	{
-		const char *steps[] = { NULL };
+		const char *steps[] = { "Access denied: a verification code is required, and none "
+			"was given.", NULL, NULL };
 		CU_ASSERT_NOT_EQUAL(run_ssh("ssh, key alone (AuthenticationMethods publickey)",
 		    "shpub", 1, steps), 0);
 		CU_ASSERT_FALSE(seen("SSH-RAN"));
@@ -1113,9 +1123,11 @@ main(void)
 	CU_add_test(s, "TZ=... sudo decides on the workstation's time", test_sudo_tz);
 	CU_add_test(s, "su: valid, replay, wrong, lockout, denial, break-glass", test_su);
 	CU_add_test(s, "su - (su-l): valid, replay", test_su_l);
-	CU_add_test(s, "sshd, password then code: valid, replay, wrong, denial",
+	CU_add_test(s, "sshd, password then code: valid, replay, wrong, lockout, denial, "
+	    "break-glass",
 	    test_ssh_password);
-	CU_add_test(s, "sshd, key then code (contrib stack); key alone recorded", test_ssh_key);
+	CU_add_test(s, "sshd, key then code (contrib stack); key alone refused and said",
+	    test_ssh_key);
 	CU_add_test(s, "screen locker as the user: valid, replay", test_screen_locker);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -1449,7 +1449,7 @@ test_phase_bad_service_refused(void)
 }
 
 /* No code given (the person gave no answer, or the program cannot ask:
- * sshd after a public key): each phase refuses and records why. */
+ * sshd after a public key): each phase refuses, records and says why. */
 static void
 test_phase_no_code_recorded(void)
 {
@@ -1466,11 +1466,15 @@ test_phase_no_code_recorded(void)
 	CU_ASSERT_EQUAL(run_phase(WIRE_PH_AUTH, "alice", "ehr", token, &sc, &result), 0);
 	CU_ASSERT_EQUAL(result, WIRE_R_AUTH_ERR);
 	CU_ASSERT_EQUAL(sc.asked, 1);
+	CU_ASSERT_STRING_EQUAL(sc.said, "prompt: Verification code: \nerror: Access denied: "
+	    "a verification code is required, and none was given.\n");
 	memset(&sc, 0, sizeof(sc));
 	token[0] = '\0';
 	CU_ASSERT_EQUAL(run_phase(WIRE_PH_ACCOUNT, "alice", "ehr", token, &sc, &result), 0);
 	CU_ASSERT_EQUAL(result, WIRE_R_PERM_DENIED);
 	CU_ASSERT_EQUAL(sc.asked, 1);
+	CU_ASSERT_STRING_EQUAL(sc.said, "prompt: Verification code: \nerror: Access denied: "
+	    "a verification code is required, and none was given.\n");
 	CU_ASSERT_EQUAL(tu_count_lines(log, "\"user\":\"alice\"", "\"event\":\"auth\"",
 	    "no code given", NULL), before_auth + 1);
 	CU_ASSERT_EQUAL(tu_count_lines(log, "\"user\":\"alice\"", "\"event\":\"account\"",

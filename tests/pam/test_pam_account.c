@@ -2,8 +2,10 @@
  * test_pam_account.c - the account and session phases of pam_ward.so
  * through real libpam (pam_start_confdir): allow and deny with the reason
  * shown, break-glass refused and granted (with its session limit and its
- * audit record), the session environment, one load per transaction, and
- * an audit log that cannot be written denying.
+ * audit record), the session environment, one load per transaction, an
+ * audit log that cannot be written denying, a session opened on another
+ * handle (sshd) with the token carried in the PAM environment, and
+ * show_messages under PAM_SILENT (sudo).
  */
 #include <CUnit/Basic.h>
 #include <security/pam_appl.h>
@@ -38,6 +40,8 @@ static const struct {
 	{ "dina",  "OBUGC4TNMFRXS4DSN5TGKZ3TN5ZHIYLM" },
 	{ "fay",   "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJR" },
 	{ "ed",    "MFZWIZTHNJVWY3LONZXXA4LSON2HK5TX" },
+	{ "gus",   "EBGIMC7GBDN5Z2JQAY7C4KG2OIQLUNNI" },
+	{ "hal",   "DR5UAWZ27536YK4V6PHBY4Y52WXNHKPI" },
 };
 
 static const char policy_text[] =
@@ -50,8 +54,10 @@ static const char policy_text[] =
     "  { user = \"bob3\"; roles = [\"physician\"]; }, { user = \"bob4\"; roles = [\"physician\"]; },\n"
     "  { user = \"bob5\"; roles = [\"physician\"]; }, { user = \"carol\"; roles = [\"clerk\"]; },\n"
     "  { user = \"dina\"; roles = [\"nurse\"]; }, { user = \"fay\"; roles = [\"nurse\"]; },\n"
-    "  { user = \"ed\"; roles = [\"physician\"]; } );\n"
-    "apps = { ehr = [\"acct-ehr\", \"acct-try\"]; pharmacy = [\"acct-rx\"]; };\n"
+    "  { user = \"ed\"; roles = [\"physician\"]; }, { user = \"gus\"; roles = [\"physician\"]; },\n"
+    "  { user = \"hal\"; roles = [\"nurse\"]; } );\n"
+    "apps = { ehr = [\"acct-ehr\", \"acct-try\"];\n"
+    "  pharmacy = [\"acct-rx\", \"acct-loud\"]; };\n"
     "rules = (\n"
     "  { id = \"nurses-ehr\"; effect = \"allow\"; roles = [\"nurse\"]; apps = [\"ehr\"];\n"
     "    mfa = \"required\"; idle_logoff = 600; session_max = 43200; },\n"
@@ -154,6 +160,12 @@ setup(void)
 	snprintf(text, sizeof(text), "auth optional /lib/x86_64-linux-gnu/security/pam_unix.so\n"
 	    "auth required %s socket=%s try_first_pass\n"
 	    "account required %s socket=%s\n", module, sock, module, sock);
+	if (tu_write(path, text, (size_t)-1, 0644) != 0)
+		return 1;
+	/* show_messages: Ward's lines under PAM_SILENT too (sudo) */
+	snprintf(path, sizeof(path), "%s/acct-loud", pamd);
+	snprintf(text, sizeof(text), "auth required %s socket=%s show_messages\n"
+	    "account required %s socket=%s show_messages\n", module, sock, module, sock);
 	if (tu_write(path, text, (size_t)-1, 0644) != 0)
 		return 1;
 	if (tu_sh("'%s' --config '%s' init", wardctl, conf) != 0)
@@ -504,6 +516,170 @@ test_replaced_policy_decides(void)
 	free(text);
 }
 
+/* HANDLE's PAM environment, one "NAME=VALUE\n" line each, into OUT. */
+static void
+env_of(pam_handle_t *h, char *out, size_t len)
+{
+	char **list = pam_getenvlist(h);
+
+	out[0] = '\0';
+	for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
+		snprintf(out + strlen(out), len - strlen(out), "%s\n", list[i]);
+		free(list[i]);
+	}
+	free(list);
+}
+
+/* A new handle for SERVICE and USER with the PAM environment ENV ("NAME=VALUE\n"
+ * lines), as sshd's monitor imports its auth child's. */
+static pam_handle_t *
+handle_with_env(const char *service, const char *user, const char *env)
+{
+	static struct pam_conv c = { pt_conv, NULL };
+	pam_handle_t *h = NULL;
+	char line[512];
+
+	if (pam_start_confdir(service, user, &c, pamd, &h) != PAM_SUCCESS)
+		return NULL;
+	for (const char *p = env; *p != '\0';) {
+		size_t n = strcspn(p, "\n");
+
+		snprintf(line, sizeof(line), "%.*s", (int)n, p);
+		CU_ASSERT_EQUAL(pam_putenv(h, line), PAM_SUCCESS);
+		p += n + (p[n] == '\n');
+	}
+	return h;
+}
+
+/*
+ * Open (and close) gus's session of SERVICE on a new handle with the PAM
+ * environment CARRIED, after setcred when SETCRED, as sshd's monitor does;
+ * WARD_TXN must have left the environment (after setcred too), which OUT
+ * gets once the session is open.  The session opening's rc.
+ */
+static int
+session_on_new_handle(const char *service, const char *carried, int setcred, char *out,
+    size_t len)
+{
+	pam_handle_t *b = handle_with_env(service, "gus", carried);
+	int rc;
+
+	out[0] = '\0';
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	if (setcred) {
+		CU_ASSERT_EQUAL(pam_setcred(b, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+		CU_ASSERT_PTR_NULL(pam_getenv(b, "WARD_TXN"));
+	}
+	rc = pam_open_session(b, 0);
+	CU_ASSERT_PTR_NULL(pam_getenv(b, "WARD_TXN"));
+	if (rc == PAM_SUCCESS) {
+		env_of(b, out, len);
+		CU_ASSERT_EQUAL(pam_close_session(b, 0), PAM_SUCCESS);
+	}
+	pam_end(b, rc);
+	return rc;
+}
+
+/*
+ * sshd runs auth and account (keyboard-interactive) in a child process and
+ * opens the session on its monitor's handle, which imports the child's PAM
+ * environment but not its pam_set_data: the token travels as WARD_TXN, a
+ * break-glass grant reaches the session, and WARD_TXN leaves the
+ * environment (setcred, session) before the program copies it into the
+ * user's session.
+ */
+static void
+test_session_on_another_handle(void)
+{
+	static struct pam_conv c = { pt_conv, NULL };
+	pam_handle_t *a = NULL;
+	char code[16], env[2048], carried[2048];
+	const char *answers[2];
+	const char *t;
+
+	/* the "child": auth and account, break-glass granted */
+	code_now("gus", code);
+	answers[0] = code;
+	answers[1] = "Cardiac arrest in bay 4, need the chart";
+	pt_answers(answers, 2);
+	CU_ASSERT_EQUAL_FATAL(pam_start_confdir("acct-rx", "gus", &c, pamd, &a), PAM_SUCCESS);
+	CU_ASSERT_EQUAL(pam_authenticate(a, 0), PAM_SUCCESS);
+	CU_ASSERT_EQUAL(pam_acct_mgmt(a, 0), PAM_SUCCESS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "Emergency access granted"));
+	env_of(a, carried, sizeof(carried));
+	pam_end(a, PAM_SUCCESS);
+	t = strstr(carried, "WARD_TXN=");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	t += strlen("WARD_TXN=");
+	CU_ASSERT_EQUAL(strspn(t, "0123456789abcdef"), 32);
+	CU_ASSERT_EQUAL(t[32], '\n');
+
+	/* without the carried token the session is refused: the grant is the
+	 * transaction's */
+	pt_answer_all(NULL);
+	CU_ASSERT_EQUAL(session_on_new_handle("acct-rx", "", 0, env, sizeof(env)),
+	    PAM_SESSION_ERR);
+	/* another service, with the token: the grant is not that service's */
+	CU_ASSERT_EQUAL(session_on_new_handle("acct-ehr", carried, 0, env, sizeof(env)),
+	    PAM_SESSION_ERR);
+	/* the "monitor": setcred takes the token out, the session opens */
+	CU_ASSERT_EQUAL(session_on_new_handle("acct-rx", carried, 1, env, sizeof(env)),
+	    PAM_SUCCESS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_BREAK_GLASS=1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(env, "WARD_SESSION_MAX=3600\n"));
+	/* no setcred: the session phase takes it out itself; but the grant was
+	 * for one session, and the transaction ended with it */
+	CU_ASSERT_EQUAL(session_on_new_handle("acct-rx", carried, 0, env, sizeof(env)),
+	    PAM_SESSION_ERR);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"gus\"", "\"event\":\"breakglass\"",
+	    "\"result\":\"granted\"", NULL), 1);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"gus\"", "\"event\":\"session_open\"",
+	    "\"result\":\"success\"", "\"rule\":\"break-glass\"", NULL), 1);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"gus\"", "\"event\":\"session_open\"",
+	    "\"result\":\"failure\"", "no allowing decision", NULL), 3);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"gus\"", "\"event\":\"session_close\"",
+	    NULL), 1);
+}
+
+/* PAM_SILENT (sudo always passes it before 1.9.16) hides Ward's lines,
+ * unless the stack says show_messages; the prompts show either way.
+ * acct-rx and acct-loud (show_messages) are the pharmacy, where nurses are
+ * denied for good: a wrong code, then the denial said in auth. */
+static void
+test_silent_and_show_messages(void)
+{
+	static struct pam_conv c = { pt_conv, NULL };
+	static const char *const services[] = { "acct-rx", "acct-loud" };
+	char code[16];
+
+	code_now("hal", code);
+	for (size_t i = 0; i < 2; i++) {
+		pam_handle_t *h = NULL;
+
+		pt_answer_all(strcmp(code, "000000") ? "000000" : "111111");
+		CU_ASSERT_EQUAL_FATAL(pam_start_confdir(services[i], "hal", &c, pamd, &h),
+		    PAM_SUCCESS);
+		CU_ASSERT_EQUAL(pam_authenticate(h, PAM_SILENT), PAM_AUTH_ERR);
+		CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "prompt: Verification code: "));
+		CU_ASSERT_EQUAL(strstr(pt_transcript, "error: That code was not accepted.") != NULL,
+		    i == 1);
+		pam_end(h, PAM_AUTH_ERR);
+
+		pt_answer_all(code);
+		CU_ASSERT_EQUAL_FATAL(pam_start_confdir(services[i], "hal", &c, pamd, &h),
+		    PAM_SUCCESS);
+		CU_ASSERT_EQUAL(pam_authenticate(h, PAM_SILENT), PAM_PERM_DENIED);
+		CU_ASSERT_EQUAL(strstr(pt_transcript, "error: Access denied: Nurses dispense "
+		    "through the pharmacy desk") != NULL, i == 1);
+		CU_ASSERT_EQUAL(strstr(pt_transcript, "error:") != NULL, i == 1);
+		pam_end(h, PAM_PERM_DENIED);
+	}
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"hal\"", "\"event\":\"auth\"",
+	    "\"result\":\"failure\"", NULL), 2);
+	CU_ASSERT_EQUAL(audit_count("\"user\":\"hal\"", "\"event\":\"account\"",
+	    "\"result\":\"deny\"", "refused in auth", NULL), 2);
+}
+
 static void
 test_chain_verifies(void)
 {
@@ -545,6 +721,10 @@ main(void)
 	    test_snapshot_compiled_and_edit_wins);
 	CU_add_test(s, "a policy replaced with older times decides at the next login",
 	    test_replaced_policy_decides);
+	CU_add_test(s, "a session on another handle: the token in the PAM environment (sshd)",
+	    test_session_on_another_handle);
+	CU_add_test(s, "PAM_SILENT hides Ward's lines unless show_messages (sudo)",
+	    test_silent_and_show_messages);
 	CU_add_test(s, "the chain verifies", test_chain_verifies);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
