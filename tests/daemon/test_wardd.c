@@ -593,12 +593,26 @@ flood(void *arg)
 	int open_now = 0;
 	char c = 0;
 
+	struct timespec t0;
+
 	for (int i = 0; i < FLOOD_N; i++)
 		fds[i] = connect_to(sock, 1);
-	usleep(500000);
-	for (int i = 0; i < FLOOD_N; i++)
-		if (fds[i] >= 0 && !closed_by_peer(fds[i]))
-			open_now++;
+	/* wardd cuts off all but WARDD_CONN_PER_UID: wait until it has (a
+	 * loaded machine takes longer), at most 30 s, then count */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		open_now = 0;
+		for (int i = 0; i < FLOOD_N; i++) {
+			if (fds[i] >= 0 && closed_by_peer(fds[i])) {
+				close(fds[i]);
+				fds[i] = -1;
+			}
+			open_now += fds[i] >= 0;
+		}
+		if (open_now <= 8 || tu_ms_since(&t0) > 30000)
+			break;
+		usleep(100000);
+	}
 	c = (char)(open_now > 100 ? 100 : open_now);
 	if (write(f->ready_fd, &c, 1) != 1)
 		return 1;
@@ -640,7 +654,8 @@ test_flood_does_not_stop_root(void)
 	CU_ASSERT_EQUAL(ans.type, WIRE_PONG);
 	wire_msg_wipe(&ans);
 	CU_ASSERT_EQUAL(allowed("alice", "ehr", NULL, 0), 1);
-	CU_ASSERT(tu_ms_since(&t0) < 1000);
+	/* within the bound after which the module would fail closed */
+	CU_ASSERT(tu_ms_since(&t0) < 5000);
 	/* and a root login phase runs to its end */
 	{
 		struct script sc;
