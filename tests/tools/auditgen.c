@@ -122,7 +122,7 @@ struct plant {
 	int host;                        /* host index */
 	int64_t ts;
 	const char *user, *service, *event, *result, *reason, *factor;
-	char ubuf[16];
+	char ubuf[32];
 };
 
 struct gen {
