@@ -2,8 +2,9 @@
  * cmd_audit.c - wardctl audit verify|query|report|export, and the admin
  * records every changing wardctl command writes.  audit report prints what
  * report.c finds.  Over 800 lines because it is one command group sharing
- * its record filters and output (text, JSON) - the analysis lives in
- * report.c and the verifier in lib/audit_verify.c.
+ * its record filters and output (text, JSON), for one log and for a
+ * fleet's (--fleet) - the analyses live in report.c and fleet_report.c,
+ * the verifiers in lib/audit_verify.c and lib/audit_fleet.c.
  *
  * Rules it keeps:
  *  - A change is refused when its audit record could not be written

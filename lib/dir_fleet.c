@@ -1,6 +1,9 @@
 /*
  * dir_fleet.c - fleet mode's operations on a user's MFA record (fleet.h),
  * over the directory client's connections (dir_conn.c, dir_deadline.c).
+ * Longer than most files on purpose: every write of the MFA record and
+ * the rules below (one write target, one assertion per change, no answer
+ * never a success) stay together, so a new operation meets them all here.
  *
  * Rules it keeps:
  *  - Writes go to fleet.write_uri alone.  The write handle is opened on a
