@@ -643,7 +643,7 @@ audit_report_fleet_cmd(const struct wopts *o)
 	while (fr.nheap > 0) {
 		size_t top = fr.heap[0];
 
-		if ((r = look(&fr, top)) != 0) {
+		if (look(&fr, top) != 0) {
 			snprintf(fr.err, sizeof(fr.err), "out of memory");
 			goto fail;
 		}
