@@ -102,9 +102,15 @@ stop_container() {
 	NSPID=""
 }
 trap stop_container EXIT
-trap 'exit 130' INT TERM HUP
+trap 'echo "systemd test: interrupted; stopping the container" >&2; exit 130' INT TERM HUP
+# nspawn in a session of its own: a ^C reaches this script and the command
+# it runs in the container (in_sd), not nspawn; the trap then stops the
+# container with nothing of ours in it.  (The container's shutdown
+# SIGSTOPs every process in it; an nsenter whose child stops stops itself,
+# and nothing there would wake it or reap the child.)
+# (setsid execs nspawn: a background job of a script leads no group)
 # shellcheck disable=SC2086
-systemd-nspawn -q -D "$R" -M "$MACHINE" --boot --console=read-only $opts \
+setsid systemd-nspawn -q -D "$R" -M "$MACHINE" --boot --console=read-only $opts \
     </dev/null >"$WORK/boot.log" 2>&1 &
 NSPID=$!
 
@@ -150,7 +156,7 @@ for _ in $(seq 100); do
 	kill -0 "$NSPID" 2>/dev/null || blocked "systemd-nspawn exited"
 	sleep 0.2
 done
-state=$(timeout 120 nsenter -t "$LEADER" -a -r -w systemctl is-system-running --wait 2>&1) || true
+state=$(in_sd timeout 120 systemctl is-system-running --wait 2>&1) || true
 case "$state" in
 running) ;;
 degraded) echo "the container's failed units:"; in_sd systemctl --failed --no-pager --no-legend ;;
