@@ -11,6 +11,9 @@
 #     pam_ward connection starts wardd.service through the socket; a wrong
 #     code is refused, oathtool's code logs alice in through pamtester
 #     (auth, account, session); the audit records are in the chain;
+#   - systemd-analyze verify finds nothing to say about the units;
+#     systemctl reload wardd reloads the running wardd in place; wardd has
+#     logged nothing at LOG_WARNING or above under its sandbox;
 #   - systemd-analyze security wardd.service: the exposure is at most
 #     EXPOSURE_MAX (the unit's hardening, contrib/system/wardd.service);
 #   - upgrade OLDVER -> NEWVER: keys, store and chain kept, the note "package
@@ -218,6 +221,24 @@ in_sd wardctl audit query --user alice --event auth --result failure | grep -q a
 	fail "no auth failure record"
 in_sd wardctl audit verify >/dev/null || fail "audit verify after the logins"
 ok "alice logged in through pamtester (auth, account, session) with oathtool's code; both records in the chain"
+
+# --- the units as systemd reads them, and a reload (wardd(8), SIGNALS)
+in_sd systemd-analyze verify --man=no wardd.socket wardd.service >"$WORK/sd-verify.log" 2>&1 ||
+	{ cat "$WORK/sd-verify.log"; fail "systemd-analyze verify"; }
+[ ! -s "$WORK/sd-verify.log" ] || { cat "$WORK/sd-verify.log"; fail "systemd-analyze verify complains"; }
+pid=$(in_sd systemctl show -P MainPID wardd.service)
+in_sd systemctl reload wardd.service || fail "systemctl reload wardd"
+for _ in $(seq 50); do
+	in_sd journalctl -b -u wardd.service --no-pager -o cat | grep -q '^reload (' && break
+	sleep 0.1
+done
+in_sd journalctl -b -u wardd.service --no-pager -o cat | grep '^reload (' ||
+	fail "wardd did not log the reload"
+[ "$(in_sd systemctl show -P MainPID wardd.service)" = "$pid" ] || fail "the reload restarted wardd"
+in_sd journalctl -b -u wardd.service --no-pager -p warning -o cat >"$WORK/sd-warn.log"
+! grep -qv '^-- No entries --$' "$WORK/sd-warn.log" ||
+	{ cat "$WORK/sd-warn.log"; fail "wardd logged warnings under its unit"; }
+ok "systemd-analyze verify: the units are clean; systemctl reload wardd reloads in place (pid $pid); wardd logged no warning"
 
 # --- the unit's hardening, as systemd rates it
 in_sd systemd-analyze security --no-pager wardd.service >"$WORK/sd-security.log" 2>&1 || true
