@@ -128,7 +128,9 @@ blocked() {
 	exit 1
 }
 for _ in $(seq 100); do
-	for p in $(ps -o pid= --ppid "$NSPID" 2>/dev/null); do
+	# nspawn's children (no ps: procps is not among the packaging tools)
+	# shellcheck disable=SC2013
+	for p in $(cat /proc/"$NSPID"/task/*/children 2>/dev/null); do
 		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd ] && LEADER=$p
 	done
 	[ -n "$LEADER" ] && break
