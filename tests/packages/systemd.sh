@@ -13,7 +13,8 @@
 #     (auth, account, session); the audit records are in the chain;
 #   - systemd-analyze verify finds nothing to say about the units;
 #     systemctl reload wardd reloads the running wardd in place; wardd has
-#     logged nothing at LOG_WARNING or above under its sandbox;
+#     logged nothing at LOG_WARNING or above under its sandbox (but that
+#     it cannot stamp a fresh snapshot again in the read-only /etc/ward);
 #   - systemd-analyze security wardd.service: the exposure is at most
 #     EXPOSURE_MAX (the unit's hardening, contrib/system/wardd.service);
 #   - upgrade OLDVER -> NEWVER: keys, store and chain kept, the note "package
@@ -237,9 +238,13 @@ done
 in_sd journalctl -b -u wardd.service --no-pager -o cat | grep '^reload (' ||
 	fail "wardd did not log the reload"
 [ "$(in_sd systemctl show -P MainPID wardd.service)" = "$pid" ] || fail "the reload restarted wardd"
+# One warning is the unit's by design: a snapshot compiled within two
+# seconds of its text's change (here the text apt had just unpacked) is
+# right but not stamped, and wardd, which would stamp it again, cannot
+# write /etc/ward under ProtectSystem=strict (wardctl(8), policy compile).
 in_sd journalctl -b -u wardd.service --no-pager -p warning -o cat >"$WORK/sd-warn.log"
-! grep -qv '^-- No entries --$' "$WORK/sd-warn.log" ||
-	{ cat "$WORK/sd-warn.log"; fail "wardd logged warnings under its unit"; }
+! grep -v -e '^-- No entries --$' -e '^policy snapshot not stamped again: /etc/ward/policy\.conf\.snap\.tmp\.[0-9]*: Read-only file system$' \
+    "$WORK/sd-warn.log" || fail "wardd logged warnings under its unit"
 ok "systemd-analyze verify: the units are clean; systemctl reload wardd reloads in place (pid $pid); wardd logged no warning"
 
 # --- the unit's hardening, as systemd rates it
