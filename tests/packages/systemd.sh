@@ -103,6 +103,8 @@ stop_container() {
 		kill -KILL "$NSPID" 2>/dev/null || true
 	fi
 	wait "$NSPID" 2>/dev/null || true
+	# the folder nspawn makes for the container, left when it was killed
+	rmdir "/run/systemd/nspawn/propagate/$MACHINE" 2>/dev/null || true
 	NSPID=""
 }
 trap stop_container EXIT
