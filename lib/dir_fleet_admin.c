@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "dir_int.h"
 #include "fleet.h"
@@ -38,7 +39,7 @@
 
 #define ATTR(s) ((char *)(uintptr_t)(s))
 #define REKEY_PAGE 200              /* entries a page of the rotation's search */
-#define REKEY_TRIES 3               /* a record that changed meanwhile: read again */
+#define REKEY_TRIES 5               /* a record that changed meanwhile: read again */
 
 static const char keyid_label[] = "ward fleet key id v1";
 static const char rewrap_label[] = "ward recovery rewrap v1";
@@ -742,7 +743,10 @@ rk_entry(struct fleet *f, struct dir *d, LDAPMessage *e, const struct fleet_keyr
 		k = rk_one(f, &x, old, newk, newid, user, sizeof(user), &wrapped);
 		if (k != RK_CHANGED)
 			break;
-		/* a code spent, new codes or an enrolment meanwhile: again */
+		/* a code spent, new codes or an enrolment meanwhile, or this
+		 * rotation's own earlier change not yet on the replica read here
+		 * (the write path may be a consumer): again, after a moment */
+		nanosleep(&(struct timespec){ 0, 100 * 1000000L * (tries + 1) }, NULL);
 		if ((dn = strdup(x.dn)) == NULL) {
 			r = WARD_ERR_NOMEM;
 			break;
