@@ -12,12 +12,9 @@
  *    key is skipped), never prints a secret, and leaves an admin audit
  *    record of what it did.
  */
-#include <errno.h>
-#include <ldap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "audit.h"
 #include "fleet.h"
@@ -38,60 +35,45 @@ load_fleet_conf(const struct wopts *o, struct ward_conf *c)
 
 /* ---- status ---------------------------------------------------------------- */
 
-enum wpath { W_PROVIDER, W_CHAINED, W_REFERS, W_OTHER, W_DOWN };
-
-static enum wpath
-classify(int r, const struct fleet_probe *p)
-{
-	if (r != 0)
-		return W_DOWN;
-	if (p->code == LDAP_REFERRAL)
-		return W_REFERS;
-	if (p->code != LDAP_ASSERTION_FAILED)
-		return W_OTHER;
-	return p->code_ref == LDAP_REFERRAL ? W_CHAINED : W_PROVIDER;
-}
-
 static void
-print_write(const struct ward_conf *c, enum wpath w, const struct fleet_probe *p, int r)
+print_write(const struct ward_conf *c, const struct fleet_probe *p)
 {
 	printf("write path   %s (fleet.write_uri)\n", c->fleet.write_uri);
-	switch (w) {
-	case W_PROVIDER:
+	switch (p->path) {
+	case FLEET_PATH_PROVIDER:
 		printf("  ok         a provider: writes are applied here (probe answered "
 		    "assertionFailed, nothing changed)\n");
 		break;
-	case W_CHAINED:
+	case FLEET_PATH_CHAINED:
 		printf("  ok         a consumer that chains writes to %s (probe answered "
 		    "assertionFailed through it, nothing changed)\n", p->referral[0] ?
 		    p->referral : "its provider");
 		break;
-	case W_REFERS:
+	case FLEET_PATH_REFERS:
 		printf("  PROBLEM    a consumer that does not chain writes: it answered with a "
 		    "referral to %s; MFA changes would fail.  Chain them (slapo-chain, "
 		    "contrib/ldap/README) or point write_uri at the provider\n",
 		    p->referral[0] ? p->referral : "(none given)");
 		break;
-	case W_OTHER:
+	case FLEET_PATH_REFUSED:
 		printf("  PROBLEM    the probe was answered %s (%d), not assertionFailed: "
-		    "writes may not reach a provider\n", ldap_err2string(p->code), p->code);
+		    "writes may not reach a provider\n", p->answer, p->code);
 		break;
 	default:
-		printf("  PROBLEM    no answer: %s\n", p->msg[0] ? p->msg : ward_strerror(r));
+		printf("  PROBLEM    no answer: %s\n", p->msg);
 		break;
 	}
 }
 
-static const char *const wpath_names[] = { "provider", "chained", "referral", "refused",
+static const char *const path_names[] = { "provider", "chained", "referral", "refused",
 	"unreachable" };
 
 static void
-json_node(struct jobj *arr, const struct fleet_node *n, int comma)
+json_node(const struct fleet_node *n, int comma)
 {
 	struct jobj j;
 	const char *v[FLEET_MAX_CSN];
 
-	(void)arr;
 	jobj_begin(&j, stdout, comma);
 	jobj_str(&j, "uri", n->uri);
 	jobj_key(&j, "ok");
@@ -127,7 +109,6 @@ fleet_status(struct wopts *o)
 	struct ward_conf c;
 	struct fleet *f = NULL;
 	const char *user = NULL, *dn;
-	enum wpath w;
 	size_t nn = 0;
 	int r, rc = WEXIT_ERR, same = 1, problems = 0, ur = 0;
 
@@ -160,8 +141,7 @@ fleet_status(struct wopts *o)
 	/* the probe's entry: the user's, else this identity's own, else the base */
 	dn = u.dn != NULL ? u.dn : c.directory.bind_dn ? c.directory.bind_dn : c.directory.base;
 	r = fleet_probe_write(f, dn, &p);
-	w = classify(r, &p);
-	problems += w != W_PROVIDER && w != W_CHAINED;
+	problems += p.path != FLEET_PATH_PROVIDER && p.path != FLEET_PATH_CHAINED;
 	problems += !same;
 	if (o->json) {
 		struct jobj j, wj;
@@ -172,19 +152,19 @@ fleet_status(struct wopts *o)
 		jobj_key(&j, "read");
 		fputc('[', stdout);
 		for (size_t i = 0; i + 1 < nn; i++)
-			json_node(&j, &nodes[i], i > 0);
+			json_node(&nodes[i], i > 0);
 		fputc(']', stdout);
 		jobj_key(&j, "write");
 		jobj_begin(&wj, stdout, 0);
 		jobj_str(&wj, "uri", c.fleet.write_uri);
-		jobj_str(&wj, "path", wpath_names[w]);
+		jobj_str(&wj, "path", path_names[p.path]);
 		jobj_num(&wj, "code", p.code);
 		jobj_num(&wj, "code_referrals_required", p.code_ref);
 		jobj_str(&wj, "referral", p.referral[0] ? p.referral : NULL);
 		if (r != 0)
 			jobj_str(&wj, "error", p.msg);
 		jobj_key(&wj, "node");
-		json_node(&wj, &nodes[nn - 1], 0);
+		json_node(&nodes[nn - 1], 0);
 		jobj_end(&wj);
 		jobj_key(&j, "replication");
 		fputs(same ? "\"in_step\"" : "\"differs\"", stdout);
@@ -203,7 +183,7 @@ fleet_status(struct wopts *o)
 		printf("read URIs    (directory.uri, in failover order)\n");
 		for (size_t i = 0; i + 1 < nn; i++)
 			text_node("", &nodes[i]);
-		print_write(&c, w, &p, r);
+		print_write(&c, &p);
 		text_node("", &nodes[nn - 1]);
 		if (same)
 			printf("replication  in step: every read URI and the write path hold the same "

@@ -412,6 +412,11 @@ out:
 	if (r != 0)
 		snprintf(p->msg, sizeof(p->msg), "%s%s%s", ward_strerror(r), d->msg[0] ? ": " : "",
 		    d->msg);
+	if (p->code >= 0)
+		snprintf(p->answer, sizeof(p->answer), "%s", ldap_err2string(p->code));
+	p->path = r != 0 ? FLEET_PATH_DOWN : p->code == LDAP_REFERRAL ? FLEET_PATH_REFERS :
+	    p->code != LDAP_ASSERTION_FAILED ? FLEET_PATH_REFUSED :
+	    p->code_ref == LDAP_REFERRAL ? FLEET_PATH_CHAINED : FLEET_PATH_PROVIDER;
 	ldap_control_free(a);
 	ldap_control_free(ch);
 	return r;

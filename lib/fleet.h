@@ -283,9 +283,18 @@ int fleet_node_same(const struct fleet_node *a, const struct fleet_node *b);
  *    provider.  -1 when not sent.
  * 0 when answered; an outage (MSG says why) as fleet_accept.
  */
+enum fleet_path {
+	FLEET_PATH_PROVIDER,         /* 122, then 122: writes applied there */
+	FLEET_PATH_CHAINED,          /* 122, then a referral: a chaining consumer */
+	FLEET_PATH_REFERS,           /* a referral: a consumer that does not chain */
+	FLEET_PATH_REFUSED,          /* another answer (ANSWER names it) */
+	FLEET_PATH_DOWN              /* no answer (MSG says why) */
+};
 struct fleet_probe {
 	int code, code_ref;
-	char referral[256];
+	enum fleet_path path;
+	char answer[96];             /* the text of CODE */
+	char referral[256];          /* scheme://host:port/ */
 	char msg[320];
 };
 int fleet_probe_write(struct fleet *f, const char *dn, struct fleet_probe *p) WARD_WUR;

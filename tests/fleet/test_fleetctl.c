@@ -29,7 +29,6 @@
  */
 #include <CUnit/Basic.h>
 #include <fcntl.h>
-#include <ldap.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
