@@ -248,7 +248,7 @@ fleet_rekey_cmd(struct wopts *o)
 	path = o->args[1];
 	if (load_fleet_conf(o, &c) != 0)
 		return WEXIT_ERR;
-	if ((r = fleet_keyring_load(&old, &c, err, sizeof(err))) != 0) {
+	if (fleet_keyring_load(&old, &c, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wardctl: fleet key: %s\n", err);
 		goto out;
 	}
@@ -258,8 +258,8 @@ fleet_rekey_cmd(struct wopts *o)
 	if (r == 0 && !o->json)
 		printf("created  %s (new fleet key, 32 random bytes, 0600)\n", path);
 	if ((r != 0 && r != WARD_ERR_EXISTS) ||
-	    (r = secret_key_load(&newk, path, err, sizeof(err))) != 0 ||
-	    (r = fleet_key_id(&newk, newid)) != 0) {
+	    secret_key_load(&newk, path, err, sizeof(err)) != 0 ||
+	    fleet_key_id(&newk, newid) != 0) {
 		fprintf(stderr, "wardctl: new fleet key: %s\n", err);
 		goto out;
 	}

@@ -76,11 +76,11 @@ fx_open(struct fx *x, const struct ward_conf *conf, const char *user, int keys,
 	memset(x, 0, sizeof(*x));
 	x->conf = conf;
 	x->u.last_step = -1;
-	if (keys && (r = fleet_keyring_load(&x->ring, conf, err, sizeof(err))) != 0) {
+	if (keys && fleet_keyring_load(&x->ring, conf, err, sizeof(err)) != 0) {
 		fprintf(stderr, "wardctl: fleet key: %s (wardctl init --fleet makes it)\n", err);
 		return WEXIT_ERR;
 	}
-	if ((r = fleet_open(&x->f, conf)) != 0) {
+	if (fleet_open(&x->f, conf) != 0) {
 		fprintf(stderr, "wardctl: %s: fleet and directory settings unusable\n", conf->path);
 		return WEXIT_ERR;
 	}
