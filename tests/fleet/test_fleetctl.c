@@ -108,6 +108,24 @@ wardctl(const char *conf, const char *args, int *st)
 	return tu_run(cmd, 1, st);
 }
 
+/* wardctl on CONF with ARGS exits STATUS, and prints NEEDLE (NULL: not
+ * looked at). */
+static void
+expect(const char *conf, const char *args, int status, const char *needle)
+{
+	char *out;
+	int st, found;
+
+	out = wardctl(conf, args, &st);
+	found = needle == NULL || (out != NULL && strstr(out, needle) != NULL);
+	CU_ASSERT_EQUAL(st, status);
+	CU_ASSERT(found);
+	if (st != status || !found)
+		fprintf(stderr, "\nwardctl %s (%s): exit %d, %s\n", args, conf, st,
+		    found ? "as expected" : "without what was looked for");
+	free(out);
+}
+
 static char keyfile[1024], newkeyfile[1024];
 
 /* Does C1 chain a write to A (Debian 12's slapd now and then starts a
@@ -225,13 +243,40 @@ ws_close(struct ws *w)
 	conf_free(&w->conf);
 }
 
-/* A workstation (ws-1 via C1, ws-2 via C2: WHICH 0 or 1) reading USER's
- * record until its secret opens to SECRET (LEN bytes; NULL: until it is
- * not enrolled), within 10 s: replication to a consumer takes a moment.
- * 0 when it did; the record read into U (may be NULL). */
+/* What a workstation waits to read: the secret SECRET (LEN bytes; NULL:
+ * not enrolled), or FAILURES and LOCKED (when STATE). */
+struct want {
+	const unsigned char *secret;
+	size_t len;
+	int state;
+	long failures;
+	int locked;
+};
+
 static int
-seen_by(int which, const char *user, const unsigned char *secret, size_t len,
-    struct fleet_user *keep)
+as_wanted(const struct ws *w, const char *user, const struct fleet_user *u,
+    const struct want *x)
+{
+	unsigned char *pt = NULL;
+	size_t ptlen = 0;
+	int ok;
+
+	if (x->state)
+		return u->failures == x->failures && (u->locked_until > time(NULL)) == x->locked;
+	if (x->secret == NULL)
+		return u->secret_ct == NULL;
+	ok = fleet_open_secret(&w->ring, user, u, &pt, &ptlen) == 0 && ptlen == x->len &&
+	    memcmp(pt, x->secret, x->len) == 0;
+	ward_freezero(pt, ptlen);
+	return ok;
+}
+
+/* A workstation (ws-1 via C1, ws-2 via C2: WHICH 0 or 1) reading USER's
+ * record until it is as X wants, within 10 s: replication to a consumer
+ * takes a moment.  0 when it was; the record read into KEEP (may be
+ * NULL). */
+static int
+wait_read(int which, const char *user, const struct want *x, struct fleet_user *keep)
 {
 	struct ws w;
 	int ok = -1;
@@ -240,18 +285,13 @@ seen_by(int which, const char *user, const unsigned char *secret, size_t len,
 		return -1;
 	for (int i = 0; i < 100 && ok != 0; i++) {
 		struct fleet_user u;
-		unsigned char *pt = NULL;
-		size_t ptlen = 0;
 
 		if (i)
 			usleep(100 * 1000);
 		if (fleet_read(w.f, user, &u) != 0)
 			continue;
-		if (secret == NULL)
-			ok = u.secret_ct == NULL ? 0 : -1;
-		else if (fleet_open_secret(&w.ring, user, &u, &pt, &ptlen) == 0)
-			ok = ptlen == len && memcmp(pt, secret, len) == 0 ? 0 : -1;
-		ward_freezero(pt, ptlen);
+		if (as_wanted(&w, user, &u, x))
+			ok = 0;
 		if (ok == 0 && keep != NULL)
 			*keep = u;
 		else
@@ -259,6 +299,15 @@ seen_by(int which, const char *user, const unsigned char *secret, size_t len,
 	}
 	ws_close(&w);
 	return ok;
+}
+
+static int
+seen_by(int which, const char *user, const unsigned char *secret, size_t len,
+    struct fleet_user *keep)
+{
+	struct want x = { secret, len, 0, 0, 0 };
+
+	return wait_read(which, user, &x, keep);
 }
 
 /* The "secret" and the recovery codes of enroll --json's output OUT. */
@@ -437,14 +486,8 @@ test_status(void)
 	assert_no_secret(out);
 	free(out);
 	/* carol has an entry but no enrolment */
-	out = wardctl("ward.conf", "status carol", &st);
-	CU_ASSERT_EQUAL(st, 1);
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "carol: not enrolled"));
-	free(out);
-	out = wardctl("ward.conf", "status nobody-here", &st);
-	CU_ASSERT_EQUAL(st, 1);
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "no directory entry for nobody-here"));
-	free(out);
+	expect("ward.conf", "status carol", 1, "carol: not enrolled");
+	expect("ward.conf", "status nobody-here", 1, "no directory entry for nobody-here");
 }
 
 /* USER's failures and lockout as workstation WHICH reads them, waiting
@@ -452,23 +495,9 @@ test_status(void)
 static int
 state_seen(int which, const char *user, long failures, int locked)
 {
-	struct ws w;
-	int ok = -1;
+	struct want x = { NULL, 0, 1, failures, locked };
 
-	if (ws_open(&w, which ? "ws-read-1.conf" : "ws-read-0.conf") != 0)
-		return -1;
-	for (int i = 0; i < 100 && ok != 0; i++) {
-		struct fleet_user u;
-
-		if (i)
-			usleep(100 * 1000);
-		if (fleet_read(w.f, user, &u) == 0 && u.failures == failures &&
-		    (u.locked_until > time(NULL)) == locked)
-			ok = 0;
-		fleet_user_clear(&u);
-	}
-	ws_close(&w);
-	return ok;
+	return wait_read(which, user, &x, NULL);
 }
 
 static void
@@ -489,10 +518,7 @@ test_unlock(void)
 	out = wardctl("ward.conf", "status alice", &st);
 	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "locked          until "));
 	free(out);
-	out = wardctl("ward.conf", "unlock alice", &st);
-	CU_ASSERT_EQUAL(st, 0);
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "lockout lifted"));
-	free(out);
+	expect("ward.conf", "unlock alice", 0, "lockout lifted");
 	/* both consumers' workstations see it */
 	CU_ASSERT_EQUAL(state_seen(0, "alice", 0, 0), 0);
 	CU_ASSERT_EQUAL(state_seen(1, "alice", 0, 0), 0);
@@ -509,9 +535,7 @@ test_unlock(void)
 		CU_ASSERT_EQUAL(tu_count_lines(path, "\"detail\":\"init --fleet (fleet key created)",
 		    NULL), 1);
 	}
-	out = wardctl("ward.conf", "audit verify", &st);
-	CU_ASSERT_EQUAL(st, 0);
-	free(out);
+	expect("ward.conf", "audit verify", 0, NULL);
 }
 
 static void
@@ -519,22 +543,16 @@ test_reset(void)
 {
 	unsigned char *s1 = NULL, *s2 = NULL;
 	size_t l1 = 0, l2 = 0;
-	char b1[80], b2[80], codes[16][20], *out;
-	int n, st;
+	char b1[80], b2[80], codes[16][20];
+	int n;
 
 	CU_ASSERT_EQUAL_FATAL(enrol("bob", "", &s1, &l1, b1, codes, &n), 0);
 	CU_ASSERT_EQUAL(seen_by(1, "bob", s1, l1, NULL), 0);
-	out = wardctl("ward.conf", "reset bob", &st);
-	CU_ASSERT_EQUAL(st, 0);
-	free(out);
+	expect("ward.conf", "reset bob", 0, NULL);
 	CU_ASSERT_EQUAL(seen_by(0, "bob", NULL, 0, NULL), 0);
 	CU_ASSERT_EQUAL(seen_by(1, "bob", NULL, 0, NULL), 0);
-	out = wardctl("ward.conf", "status bob", &st);
-	CU_ASSERT_EQUAL(st, 1);
-	free(out);
-	out = wardctl("ward.conf", "reset bob", &st);
-	CU_ASSERT_EQUAL(st, 1);
-	free(out);
+	expect("ward.conf", "status bob", 1, NULL);
+	expect("ward.conf", "reset bob", 1, NULL);
 	/* enrolled again: another secret, and the old one no longer opens */
 	CU_ASSERT_EQUAL_FATAL(enrol("bob", "", &s2, &l2, b2, codes, &n), 0);
 	CU_ASSERT(l1 != l2 || memcmp(s1, s2, l1) != 0);
@@ -598,13 +616,8 @@ test_workstation_refused(void)
 	CU_ASSERT_PTR_NULL(strstr(out, "secret "));
 	free(out);
 	CU_ASSERT_EQUAL(seen_by(0, "carol", NULL, 0, NULL), 0);
-	out = wardctl("ws.conf", "unlock alice", &st);
-	CU_ASSERT_EQUAL(st, 0);      /* workstations may clear failures (ward-acl.ldif {3}) */
-	free(out);
-	out = wardctl("ws.conf", "reset alice", &st);
-	CU_ASSERT_EQUAL(st, 2);
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "insufficient access"));
-	free(out);
+	expect("ws.conf", "unlock alice", 0, NULL);      /* workstations may clear failures (ward-acl.ldif {3}) */
+	expect("ws.conf", "reset alice", 2, "insufficient access");
 }
 
 static void
@@ -646,12 +659,8 @@ test_fleet_status_paths(void)
 	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "\"code\":10"));
 	free(out);
 	/* nothing was changed by the probes */
-	out = wardctl("ward.conf", "fleet status alice", &st);
-	CU_ASSERT_EQUAL(st, 0);
-	free(out);
-	out = wardctl("ward.conf", "fleet status a b", &st);
-	CU_ASSERT_EQUAL(st, 2);
-	free(out);
+	expect("ward.conf", "fleet status alice", 0, NULL);
+	expect("ward.conf", "fleet status a b", 2, NULL);
 }
 
 /* ---- rekey ----------------------------------------------------------------------- */
@@ -824,9 +833,7 @@ test_rekey(void)
 	CU_ASSERT(done1 >= KILL_AFTER && done1 < total);
 	CU_ASSERT_EQUAL(count_under(oldid), total - done1);
 	/* run again: finishes the rest, skips what is done */
-	out = wardctl("ward.conf", "--json fleet rekey", &st);
-	CU_ASSERT_EQUAL(st, 2);     /* no key named: usage */
-	free(out);
+	expect("ward.conf", "--json fleet rekey", 2, NULL);     /* no key named: usage */
 	{
 		char args[1200];
 
@@ -893,9 +900,7 @@ test_rekey(void)
 	}
 	ws_close(&nw);
 	/* under the new ward.conf: new recovery codes drop the old key */
-	out = wardctl("new.conf", "recovery-codes alice", &st);
-	CU_ASSERT_EQUAL(st, 0);
-	free(out);
+	expect("new.conf", "recovery-codes alice", 0, NULL);
 	CU_ASSERT_EQUAL_FATAL(ws_open(&w, "new.conf"), 0);
 	{
 		struct fleet_user u;
@@ -906,10 +911,7 @@ test_rekey(void)
 	}
 	ws_close(&w);
 	/* the old ward.conf cannot give new codes to a record it cannot open */
-	out = wardctl("ward.conf", "recovery-codes bob", &st);
-	CU_ASSERT_EQUAL(st, 2);
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "finish the rotation first"));
-	free(out);
+	expect("ward.conf", "recovery-codes bob", 2, "finish the rotation first");
 	secret_key_wipe(&oldk);
 	secret_key_wipe(&newk);
 	free(ru);
