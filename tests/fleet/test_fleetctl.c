@@ -6,6 +6,8 @@
  * (which chains to A); what it wrote read back as workstations read it
  * (lib/fleet.h, bound as ws-1 or ws-2, through each consumer).
  *
+ *  - key identifiers and the rewrap of recovery hashes match openssl(1),
+ *    and a chain of wrapped hashes computes (or, missing a key, does not);
  *  - init --fleet makes a 0600 root key of 32 bytes, prints no byte of
  *    it, and refuses to replace it;
  *  - enroll: both consumers give workstations a sealed secret that opens
@@ -354,6 +356,89 @@ enrol(const char *user, const char *args, unsigned char **secret, size_t *len, c
 }
 
 /* ---- tests ------------------------------------------------------------------- */
+
+/* HMAC-SHA-256 of MSG (LEN bytes) under K, from openssl(1): a computation
+ * independent of lib/dir_fleet_admin.c, as hex into OUT. */
+static int
+openssl_hmac(const struct secret_key *k, const void *msg, size_t len, char out[65])
+{
+	char path[1100], hex[65], cmd[1400], *res;
+	int st;
+
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", k->k[i]);
+	snprintf(path, sizeof(path), "%s/hmac.in", work);
+	if (tu_write(path, msg, len, 0600) != 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "openssl dgst -sha256 -mac HMAC -macopt hexkey:%s -r '%s'",
+	    hex, path);
+	res = tu_run(cmd, 0, &st);
+	if (res == NULL || st != 0 || strlen(res) < 64) {
+		free(res);
+		return -1;
+	}
+	memcpy(out, res, 64);
+	out[64] = '\0';
+	free(res);
+	return 0;
+}
+
+/* Key identifiers, the rewrap and chains of wrapped hashes (lib/fleet.h,
+ * KEYS), against openssl(1). */
+static void
+test_keys(void)
+{
+	static const char label[] = "ward fleet key id v1", rw[] = "ward recovery rewrap v1";
+	struct fleet_keyring ring;
+	struct fleet_user u;
+	unsigned char in[FLEET_HASH_LEN], out[FLEET_HASH_LEN], base_h[FLEET_HASH_LEN];
+	unsigned char msg[sizeof(rw) + FLEET_HASH_LEN], h[FLEET_HASH_LEN];
+	char id[FLEET_KEYID_LEN + 1], want[65], got[65];
+
+	memset(&ring, 0, sizeof(ring));
+	CU_ASSERT_EQUAL_FATAL(secret_random(ring.key, sizeof(ring.key)), 0);
+	CU_ASSERT_EQUAL(fleet_key_id(&ring.key[0], id), 0);
+	CU_ASSERT_EQUAL_FATAL(openssl_hmac(&ring.key[0], label, strlen(label), want), 0);
+	CU_ASSERT_EQUAL(strncmp(id, want, FLEET_KEYID_LEN), 0);
+	CU_ASSERT_EQUAL(strlen(id), FLEET_KEYID_LEN);
+	CU_ASSERT_EQUAL(secret_random(in, sizeof(in)), 0);
+	CU_ASSERT_EQUAL(fleet_recovery_rewrap(&ring.key[1], in, out), 0);
+	memcpy(msg, rw, sizeof(rw));
+	memcpy(msg + sizeof(rw), in, sizeof(in));
+	CU_ASSERT_EQUAL_FATAL(openssl_hmac(&ring.key[1], msg, sizeof(msg), want), 0);
+	for (int i = 0; i < 32; i++)
+		snprintf(got + 2 * i, 3, "%02x", out[i]);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	/* a record under key 1 wrapping hashes of key 0: the value is
+	 * W(k1, hash(k0, code)); a ring without key 0 cannot compute it */
+	CU_ASSERT_EQUAL(fleet_key_id(&ring.key[0], ring.id[0]), 0);
+	CU_ASSERT_EQUAL(fleet_key_id(&ring.key[1], ring.id[1]), 0);
+	ring.n = 2;
+	memset(&u, 0, sizeof(u));
+	u.has_salt = 1;
+	CU_ASSERT_EQUAL(secret_random(u.recovery_salt, sizeof(u.recovery_salt)), 0);
+	snprintf(u.key_chain, sizeof(u.key_chain), "%s %s", ring.id[1], ring.id[0]);
+	CU_ASSERT_EQUAL(fleet_recovery_hash(&ring.key[0], u.recovery_salt, "alice",
+	    "abcd-efgh-jkmn", base_h), 0);
+	CU_ASSERT_EQUAL(fleet_recovery_rewrap(&ring.key[1], base_h, out), 0);
+	CU_ASSERT_EQUAL(fleet_recovery_value(&ring, "alice", &u, "ABCD efgh JKMN", h), 0);
+	CU_ASSERT_EQUAL(memcmp(h, out, sizeof(h)), 0);
+	ring.n = 1;
+	CU_ASSERT_EQUAL(fleet_recovery_value(&ring, "alice", &u, "abcd-efgh-jkmn", h),
+	    WARD_ERR_CRYPTO);
+	/* one identifier: no wrapping; a malformed chain is refused */
+	ring.n = 2;
+	snprintf(u.key_chain, sizeof(u.key_chain), "%s", ring.id[0]);
+	CU_ASSERT_EQUAL(fleet_recovery_value(&ring, "alice", &u, "abcd-efgh-jkmn", h), 0);
+	CU_ASSERT_EQUAL(memcmp(h, base_h, sizeof(h)), 0);
+	snprintf(u.key_chain, sizeof(u.key_chain), "%s ", ring.id[0]);
+	CU_ASSERT_EQUAL(fleet_recovery_value(&ring, "alice", &u, "abcd-efgh-jkmn", h),
+	    WARD_ERR_CORRUPT);
+	snprintf(u.key_chain, sizeof(u.key_chain), "abc");
+	CU_ASSERT_EQUAL(fleet_recovery_value(&ring, "alice", &u, "abcd-efgh-jkmn", h),
+	    WARD_ERR_CORRUPT);
+	fleet_keyring_wipe(&ring);
+}
 
 static void
 test_init_fleet(void)
@@ -926,6 +1011,7 @@ main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	s = CU_add_suite("fleetctl", suite_init, suite_clean);
+	CU_add_test(s, "key identifiers and wrapped recovery hashes", test_keys);
 	CU_add_test(s, "init --fleet: a safe key, never replaced", test_init_fleet);
 	CU_add_test(s, "enroll once, seen by workstations on both consumers",
 	    test_enroll_everywhere);
