@@ -134,10 +134,8 @@ fleet_status(struct wopts *o)
 		problems += nodes[i].r != 0;
 		same = same && fleet_node_same(&nodes[0], &nodes[i]);
 	}
-	if (user != NULL && (ur = fleet_read(f, user, &u)) != 0 && ur != WARD_ERR_NOTFOUND) {
+	if (user != NULL && (ur = fleet_read(f, user, &u)) != 0 && ur != WARD_ERR_NOTFOUND)
 		fprintf(stderr, "wardctl: reading %s: %s\n", user, ward_strerror(ur));
-		problems++;
-	}
 	/* the probe's entry: the user's, else this identity's own, else the base */
 	dn = u.dn != NULL ? u.dn : c.directory.bind_dn ? c.directory.bind_dn : c.directory.base;
 	r = fleet_probe_write(f, dn, &p);
@@ -193,10 +191,11 @@ fleet_status(struct wopts *o)
 			    "differs; a change reaches a workstation once its read URI has it\n");
 		if (user != NULL && ur == WARD_ERR_NOTFOUND)
 			printf("%s: no directory entry\n", user);
-		else if (user != NULL && ur == 0 && wardctl_fleet_show(o, user, &u) != WEXIT_OK)
-			problems++;
+		else if (user != NULL && ur == 0)
+			(void)wardctl_fleet_show(o, user, &u);
 	}
-	if (user != NULL && ur == WARD_ERR_NOTFOUND)
+	/* a user asked about and not enrolled is a negative answer too */
+	if (user != NULL && (ur != 0 || u.secret_ct == NULL))
 		problems++;
 	rc = problems ? WEXIT_NO : WEXIT_OK;
 out:
@@ -292,7 +291,8 @@ fleet_rekey_cmd(struct wopts *o)
 			printf("STOPPED: %s; run the same command again to finish (records "
 			    "done are skipped)\n", r == WARD_ERR_PERM ? "the directory refused "
 			    "(insufficient access): run it as the enrolment identity" :
-			    ward_strerror(r));
+			    r == WARD_ERR_TOOBIG ? "the directory's size limit on paged results "
+			    "(see the log)" : ward_strerror(r));
 		else if (st.other || st.failed)
 			printf("not complete: the records named above were left as they are (see "
 			    "the log)\n");

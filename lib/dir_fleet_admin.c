@@ -183,9 +183,24 @@ fleet_recovery_value(const struct fleet_keyring *ring, const char *user,
 		return WARD_ERR_NOTFOUND;
 	if ((r = chain_split(u->key_chain, ids, &n)) != 0)
 		return r;
-	if (n == 0)     /* made before identifiers: the current key's */
-		return ring->n > 0 ? fleet_recovery_hash(&ring->key[0], u->recovery_salt, user,
-		    code, out) : WARD_ERR_CRYPTO;
+	if (n == 0) {
+		/* made before identifiers: under the key that opens its secret
+		 * (the current one when there is no secret to tell) */
+		k = ring->n > 0 ? &ring->key[0] : NULL;
+		for (size_t i = 0; u->secret_ct != NULL && i < ring->n; i++) {
+			unsigned char *pt = NULL;
+			size_t ptlen = 0;
+
+			if (secret_open(&ring->key[i], user, u->secret_ct, u->secret_ct_len, &pt,
+			    &ptlen) == 0) {
+				ward_freezero(pt, ptlen);
+				k = &ring->key[i];
+				break;
+			}
+		}
+		return k != NULL ? fleet_recovery_hash(k, u->recovery_salt, user, code, out) :
+		    WARD_ERR_CRYPTO;
+	}
 	if ((k = fleet_keyring_find(ring, ids[n - 1])) == NULL)
 		return WARD_ERR_CRYPTO;
 	if ((r = fleet_recovery_hash(k, u->recovery_salt, user, code, out)) != 0)
@@ -831,9 +846,14 @@ fleet_rekey(struct fleet *f, const struct fleet_keyring *old, const struct secre
 			break;
 		}
 		if (code != LDAP_SUCCESS) {
-			ward_log(LOG_ERR, "fleet rekey: the search on %s: %s", c->base,
-			    ldap_err2string(code));
-			r = code == LDAP_INSUFFICIENT_ACCESS ? WARD_ERR_PERM : WARD_ERR_UNAVAIL;
+			/* a size limit on paged results (size.prtotal) would stop
+			 * every run at the same place: say which limit */
+			ward_log(LOG_ERR, "fleet rekey: the search on %s: %s%s", c->base,
+			    ldap_err2string(code), code == LDAP_SIZELIMIT_EXCEEDED ? " (give the "
+			    "enrolment identity unlimited paged results: olcLimits size.prtotal="
+			    "unlimited, contrib/ldap/README)" : "");
+			r = code == LDAP_INSUFFICIENT_ACCESS ? WARD_ERR_PERM :
+			    code == LDAP_SIZELIMIT_EXCEEDED ? WARD_ERR_TOOBIG : WARD_ERR_UNAVAIL;
 			ldap_controls_free(rctrls);
 			ldap_msgfree(res);
 			break;

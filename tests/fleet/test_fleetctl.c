@@ -437,6 +437,24 @@ test_keys(void)
 	snprintf(u.key_chain, sizeof(u.key_chain), "abc");
 	CU_ASSERT_EQUAL(fleet_recovery_value(&ring, "alice", &u, "abcd-efgh-jkmn", h),
 	    WARD_ERR_CORRUPT);
+	/* no chain (made before identifiers): the key that opens the secret,
+	 * whichever of the ring it is */
+	u.key_chain[0] = '\0';
+	CU_ASSERT_EQUAL_FATAL(secret_seal(&ring.key[1], "alice", in, 20, &u.secret_ct,
+	    &u.secret_ct_len), 0);
+	CU_ASSERT_EQUAL(fleet_recovery_hash(&ring.key[1], u.recovery_salt, "alice",
+	    "abcd-efgh-jkmn", base_h), 0);
+	CU_ASSERT_EQUAL(fleet_recovery_value(&ring, "alice", &u, "abcd-efgh-jkmn", h), 0);
+	CU_ASSERT_EQUAL(memcmp(h, base_h, sizeof(h)), 0);
+	{
+		unsigned char *pt = NULL;
+		size_t ptlen = 0;
+
+		CU_ASSERT_EQUAL(fleet_open_secret(&ring, "alice", &u, &pt, &ptlen), 0);
+		CU_ASSERT(ptlen == 20 && memcmp(pt, in, 20) == 0);
+		ward_freezero(pt, ptlen);
+	}
+	free(u.secret_ct);
 	fleet_keyring_wipe(&ring);
 }
 
