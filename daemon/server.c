@@ -20,7 +20,7 @@
  *    memory) pauses accepting for ACCEPT_PAUSE_MS and is logged once, so
  *    the loop neither spins nor floods the log;
  *  - a PHASE request is handed with its connection to a worker thread
- *    (phase.c); the loop leaves that connection alone (no poll, no
+ *    (phase.c, workers.c); the loop leaves that connection alone (no poll, no
  *    deadline, never closed for a root connection) until the worker
  *    writes its slot number to done_fd, and then closes it;
  *  - every audit.head_interval seconds (ward.conf(5); 0: never) the loop
@@ -28,7 +28,8 @@
  *    append only, and a phase waiting for someone to type holds no lock;
  *  - SIGTERM stops accepting, tells the workers (stop_fd: a wait for
  *    someone typing ends at once), lets the requests in flight finish
- *    (each within its deadline), closes idle connections, and returns.
+ *    (each within its deadline), closes idle connections, ends the
+ *    worker threads waiting for a phase (workers_stop), and returns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -551,8 +552,10 @@ server_run(struct wardd *d, int lfd)
 				if (conns[i].fd >= 0 && !conns[i].busy && conns[i].rd.got == 0 &&
 				    conns[i].out == NULL)
 					conn_close(&conns[i]);
-			if (nconns == 0)
+			if (nconns == 0) {
+				workers_stop();
 				return 0;
+			}
 		} else if (accept_failing && wire_remaining_ms(&accept_resume) > 0) {
 			/* not polled: readable at once again, it would spin */
 			wait_ms = wire_remaining_ms(&accept_resume);
@@ -588,8 +591,10 @@ server_run(struct wardd *d, int lfd)
 			pfd[n].events = c->out != NULL ? POLLOUT : POLLIN;
 			pc[n++] = c;
 		}
-		if (stopping && nconns == 0)
+		if (stopping && nconns == 0) {
+			workers_stop();
 			return 0;
+		}
 		if (head_every > 0 && !stopping &&
 		    (wait_ms < 0 || wire_remaining_ms(&next_head) < wait_ms))
 			wait_ms = wire_remaining_ms(&next_head);
