@@ -269,8 +269,9 @@ free_slot(void)
 	return NULL;
 }
 
-/* Take FD (just accepted) into the table, or close it. */
-static void
+/* Take FD (just accepted) into the table: its slot, or NULL when it was
+ * refused (and closed). */
+static struct conn *
 admit(int fd)
 {
 	struct peer p;
@@ -279,7 +280,7 @@ admit(int fd)
 	if (peer_creds(fd, &p) != 0) {
 		ward_log(LOG_WARNING, "SO_PEERCRED failed on a new connection: closed");
 		close(fd);
-		return;
+		return NULL;
 	}
 	p.key = peer_key(p.uid);
 	if (p.uid != 0 && (nconns - nroot >= WARDD_CONN_MAX - WARDD_ROOT_RESERVE ||
@@ -287,7 +288,7 @@ admit(int fd)
 		ward_log(LOG_DEBUG, "uid %lu pid %ld: too many connections: refused",
 		    (unsigned long)p.uid, (long)p.pid);
 		close(fd);
-		return;
+		return NULL;
 	}
 	if (p.uid == 0 && nconns >= WARDD_CONN_MAX) {
 		struct conn *victim = newest_nonroot();
@@ -296,7 +297,7 @@ admit(int fd)
 			ward_log(LOG_WARNING, "%d root connections at once: pid %ld refused",
 			    WARDD_CONN_MAX, (long)p.pid);
 			close(fd);
-			return;
+			return NULL;
 		}
 		ward_log(LOG_NOTICE, "connection table full: uid %lu pid %ld closed for a "
 		    "root connection", (unsigned long)victim->peer.uid, (long)victim->peer.pid);
@@ -305,7 +306,7 @@ admit(int fd)
 	c = free_slot();     /* there is one: nconns < WARDD_CONN_MAX here */
 	if (c == NULL) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
@@ -315,10 +316,16 @@ admit(int fd)
 	peer_count(p.key, 1);
 	nroot += p.uid == 0;
 	nconns++;
+	return c;
 }
 
+static void serve(struct wardd *d, struct conn *c, int stopping);
+
+/* Accept what waits on LFD (not while stopping), and read each new
+ * connection's request at once: a client sends it right after connecting,
+ * so it is usually there, and the loop spares a turn. */
 static void
-accept_some(int lfd)
+accept_some(struct wardd *d, int lfd)
 {
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -334,8 +341,11 @@ accept_some(int lfd)
 			wire_deadline(&accept_resume, ACCEPT_PAUSE_MS);
 			return;
 		}
+		struct conn *c;
+
 		accept_failing = 0;
-		admit(fd);
+		if ((c = admit(fd)) != NULL)
+			serve(d, c, 0);
 	}
 }
 
@@ -478,15 +488,19 @@ nbusy(void)
 	return n;
 }
 
-/* Close the connections whose workers are done. */
+/* Close the connections whose workers are done; with DRAIN (the done pipe
+ * is readable) empty the pipe first.  The list is looked at either way, so
+ * a wake-up that was lost costs nothing but a delay. */
 static void
-reap(struct wardd *d)
+reap(struct wardd *d, int drain)
 {
 	unsigned char buf[64];
 	unsigned slots[WARDD_CONN_MAX];
 	size_t n;
 
-	while (read(d->done_fd[0], buf, sizeof(buf)) > 0)
+	/* a short read emptied it; a byte written after that wakes the
+	 * poll again */
+	while (drain && read(d->done_fd[0], buf, sizeof(buf)) == (ssize_t)sizeof(buf))
 		;
 	pthread_mutex_lock(&d->done_lock);
 	n = d->ndone;
@@ -567,7 +581,7 @@ server_run(struct wardd *d, int lfd)
 		pfd[n].fd = d->done_fd[0];
 		pfd[n].events = POLLIN;
 		pc[n++] = &done_mark;
-		reap(d);            /* a worker whose wake-up was lost */
+		reap(d, 0);         /* a worker whose wake-up was lost */
 		if (nbusy() > 0 && (wait_ms < 0 || wait_ms > WARDD_REAP_MS))
 			wait_ms = WARDD_REAP_MS;
 		for (size_t i = 0; i < WARDD_CONN_MAX; i++) {
@@ -613,11 +627,11 @@ server_run(struct wardd *d, int lfd)
 			if (pfd[i].revents == 0)
 				continue;
 			if (c == NULL) {
-				accept_some(lfd);
+				accept_some(d, lfd);
 				continue;
 			}
 			if (c == &done_mark) {
-				reap(d);
+				reap(d, 1);
 				continue;
 			}
 			if (c->fd < 0 || c->fd != pfd[i].fd)
