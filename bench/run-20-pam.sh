@@ -176,8 +176,7 @@ count_fsyncs() {
 		return 0
 	fi
 	mkdir -p "$out"
-	# every call, by thread: a phase's worker sends its RESULT last, so a
-	# flush after its last sendto is one made after the answer
+	# every call, by thread (a phase's calls are its worker thread's)
 	strace -f -qq -e trace=fsync,fdatasync,sendto -o "$out/wardd" -p "${wpid[wbig]}" \
 		2>"$out/err" &
 	spid=$!
@@ -199,23 +198,25 @@ count_fsyncs() {
 	wait "$spid" || true
 	bench_fg strace -f -qq -c -e trace=fsync,fdatasync -o "$out/oath" \
 		"$b" loop "$dir" "$n" oathbig "$fsync_logins" >/dev/null
+	# A worker thread serves phase after phase (daemon/workers.c): in its
+	# calls, the flush right after a RESULT (a sendto of a type 9 frame)
+	# is that phase's store commit after the answer (phase.c, settle);
+	# every other flush comes before an answer.
 	read -r f d pre < <(awk '
-		{ pid = $1; n[pid]++; call[pid, n[pid]] = $2 }
-		END {
-			for (pid in n) {
-				last = 0
-				for (i = 1; i <= n[pid]; i++)
-					if (call[pid, i] ~ /^sendto\(/)
-						last = i
-				for (i = 1; i <= n[pid]; i++) {
-					if (call[pid, i] ~ /^fsync\(/) f++
-					else if (call[pid, i] ~ /^fdatasync\(/) d++
-					else continue
-					if (i < last) pre++
-				}
+		{
+			pid = $1
+			if ($2 ~ /^sendto\(/) {
+				if (index($0, "WARD\\0\\1\\0\\t") > 0)
+					after[pid] = 1
+				next
 			}
-			printf "%d %d %d\n", f, d, pre
-		}' "$out/wardd")
+			if ($2 ~ /^fsync\(/) f++
+			else if ($2 ~ /^fdatasync\(/) d++
+			else next
+			if (after[pid]) after[pid] = 0
+			else pre++
+		}
+		END { printf "%d %d %d\n", f, d, pre }' "$out/wardd")
 	read -r cf cd < <(fsyncs "$out/client")
 	read -r of od < <(fsyncs "$out/oath")
 	awk -v n="$fsync_logins" -v f="$f" -v d="$d" -v cf="$cf" -v cd="$cd" -v of="$of" \
