@@ -321,32 +321,46 @@ admit(int fd)
 
 static void serve(struct wardd *d, struct conn *c, int stopping);
 
-/* Accept what waits on LFD (not while stopping), and read each new
+/* Accept what waits on LFD (not while stopping), then read each new
  * connection's request at once: a client sends it right after connecting,
- * so it is usually there, and the loop spares a turn. */
+ * so it is usually there, and the loop spares a turn.  The requests are
+ * read after the accepts, so a client cannot open its next connection
+ * within the same burst (it waits for its answer) while the loop has not
+ * yet seen the last one closed. */
 static void
 accept_some(struct wardd *d, int lfd)
 {
+	struct conn *fresh[ACCEPT_BURST];
+	uint64_t seq[ACCEPT_BURST];
+	size_t nfresh = 0;
+
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *c;
 
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 			    errno == ECONNABORTED)
-				return;
+				break;
 			if (!accept_failing)
 				ward_log(LOG_WARNING, "accept: %s (accepting again every %d ms; "
 				    "said once)", strerror(errno), ACCEPT_PAUSE_MS);
 			accept_failing = 1;
 			wire_deadline(&accept_resume, ACCEPT_PAUSE_MS);
-			return;
+			break;
 		}
-		struct conn *c;
-
 		accept_failing = 0;
-		if ((c = admit(fd)) != NULL)
-			serve(d, c, 0);
+		if ((c = admit(fd)) != NULL) {
+			seq[nfresh] = c->seq;
+			fresh[nfresh++] = c;
+		}
 	}
+	/* a root connection admitted later in the burst may have closed an
+	 * earlier one (admit: the table full), whose slot another may hold
+	 * now: the accept order (seq) tells */
+	for (size_t i = 0; i < nfresh; i++)
+		if (fresh[i]->fd >= 0 && fresh[i]->seq == seq[i])
+			serve(d, fresh[i], 0);
 }
 
 /* Write what is left of C's answer.  0 done, 1 more to write, <0 failed. */
