@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "core.h"
 #include "dir.h"
+#include "fleet.h"
 #include "otp.h"
 #include "secret.h"
 #include "state.h"
@@ -49,10 +50,6 @@ core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 	memset(c, 0, sizeof(*c));
 	if (conf_load(&c->conf, conf_path, err, errlen) != 0)
 		return WARD_ERR_PARSE;
-	if (core_fleet_refuse(&c->conf, err, errlen) != 0) {
-		conf_free(&c->conf);
-		return WARD_ERR_PARSE;
-	}
 	/* root compiles a snapshot that is missing or not the text's, for the
 	 * next login */
 	c->pol = core_load_policy(&c->conf, geteuid() == 0, &c->from_snapshot, err, errlen);
@@ -69,7 +66,36 @@ core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 		if (dot != NULL)
 			*dot = '\0';
 	}
+	/* the keys, once per load; one that does not load is no reason to
+	 * refuse the configuration (every verification then fails closed,
+	 * and tries the file again) */
+	c->mkey_err = c->fkey_err = WARD_ERR_NOTFOUND;
+	(void)core_key(c, 0);
+	if (c->conf.fleet.enabled)
+		(void)core_key(c, 1);
 	return 0;
+}
+
+const struct secret_key *
+core_key(struct core *c, int fleet)
+{
+	struct secret_key *k = fleet ? &c->fkey : &c->mkey;
+	int *e = fleet ? &c->fkey_err : &c->mkey_err;
+	const char *path = fleet ? c->conf.fleet.key_file : c->conf.key_file;
+	char err[512];
+
+	if (*e == 0)
+		return k;
+	if (path == NULL) {
+		ward_log(LOG_ERR, "%s key: no file named", fleet ? "fleet" : "master");
+		return NULL;
+	}
+	if ((*e = secret_key_load(k, path, err, sizeof(err))) != 0) {
+		secret_key_wipe(k);
+		ward_log(LOG_ERR, "%s key: %s", fleet ? "fleet" : "master", err);
+		return NULL;
+	}
+	return k;
 }
 
 int
@@ -90,8 +116,14 @@ core_free(struct core *c)
 	if (c == NULL)
 		return;
 	/* Handles inherited across a fork belong to the parent: leave them. */
-	if (c->owner == getpid())
+	if (c->owner == getpid()) {
 		core_close_handles(&c->log, &c->dir, &c->st);
+		fleet_close(c->fleet);
+	}
+	c->fleet = NULL;
+	secret_key_wipe(&c->mkey);
+	secret_key_wipe(&c->fkey);
+	c->mkey_err = c->fkey_err = WARD_ERR_NOTFOUND;
 	c->log = NULL;
 	c->dir = NULL;
 	c->st = NULL;
@@ -122,6 +154,7 @@ core_state(struct core *c, struct state **st)
 		c->st = NULL;
 		c->dir = NULL;
 		c->log = NULL;
+		c->fleet = NULL;
 		c->st_err = 0;
 		c->owner = getpid();
 	}
@@ -514,24 +547,23 @@ static int
 verify(struct core *c, const char *user, const char *code, time_t now, int spend,
     struct core_verify_result *res)
 {
-	struct secret_key key;
+	const struct secret_key *key;
 	struct state *st = NULL;
 	struct vctx v;
-	char err[512];
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (ward_user_valid(user) != 0)
 		return WARD_ERR_NOTFOUND;
-	if ((r = secret_key_load(&key, c->conf.key_file, err, sizeof(err))) != 0) {
-		ward_log(LOG_ERR, "master key: %s", err);
-		return r;
-	}
+	if (c->conf.fleet.enabled)
+		return core_fleet_verify(c, user, code, now, spend, res);
+	if ((key = core_key(c, 0)) == NULL)
+		return c->mkey_err;
 	if ((r = core_state(c, &st)) != 0)
-		goto out;
+		return r;
 	memset(&v, 0, sizeof(v));
 	v.c = c;
-	v.key = &key;
+	v.key = key;
 	v.user = user;
 	v.code = code;
 	v.spend = spend;
@@ -562,8 +594,6 @@ verify(struct core *c, const char *user, const char *code, time_t now, int spend
 	if (r == WARD_ERR_STORE || r == WARD_ERR_FULL)
 		ward_log(LOG_ERR, "state store %s: could not record the attempt of user %s; "
 		    "denying", c->conf.state_dir, user);
-out:
-	secret_key_wipe(&key);
 	return r;
 }
 

@@ -20,6 +20,7 @@
 
 #include "audit_names.h"
 #include "conf.h"
+#include "secret.h"
 #include "ward_policy.h"
 
 #define CORE_MAX_ROLES 64
@@ -27,6 +28,7 @@
 struct state;
 struct dir;
 struct audit_log;
+struct fleet;
 
 struct core {
 	struct ward_conf conf;
@@ -47,6 +49,15 @@ struct core {
 	 * the engine (state_defer_recorded_commit); it commits with
 	 * state_recorded_commit before it lets the engine go */
 	int commit_after_answer;
+	/* The master key (secrets.key_file) and, in fleet mode, the fleet key
+	 * (fleet.key_file), read once per load through the trusted opener
+	 * (core_init); a key that did not load is tried again at its next use
+	 * (its error kept meanwhile).  Wiped by core_free. */
+	struct secret_key mkey, fkey;
+	int mkey_err, fkey_err;      /* 0: loaded */
+	/* fleet mode: the directory handle of the MFA records (lib/fleet.h),
+	 * opened on first use, one per load, closed by core_free */
+	struct fleet *fleet;
 };
 
 /* A user's assigned roles (names point into the policy) and where they
@@ -66,10 +77,11 @@ struct core_who {
 int core_init(struct core *c, const char *conf_path, char *err, size_t errlen) WARD_WUR;
 void core_free(struct core *c);
 /* Fail closed on a fleet group: 0 when CONF has none, else
- * WARD_ERR_INVAL with why in ERR.  The fleet operations exist (lib/fleet.h)
- * but logins and wardctl's user commands do not use them yet; a fleet
- * ward.conf must not quietly fall back to this workstation's own records
- * (a code used here could then be used again on the next workstation). */
+ * WARD_ERR_INVAL with why in ERR.  For wardctl's user commands, which do
+ * not use the directory's records yet: a fleet ward.conf must not quietly
+ * fall back to this workstation's own records (a code used here could then
+ * be used again on the next workstation).  wardd's logins use them
+ * (core_fleet.c). */
 int core_fleet_refuse(const struct ward_conf *conf, char *err, size_t errlen) WARD_WUR;
 /* Close an audit writer, a directory handle and a state store (the writer
  * first: it uses the store), each NULL after; any may be NULL already. */
@@ -170,6 +182,10 @@ struct core_verify_result {
 	int recovery_left;           /* unused recovery codes after this */
 	int locked_now;              /* this attempt caused a lockout */
 	int64_t locked_until;        /* when locked: until (unix time) */
+	/* fleet mode (core_fleet.c): what the audit record's detail says
+	 * beyond the result (a write that got no answer, the directory down),
+	 * a static string or NULL */
+	const char *detail;
 };
 
 /*
@@ -192,5 +208,21 @@ int core_verify(struct core *c, const char *user, const char *code, time_t now,
  */
 int core_check(struct core *c, const char *user, const char *code, time_t now,
     struct core_verify_result *res) WARD_WUR;
+
+/*
+ * The key of C named by FLEET (0 the master key, 1 the fleet key): the one
+ * loaded with the configuration, or loaded now when that load failed (the
+ * file may have been made since).  NULL when it cannot be had (logged).
+ */
+const struct secret_key *core_key(struct core *c, int fleet);
+
+/*
+ * Fleet mode (ward.conf(5), FLEET; core_fleet.c): core_verify and
+ * core_check against USER's record in the directory, with the same
+ * results, plus WARD_ERR_UNAVAIL or WARD_ERR_TIMEOUT when the directory
+ * did not answer (a denial; RES->detail says what it was).
+ */
+int core_fleet_verify(struct core *c, const char *user, const char *code, time_t now,
+    int spend, struct core_verify_result *res) WARD_WUR;
 
 #endif
