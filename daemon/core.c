@@ -70,6 +70,7 @@ core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 	 * refuse the configuration (every verification then fails closed,
 	 * and tries the file again) */
 	c->mkey_err = c->fkey_err = WARD_ERR_NOTFOUND;
+	c->fleet_sync_due = 1;
 	(void)core_key(c, 0);
 	if (c->conf.fleet.enabled)
 		(void)core_key(c, 1);
@@ -354,6 +355,8 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 		if (ev.detail == NULL)
 			ev.detail = w->dir_note;
 	}
+	if (rec->offline)
+		ev.offline = 1;
 	if ((r = core_state(c, &st)) != 0)
 		snprintf(err, sizeof(err), "state store %s: %s", c->conf.state_dir,
 		    ward_strerror(r));

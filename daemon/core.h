@@ -58,6 +58,13 @@ struct core {
 	/* fleet mode: the directory handle of the MFA records (lib/fleet.h),
 	 * opened on first use, one per load, closed by core_free */
 	struct fleet *fleet;
+	/* fleet mode: the directory did not answer; until this time
+	 * (CLOCK_MONOTONIC seconds) logins verify against this workstation's
+	 * copy without waiting for it (core_fleet.c) */
+	int64_t fleet_down_until;
+	/* fleet mode: decisions made offline may wait to be sent (set at
+	 * each load and by every offline decision) */
+	int fleet_sync_due;
 };
 
 /* A user's assigned roles (names point into the policy) and where they
@@ -164,6 +171,10 @@ struct core_rec {
 	enum audit_res result;
 	enum audit_fac factor;       /* AUDIT_FAC_ABSENT: written as null */
 	const char *rule, *reason, *detail;
+	/* 1: the second factor was checked without the directory (fleet
+	 * mode, against this workstation's copy): the record says offline
+	 * true, whatever the roles came from */
+	int offline;
 };
 
 /*
@@ -186,6 +197,9 @@ struct core_verify_result {
 	 * beyond the result (a write that got no answer, the directory down),
 	 * a static string or NULL */
 	const char *detail;
+	int offline;                 /* checked against this workstation's copy */
+	const char *say;             /* fleet mode: what the person is told of a
+	                              * refusal not in the list above, or NULL */
 };
 
 /*

@@ -255,7 +255,7 @@ check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv
 			.result = r == 0 ? AUDIT_RES_SUCCESS : AUDIT_RES_FAILURE,
 			.reason = r == 0 ? NULL : fail_reason(r),
 			.factor = r == 0 ? *factor : AUDIT_FAC_TOTP,
-			.detail = res.detail };
+			.detail = res.detail, .offline = res.offline };
 		int normal = r == 0 || r == WARD_ERR_BADCODE || r == WARD_ERR_REPLAY ||
 		    r == WARD_ERR_LOCKED || r == WARD_ERR_NOTFOUND;
 
@@ -315,7 +315,11 @@ check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv
 	default:
 		ward_log(LOG_ERR, "user %s service %s: verification failed: %s; denying",
 		    user, service, ward_strerror(r));
-		flow_say(rq, cv, FLOW_ERROR, "Two-step verification is unavailable. Contact IT.");
+		if (res.say != NULL)
+			flow_say(rq, cv, FLOW_ERROR, "%s", res.say);
+		else
+			flow_say(rq, cv, FLOW_ERROR, "Two-step verification is unavailable. "
+			    "Contact IT.");
 		ret = WIRE_R_AUTHINFO_UNAVAIL;
 		break;
 	}

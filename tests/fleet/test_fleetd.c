@@ -21,6 +21,11 @@
  *    with a new secret stops the old one everywhere;
  *  - provider A stopped while a login is in flight: a denial within the
  *    bound, and that step stays spent on that workstation after SIGCONT;
+ *  - the directory unreachable: a bounded wait once, then logins against
+ *    the workstation's copy (offline, within offline_mfa_max_age, refused
+ *    beyond it); the same code accepted offline at two workstations; back
+ *    online, the sends: one "ok", one "replay_suspected", which wardctl
+ *    audit report shows;
  *  - every workstation's audit chain verifies (wardctl audit verify) and
  *    its records name its own host and the results above.
  * Every wardd and the pair are stopped by PID at the end, even when a test
@@ -52,6 +57,8 @@
 #define MAXF 5           /* mfa.max_failures */
 #define TIMEOUT_MS 1500  /* directory.timeout_ms */
 #define WINDOW 10        /* mfa.window: the races use 20 steps of one moment */
+#define OFFLINE_AGE 8    /* fleet.offline_mfa_max_age */
+#define BACKOFF_S 5      /* wardd's offline backoff (daemon/core_fleet.c) */
 
 static char *pairdir, *root;
 static char pamd[600], module[600], wardctl[600];
@@ -308,9 +315,10 @@ ws_setup(int i)
 	    "mfa = { window = %d; max_failures = %d; lockout_seconds = 900; };\n"
 	    "secrets = { key_file = \"%s/etc/master.key\"; };\n"
 	    "audit = { path = \"%s\"; key_file = \"%s/etc/audit.key\"; fsync = false; };\n"
-	    "fleet = { write_uri = \"%s\"; key_file = \"%s/etc/fleet.key\"; };\n",
+	    "fleet = { write_uri = \"%s\"; key_file = \"%s/etc/fleet.key\";\n"
+	    "  offline_mfa_max_age = %d; offline_max_failures = 3; };\n",
 	    w->dir, w->dir, uri, base, dn, pwf, ca, TIMEOUT_MS, WINDOW, MAXF, w->dir, w->log,
-	    w->dir, uri, w->dir);
+	    w->dir, uri, w->dir, OFFLINE_AGE);
 	if (tu_write(w->conf, text, (size_t)-1, 0644) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/etc/policy.conf", w->dir);
@@ -699,12 +707,157 @@ test_write_timeout(void)
 	CU_ASSERT(ms < 3 * TIMEOUT_MS + 2000);
 	CU_ASSERT_EQUAL(AUDIT(0, "\"user\":\"carol\"", "\"result\":\"failure\"",
 	    "the step is spent on this workstation"), 1);
-	/* after SIGCONT: that step stays spent here */
-	usleep(500000);
+	/* after SIGCONT and the offline backoff: that step stays spent here,
+	 * online */
+	sleep(BACKOFF_S + 1);
 	CU_ASSERT_EQUAL(login(0, "carol", code), O_REPLAY);
+	CU_ASSERT_EQUAL(AUDIT(0, "\"user\":\"carol\"", "\"reason\":\"replay\"",
+	    "\"offline\":false"), 1);
 	/* and the next one works */
 	(void)next_code(&carol, NULL, code);
 	CU_ASSERT_EQUAL(login(0, "carol", code), O_OK);
+}
+
+/* Signal SIG to the slapd processes of NODES ("A", "C1", ...). */
+static int
+signal_nodes(const char *const *nodes, size_t n, int sig)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char k[32], pids[32];
+		pid_t p;
+
+		snprintf(k, sizeof(k), "%s_PID", nodes[i]);
+		if (env(k, pids, sizeof(pids)) != 0 || (p = (pid_t)atol(pids)) <= 0 ||
+		    kill(p, sig) != 0 || (sig == SIGSTOP && tu_wait_stopped(p, 5000) != 0))
+			bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/* Wait (10 s at most) until consumer NODE shows USER's watermark at STEP
+ * or above. */
+static int
+seen_at(const char *node, const char *user, int64_t step)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct enr e;
+		struct fleet_user u;
+		int ok;
+
+		if (handle_open(&e, node, "ws") != 0)
+			return -1;
+		ok = fleet_read(e.f, user, &u) == 0 && u.last_step >= step;
+		fleet_user_clear(&u);
+		handle_close(&e);
+		if (ok)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/*
+ * (g) the directory unreachable (A, C1 and C2 stopped): a login waits
+ * timeout_ms once, then verifies against the workstation's copy; the same
+ * code is accepted offline on two workstations (the offline window's
+ * hazard); offline logins then answer without waiting; beyond
+ * offline_mfa_max_age they are refused.  Back online, each workstation
+ * sends what it accepted: the first makes it the directory's watermark,
+ * the second finds it there and records a suspected replay, which wardctl
+ * audit report shows.
+ */
+static void
+test_offline_and_sync(void)
+{
+	const char *nodes[3] = { "A", "C1", "C2" };
+	struct timespec t0, tf;
+	char code[9], s1[9], out[64];
+	int64_t step1;
+	enum outcome o;
+	long ms;
+	char *rep;
+	int st;
+
+	/* bob's record read on ws0 and ws1 now */
+	for (int i = 0; i < 2; i++) {
+		(void)next_code(&bob, NULL, code);
+		CU_ASSERT_EQUAL(login(i, "bob", code), O_OK);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &tf);
+	CU_ASSERT_EQUAL_FATAL(signal_nodes(nodes, 3, SIGSTOP), 0);
+	/* one code at both: each waits for the read once, then says yes offline */
+	step1 = next_code(&bob, NULL, s1);
+	for (int i = 0; i < 2; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		o = login(i, "bob", s1);
+		ms = tu_ms_since(&t0);
+		printf("\n    ws%d, directory stopped: %s offline after %ld ms", i, oname[o], ms);
+		CU_ASSERT_EQUAL(o, O_OK);
+		CU_ASSERT(ms < 2 * TIMEOUT_MS + 2000);
+		CU_ASSERT_EQUAL(AUDIT(i, "\"user\":\"bob\"", "\"result\":\"success\"",
+		    "\"offline\":true", "fleet: offline: checked against"), 1);
+	}
+	/* within the backoff: answered without waiting, from the copy */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	o = login(0, "bob", s1);
+	ms = tu_ms_since(&t0);
+	printf("\n    ws0, the same code again offline: %s after %ld ms", oname[o], ms);
+	CU_ASSERT_EQUAL(o, O_REPLAY);
+	CU_ASSERT(ms < TIMEOUT_MS);
+	/* a recovery code is refused offline */
+	CU_ASSERT_EQUAL(login(0, "bob", "abcd-efgh-jkmn"), O_UNAVAIL);
+	CU_ASSERT_EQUAL(AUDIT(0, "\"user\":\"bob\"", "recovery codes are not accepted"), 1);
+	/* beyond offline_mfa_max_age of the copy: refused, and said */
+	while (tu_ms_since(&tf) < (OFFLINE_AGE + 2) * 1000L)
+		usleep(100000);
+	(void)next_code(&bob, NULL, code);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	o = login(0, "bob", code);
+	ms = tu_ms_since(&t0);
+	printf("\n    ws0, the copy older than %d s: %s after %ld ms\n   ", OFFLINE_AGE,
+	    oname[o], ms);
+	CU_ASSERT_EQUAL(o, O_UNAVAIL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pt_transcript, "no recent copy"));
+	CU_ASSERT(ms < 2 * TIMEOUT_MS + 2000);
+	CU_ASSERT_EQUAL(AUDIT(0, "\"user\":\"bob\"", "\"offline\":true",
+	    "older than offline_mfa_max_age"), 1);
+	CU_ASSERT_EQUAL(signal_nodes(nodes, 3, SIGCONT), 0);
+	/* back: after the backoff, a login of anyone on ws0 sends bob's step */
+	sleep(BACKOFF_S + 1);
+	(void)next_code(&carol, NULL, code);
+	CU_ASSERT_EQUAL(login(0, "carol", code), O_OK);
+	CU_ASSERT_EQUAL(AUDIT(0, "\"user\":\"bob\"", "\"event\":\"fleet_sync\"",
+	    "\"result\":\"ok\""), 1);
+	CU_ASSERT_EQUAL(watermark("bob"), step1);
+	/* ws1 (through C2) sends the same step: the directory has it already */
+	CU_ASSERT_EQUAL(seen_at("C2", "bob", step1), 0);
+	(void)next_code(&carol, NULL, code);
+	CU_ASSERT_EQUAL(login(1, "carol", code), O_OK);
+	CU_ASSERT_EQUAL(AUDIT(1, "\"user\":\"bob\"", "\"event\":\"fleet_sync\"",
+	    "\"result\":\"replay_suspected\""), 1);
+	CU_ASSERT_EQUAL(AUDIT(0, "\"result\":\"replay_suspected\""), 0);
+	/* wardctl audit report on ws1 names it; ws0's has no such finding */
+	snprintf(out, sizeof(out), "fleet_replay_suspected");
+	for (int i = 0; i < 2; i++) {
+		char cmd[1200];
+
+		snprintf(cmd, sizeof(cmd), "'%s' --config '%s' audit report", wardctl, ws[i].conf);
+		rep = tu_run(cmd, 1, &st);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(rep);
+		CU_ASSERT_EQUAL(st, 0);
+		if (i == 1) {
+			CU_ASSERT_PTR_NOT_NULL(strstr(rep, out));
+			CU_ASSERT_PTR_NOT_NULL(strstr(rep, "bob"));
+			printf("\n    %.*s", (int)strcspn(strstr(rep, out) ? strstr(rep, out) :
+			    "", "\n"), strstr(rep, out) ? strstr(rep, out) : "");
+		} else {
+			CU_ASSERT_PTR_NULL(strstr(rep, out));
+		}
+		free(rep);
+	}
+	printf("\n   ");
 }
 
 /* (f) each workstation's chain verifies and names its own host */
@@ -753,6 +906,8 @@ main(void)
 	CU_add_test(s, "(d) enrol once, works everywhere; a reset stops the old secret",
 	    test_enrol_and_reset);
 	CU_add_test(s, "(e) a change with no answer: denied, the step spent", test_write_timeout);
+	CU_add_test(s, "(g) offline within the bound, refused beyond; sent back, replay "
+	    "suspected", test_offline_and_sync);
 	CU_add_test(s, "(f) audit chains verify and name their hosts", test_audit_chains);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
