@@ -439,7 +439,8 @@ core_grace_active(struct core *c, const char *user, const char *app, time_t now,
 	 * guessing, and a locked user is refused everywhere */
 	memset(&u, 0, sizeof(u));
 	ur = state_user_get(st, user, &u);
-	if (ur == 0 && u.locked_until > (int64_t)now) {
+	if (ur == 0 && (u.locked_until > (int64_t)now ||
+	    u.fleet_offline_locked_until > (int64_t)now)) {
 		state_user_clear(&u);
 		return WARD_ERR_LOCKED;
 	}

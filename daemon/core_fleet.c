@@ -39,7 +39,6 @@
  * of offline_mfa_max_age, the smaller), not at every login. */
 #define MIRROR_REFRESH_S 60
 
-#define D_READ_DOWN "fleet: the directory could not be read"
 #define D_WRITE_NONE "fleet: the change got no answer; the step is spent on this workstation"
 #define D_FAIL_NONE "fleet: counting the failure got no answer (it may not be counted)"
 #define D_REC_NONE "fleet: spending the recovery code got no answer (it may be spent)"
