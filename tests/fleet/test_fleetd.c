@@ -196,21 +196,41 @@ unlock_user(const char *user)
 	return r == 0 ? replicated(user, NULL, 0) : r;
 }
 
+/* USER's record as provider A has it into *U (the caller clears it). */
+static int
+record_at_a(const char *user, struct fleet_user *u)
+{
+	struct enr e;
+	int r;
+
+	memset(u, 0, sizeof(*u));
+	if (handle_open(&e, "A", "ws") != 0)
+		return -1;
+	r = fleet_read(e.f, user, u);
+	handle_close(&e);
+	return r;
+}
+
 /* The watermark of USER as provider A has it (-2: unreadable). */
 static int64_t
 watermark(const char *user)
 {
 	struct fleet_user u;
-	struct enr e;
-	int64_t w = -2;
+	int64_t w = record_at_a(user, &u) == 0 ? u.last_step : -2;
 
-	if (handle_open(&e, "A", "ws") != 0)
-		return -2;
-	if (fleet_read(e.f, user, &u) == 0)
-		w = u.last_step;
 	fleet_user_clear(&u);
-	handle_close(&e);
 	return w;
+}
+
+/* USER's failure count as provider A has it (-1: unreadable). */
+static long
+failures(const char *user)
+{
+	struct fleet_user u;
+	long n = record_at_a(user, &u) == 0 ? u.failures : -1;
+
+	fleet_user_clear(&u);
+	return n;
 }
 
 /* ---- codes ------------------------------------------------------------------ */
@@ -460,22 +480,6 @@ login(int i, const char *user, const char *code)
 	return login_at(ws[i].svc, user, code);
 }
 
-/* USER's failure count as provider A has it (-1: unreadable). */
-static long
-failures(const char *user)
-{
-	struct fleet_user u;
-	struct enr e;
-	long n = -1;
-
-	if (handle_open(&e, "A", "ws") != 0)
-		return -1;
-	if (fleet_read(e.f, user, &u) == 0)
-		n = u.failures;
-	fleet_user_clear(&u);
-	handle_close(&e);
-	return n;
-}
 
 /* Audit lines of workstation I that hold every string given. */
 #define AUDIT(i, ...) tu_count_lines(ws[i].log, __VA_ARGS__, NULL)
@@ -483,64 +487,39 @@ failures(const char *user)
 /* ---- racing logins -------------------------------------------------------------- */
 
 struct race {
-	pthread_barrier_t start, end;
+	struct tu_race b;
+	void (*setup)(struct race *, int);
 	char user[16];
 	char code[ROUNDS][16];
 	int out[ROUNDS][NWS];
 };
 
 static void
-racer(struct race *sh, int i)
+racer(void *ctx, int i)
 {
+	struct race *sh = ctx;
+
 	for (int r = 0; r < ROUNDS; r++) {
-		pthread_barrier_wait(&sh->start);
+		tu_race_begin(&sh->b);
 		sh->out[r][i] = login(i, sh->user, sh->code[r]);
-		pthread_barrier_wait(&sh->end);
+		tu_race_end(&sh->b);
 	}
 }
 
-/* Race ROUNDS rounds; SETUP (may be NULL) makes round R's code first. */
+static void
+race_setup(void *ctx, int r)
+{
+	struct race *sh = ctx;
+
+	sh->setup(sh, r);
+}
+
+/* Race ROUNDS rounds; SETUP makes round R's code first. */
 static int
 race_run(struct race *sh, void (*setup)(struct race *, int))
 {
-	pthread_barrierattr_t a;
-	pid_t pid[NWS];
-	int bad = 0;
-
-	pthread_barrierattr_init(&a);
-	pthread_barrierattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_barrier_init(&sh->start, &a, NWS + 1);
-	pthread_barrier_init(&sh->end, &a, NWS + 1);
-	pthread_barrierattr_destroy(&a);
-	fflush(NULL);
-	for (int i = 0; i < NWS; i++) {
-		if ((pid[i] = fork()) == 0) {
-			racer(sh, i);
-			_exit(0);
-		}
-		if (pid[i] < 0) {
-			while (i-- > 0) {
-				kill(pid[i], SIGKILL);
-				waitpid(pid[i], NULL, 0);
-			}
-			return -1;
-		}
-	}
-	for (int r = 0; r < ROUNDS; r++) {
-		if (setup != NULL)
-			setup(sh, r);
-		pthread_barrier_wait(&sh->start);
-		pthread_barrier_wait(&sh->end);
-	}
-	for (int i = 0; i < NWS; i++) {
-		int st;
-
-		if (waitpid(pid[i], &st, 0) != pid[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			bad = 1;
-	}
-	pthread_barrier_destroy(&sh->start);
-	pthread_barrier_destroy(&sh->end);
-	return bad ? -1 : 0;
+	sh->setup = setup;
+	return tu_race_run(&sh->b, NWS, ROUNDS, racer, race_setup, sh);
 }
 
 static struct race *
