@@ -126,26 +126,40 @@ user_dn(const char *user, char *dn, size_t len)
 	snprintf(dn, len, "uid=%s,ou=people,%s", user, base);
 }
 
-/* Has the record of USER reached both consumers with SALT (or, SALT NULL,
- * with LOCKED 1/0)?  Waits up to 5 s. */
+/* What a consumer's copy of a record must show: the recovery salt SALT
+ * (when not NULL), else a watermark at STEP or above (when STEP >= 0),
+ * else the lockout LOCKED (1/0). */
+struct want {
+	const unsigned char *salt;
+	int64_t step;
+	int locked;
+};
+
 static int
-replicated(const char *user, const unsigned char *salt, int locked)
+shows(const struct fleet_user *u, const struct want *w)
 {
-	for (int i = 0; i < 500; i++) {
+	if (w->salt != NULL)
+		return u->has_salt && memcmp(u->recovery_salt, w->salt, FLEET_SALT_LEN) == 0;
+	if (w->step >= 0)
+		return u->last_step >= w->step;
+	return (u->locked_until > time(NULL)) == w->locked;
+}
+
+/* Wait (10 s at most) until each of the N consumers NODES shows W for
+ * USER. */
+static int
+await_nodes(const char *const *nodes, size_t n, const char *user, const struct want *w)
+{
+	for (int i = 0; i < 1000; i++) {
 		int ok = 1;
 
-		for (int n = 0; n < 2 && ok; n++) {
+		for (size_t k = 0; k < n && ok; k++) {
 			struct enr e;
 			struct fleet_user u;
 
-			if (handle_open(&e, n == 0 ? "C1" : "C2", "ws") != 0)
+			if (handle_open(&e, nodes[k], "ws") != 0)
 				return -1;
-			if (fleet_read(e.f, user, &u) != 0)
-				ok = 0;
-			else if (salt != NULL)
-				ok = u.has_salt && memcmp(u.recovery_salt, salt, FLEET_SALT_LEN) == 0;
-			else
-				ok = (u.locked_until > time(NULL)) == locked;
+			ok = fleet_read(e.f, user, &u) == 0 && shows(&u, w);
 			fleet_user_clear(&u);
 			handle_close(&e);
 		}
@@ -154,6 +168,17 @@ replicated(const char *user, const unsigned char *salt, int locked)
 		usleep(10000);
 	}
 	return -1;
+}
+
+/* Has the record of USER reached both consumers with SALT (or, SALT NULL,
+ * with LOCKED 1/0)? */
+static int
+replicated(const char *user, const unsigned char *salt, int locked)
+{
+	static const char *const both[2] = { "C1", "C2" };
+	struct want w = { salt, -1, locked };
+
+	return await_nodes(both, 2, user, &w);
 }
 
 /* Enrol USER with SECRET and the recovery codes CODES as the enrolment
@@ -211,27 +236,20 @@ record_at_a(const char *user, struct fleet_user *u)
 	return r;
 }
 
-/* The watermark of USER as provider A has it (-2: unreadable). */
+/* USER's watermark (FAILURES 0) or failure count (1) as provider A has
+ * it; -2 when unreadable. */
 static int64_t
-watermark(const char *user)
+at_a(const char *user, int failures)
 {
 	struct fleet_user u;
-	int64_t w = record_at_a(user, &u) == 0 ? u.last_step : -2;
+	int64_t v = record_at_a(user, &u) == 0 ? failures ? u.failures : u.last_step : -2;
 
 	fleet_user_clear(&u);
-	return w;
+	return v;
 }
 
-/* USER's failure count as provider A has it (-1: unreadable). */
-static long
-failures(const char *user)
-{
-	struct fleet_user u;
-	long n = record_at_a(user, &u) == 0 ? u.failures : -1;
-
-	fleet_user_clear(&u);
-	return n;
-}
+#define watermark(user) at_a((user), 0)
+#define failures(user) at_a((user), 1)
 
 /* ---- codes ------------------------------------------------------------------ */
 
@@ -786,26 +804,13 @@ signal_nodes(const char *const *nodes, size_t n, int sig)
 	return bad ? -1 : 0;
 }
 
-/* Wait (10 s at most) until consumer NODE shows USER's watermark at STEP
- * or above. */
+/* Wait until consumer NODE shows USER's watermark at STEP or above. */
 static int
 seen_at(const char *node, const char *user, int64_t step)
 {
-	for (int i = 0; i < 1000; i++) {
-		struct enr e;
-		struct fleet_user u;
-		int ok;
+	struct want w = { NULL, step, 0 };
 
-		if (handle_open(&e, node, "ws") != 0)
-			return -1;
-		ok = fleet_read(e.f, user, &u) == 0 && u.last_step >= step;
-		fleet_user_clear(&u);
-		handle_close(&e);
-		if (ok)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
+	return await_nodes(&node, 1, user, &w);
 }
 
 /*
