@@ -46,7 +46,7 @@ SD_LIBS    := $(shell pkg-config --libs libsystemd 2>/dev/null)
 MOD_SRC    := $(wildcard pam_module/*.c)
 # the module is a thin client: its own objects and the protocol, libpam, libc
 MOD_OBJ     = $(call obj,$(MOD_SRC) lib/wire.c lib/ward.c)
-CORE_OBJ   := $(B)/obj/daemon/core.o
+CORE_OBJ   := $(B)/obj/daemon/core.o $(B)/obj/daemon/core_fleet.o
 TESTCOMMON_SRC := $(wildcard tests/common/*.c)
 # tests/common may be empty: keep the archive valid with one object.
 TESTCOMMON_SRC += tests/fuzz/empty.c

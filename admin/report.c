@@ -3,7 +3,9 @@
  * log tallies failures, lockouts, denials and break-glass claims in the
  * window, and the access history of each person; the detectors then look
  * for accesses at an hour unusual for the person, many users failing from
- * one source within minutes (spraying), and break-glass claimed often.
+ * one source within minutes (spraying), and break-glass claimed often; a
+ * fleet_sync record "replay_suspected" (a code accepted offline here that
+ * another workstation had used: wardd(8), FLEET) is a finding of its own.
  * Reading only: nothing here writes the log.  cmd_audit.c prints the
  * findings.
  */
@@ -82,6 +84,8 @@ struct rctx {
 	struct tsv lockouts;     /* lockouts in the window: time, person */
 	char **lock_host;        /* where (by lockout index) */
 	size_t lock_cap;
+	struct report_anomaly *replays;   /* fleet_sync replay_suspected records */
+	size_t nreplays, replays_cap;
 	int oom;
 };
 
@@ -189,6 +193,23 @@ report_each(void *vctx, const struct audit_record *r, const char *line, size_t l
 			if (r->user != NULL && smap_get(&c->rule_n[k].users, r->user, &added) ==
 			    (size_t)-1)
 				c->oom = 1;
+		}
+	}
+	if (ev == AUDIT_EV_FLEET_SYNC && res == AUDIT_RES_REPLAY_SUSPECTED) {
+		struct report_anomaly *an;
+
+		if (grow((void **)&c->replays, &c->replays_cap, c->nreplays + 1,
+		    sizeof(*c->replays)) != 0) {
+			c->oom = 1;
+		} else {
+			an = &c->replays[c->nreplays++];
+			an->kind = "fleet_replay_suspected";
+			snprintf(an->who, sizeof(an->who), "%s", r->user ? r->user : "(no user)");
+			an->ts = r->ts_ms;
+			snprintf(an->text, sizeof(an->text), "record seq %llu on %s: %s",
+			    (unsigned long long)r->seq, r->host ? r->host : "?",
+			    r->detail ? r->detail : "a code accepted offline may have been "
+			    "used on another workstation too");
 		}
 	}
 	if (ev == AUDIT_EV_BREAKGLASS && res == AUDIT_RES_GRANTED && p != (size_t)-1) {
@@ -445,6 +466,13 @@ report_build(const char *const *files, size_t nfiles, int64_t since, struct repo
 		free(al.a);
 		goto oom;
 	}
+	for (size_t i = 0; i < c->nreplays; i++) {
+		if (grow((void **)&al.a, &al.cap, al.n + 1, sizeof(*al.a)) != 0) {
+			free(al.a);
+			goto oom;
+		}
+		al.a[al.n++] = c->replays[i];
+	}
 	rep->anomalies = al.a;
 	rep->nanomalies = al.n;
 	if (report_lists(c, rep) != 0)
@@ -483,6 +511,7 @@ report_free(struct report *rep)
 		for (size_t i = 0; i < c->lockouts.n; i++)
 			free(c->lock_host[i]);
 		free(c->lock_host);
+		free(c->replays);
 		free(c->lockouts.t);
 		free(c->lockouts.x);
 		free(c->access.t);

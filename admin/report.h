@@ -23,7 +23,8 @@ struct report_lockout {
 };
 
 struct report_anomaly {
-	const char *kind;           /* unusual_hour, spraying, breakglass_often */
+	const char *kind;           /* unusual_hour, spraying, breakglass_often,
+	                             * fleet_replay_suspected */
 	char who[300];              /* the person (a source for spraying) */
 	int64_t ts;
 	char text[600];
@@ -42,7 +43,8 @@ struct report {
 	size_t nfailures, ndenials, nbreakglass;
 	struct report_lockout *lockouts;    /* in log order */
 	size_t nlockouts;
-	struct report_anomaly *anomalies;   /* hours, then spraying, then break-glass */
+	struct report_anomaly *anomalies;   /* hours, then spraying, then break-glass,
+	                                     * then fleet replays suspected */
 	size_t nanomalies;
 	struct rctx *tally;                 /* what the names point into */
 };

@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "core.h"
 #include "dir.h"
+#include "fleet.h"
 #include "otp.h"
 #include "secret.h"
 #include "state.h"
@@ -49,10 +50,6 @@ core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 	memset(c, 0, sizeof(*c));
 	if (conf_load(&c->conf, conf_path, err, errlen) != 0)
 		return WARD_ERR_PARSE;
-	if (core_fleet_refuse(&c->conf, err, errlen) != 0) {
-		conf_free(&c->conf);
-		return WARD_ERR_PARSE;
-	}
 	/* root compiles a snapshot that is missing or not the text's, for the
 	 * next login */
 	c->pol = core_load_policy(&c->conf, geteuid() == 0, &c->from_snapshot, err, errlen);
@@ -69,19 +66,49 @@ core_init(struct core *c, const char *conf_path, char *err, size_t errlen)
 		if (dot != NULL)
 			*dot = '\0';
 	}
+	/* the keys, once per load; one that does not load is no reason to
+	 * refuse the configuration (every verification then fails closed,
+	 * and tries the file again) */
+	c->mkey_err = c->fkey_err = WARD_ERR_NOTFOUND;
+	c->fleet_sync_due = 1;
+	(void)core_key(c);
+	if (c->conf.fleet.enabled)
+		(void)core_fleet_keys(c);
 	return 0;
 }
 
-int
-core_fleet_refuse(const struct ward_conf *conf, char *err, size_t errlen)
+const struct secret_key *
+core_key(struct core *c)
 {
-	if (!conf->fleet.enabled)
-		return 0;
-	snprintf(err, errlen, "%s: fleet: this release does not yet keep MFA records in "
-	    "the directory for logins or wardctl's user commands; remove the fleet group "
-	    "(refused rather than silently using this workstation's own records)",
-	    conf->path ? conf->path : "ward.conf");
-	return WARD_ERR_INVAL;
+	char err[512];
+
+	if (c->mkey_err == 0)
+		return &c->mkey;
+	if (c->conf.key_file == NULL) {
+		ward_log(LOG_ERR, "master key: no file named");
+		return NULL;
+	}
+	if ((c->mkey_err = secret_key_load(&c->mkey, c->conf.key_file, err, sizeof(err))) != 0) {
+		secret_key_wipe(&c->mkey);
+		ward_log(LOG_ERR, "master key: %s", err);
+		return NULL;
+	}
+	return &c->mkey;
+}
+
+const struct fleet_keyring *
+core_fleet_keys(struct core *c)
+{
+	char err[512];
+
+	if (c->fkey_err == 0)
+		return &c->fring;
+	if ((c->fkey_err = fleet_keyring_load(&c->fring, &c->conf, err, sizeof(err))) != 0) {
+		fleet_keyring_wipe(&c->fring);
+		ward_log(LOG_ERR, "fleet key: %s", err);
+		return NULL;
+	}
+	return &c->fring;
 }
 
 void
@@ -90,8 +117,14 @@ core_free(struct core *c)
 	if (c == NULL)
 		return;
 	/* Handles inherited across a fork belong to the parent: leave them. */
-	if (c->owner == getpid())
+	if (c->owner == getpid()) {
 		core_close_handles(&c->log, &c->dir, &c->st);
+		fleet_close(c->fleet);
+	}
+	c->fleet = NULL;
+	secret_key_wipe(&c->mkey);
+	fleet_keyring_wipe(&c->fring);
+	c->mkey_err = c->fkey_err = WARD_ERR_NOTFOUND;
 	c->log = NULL;
 	c->dir = NULL;
 	c->st = NULL;
@@ -122,6 +155,7 @@ core_state(struct core *c, struct state **st)
 		c->st = NULL;
 		c->dir = NULL;
 		c->log = NULL;
+		c->fleet = NULL;
 		c->st_err = 0;
 		c->owner = getpid();
 	}
@@ -321,6 +355,8 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 		if (ev.detail == NULL)
 			ev.detail = w->dir_note;
 	}
+	if (rec->offline)
+		ev.offline = 1;
 	if ((r = core_state(c, &st)) != 0)
 		snprintf(err, sizeof(err), "state store %s: %s", c->conf.state_dir,
 		    ward_strerror(r));
@@ -403,7 +439,8 @@ core_grace_active(struct core *c, const char *user, const char *app, time_t now,
 	 * guessing, and a locked user is refused everywhere */
 	memset(&u, 0, sizeof(u));
 	ur = state_user_get(st, user, &u);
-	if (ur == 0 && u.locked_until > (int64_t)now) {
+	if (ur == 0 && (u.locked_until > (int64_t)now ||
+	    u.fleet_offline_locked_until > (int64_t)now)) {
 		state_user_clear(&u);
 		return WARD_ERR_LOCKED;
 	}
@@ -514,24 +551,23 @@ static int
 verify(struct core *c, const char *user, const char *code, time_t now, int spend,
     struct core_verify_result *res)
 {
-	struct secret_key key;
+	const struct secret_key *key;
 	struct state *st = NULL;
 	struct vctx v;
-	char err[512];
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (ward_user_valid(user) != 0)
 		return WARD_ERR_NOTFOUND;
-	if ((r = secret_key_load(&key, c->conf.key_file, err, sizeof(err))) != 0) {
-		ward_log(LOG_ERR, "master key: %s", err);
-		return r;
-	}
+	if (c->conf.fleet.enabled)
+		return core_fleet_verify(c, user, code, now, spend, res);
+	if ((key = core_key(c)) == NULL)
+		return c->mkey_err;
 	if ((r = core_state(c, &st)) != 0)
-		goto out;
+		return r;
 	memset(&v, 0, sizeof(v));
 	v.c = c;
-	v.key = &key;
+	v.key = key;
 	v.user = user;
 	v.code = code;
 	v.spend = spend;
@@ -562,8 +598,6 @@ verify(struct core *c, const char *user, const char *code, time_t now, int spend
 	if (r == WARD_ERR_STORE || r == WARD_ERR_FULL)
 		ward_log(LOG_ERR, "state store %s: could not record the attempt of user %s; "
 		    "denying", c->conf.state_dir, user);
-out:
-	secret_key_wipe(&key);
 	return r;
 }
 

@@ -20,6 +20,8 @@
 
 #include "audit_names.h"
 #include "conf.h"
+#include "fleet.h"
+#include "secret.h"
 #include "ward_policy.h"
 
 #define CORE_MAX_ROLES 64
@@ -27,6 +29,7 @@
 struct state;
 struct dir;
 struct audit_log;
+struct fleet;
 
 struct core {
 	struct ward_conf conf;
@@ -47,6 +50,23 @@ struct core {
 	 * the engine (state_defer_recorded_commit); it commits with
 	 * state_recorded_commit before it lets the engine go */
 	int commit_after_answer;
+	/* The master key (secrets.key_file) and, in fleet mode, the fleet key
+	 * (fleet.key_file), read once per load through the trusted opener
+	 * (core_init); a key that did not load is tried again at its next use
+	 * (its error kept meanwhile).  Wiped by core_free. */
+	struct secret_key mkey;
+	struct fleet_keyring fring;  /* fleet.key_file (+ old_key_file) */
+	int mkey_err, fkey_err;      /* 0: loaded */
+	/* fleet mode: the directory handle of the MFA records (lib/fleet.h),
+	 * opened on first use, one per load, closed by core_free */
+	struct fleet *fleet;
+	/* fleet mode: the directory did not answer; until this time
+	 * (CLOCK_MONOTONIC seconds) logins verify against this workstation's
+	 * copy without waiting for it (core_fleet.c) */
+	int64_t fleet_down_until;
+	/* fleet mode: decisions made offline may wait to be sent (set at
+	 * each load and by every offline decision) */
+	int fleet_sync_due;
 };
 
 /* A user's assigned roles (names point into the policy) and where they
@@ -65,12 +85,6 @@ struct core_who {
  * (core_load_policy).  On error ERR says which file and why. */
 int core_init(struct core *c, const char *conf_path, char *err, size_t errlen) WARD_WUR;
 void core_free(struct core *c);
-/* Fail closed on a fleet group: 0 when CONF has none, else
- * WARD_ERR_INVAL with why in ERR.  The fleet operations exist (lib/fleet.h)
- * but logins and wardctl's user commands do not use them yet; a fleet
- * ward.conf must not quietly fall back to this workstation's own records
- * (a code used here could then be used again on the next workstation). */
-int core_fleet_refuse(const struct ward_conf *conf, char *err, size_t errlen) WARD_WUR;
 /* Close an audit writer, a directory handle and a state store (the writer
  * first: it uses the store), each NULL after; any may be NULL already. */
 void core_close_handles(struct audit_log **log, struct dir **dir, struct state **st);
@@ -152,6 +166,10 @@ struct core_rec {
 	enum audit_res result;
 	enum audit_fac factor;       /* AUDIT_FAC_ABSENT: written as null */
 	const char *rule, *reason, *detail;
+	/* 1: the second factor was checked without the directory (fleet
+	 * mode, against this workstation's copy): the record says offline
+	 * true, whatever the roles came from */
+	int offline;
 };
 
 /*
@@ -170,6 +188,13 @@ struct core_verify_result {
 	int recovery_left;           /* unused recovery codes after this */
 	int locked_now;              /* this attempt caused a lockout */
 	int64_t locked_until;        /* when locked: until (unix time) */
+	/* fleet mode (core_fleet.c): what the audit record's detail says
+	 * beyond the result (a write that got no answer, the directory down),
+	 * a static string or NULL */
+	const char *detail;
+	int offline;                 /* checked against this workstation's copy */
+	const char *say;             /* fleet mode: what the person is told of a
+	                              * refusal not in the list above, or NULL */
 };
 
 /*
@@ -192,5 +217,27 @@ int core_verify(struct core *c, const char *user, const char *code, time_t now,
  */
 int core_check(struct core *c, const char *user, const char *code, time_t now,
     struct core_verify_result *res) WARD_WUR;
+
+/*
+ * The master key of C: the one loaded with the configuration, or loaded now
+ * when that load failed (the file may have been made since).  NULL when it
+ * cannot be had (logged).
+ */
+const struct secret_key *core_key(struct core *c);
+/*
+ * The fleet keys of C (fleet.key_file, and fleet.old_key_file during a
+ * rotation: fleet.h, KEYS), loaded as core_key.  NULL when they cannot be
+ * had (logged, the error in C->fkey_err).
+ */
+const struct fleet_keyring *core_fleet_keys(struct core *c);
+
+/*
+ * Fleet mode (ward.conf(5), FLEET; core_fleet.c): core_verify and
+ * core_check against USER's record in the directory, with the same
+ * results, plus WARD_ERR_UNAVAIL or WARD_ERR_TIMEOUT when the directory
+ * did not answer (a denial; RES->detail says what it was).
+ */
+int core_fleet_verify(struct core *c, const char *user, const char *code, time_t now,
+    int spend, struct core_verify_result *res) WARD_WUR;
 
 #endif

@@ -208,6 +208,8 @@ fail_reason(int r)
 	case WARD_ERR_LOCKED: return "locked";
 	case WARD_ERR_NOTFOUND: return "unenrolled";
 	case WARD_ERR_INVAL: return "malformed user name";
+	case WARD_ERR_UNAVAIL:
+	case WARD_ERR_TIMEOUT: return "directory unavailable";
 	default: return ward_strerror(r);
 	}
 }
@@ -252,7 +254,8 @@ check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv
 		struct core_rec rc = { .event = AUDIT_EV_AUTH,
 			.result = r == 0 ? AUDIT_RES_SUCCESS : AUDIT_RES_FAILURE,
 			.reason = r == 0 ? NULL : fail_reason(r),
-			.factor = r == 0 ? *factor : AUDIT_FAC_TOTP };
+			.factor = r == 0 ? *factor : AUDIT_FAC_TOTP,
+			.detail = res.detail, .offline = res.offline };
 		int normal = r == 0 || r == WARD_ERR_BADCODE || r == WARD_ERR_REPLAY ||
 		    r == WARD_ERR_LOCKED || r == WARD_ERR_NOTFOUND;
 
@@ -312,7 +315,11 @@ check_code(struct flow_txn *t, const struct flow_req *rq, const struct flow_conv
 	default:
 		ward_log(LOG_ERR, "user %s service %s: verification failed: %s; denying",
 		    user, service, ward_strerror(r));
-		flow_say(rq, cv, FLOW_ERROR, "Two-step verification is unavailable. Contact IT.");
+		if (res.say != NULL)
+			flow_say(rq, cv, FLOW_ERROR, "%s", res.say);
+		else
+			flow_say(rq, cv, FLOW_ERROR, "Two-step verification is unavailable. "
+			    "Contact IT.");
 		ret = WIRE_R_AUTHINFO_UNAVAIL;
 		break;
 	}

@@ -16,7 +16,8 @@
 	X(BREAKGLASS, "breakglass") \
 	X(LOCKOUT, "lockout") \
 	X(ADMIN, "admin") \
-	X(HEAD, "head")
+	X(HEAD, "head") \
+	X(FLEET_SYNC, "fleet_sync")
 
 #define AUDIT_RESULTS(X) \
 	X(SUCCESS, "success") \
@@ -25,7 +26,11 @@
 	X(DENY, "deny") \
 	X(GRANTED, "granted") \
 	X(REFUSED, "refused") \
-	X(LOCKED, "locked")
+	X(LOCKED, "locked") \
+	X(OK, "ok") \
+	X(REPLAY_SUSPECTED, "replay_suspected") \
+	X(SUPERSEDED, "superseded") \
+	X(FAILED, "failed")
 
 /* ABSENT (first, so a zeroed record has it) is written as null; NONE is
  * the factor "none" (no second factor was required). */

@@ -43,6 +43,21 @@ struct state_user {
 	unsigned char recovery_salt[16];
 	unsigned char recovery[STATE_MAX_RECOVERY][STATE_RECOVERY_HASH_LEN];
 	unsigned char recovery_used[STATE_MAX_RECOVERY];
+	/*
+	 * Fleet mode's mirror of the record the directory holds (wardd's
+	 * core_fleet.c; ward.conf(5), FLEET).  FLEET_FETCHED_AT: when it was
+	 * read (unix time; 0: not a mirror, and the fields below are 0).  In a
+	 * mirror, LOCKED_UNTIL is the directory's lockout as last read,
+	 * FAILURES the wrong codes counted here while the directory could not
+	 * be reached (not yet sent to it), FLEET_OFFLINE_LOCKED_UNTIL the
+	 * lockout those made here (offline_max_failures), and
+	 * FLEET_PENDING_STEP the highest step accepted here offline and not
+	 * yet sent (0: none).  Encoded as record version 2, only when
+	 * FLEET_FETCHED_AT > 0.
+	 */
+	int64_t fleet_fetched_at;
+	int64_t fleet_pending_step;
+	int64_t fleet_offline_locked_until;
 };
 
 /* Open (creating if CREATE: mode 0700) the store in DIR.  Refuses a folder

@@ -22,7 +22,9 @@
 #define REC_MAGIC0 'W'
 #define REC_MAGIC1 'U'
 #define REC_VERSION 1
+#define REC_VERSION_FLEET 2         /* version 1 + the fleet mirror's fields */
 #define REC_FIXED (3 + 1 + 1 + 2 + 8 + 4 + 8 + 8 + 8 + 2 + 1 + 16)
+#define REC_FLEET (8 + 8 + 8)
 
 static int
 user_key(const char *user, char *out, size_t *len)
@@ -39,16 +41,22 @@ state_user_encode(const struct state_user *u, unsigned char **out, size_t *outle
 {
 	struct wbuf w = { NULL, 0, 0 };
 
+	int fleet = u->fleet_fetched_at > 0;
+
 	if (u->secret_ct_len > 0xffff || u->nrecovery > STATE_MAX_RECOVERY ||
 	    u->digits < 0 || u->digits > 255 || u->period < 0 || u->period > 0xffff ||
-	    u->algorithm < 0 || u->algorithm > 255 || u->failures < 0)
+	    u->algorithm < 0 || u->algorithm > 255 || u->failures < 0 ||
+	    u->fleet_fetched_at < 0 || u->fleet_pending_step < 0 ||
+	    u->fleet_offline_locked_until < 0 ||
+	    (!fleet && (u->fleet_pending_step != 0 || u->fleet_offline_locked_until != 0)))
 		return WARD_ERR_INVAL;
-	w.cap = REC_FIXED + u->secret_ct_len + u->nrecovery * (STATE_RECOVERY_HASH_LEN + 1);
+	w.cap = REC_FIXED + u->secret_ct_len + u->nrecovery * (STATE_RECOVERY_HASH_LEN + 1) +
+	    (fleet ? REC_FLEET : 0);
 	if ((w.p = malloc(w.cap)) == NULL)
 		return WARD_ERR_NOMEM;
 	put_u(&w, REC_MAGIC0, 1);
 	put_u(&w, REC_MAGIC1, 1);
-	put_u(&w, REC_VERSION, 1);
+	put_u(&w, fleet ? REC_VERSION_FLEET : REC_VERSION, 1);
 	put_u(&w, (uint64_t)u->algorithm, 1);
 	put_u(&w, (uint64_t)u->digits, 1);
 	put_u(&w, (uint64_t)u->period, 2);
@@ -65,6 +73,11 @@ state_user_encode(const struct state_user *u, unsigned char **out, size_t *outle
 		put_bytes(&w, u->recovery[i], STATE_RECOVERY_HASH_LEN);
 		put_u(&w, u->recovery_used[i] ? 1 : 0, 1);
 	}
+	if (fleet) {
+		put_u(&w, (uint64_t)u->fleet_fetched_at, 8);
+		put_u(&w, (uint64_t)u->fleet_pending_step, 8);
+		put_u(&w, (uint64_t)u->fleet_offline_locked_until, 8);
+	}
 	if (w.len != w.cap) {
 		free(w.p);
 		return WARD_ERR_INTERNAL;
@@ -78,12 +91,16 @@ int
 state_user_decode(const void *data, size_t len, struct state_user *u)
 {
 	struct rbuf r = { data, len, 0, 0 };
-	size_t ctlen;
+	size_t ctlen, tail;
+	uint64_t version;
 
 	memset(u, 0, sizeof(*u));
-	if (get_u(&r, 1) != REC_MAGIC0 || get_u(&r, 1) != REC_MAGIC1 ||
-	    get_u(&r, 1) != REC_VERSION)
+	if (get_u(&r, 1) != REC_MAGIC0 || get_u(&r, 1) != REC_MAGIC1)
 		return WARD_ERR_CORRUPT;
+	version = get_u(&r, 1);
+	if (version != REC_VERSION && version != REC_VERSION_FLEET)
+		return WARD_ERR_CORRUPT;
+	tail = version == REC_VERSION_FLEET ? REC_FLEET : 0;
 	u->algorithm = (int)get_u(&r, 1);
 	u->digits = (int)get_u(&r, 1);
 	u->period = (int)get_u(&r, 2);
@@ -98,7 +115,7 @@ state_user_decode(const void *data, size_t len, struct state_user *u)
 	if (r.bad || u->algorithm > 2 || u->digits < 6 || u->digits > 8 ||
 	    u->period <= 0 || u->failures < 0 || u->last_step < -1 ||
 	    u->nrecovery > STATE_MAX_RECOVERY || ctlen == 0 ||
-	    len - r.off != ctlen + u->nrecovery * (STATE_RECOVERY_HASH_LEN + 1))
+	    len - r.off != ctlen + u->nrecovery * (STATE_RECOVERY_HASH_LEN + 1) + tail)
 		goto bad;
 	if ((u->secret_ct = malloc(ctlen)) == NULL)
 		return WARD_ERR_NOMEM;
@@ -112,6 +129,15 @@ state_user_decode(const void *data, size_t len, struct state_user *u)
 		if (used > 1)
 			goto bad;
 		u->recovery_used[i] = (unsigned char)used;
+	}
+	if (tail) {
+		u->fleet_fetched_at = (int64_t)get_u(&r, 8);
+		u->fleet_pending_step = (int64_t)get_u(&r, 8);
+		u->fleet_offline_locked_until = (int64_t)get_u(&r, 8);
+		/* version 2 is a mirror's: fetched; nothing negative */
+		if (u->fleet_fetched_at <= 0 || u->fleet_pending_step < 0 ||
+		    u->fleet_offline_locked_until < 0)
+			goto bad;
 	}
 	if (r.bad || r.off != len)
 		goto bad;

@@ -440,3 +440,64 @@ tu_free_port(void)
 		close(fd);
 	return port;
 }
+
+void
+tu_race_begin(struct tu_race *b)
+{
+	pthread_barrier_wait(&b->start);
+}
+
+void
+tu_race_end(struct tu_race *b)
+{
+	pthread_barrier_wait(&b->end);
+}
+
+int
+tu_race_run(struct tu_race *b, int n, int rounds, void (*racer)(void *ctx, int i),
+    void (*setup)(void *ctx, int r), void *ctx)
+{
+	pthread_barrierattr_t a;
+	pid_t *pid = calloc((size_t)n, sizeof(*pid));
+	int bad = 0;
+
+	if (pid == NULL)
+		return -1;
+	pthread_barrierattr_init(&a);
+	pthread_barrierattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_barrier_init(&b->start, &a, (unsigned)n + 1);
+	pthread_barrier_init(&b->end, &a, (unsigned)n + 1);
+	pthread_barrierattr_destroy(&a);
+	fflush(NULL);
+	for (int i = 0; i < n; i++) {
+		if ((pid[i] = fork()) == 0) {
+			racer(ctx, i);
+			_exit(0);
+		}
+		if (pid[i] < 0) {
+			while (i-- > 0) {
+				kill(pid[i], SIGKILL);
+				waitpid(pid[i], NULL, 0);
+			}
+			bad = 1;
+			goto out;
+		}
+	}
+	for (int r = 0; r < rounds; r++) {
+		if (setup != NULL)
+			setup(ctx, r);
+		tu_race_begin(b);
+		tu_race_end(b);
+	}
+	for (int i = 0; i < n; i++) {
+		int st;
+
+		if (waitpid(pid[i], &st, 0) != pid[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			bad = 1;
+	}
+out:
+	pthread_barrier_destroy(&b->start);
+	pthread_barrier_destroy(&b->end);
+	free(pid);
+	return bad ? -1 : 0;
+}

@@ -2,6 +2,7 @@
 #ifndef WARD_TESTUTIL_H
 #define WARD_TESTUTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
@@ -77,5 +78,23 @@ int tu_wait_stopped(pid_t pid, int timeout_ms);
  * FIRST, ... (NULL-terminated); 0 when it cannot be read. */
 int tu_count_lines(const char *path, const char *first, ...)
     __attribute__((sentinel));
+
+/*
+ * Processes released together, round after round (tests/fleet's races).
+ * B lives in memory shared with them (mmap MAP_SHARED, with the rest of
+ * CTX).  tu_race_run forks N processes, each running RACER(CTX, I) and
+ * exiting 0, then runs ROUNDS rounds: SETUP(CTX, R) when not NULL, then
+ * releases the racers and waits until each has done its try.  A racer
+ * calls tu_race_begin before each of its ROUNDS tries and tu_race_end
+ * after it.  0, or -1 when a fork failed (the racers started are killed)
+ * or a racer did not exit 0.
+ */
+struct tu_race {
+	pthread_barrier_t start, end;
+};
+int tu_race_run(struct tu_race *b, int n, int rounds, void (*racer)(void *ctx, int i),
+    void (*setup)(void *ctx, int r), void *ctx);
+void tu_race_begin(struct tu_race *b);
+void tu_race_end(struct tu_race *b);
 
 #endif

@@ -221,7 +221,10 @@ suite_clean(void)
 enum race_kind { RACE_ACCEPT, RACE_RECOVERY, RACE_FAIL };
 
 struct race {
-	pthread_barrier_t start, end;
+	struct tu_race b;
+	const char *rd[2], *wr[2];                  /* race_run's, for the racers */
+	int rounds;
+	void (*setup)(struct race *, int);
 	int kind;
 	char dn[160];
 	int64_t step[ROUNDS];                       /* RACE_ACCEPT */
@@ -248,7 +251,7 @@ racer(struct race *sh, int i, const char *read_node, const char *write, int roun
 		fleet_user_clear(&u);
 	sh->ready[i] = ok;
 	for (int r = 0; r < rounds; r++) {
-		pthread_barrier_wait(&sh->start);
+		tu_race_begin(&sh->b);
 		if (!ok)
 			sh->rc[r][i] = 1;
 		else if (sh->kind == RACE_ACCEPT)
@@ -259,10 +262,26 @@ racer(struct race *sh, int i, const char *read_node, const char *write, int roun
 		else
 			sh->rc[r][i] = fleet_fail(w.f, sh->dn, sh->now, MAXF, 900, &sh->count[i],
 			    &sh->locked_now[i]);
-		pthread_barrier_wait(&sh->end);
+		tu_race_end(&sh->b);
 	}
 	if (ok)
 		ws_close(&w);
+}
+
+static void
+race_child(void *ctx, int i)
+{
+	struct race *sh = ctx;
+
+	racer(sh, i, sh->rd[i % 2], sh->wr[i % 2], sh->rounds);
+}
+
+static void
+race_setup(void *ctx, int r)
+{
+	struct race *sh = ctx;
+
+	sh->setup(sh, r);
 }
 
 /* Run NRACE racers for ROUNDS rounds: racer I reads from READ[I % 2] and
@@ -271,45 +290,19 @@ static int
 race_run(struct race *sh, const char *const read[2], const char *const write[2], int rounds,
     void (*setup)(struct race *, int))
 {
-	pthread_barrierattr_t a;
-	pid_t pid[NRACE];
-	int bad = 0;
+	int bad;
 
-	pthread_barrierattr_init(&a);
-	pthread_barrierattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_barrier_init(&sh->start, &a, NRACE + 1);
-	pthread_barrier_init(&sh->end, &a, NRACE + 1);
-	pthread_barrierattr_destroy(&a);
-	fflush(NULL);
-	for (int i = 0; i < NRACE; i++) {
-		if ((pid[i] = fork()) == 0) {
-			racer(sh, i, read[i % 2], write[i % 2], rounds);
-			_exit(0);
-		}
-		if (pid[i] < 0) {
-			while (i-- > 0) {
-				kill(pid[i], SIGKILL);
-				waitpid(pid[i], NULL, 0);
-			}
-			return -1;
-		}
+	for (int k = 0; k < 2; k++) {
+		sh->rd[k] = read[k];
+		sh->wr[k] = write[k];
 	}
-	for (int r = 0; r < rounds; r++) {
-		if (setup != NULL)
-			setup(sh, r);
-		pthread_barrier_wait(&sh->start);
-		pthread_barrier_wait(&sh->end);
-	}
-	for (int i = 0; i < NRACE; i++) {
-		int st;
-
-		if (waitpid(pid[i], &st, 0) != pid[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			bad = 1;
+	sh->rounds = rounds;
+	sh->setup = setup;
+	bad = tu_race_run(&sh->b, NRACE, rounds, race_child, setup != NULL ? race_setup : NULL,
+	    sh) != 0;
+	for (int i = 0; i < NRACE; i++)
 		if (!sh->ready[i])
 			bad = 1;
-	}
-	pthread_barrier_destroy(&sh->start);
-	pthread_barrier_destroy(&sh->end);
 	return bad ? -1 : 0;
 }
 

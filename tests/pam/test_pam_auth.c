@@ -492,8 +492,10 @@ test_unsafe_files_fail_closed(void)
 	CU_ASSERT_EQUAL(chmod(pol, 0644), 0);
 	dpid = tu_wardd_start(NULL, conf, sock, NULL);
 	CU_ASSERT_FATAL(dpid > 0);
-	/* a key made unsafe: refused at its next use */
+	/* a key made unsafe: refused once wardd loads it again (SIGHUP) */
 	CU_ASSERT_EQUAL(chmod(keyfile, 0640), 0);
+	CU_ASSERT_EQUAL(kill(dpid, SIGHUP), 0);
+	usleep(200000);
 	CU_ASSERT_EQUAL(run_pam("ward-test", "unsafe1", "auth", code, NULL, 0), PAM_AUTHINFO_UNAVAIL);
 	if (have_log)
 		CU_ASSERT_TRUE(logcap_has("master.key: open to group or others (mode 0640"));

@@ -550,7 +550,9 @@ test_state_folder_open_to_others_refused(void)
 
 /* ---- keys ---- */
 
-/* Keys are read when used: a key made unsafe fails the next login. */
+/* Keys are read at each load (start, SIGHUP, a changed ward.conf): a key
+ * made unsafe fails the first login after the next load; a key that did
+ * not load is read again at each use until it does. */
 static void
 test_over_permissive_key_refused(void)
 {
@@ -569,6 +571,7 @@ test_over_permissive_key_refused(void)
 		if (bad[i].nobody_owns)
 			CU_ASSERT_EQUAL(chown(keyfile, nobody.pw_uid, 0), 0);
 		CU_ASSERT_EQUAL(secret_key_load(&k, keyfile, err, sizeof(err)), WARD_ERR_UNSAFE);
+		hup();
 		CU_ASSERT_DENIED(run_pam("sec", "alice", "auth", code));
 		CU_ASSERT_EQUAL(chown(keyfile, 0, 0), 0);
 		CU_ASSERT_EQUAL(chmod(keyfile, 0600), 0);

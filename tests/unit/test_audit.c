@@ -1667,11 +1667,14 @@ test_names_table(void)
 		{ AUDIT_EV_SESSION_CLOSE, "session_close" },
 		{ AUDIT_EV_BREAKGLASS, "breakglass" }, { AUDIT_EV_LOCKOUT, "lockout" },
 		{ AUDIT_EV_ADMIN, "admin" }, { AUDIT_EV_HEAD, "head" },
+		{ AUDIT_EV_FLEET_SYNC, "fleet_sync" },
 	}, res[] = {
 		{ AUDIT_RES_SUCCESS, "success" }, { AUDIT_RES_FAILURE, "failure" },
 		{ AUDIT_RES_ALLOW, "allow" }, { AUDIT_RES_DENY, "deny" },
 		{ AUDIT_RES_GRANTED, "granted" }, { AUDIT_RES_REFUSED, "refused" },
-		{ AUDIT_RES_LOCKED, "locked" },
+		{ AUDIT_RES_LOCKED, "locked" }, { AUDIT_RES_OK, "ok" },
+		{ AUDIT_RES_REPLAY_SUSPECTED, "replay_suspected" },
+		{ AUDIT_RES_SUPERSEDED, "superseded" }, { AUDIT_RES_FAILED, "failed" },
 	}, fac[] = {
 		{ AUDIT_FAC_TOTP, "totp" }, { AUDIT_FAC_RECOVERY, "recovery" },
 		{ AUDIT_FAC_GRACE, "grace" }, { AUDIT_FAC_NONE, "none" },
