@@ -13,6 +13,11 @@
 # going down, and a workstation whose wardd is stopped.
 # Act 3: the security team - audit report, verify, query, export, and an
 # edited record caught.
+# Act 4: the fleet.  A replicated directory (tests/fleet/pair.sh: two
+# providers, two read-only consumers chaining writes to one of them) holds
+# the MFA records; two workstations, each on its own consumer with its own
+# wardd and store: enrol once, a code used at one is refused at the other,
+# wrong codes at both lock the user at both, one unlock clears both.
 # Everything lives in a private folder; nothing in /etc changes except a
 # system user "rosa" made for the screen locker's scene when there is none
 # (removed again).  slapd and every wardd are stopped (by pid) and the
@@ -25,10 +30,10 @@ work=$(mktemp -d /tmp/ward-demo.XXXXXX)
 made_user=""
 cleanup() {
 	local p
-	for p in "$work"/ws/*/pid; do
+	for p in "$work"/ws/*/pid "$work"/fleet/*/pid; do
 		[ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true
 	done
-	for p in "$work"/ws/*/pid; do
+	for p in "$work"/ws/*/pid "$work"/fleet/*/pid; do
 		[ -f "$p" ] || continue
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
 			kill -0 "$(cat "$p")" 2>/dev/null || break
@@ -37,6 +42,7 @@ cleanup() {
 		kill -9 "$(cat "$p")" 2>/dev/null || true
 	done
 	[ -d "$work/ldap" ] && tests/dir/slapd.sh clean "$work/ldap" >/dev/null 2>&1
+	[ -d "$work/pair" ] && tests/fleet/pair.sh clean "$work/pair" >/dev/null 2>&1
 	[ -n "$made_user" ] && userdel "$made_user" >/dev/null 2>&1
 	rm -rf "$work"
 }
@@ -291,7 +297,104 @@ act_audit() {
 	run "$wardctl" --config "$conf" audit verify "$work/edited.log"
 }
 
+act_fleet() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	local F="$work/fleet" pamdrive="$work/bin/pamdrive" admin ws code i
+	say "Act 4. The hospital is a fleet of workstations. A clinician enrols once; one code, one lockout and one set of recovery codes hold everywhere, through the hospital's replicated directory: two providers, and read-only consumers that chain every MFA write to the one write provider."
+	tests/fleet/pair.sh start "$work/pair" >/dev/null
+	# shellcheck disable=SC1091
+	. "$work/pair/env"
+	echo "   providers $A_URI and $B_URI (multi-provider), consumers $C1_URI and $C2_URI"
+	mkdir -p "$F"
+	chmod 0755 "$F"
+	# one ward.conf per host: HOST URI BIND_DN PASSWORD_FILE
+	fleet_conf() {
+		local d="$F/$1"
+		mkdir -p "$d/etc" "$d/pam.d" "$d/run"
+		chmod 0755 "$d" "$d/etc" "$d/pam.d" "$d/run"
+		cat > "$d/etc/policy.conf" <<'POL'
+roles = { nurse = { }; };
+users = ( { user = "alice"; roles = ["nurse"]; } );
+apps = { ehr = ["gdm-password", "xscreensaver"]; };
+rules = ( { id = "nurses-ehr"; effect = "allow"; roles = ["nurse"]; apps = ["ehr"];
+            mfa = "required"; } );
+POL
+		cat > "$d/etc/ward.conf" <<CONF
+policy_file = "$d/etc/policy.conf";
+state_dir   = "$d/state";
+directory = { uri = ["$2"]; base = "$BASE"; bind_dn = "$3";
+              bind_password_file = "$4"; ca_file = "$CA_FILE"; timeout_ms = 2000; };
+mfa = { window = 1; max_failures = 5; lockout_seconds = 900; issuer = "Example Hospital"; };
+secrets = { key_file = "$d/etc/master.key"; };
+audit = { path = "$d/log/audit.log"; key_file = "$d/etc/audit.key"; fsync = false; };
+fleet = { write_uri = "$2"; key_file = "$d/etc/fleet.key"; };
+CONF
+		chmod 0644 "$d/etc/ward.conf" "$d/etc/policy.conf"
+		cat > "$d/pam.d/gdm-password" <<PAMD
+auth     required $work/bin/pam_ward.so socket=$d/run/wardd.sock
+account  required $work/bin/pam_ward.so socket=$d/run/wardd.sock
+PAMD
+	}
+	fleet_conf it-admin "$A_URI" "$ENROL_DN" "$ENROL_PW_FILE"
+	fleet_conf ward3-ws "$C1_URI" "$WS1_DN" "$WS_PW_FILE"
+	fleet_conf ward5-ws "$C2_URI" "$WS2_DN" "$WS_PW_FILE"
+	admin="$F/it-admin/etc/ward.conf"
+	say "Ruth makes the fleet key on IT's admin host (configuration management copies it to every workstation, mode 0600), and each workstation is initialised. The admin host binds as the enrolment identity, each workstation as itself."
+	run "$wardctl" --config "$admin" init --fleet
+	for ws in ward3-ws ward5-ws; do
+		install -m 0600 "$F/it-admin/etc/fleet.key" "$F/$ws/etc/fleet.key"
+		"$wardctl" --config "$F/$ws/etc/ward.conf" init >/dev/null
+		unshare --uts sh -c 'hostname "$1"; shift; exec "$@"' sh "$ws" \
+		    "$build/wardd" --config "$F/$ws/etc/ward.conf" --socket "$F/$ws/run/wardd.sock" \
+		    --debug >"$F/$ws/wardd.log" 2>&1 &
+		echo $! > "$F/$ws/pid"
+		for i in $(seq 100); do
+			grep -q "ready on" "$F/$ws/wardd.log" && break
+			sleep 0.05
+		done
+		grep -q "ready on" "$F/$ws/wardd.log" ||
+		    { echo "   wardd for $ws did not start:"; sed 's/^/   /' "$F/$ws/wardd.log"; return 1; }
+	done
+	echo "   wardd runs on ward3-ws (reads and writes through $C1_URI) and ward5-ws (through $C2_URI)"
+	say "Alice enrols once, on the admin host: her record (the secret sealed under the fleet key) goes on her own directory entry."
+	local alice
+	alice=$("$wardctl" --config "$admin" enroll alice --json --qr none |
+	    sed -n 's/.*"secret":"\([A-Z2-7]*\)".*/\1/p')
+	[ -n "$alice" ] || { echo "   enrolment failed"; return 1; }
+	echo "   (oathtool plays her phone)"
+	code=$(oathtool --totp -b "$alice")
+	say "Alice logs in at ward3-ws, a workstation she has never used: the code is checked against her record and spent in the directory with one compare-and-swap."
+	printf '[ward3-ws] $ pamdrive gdm-password alice auth,acct %s\n' "$code"
+	"$pamdrive" "$F/ward3-ws/pam.d" gdm-password alice auth,acct "$code" | sed 's/^/   /' || true
+	say "Someone who watched her type tries the same code at ward5-ws, on the other consumer, a second later: refused everywhere."
+	printf '[ward5-ws] $ pamdrive gdm-password alice auth %s\n' "$code"
+	"$pamdrive" "$F/ward5-ws/pam.d" gdm-password alice auth "$code" | sed 's/^/   /' || true
+	say "Wrong codes at both workstations (3 at ward3-ws, 2 at ward5-ws) count together: at 5 she is locked at both."
+	for g in 111111 222222 333333 444444 555555; do
+		ws=ward3-ws; [ "$g" = 444444 ] || [ "$g" = 555555 ] && ws=ward5-ws
+		"$pamdrive" "$F/$ws/pam.d" gdm-password alice auth "$g" | grep -E '^error' |
+		    sed "s/^/   [$ws] /" || true
+	done
+	code=$(oathtool --totp -b "$alice" -N "@$(( $(date +%s) + 30 ))")
+	for ws in ward3-ws ward5-ws; do
+		printf '[%s] $ pamdrive gdm-password alice auth (the right code)\n' "$ws"
+		"$pamdrive" "$F/$ws/pam.d" gdm-password alice auth "$code" | sed 's/^/   /' || true
+	done
+	run "$wardctl" --config "$admin" fleet status alice
+	say "IT unlocks her once, from the admin host; her next code works at either workstation."
+	run "$wardctl" --config "$admin" unlock alice
+	printf '[ward5-ws] $ pamdrive gdm-password alice auth,acct %s\n' "$code"
+	"$pamdrive" "$F/ward5-ws/pam.d" gdm-password alice auth,acct "$code" | sed 's/^/   /' || true
+	say "Each workstation keeps its own audit chain, under its own host name:"
+	for ws in ward3-ws ward5-ws; do
+		run "$wardctl" --config "$F/$ws/etc/ward.conf" audit verify
+		echo "   hosts named in $ws's log: $(grep -o '"host":"[^"]*"' "$F/$ws/log/audit.log" |
+		    sort -u | tr '\n' ' ')"
+	done
+}
+
 act_policy
 act_shift
 act_audit
+act_fleet
 say "End of the demo. Next: make check (the tests), man pam_ward, man ward-policy, man wardctl."
