@@ -35,6 +35,13 @@ struct wopts {
 	const char *fleet_key;  /* --fleet-key FILE (the fleet audit key) */
 	const char *audit_from; /* --audit-from FILE (init: derive audit.key from it) */
 	const char *presence_minutes;   /* --presence-minutes N (audit report --fleet) */
+	/* audit report --fleet: the HTML report's file and the rules' thresholds */
+	const char *html;               /* --html FILE */
+	const char *offhours_history;   /* --offhours-history N */
+	const char *offhours_role_history;  /* --offhours-role-history N */
+	const char *offhours_max;       /* --offhours-max N */
+	const char *breakglass_min;     /* --breakglass-min N */
+	const char *breakglass_factor;  /* --breakglass-factor N */
 	char **args;            /* positional words after the command words */
 	int nargs;
 };

@@ -27,7 +27,7 @@
 
 #include "audit_int.h"
 
-#define ROLES_MAX 256
+#define ROLES_MAX AUDIT_ROLES_MAX
 #define ROLES_BYTES 4096
 #define CUT_MARK "[...]"
 
@@ -364,6 +364,8 @@ struct pc {
 	char *err;
 	size_t errlen;
 	char *tmp;          /* decode scratch (NULL: validate only) */
+	size_t used;        /* view: bytes of TMP the strings so far hold */
+	int view;           /* strings stay in TMP (audit_parse_view) */
 };
 
 static int
@@ -508,9 +510,14 @@ pstr(struct pc *c, const char *field, char **out)
 				c->i++;
 				o++;
 			}
-			if (c->i >= c->n)
-				return pfail(c, field, "unterminated string");
+		} else {
+			char *d = c->tmp + c->used;
+
+			while (c->i < c->n && plain[c->s[c->i]])
+				d[o++] = (char)c->s[c->i++];
 		}
+		if (c->i >= c->n)
+			return pfail(c, field, "unterminated string");
 		ch = c->s[c->i];
 		if (ch == '"') {
 			c->i++;
@@ -542,7 +549,7 @@ pstr(struct pc *c, const char *field, char **out)
 				if (cp >= 0xdc80 && cp <= 0xdcff) {
 					/* a byte that was not UTF-8 (surrogateescape) */
 					if (c->tmp != NULL)
-						c->tmp[o] = (char)(cp - 0xdc00);
+						c->tmp[c->used + o] = (char)(cp - 0xdc00);
 					o++;
 					continue;
 				}
@@ -560,14 +567,14 @@ pstr(struct pc *c, const char *field, char **out)
 				return pfail(c, field, "unknown escape");
 			}
 			if (c->tmp != NULL)
-				o += put_utf8(cp, c->tmp + o);
+				o += put_utf8(cp, c->tmp + c->used + o);
 			else
 				o += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
 			continue;
 		}
 		if (ch < 0x80) {
 			if (c->tmp != NULL)
-				c->tmp[o] = (char)ch;
+				c->tmp[c->used + o] = (char)ch;
 			o++;
 			c->i++;
 			continue;
@@ -577,12 +584,18 @@ pstr(struct pc *c, const char *field, char **out)
 			if (k == 0)
 				return pfail(c, field, "bytes that are not UTF-8 (must be escaped)");
 			if (c->tmp != NULL)
-				memcpy(c->tmp + o, c->s + c->i, k);
+				memcpy(c->tmp + c->used + o, c->s + c->i, k);
 			o += k;
 			c->i += k;
 		}
 	}
-	if (out != NULL && c->tmp != NULL) {
+	if (out != NULL && c->tmp != NULL && c->view) {
+		/* decoded, it is no longer than its quoted form: TMP (LEN + 1
+		 * bytes) holds every string of the line and its NUL */
+		c->tmp[c->used + o] = '\0';
+		*out = c->tmp + c->used;
+		c->used += o + 1;
+	} else if (out != NULL && c->tmp != NULL) {
 		if ((*out = malloc(o + 1)) == NULL)
 			return pfail(c, field, "out of memory");
 		memcpy(*out, c->tmp, o);
@@ -640,11 +653,12 @@ audit_record_free(struct audit_record *r)
  * event_len, detail_at, detail_len and nroles,
  * no strings and no memory (what verify needs, fast).
  */
-int
-audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *err,
-    size_t errlen)
+static int
+parse_record(const char *line, size_t len, struct audit_record *x, int st, char *vbuf,
+    char **vroles, char *err, size_t errlen)
 {
-	struct pc c = { (const unsigned char *)line, len, 0, err, errlen, NULL };
+	struct pc c = { (const unsigned char *)line, len, 0, err, errlen, vbuf, 0,
+		vbuf != NULL };
 	char tsb[25];
 	size_t ts_at;
 	int ret = WARD_ERR_PARSE;
@@ -656,7 +670,9 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 		snprintf(err, errlen, "line longer than %d bytes", AUDIT_LINE_MAX);
 		return WARD_ERR_PARSE;
 	}
-	if (st && (c.tmp = malloc(len + 1)) == NULL) {
+	if (c.view)
+		x->roles = vroles;
+	else if (st && (c.tmp = malloc(len + 1)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return WARD_ERR_NOMEM;
 	}
@@ -701,7 +717,7 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 				pfail(&c, "roles", "too many roles");
 				goto out;
 			}
-			if (st && x->nroles % 16 == 0) {
+			if (st && !c.view && x->nroles % 16 == 0) {
 				char **nr = realloc(x->roles, (x->nroles + 16) * sizeof(*nr));
 				if (nr == NULL) {
 					pfail(&c, "roles", "out of memory");
@@ -773,10 +789,31 @@ bad_ts:
 	pfail(&c, "ts", "not a UTC time YYYY-MM-DDTHH:MM:SS.mmmZ");
 out:
 #undef S
+	if (c.view) {
+		if (ret != 0) {
+			memset(x, 0, sizeof(*x));
+			x->offline = -1;
+		}
+		return ret;
+	}
 	free(c.tmp);
 	if (ret != 0 && st)
 		audit_record_free(x);
 	return ret;
+}
+
+int
+audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *err,
+    size_t errlen)
+{
+	return parse_record(line, len, x, st, NULL, NULL, err, errlen);
+}
+
+int
+audit_parse_view(const char *line, size_t len, struct audit_record *r, char *buf,
+    char *roles[AUDIT_ROLES_MAX + 1], char *err, size_t errlen)
+{
+	return parse_record(line, len, r, 1, buf, roles, err, errlen);
 }
 
 int
