@@ -55,6 +55,7 @@
 #define BG_KEEP 16                   /* per-user break-glass records named */
 #define TOP_N 10                     /* bars of the per-host and per-person charts */
 #define NRULES 6
+#define HOURS_MAX (5 * 366 * 24)     /* the failures-per-hour chart spans at most this */
 
 struct hit {
 	int64_t ts;
@@ -748,8 +749,11 @@ count_failure(struct freport *fr, const struct hit *h)
 	if (fr->nhours == 0)
 		fr->hour0 = hour;
 	/* time order across the fleet: a host whose clock went back counts
-	 * in the first hour */
+	 * in the first hour, one whose clock ran years ahead in the last the
+	 * chart holds (HOURS_MAX: the memory stays bounded) */
 	at = hour > fr->hour0 ? (size_t)(hour - fr->hour0) : 0;
+	if (at >= HOURS_MAX)
+		at = HOURS_MAX - 1;
 	if (at >= fr->nhours) {
 		uint32_t *t = reallocarray(fr->fail_hour, at + 1, sizeof(*t));
 

@@ -136,11 +136,13 @@ void audit_record_free(struct audit_record *r);
 
 /* The most roles a record may name (beyond: a parse error). */
 #define AUDIT_ROLES_MAX 256
-/* audit_parse_line without allocating (a reader of many records): R's
- * strings are decoded into BUF (at least LEN + 1 bytes: no string grows
- * when decoded) and its roles listed in ROLES; both stay the caller's, so
- * R must not be given to audit_record_free.  0 or WARD_ERR_PARSE as
- * audit_parse_line (R zeroed on error). */
+/* audit_parse_line without allocating, for a reader of many records (the
+ * fleet report): the whole line is checked as by audit_parse_line, but
+ * only service, user, event, result, reason, factor and roles are decoded
+ * (the other strings stay NULL; ts_ms, seq and the positions are set), into
+ * BUF (at least LEN + 1 bytes: no string grows when decoded), the roles
+ * listed in ROLES; both stay the caller's, so R must not be given to
+ * audit_record_free.  0 or WARD_ERR_PARSE (R zeroed). */
 int audit_parse_view(const char *line, size_t len, struct audit_record *r, char *buf,
     char *roles[AUDIT_ROLES_MAX + 1], char *err, size_t errlen) WARD_WUR;
 
