@@ -31,7 +31,11 @@ for i in $(seq "${BENCH_FLEET_RUNS:-3}"); do
 		printf 'audit %-6s --fleet, %d records: %6.2f s wall (%5.2f s CPU), %s records/s, %6d KB max RSS\n' \
 			"$sub" "$n" "$s" "$(awk -v a="$us" -v b="$ss" 'BEGIN { print a + b }')" \
 			"$(awk -v n="$n" -v s="$s" 'BEGIN { printf "%9.0f", (s > 0 ? n / s : 0) }')" "$kb"
-		[ "$sub" = report ] && ! grep -q "$hosts hosts analysed (0 left out), $n records" "$dir/out" &&
-			{ echo "report: not every record analysed:"; cat "$dir/out"; exit 1; }
+		if [ "$sub" = report ] &&
+			! grep -q "$hosts hosts analysed (0 left out), $n records" "$dir/out"; then
+			echo "report: not every record analysed:"
+			cat "$dir/out"
+			exit 1
+		fi
 	done
 done
