@@ -16,7 +16,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "fleet_report.h"
 #include "wardctl.h"
@@ -50,17 +49,6 @@ html_text(FILE *f, const char *s)
 			fwrite(p + i, 1, k, f);
 		}
 	}
-}
-
-static void
-utc(int64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	buf[0] = '\0';
-	if (gmtime_r(&t, &tm) != NULL)
-		strftime(buf, len, "%Y-%m-%d %H:%M:%SZ", &tm);
 }
 
 static const char style[] =
@@ -144,13 +132,13 @@ hours_chart(FILE *f, const struct fr_view *v)
 		for (size_t k = i * per; k < v->nhours && k < (i + 1) * per; k++)
 			sum += v->fail_hour[k];
 		hgt = (int)((double)sum / (double)max * ch);
-		utc(v->hour0_ms + (int64_t)(i * per) * 3600000, a, sizeof(a));
+		fleet_ts(v->hour0_ms + (int64_t)(i * per) * 3600000, a, sizeof(a));
 		fprintf(f, "<rect class=\"bar f\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\">"
 		    "<title>%s: %llu</title></rect>\n", (double)i * bw, top + ch - hgt,
 		    bw > 2 ? bw - 1 : bw, hgt, a, (unsigned long long)sum);
 	}
-	utc(v->hour0_ms, a, sizeof(a));
-	utc(v->hour0_ms + (int64_t)v->nhours * 3600000, b, sizeof(b));
+	fleet_ts(v->hour0_ms, a, sizeof(a));
+	fleet_ts(v->hour0_ms + (int64_t)v->nhours * 3600000, b, sizeof(b));
 	fprintf(f, "<text x=\"0\" y=\"%d\">%s</text><text x=\"%d\" y=\"%d\" "
 	    "text-anchor=\"end\">%s</text></svg>\n", top + ch + 16, a, CHART_W, top + ch + 16, b);
 }
@@ -195,7 +183,7 @@ fleet_html(FILE *f, const struct fr_view *v)
 		html_text(f, x->what);
 		fputs("</td><td class=\"recs\">", f);
 		for (size_t k = 0; k < x->nrecs; k++) {
-			utc(x->recs[k].ts_ms, ts, sizeof(ts));
+			fleet_ts(x->recs[k].ts_ms, ts, sizeof(ts));
 			fputs(k ? "<br>" : "", f);
 			html_text(f, x->recs[k].host);
 			fprintf(f, " seq %llu %s", (unsigned long long)x->recs[k].seq, ts);

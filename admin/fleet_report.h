@@ -53,6 +53,9 @@ struct fr_view {
 	const char *thresholds;       /* the rules' thresholds, one sentence */
 };
 
+/* MS as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into BUF ("" if it cannot be). */
+void fleet_ts(int64_t ms, char *buf, size_t len);
+
 /* V as one self-contained HTML page to F (inline CSS and SVG, no script,
  * nothing fetched; every string from the records escaped).  0, or -1 when
  * F reports a write error. */
