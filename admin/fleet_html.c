@@ -41,12 +41,14 @@ html_text(FILE *f, const char *s)
 		case '\'': fputs("&#39;", f); continue;
 		default: break;
 		}
-		if ((k = ward_utf8_printable(p + i, len - i)) == 0) {
-			k = ward_utf8_len(p + i, len - i);
-			k = k ? k : 1;
-			fputs("&#xfffd;", f);
-		} else {
-			fwrite(p + i, 1, k, f);
+		{
+			int ok;
+
+			k = text_char(p + i, len - i, &ok);
+			if (ok)
+				fwrite(p + i, 1, k, f);
+			else
+				fputs("&#xfffd;", f);
 		}
 	}
 }

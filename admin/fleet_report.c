@@ -1121,32 +1121,33 @@ html_open(const char *path)
 	return f;
 }
 
+/* V as a JSON list of {KEY: name, "n": count}. */
+static void
+json_named(const char *key, const struct fr_named *v, size_t n)
+{
+	putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		struct jobj j;
+
+		jobj_begin(&j, stdout, i > 0);
+		jobj_str(&j, key, v[i].name);
+		jobj_num(&j, "n", (long long)v[i].n);
+		jobj_end(&j);
+	}
+	putchar(']');
+}
+
 /* The numbers the charts draw, in the text or JSON report. */
 static void
 print_tops(const struct freport *fr, const struct fr_named *th, size_t nth,
     const struct fr_named *tb, size_t ntb)
 {
 	if (fr->o->json) {
-		printf(",\"auth_failures\":%llu,\"breakglass\":%llu,\"failures_by_host\":[",
+		printf(",\"auth_failures\":%llu,\"breakglass\":%llu,\"failures_by_host\":",
 		    (unsigned long long)fr->failures, (unsigned long long)fr->breakglass);
-		for (size_t i = 0; i < nth; i++) {
-			struct jobj j;
-
-			jobj_begin(&j, stdout, i > 0);
-			jobj_str(&j, "host", th[i].name);
-			jobj_num(&j, "n", (long long)th[i].n);
-			jobj_end(&j);
-		}
-		printf("],\"breakglass_by_person\":[");
-		for (size_t i = 0; i < ntb; i++) {
-			struct jobj j;
-
-			jobj_begin(&j, stdout, i > 0);
-			jobj_str(&j, "user", tb[i].name);
-			jobj_num(&j, "n", (long long)tb[i].n);
-			jobj_end(&j);
-		}
-		putchar(']');
+		json_named("host", th, nth);
+		printf(",\"breakglass_by_person\":");
+		json_named("user", tb, ntb);
 		return;
 	}
 	printf("authentication failures %llu, break-glass %llu\n",

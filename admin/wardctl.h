@@ -115,6 +115,10 @@ int cmd_user(struct wopts *o, const char *name);
 int cmd_dir(struct wopts *o);
 /* audit report --fleet DIR --fleet-key FILE (fleet_report.c). */
 int audit_report_fleet_cmd(const struct wopts *o);
+/* cmd_audit.c: the length (at least 1) of the character at P (LEN bytes
+ * left); *OK 0 when it must not be shown as it is: a control character
+ * (C0, C1, DEL) or bytes that are not UTF-8. */
+size_t text_char(const unsigned char *p, size_t len, int *ok);
 /* cmd_audit.c: S (NULL: "-") to OUT, terminal-safe (a control byte or a
  * byte that is not UTF-8 shown as '?'), padded to WIDTH columns. */
 void tprint(FILE *out, const char *s, int width);

@@ -154,6 +154,21 @@ plant_n(const char *plant, const char *rule, int nwant, const char *const *recor
 	free(out);
 }
 
+/* Report over fleet NAME with EXTRA options: no finding, exit 0. */
+static void
+no_finding(const char *name, const char *extra)
+{
+	int st;
+	char *out = wardctl("report", name, extra, &st);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT_EQUAL(count(out, "FINDING"), 0);
+	if (st != 0 || count(out, "FINDING") != 0)
+		fprintf(stderr, "%s %s:\n%s", name, extra, out);
+	free(out);
+}
+
 static void
 one_plant(const char *plant, const char *rule, const char *const *records)
 {
@@ -199,11 +214,7 @@ test_presence(void)
 
 	one_plant("presence", "impossible-presence", r);
 	/* two minutes apart: no finding under a one-minute threshold */
-	out = wardctl("report", "plant-presence", "--presence-minutes 1", &st);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-	CU_ASSERT_EQUAL(st, 0);
-	CU_ASSERT_EQUAL(count(out, "FINDING"), 0);
-	free(out);
+	no_finding("plant-presence", "--presence-minutes 1");
 	out = wardctl("report", "plant-presence", "--presence-minutes 0", &st);
 	CU_ASSERT_EQUAL(st, 2);
 	free(out);
@@ -226,12 +237,7 @@ test_offhours(void)
 
 	plant_n("offhours", "off-hours", 2, r);
 	/* more history asked for than anyone has: no baseline, no finding */
-	out = wardctl("report", "plant-offhours", "--offhours-history 31 "
-	    "--offhours-role-history 100000", &st);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-	CU_ASSERT_EQUAL(st, 0);
-	CU_ASSERT_EQUAL(count(out, "FINDING"), 0);
-	free(out);
+	no_finding("plant-offhours", "--offhours-history 31 --offhours-role-history 100000");
 	/* 30 logins are not icun000's baseline under 31: the role's is, where
 	 * newnurse's login a minute before now counts */
 	out = wardctl("report", "plant-offhours", "--offhours-history 31", &st);
@@ -263,11 +269,7 @@ test_breakglass(void)
 	    "\"n\":6},{\"user\":\"icun001\",\"n\":1},{\"user\":\"icun002\",\"n\":1}]"));
 	free(out);
 	/* 6 is not more than max(6, 3 x 0) */
-	out = wardctl("report", "plant-breakglass", "--breakglass-min 6", &st);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-	CU_ASSERT_EQUAL(st, 0);
-	CU_ASSERT_EQUAL(count(out, "FINDING"), 0);
-	free(out);
+	no_finding("plant-breakglass", "--breakglass-min 6");
 }
 
 /* The number after KEY in S (-1: none). */
