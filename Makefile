@@ -161,9 +161,9 @@ FAULT_WRAP := malloc calloc realloc strdup strndup asprintf __asprintf_chk \
   ldap_initialize ldap_set_option ldap_connect ldap_start_tls ldap_install_tls \
   ldap_sasl_bind ldap_search_ext ldap_result ldap_parse_result ldap_get_dn \
   ldap_get_values_len ldap_dn_normalize
-# wrapped to watch wardd, never failed: which thread serves a phase, a
+# wrapped to watch wardd, never failed: a phase (its calls are counted), a
 # reload's core_init, and the log lines (tests/fault/fault.h)
-FAULT_HOOK := pthread_create core_init syslog __syslog_chk
+FAULT_HOOK := phase_run core_init syslog __syslog_chk
 FAULT_OBJ := $(call obj,$(DAEMON_SRC) tests/fault/fault_wrap.c)
 $(FAULT_WARDD): $(FAULT_OBJ) $(LIBWARD) $(LIBPOLICY)
 	@mkdir -p $(dir $@)

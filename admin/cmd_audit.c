@@ -990,6 +990,10 @@ cmd_audit(struct wopts *o)
 		    "export, note)\n", sub);
 		return WEXIT_ERR;
 	}
+	if (o->fleet != NULL && o->fleet[0] == '\0') {
+		fprintf(stderr, "wardctl: --fleet needs a value (the collector's folder)\n");
+		return WEXIT_ERR;
+	}
 	/* a collector needs no ward.conf: the fleet key and the folder do */
 	if (strcmp(sub, "verify") == 0 && o->fleet != NULL)
 		return audit_verify_fleet_cmd(o);

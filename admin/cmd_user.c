@@ -27,15 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../daemon/core.h"
 #include "audit.h"
 #include "otp.h"
 #include "secret.h"
 #include "state.h"
 #include "tfile.h"
 #include "wardctl.h"
-
-#define REC_CODE_LEN (SECRET_RECOVERY_CHARS + 3)
 
 /* ---- init ---- */
 
@@ -248,6 +245,54 @@ out:
 	return rc;
 }
 
+/* init --fleet: the rest of init, then fleet.key_file, never replaced (a
+ * new fleet key is a rotation: wardctl fleet rekey) */
+static int
+cmd_init_fleet(struct wopts *o)
+{
+	struct audit_log *log = NULL;
+	struct ward_conf c;
+	char err[512];
+	int r, rc;
+
+	if (o->fleet[0] != '\0') {
+		fprintf(stderr, "wardctl: init --fleet takes no value\n");
+		return WEXIT_ERR;
+	}
+	if ((rc = cmd_init(o)) != WEXIT_OK)
+		return rc;
+	if (wardctl_load_conf(o, &c) != 0)
+		return WEXIT_ERR;
+	rc = WEXIT_ERR;
+	if (!c.fleet.enabled) {
+		fprintf(stderr, "wardctl: init --fleet: %s has no fleet group (ward.conf(5), "
+		    "FLEET)\n", c.path);
+		goto out;
+	}
+	if (ensure_parent(c.fleet.key_file) != 0 ||
+	    wardctl_audit_begin(&c, NULL, "init --fleet", &log) != 0)
+		goto out;
+	r = secret_key_create(c.fleet.key_file, err, sizeof(err));
+	if (r == WARD_ERR_EXISTS) {
+		fprintf(stderr, "wardctl: %s exists; refused (a fleet key is never replaced: "
+		    "to change it, see wardctl fleet rekey)\n", c.fleet.key_file);
+		goto out;
+	}
+	if (r != 0) {
+		fprintf(stderr, "wardctl: %s\n", err);
+		goto out;
+	}
+	printf("created  %s (fleet key, 32 random bytes, 0600): copy it to every "
+	    "workstation's fleet.key_file, 0600 root\n", c.fleet.key_file);
+	rc = wardctl_audit_admin(log, "init --fleet", NULL, "(fleet key created)", NULL) == 0 ?
+	    WEXIT_OK : WEXIT_ERR;
+	log = NULL;
+out:
+	audit_log_close(log);
+	conf_free(&c);
+	return rc;
+}
+
 /* ---- shared ---- */
 
 struct ctx {
@@ -266,11 +311,6 @@ open_ctx(struct wopts *o, struct ctx *x, int need_key)
 	memset(x, 0, sizeof(*x));
 	if (wardctl_load_conf(o, &x->conf) != 0)
 		return WARD_ERR_PARSE;
-	if (core_fleet_refuse(&x->conf, err, sizeof(err)) != 0) {
-		fprintf(stderr, "wardctl: %s\n", err);
-		conf_free(&x->conf);
-		return WARD_ERR_PARSE;
-	}
 	if (need_key) {
 		if ((r = secret_key_load(&x->key, x->conf.key_file, err, sizeof(err))) != 0) {
 			fprintf(stderr, "wardctl: master key: %s\n", err);
@@ -297,8 +337,8 @@ close_ctx(struct ctx *x)
 	conf_free(&x->conf);
 }
 
-static const char *
-one_user(struct wopts *o, const char *cmd)
+const char *
+user_one(const struct wopts *o, const char *cmd)
 {
 	if (o->nargs != 1) {
 		fprintf(stderr, "wardctl: usage: wardctl %s USER\n", cmd);
@@ -335,8 +375,8 @@ new_recovery(const struct ctx *x, const char *user, struct state_user *rec, int 
 	return 0;
 }
 
-static void
-print_codes(const struct wopts *o, char codes[][REC_CODE_LEN], int n)
+void
+user_print_codes(const struct wopts *o, char codes[][REC_CODE_LEN], int n)
 {
 	if (o->json)
 		return;
@@ -347,8 +387,8 @@ print_codes(const struct wopts *o, char codes[][REC_CODE_LEN], int n)
 		printf("\n");
 }
 
-static void
-json_codes(char codes[][REC_CODE_LEN], int n)
+void
+user_json_codes(char codes[][REC_CODE_LEN], int n)
 {
 	printf("\"recovery_codes\":[");
 	for (int i = 0; i < n; i++) {
@@ -449,6 +489,113 @@ parse_algorithm(const char *s, int *algo)
 	return 0;
 }
 
+int
+user_new_secret(const struct wopts *o, const struct ward_conf *conf, int *algo, int *digits,
+    unsigned char **secret, size_t *slen)
+{
+	char check[9];
+
+	*secret = NULL;
+	*slen = 0;
+	*algo = conf->mfa.algorithm;
+	*digits = conf->mfa.digits;
+	if (o->algorithm && parse_algorithm(o->algorithm, algo) != 0) {
+		fprintf(stderr, "wardctl: --algorithm takes sha1, sha256 or sha512\n");
+		return -1;
+	}
+	if (o->digits) {
+		char *end;
+		long d = strtol(o->digits, &end, 10);
+		if (*end != '\0' || d < 6 || d > 8) {
+			fprintf(stderr, "wardctl: --digits takes 6, 7 or 8\n");
+			return -1;
+		}
+		*digits = (int)d;
+	}
+	if (o->secret) {
+		if (otp_base32_decode(o->secret, secret, slen) != 0) {
+			fprintf(stderr, "wardctl: --secret is not valid base32\n");
+			goto fail;
+		}
+		if (*slen < 10 || *slen > 128) {
+			fprintf(stderr, "wardctl: --secret must hold 10 to 128 bytes (80 bits at "
+			    "least); this one holds %zu\n", *slen);
+			goto fail;
+		}
+	} else {
+		*slen = otp_secret_len(*algo);
+		if ((*secret = malloc(*slen)) == NULL || secret_random(*secret, *slen) != 0) {
+			fprintf(stderr, "wardctl: no random bytes\n");
+			goto fail;
+		}
+	}
+	{
+		struct otp_params p = { *algo, *digits, conf->mfa.period, 0 };
+		if (otp_generate(*secret, *slen, &p, time(NULL), check) != 0) {
+			fprintf(stderr, "wardctl: cannot compute a code with these parameters\n");
+			goto fail;
+		}
+		ward_wipe(check, sizeof(check));
+	}
+	return 0;
+fail:
+	ward_freezero(*secret, *slen);
+	*secret = NULL;
+	*slen = 0;
+	return -1;
+}
+
+int
+user_qr_style(const struct wopts *o, const char **qr)
+{
+	*qr = o->qr ? o->qr : (isatty(1) && !o->json ? "utf8" : "none");
+	if (strcmp(*qr, "ansi") != 0 && strcmp(*qr, "utf8") != 0 && strcmp(*qr, "none") != 0) {
+		fprintf(stderr, "wardctl: --qr takes ansi, utf8 or none\n");
+		return -1;
+	}
+	return 0;
+}
+
+int
+user_show_enrolment(const struct wopts *o, const struct ward_conf *conf, const char *user,
+    const unsigned char *secret, size_t slen, int algo, int digits, const char *qr,
+    char codes[][REC_CODE_LEN], int ncodes)
+{
+	char *b32 = NULL, *uri = NULL;
+	int rc = -1;
+
+	if (otp_base32_encode(secret, slen, &b32) != 0 ||
+	    (uri = make_uri(conf->mfa.issuer, user, b32, algo, digits, conf->mfa.period)) == NULL) {
+		fprintf(stderr, "wardctl: out of memory\n");
+		goto out;
+	}
+	if (o->json) {
+		printf("{\"user\":");
+		json_str(stdout, user);
+		printf(",\"secret\":\"%s\",\"uri\":", b32);
+		json_str(stdout, uri);
+		printf(",\"algorithm\":\"%s\",\"digits\":%d,\"period\":%d,",
+		    otp_algorithm_name(algo), digits, conf->mfa.period);
+		user_json_codes(codes, ncodes);
+		printf("}\n");
+	} else {
+		printf("Enrolled %s. Scan this with the authenticator app, or type the secret.\n\n",
+		    user);
+		if (strcmp(qr, "none") != 0 && print_qr(uri, qr) != 0)
+			goto out;
+		printf("\n  secret     %s\n  algorithm  %s, %d digits, every %d s\n  URI        %s\n",
+		    b32, otp_algorithm_name(algo), digits, conf->mfa.period, uri);
+		user_print_codes(o, codes, ncodes);
+	}
+	rc = 0;
+out:
+	if (b32 != NULL)
+		ward_free_str_secret(b32);
+	if (uri != NULL)
+		ward_free_str_secret(uri);
+	return rc;
+}
+
 static int
 cmd_enroll(struct wopts *o)
 {
@@ -458,38 +605,17 @@ cmd_enroll(struct wopts *o)
 	struct ctx x;
 	unsigned char *secret = NULL;
 	size_t slen = 0;
-	char *b32 = NULL, *uri = NULL, check[9];
 	const char *user, *qr;
 	int algo, digits, ncodes, r, rc = WEXIT_ERR, logged = 0;
 
 	memset(&rec, 0, sizeof(rec));
 	memset(codes, 0, sizeof(codes));
-	if ((user = one_user(o, "enroll")) == NULL)
+	if ((user = user_one(o, "enroll")) == NULL || user_qr_style(o, &qr) != 0)
 		return WEXIT_ERR;
-	qr = o->qr ? o->qr : (isatty(1) && !o->json ? "utf8" : "none");
-	if (strcmp(qr, "ansi") != 0 && strcmp(qr, "utf8") != 0 && strcmp(qr, "none") != 0) {
-		fprintf(stderr, "wardctl: --qr takes ansi, utf8 or none\n");
-		return WEXIT_ERR;
-	}
 	if (open_ctx(o, &x, 1) != 0)
 		return WEXIT_ERR;
 	if (wardctl_audit_begin(&x.conf, x.st, "enroll", &log) != 0)
 		goto out;
-	algo = x.conf.mfa.algorithm;
-	digits = x.conf.mfa.digits;
-	if (o->algorithm && parse_algorithm(o->algorithm, &algo) != 0) {
-		fprintf(stderr, "wardctl: --algorithm takes sha1, sha256 or sha512\n");
-		goto out;
-	}
-	if (o->digits) {
-		char *end;
-		long d = strtol(o->digits, &end, 10);
-		if (*end != '\0' || d < 6 || d > 8) {
-			fprintf(stderr, "wardctl: --digits takes 6, 7 or 8\n");
-			goto out;
-		}
-		digits = (int)d;
-	}
 	r = state_user_get(x.st, user, &old);
 	state_user_clear(&old);
 	if (r == 0 && !o->force) {
@@ -502,31 +628,8 @@ cmd_enroll(struct wopts *o)
 		if (!o->force)
 			goto out;
 	}
-	if (o->secret) {
-		if (otp_base32_decode(o->secret, &secret, &slen) != 0) {
-			fprintf(stderr, "wardctl: --secret is not valid base32\n");
-			goto out;
-		}
-		if (slen < 10 || slen > 128) {
-			fprintf(stderr, "wardctl: --secret must hold 10 to 128 bytes (80 bits at "
-			    "least); this one holds %zu\n", slen);
-			goto out;
-		}
-	} else {
-		slen = otp_secret_len(algo);
-		if ((secret = malloc(slen)) == NULL || secret_random(secret, slen) != 0) {
-			fprintf(stderr, "wardctl: no random bytes\n");
-			goto out;
-		}
-	}
-	{
-		struct otp_params p = { algo, digits, x.conf.mfa.period, 0 };
-		if (otp_generate(secret, slen, &p, time(NULL), check) != 0) {
-			fprintf(stderr, "wardctl: cannot compute a code with these parameters\n");
-			goto out;
-		}
-		ward_wipe(check, sizeof(check));
-	}
+	if (user_new_secret(o, &x.conf, &algo, &digits, &secret, &slen) != 0)
+		goto out;
 	if (secret_seal(&x.key, user, secret, slen, &rec.secret_ct, &rec.secret_ct_len) != 0) {
 		fprintf(stderr, "wardctl: cannot seal the secret\n");
 		goto out;
@@ -553,37 +656,13 @@ cmd_enroll(struct wopts *o)
 	logged = wardctl_audit_admin(log, "enroll", user, o->secret ?
 	    "(imported secret)" : o->force ? "(--force: secret replaced)" : NULL, NULL);
 	log = NULL;
-	if (otp_base32_encode(secret, slen, &b32) != 0 ||
-	    (uri = make_uri(x.conf.mfa.issuer, user, b32, algo, digits, x.conf.mfa.period)) == NULL) {
-		fprintf(stderr, "wardctl: out of memory\n");
+	if (user_show_enrolment(o, &x.conf, user, secret, slen, algo, digits, qr, codes,
+	    ncodes) != 0)
 		goto out;
-	}
-	if (o->json) {
-		printf("{\"user\":");
-		json_str(stdout, user);
-		printf(",\"secret\":\"%s\",\"uri\":", b32);
-		json_str(stdout, uri);
-		printf(",\"algorithm\":\"%s\",\"digits\":%d,\"period\":%d,",
-		    otp_algorithm_name(algo), digits, x.conf.mfa.period);
-		json_codes(codes, ncodes);
-		printf("}\n");
-	} else {
-		printf("Enrolled %s. Scan this with the authenticator app, or type the secret.\n\n",
-		    user);
-		if (strcmp(qr, "none") != 0 && print_qr(uri, qr) != 0)
-			goto out;
-		printf("\n  secret     %s\n  algorithm  %s, %d digits, every %d s\n  URI        %s\n",
-		    b32, otp_algorithm_name(algo), digits, x.conf.mfa.period, uri);
-		print_codes(o, codes, ncodes);
-	}
 	rc = logged == 0 ? WEXIT_OK : WEXIT_ERR;
 out:
 	audit_log_close(log);
 	ward_freezero(secret, slen);
-	if (b32 != NULL)
-		ward_free_str_secret(b32);
-	if (uri != NULL)
-		ward_free_str_secret(uri);
 	free(rec.secret_ct);
 	ward_wipe(codes, sizeof(codes));
 	ward_wipe(&rec, sizeof(rec));
@@ -615,7 +694,7 @@ user_change(struct wopts *o, const char *what, int (*change)(struct state *, con
 	int r;
 
 	*logged = 0;
-	if ((*user = one_user(o, what)) == NULL || open_ctx(o, &x, 0) != 0)
+	if ((*user = user_one(o, what)) == NULL || open_ctx(o, &x, 0) != 0)
 		return WEXIT_ERR;
 	if (wardctl_audit_begin(&x.conf, x.st, what, &log) != 0) {
 		close_ctx(&x);
@@ -671,8 +750,8 @@ cmd_unlock(struct wopts *o)
 
 /* ---- status ---- */
 
-static void
-fmt_ts(int64_t t, char *buf, size_t len)
+void
+user_fmt_ts(int64_t t, char *buf, size_t len)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
@@ -693,7 +772,7 @@ cmd_status(struct wopts *o)
 	int64_t now = (int64_t)time(NULL);
 	int r, left = 0, locked;
 
-	if ((user = one_user(o, "status")) == NULL || open_ctx(o, &x, 0) != 0)
+	if ((user = user_one(o, "status")) == NULL || open_ctx(o, &x, 0) != 0)
 		return WEXIT_ERR;
 	r = state_user_get(x.st, user, &u);
 	close_ctx(&x);
@@ -711,9 +790,9 @@ cmd_status(struct wopts *o)
 	for (size_t i = 0; i < u.nrecovery; i++)
 		left += !u.recovery_used[i];
 	locked = u.locked_until > now;
-	fmt_ts(u.enrolled_at, t1, sizeof(t1));
-	fmt_ts(u.last_used_at, t2, sizeof(t2));
-	fmt_ts(u.locked_until, t3, sizeof(t3));
+	user_fmt_ts(u.enrolled_at, t1, sizeof(t1));
+	user_fmt_ts(u.last_used_at, t2, sizeof(t2));
+	user_fmt_ts(u.locked_until, t3, sizeof(t3));
 	if (o->json) {
 		printf("{\"user\":");
 		json_str(stdout, user);
@@ -763,7 +842,7 @@ cmd_recovery_codes(struct wopts *o)
 	const char *user;
 	int r, logged = 0;
 
-	if ((user = one_user(o, "recovery-codes")) == NULL || open_ctx(o, &x, 1) != 0)
+	if ((user = user_one(o, "recovery-codes")) == NULL || open_ctx(o, &x, 1) != 0)
 		return WEXIT_ERR;
 	if (wardctl_audit_begin(&x.conf, x.st, "recovery-codes", &log) != 0) {
 		close_ctx(&x);
@@ -795,11 +874,11 @@ cmd_recovery_codes(struct wopts *o)
 		printf("{\"user\":");
 		json_str(stdout, user);
 		printf(",");
-		json_codes(codes, rc.n);
+		user_json_codes(codes, rc.n);
 		printf("}\n");
 	} else {
 		printf("%s: new recovery codes; the old ones no longer work.\n", user);
-		print_codes(o, codes, rc.n);
+		user_print_codes(o, codes, rc.n);
 	}
 	ward_wipe(codes, sizeof(codes));
 	return logged == 0 ? WEXIT_OK : WEXIT_ERR;
@@ -809,7 +888,23 @@ int
 cmd_user(struct wopts *o, const char *name)
 {
 	if (strcmp(name, "init") == 0)
-		return cmd_init(o);
+		return o->fleet != NULL ? cmd_init_fleet(o) : cmd_init(o);
+	{
+		/* with fleet in ward.conf the record is the directory's */
+		struct ward_conf c;
+		int fleet;
+
+		if (wardctl_load_conf(o, &c) != 0)
+			return WEXIT_ERR;
+		fleet = c.fleet.enabled;
+		if (fleet) {
+			int r = cmd_fleet_user(o, name, &c);
+
+			conf_free(&c);
+			return r;
+		}
+		conf_free(&c);
+	}
 	if (strcmp(name, "enroll") == 0)
 		return cmd_enroll(o);
 	if (strcmp(name, "reset") == 0)

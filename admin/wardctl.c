@@ -17,10 +17,15 @@ static const char usage_text[] =
     "\n"
     "  init [--audit-from FLEET_KEY]        create folders and keys with safe modes\n"
     "                                       (audit.key derived for this host)\n"
+    "  init --fleet                         the same, and fleet.key_file (never replaced)\n"
     "  enroll USER [--secret BASE32] [--digits N] [--algorithm sha1|sha256|sha512]\n"
     "              [--qr ansi|utf8|none] [--force]   new secret, QR code, recovery codes\n"
     "  reset USER | unlock USER | status USER\n"
     "  recovery-codes USER                  new set; the old ones stop working\n"
+    "                                       (with fleet in ward.conf: on the user's\n"
+    "                                       directory entry, for every workstation)\n"
+    "  fleet status [USER]                  write path, replication, a user's shared state\n"
+    "  fleet rekey NEWKEY                   reseal every record under a new fleet key\n"
     "  policy check [FILE]                  report every problem with file:line\n"
     "  policy test --user U --service S [--host H] [--at T] [--roles a,b] [--all]\n"
     "  policy show USER                     effective roles and permissions\n"
@@ -51,7 +56,7 @@ static const char usage_text[] =
 struct optdef {
 	const char *name;
 	size_t off;      /* offset of the const char * or int in struct wopts */
-	int takes_value;
+	int takes_value;     /* 1 always; 2 when the next word is not an option */
 };
 
 #define OPT_S(n, f) { n, offsetof(struct wopts, f), 1 }
@@ -65,7 +70,7 @@ static const struct optdef optdefs[] = {
 	OPT_S("algorithm", algorithm), OPT_S("qr", qr), OPT_S("since", since),
 	OPT_S("until", until), OPT_S("event", event), OPT_S("result", result),
 	OPT_S("output", output), OPT_F("all", all), OPT_S("older-than", older_than),
-	OPT_S("fleet", fleet), OPT_S("fleet-key", fleet_key), OPT_S("audit-from", audit_from),
+	{ "fleet", offsetof(struct wopts, fleet), 2 }, OPT_S("fleet-key", fleet_key), OPT_S("audit-from", audit_from),
 	OPT_S("presence-minutes", presence_minutes), OPT_S("html", html),
 	OPT_S("offhours-history", offhours_history),
 	OPT_S("offhours-role-history", offhours_role_history),
@@ -116,6 +121,9 @@ parse_opts(int argc, char **argv, struct wopts *o, char **words, int *nwords)
 		if (d->takes_value) {
 			if (a[len] == '=')
 				val = a + len + 1;
+			else if (d->takes_value == 2 && (i + 1 == argc ||
+			    strncmp(argv[i + 1], "--", 2) == 0))
+				val = "";    /* init --fleet: a flag */
 			else if (i + 1 < argc)
 				val = argv[++i];
 			else {
@@ -374,6 +382,7 @@ static const struct command commands[] = {
 	{ "can", cmd_can },
 	{ "directory", cmd_dir },
 	{ "audit", cmd_audit },
+	{ "fleet", cmd_fleet },
 };
 
 int

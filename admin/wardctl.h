@@ -8,10 +8,12 @@
 #ifndef WARDCTL_H
 #define WARDCTL_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "conf.h"
+#include "secret.h"
 #include "ward.h"
 
 #define WEXIT_OK 0
@@ -31,7 +33,8 @@ struct wopts {
 	const char *output;     /* --output FILE */
 	int all;                /* --all */
 	const char *older_than; /* --older-than SECONDS */
-	const char *fleet;      /* --fleet DIR (audit verify: a collector's folder) */
+	const char *fleet;      /* --fleet DIR (audit verify: a collector's folder);
+	                           "" for init --fleet */
 	const char *fleet_key;  /* --fleet-key FILE (the fleet audit key) */
 	const char *audit_from; /* --audit-from FILE (init: derive audit.key from it) */
 	const char *presence_minutes;   /* --presence-minutes N (audit report --fleet) */
@@ -111,6 +114,34 @@ int cmd_policy(struct wopts *o);       /* check|test|show|who */
 int cmd_can(struct wopts *o);
 /* init, enroll, reset, unlock, status, recovery-codes (NAME says which). */
 int cmd_user(struct wopts *o, const char *name);
+/* With fleet in ward.conf: enroll, reset, unlock, status, recovery-codes on
+ * the user's directory entry (cmd_fleet_user.c); CONF is loaded. */
+int cmd_fleet_user(struct wopts *o, const char *name, const struct ward_conf *conf);
+/* fleet status [USER], fleet rekey NEWKEY (cmd_fleet.c). */
+int cmd_fleet(struct wopts *o);
+/* USER's shared MFA state U as status prints it (never the secret or a
+ * hash): WEXIT_OK enrolled, WEXIT_NO not (cmd_fleet_user.c). */
+struct fleet_user;
+int wardctl_fleet_show(const struct wopts *o, const char *user, const struct fleet_user *u);
+
+/* cmd_user.c, shared with cmd_fleet_user.c: the one user argument (NULL
+ * after printing the usage); the secret of an enrolment (--secret or
+ * random, --algorithm, --digits, checked; *SECRET ward_freezero'd by the
+ * caller), 0 or -1 after printing why; the --qr style, 0 or -1; what
+ * enroll prints (QR code, secret, URI, codes; --json), 0 or -1; recovery
+ * codes as text or a JSON member; a time as local text ("never" for 0). */
+#define REC_CODE_LEN (SECRET_RECOVERY_CHARS + 3)
+const char *user_one(const struct wopts *o, const char *cmd);
+int user_new_secret(const struct wopts *o, const struct ward_conf *conf, int *algo,
+    int *digits, unsigned char **secret, size_t *slen);
+int user_qr_style(const struct wopts *o, const char **qr);
+int user_show_enrolment(const struct wopts *o, const struct ward_conf *conf, const char *user,
+    const unsigned char *secret, size_t slen, int algo, int digits, const char *qr,
+    char codes[][REC_CODE_LEN], int ncodes);
+void user_print_codes(const struct wopts *o, char codes[][REC_CODE_LEN], int n);
+void user_json_codes(char codes[][REC_CODE_LEN], int n);
+void user_fmt_ts(int64_t t, char *buf, size_t len);
+
 /* directory test [USER], directory prune-cache (cmd_dir.c). */
 int cmd_dir(struct wopts *o);
 /* audit report --fleet DIR --fleet-key FILE (fleet_report.c). */

@@ -27,12 +27,16 @@
 #  4. CLIENTS processes logging in at once (distinct users), pam_ward and
 #     pam_oath with N users: p50/p99 per login, all answered;
 #  5. as 1 with the files on tmpfs, where fsync costs nothing (CPU and
-#     round trips only).  Skipped when /dev/shm is missing.
+#     round trips only).  Skipped when /dev/shm is missing;
+#  6. system calls per phase (strace -f -c on wardd, attached by PID, and
+#     on the login process over the same logins), N users and the
+#     directory user, files on disk.
 #
 # Environment: BENCH_PAM_USERS (default 10000), BENCH_PAM_ROUNDS (default
 # 300 per run), BENCH_PAM_MAXSEC (default 45: a run stops its rounds after
 # that long), BENCH_PAM_CLIENTS (default 64), BENCH_PAM_CROWD_ROUNDS
-# (default 10), BENCH_PAM_FSYNC_LOGINS (default 20).
+# (default 10), BENCH_PAM_FSYNC_LOGINS (default 20), BENCH_PAM_PARTS (the
+# parts to run, default "1 2 3 4 5 6"; e.g. "1 6" for a quick A/B).
 set -euo pipefail
 src=${WARD_SRC:-$PWD}
 # shellcheck source=bench/common/wardd.sh
@@ -46,6 +50,8 @@ maxsec=${BENCH_PAM_MAXSEC:-45}
 clients=${BENCH_PAM_CLIENTS:-64}
 crowd_rounds=${BENCH_PAM_CROWD_ROUNDS:-10}
 fsync_logins=${BENCH_PAM_FSYNC_LOGINS:-20}
+parts=" ${BENCH_PAM_PARTS:-1 2 3 4 5 6} "
+part() { [[ $parts == *" $1 "* ]]; }
 moddir=/lib/x86_64-linux-gnu/security
 
 missing=()
@@ -132,6 +138,19 @@ fixture() {
 		wardd_start "$dir/$r/ward.conf" "$dir/run/$r.sock" "$dir/wardd-$r.log"
 		wpid[$r]=$WARDD_PID
 	done
+	# The policy files were written and compiled a moment ago: a wardd
+	# cannot trust their times for FILE_ID_RACY_SECONDS (2 s) and loads them
+	# again at every request until then; its first load after that window
+	# stamps the snapshot again (ward-policy(5), "COMPILED SNAPSHOT"),
+	# which opens one more window.  Untimed logins through each wardd with
+	# the windows waited out, so the timed logins meet a wardd as it runs
+	# between policy changes.
+	for i in 1 2 3; do
+		bench_fg "$b" loop "$dir" "$n" ward1 1 >/dev/null
+		bench_fg "$b" loop "$dir" "$n" wardbig 1 >/dev/null
+		if [ -d "$dir/wdir" ]; then bench_fg "$b" loop "$dir" "$n" warddir 1 >/dev/null; fi
+		sleep 3
+	done
 	echo "fixture in $dir: N = $n users; pam_ward policy text" \
 		"$(du -k "$dir/wbig/etc/policy.conf" | cut -f1) KiB, snapshot" \
 		"$(du -k "$dir/wbig/etc/policy.conf.snap" | cut -f1) KiB, store" \
@@ -157,8 +176,7 @@ count_fsyncs() {
 		return 0
 	fi
 	mkdir -p "$out"
-	# every call, by thread: a phase's worker sends its RESULT last, so a
-	# flush after its last sendto is one made after the answer
+	# every call, by thread (a phase's calls are its worker thread's)
 	strace -f -qq -e trace=fsync,fdatasync,sendto -o "$out/wardd" -p "${wpid[wbig]}" \
 		2>"$out/err" &
 	spid=$!
@@ -180,23 +198,25 @@ count_fsyncs() {
 	wait "$spid" || true
 	bench_fg strace -f -qq -c -e trace=fsync,fdatasync -o "$out/oath" \
 		"$b" loop "$dir" "$n" oathbig "$fsync_logins" >/dev/null
+	# A worker thread serves phase after phase (daemon/workers.c): in its
+	# calls, the flush right after a RESULT (a sendto of a type 9 frame)
+	# is that phase's store commit after the answer (phase.c, settle);
+	# every other flush comes before an answer.
 	read -r f d pre < <(awk '
-		{ pid = $1; n[pid]++; call[pid, n[pid]] = $2 }
-		END {
-			for (pid in n) {
-				last = 0
-				for (i = 1; i <= n[pid]; i++)
-					if (call[pid, i] ~ /^sendto\(/)
-						last = i
-				for (i = 1; i <= n[pid]; i++) {
-					if (call[pid, i] ~ /^fsync\(/) f++
-					else if (call[pid, i] ~ /^fdatasync\(/) d++
-					else continue
-					if (i < last) pre++
-				}
+		{
+			pid = $1
+			if ($2 ~ /^sendto\(/) {
+				if (index($0, "WARD\\0\\1\\0\\t") > 0)
+					after[pid] = 1
+				next
 			}
-			printf "%d %d %d\n", f, d, pre
-		}' "$out/wardd")
+			if ($2 ~ /^fsync\(/) f++
+			else if ($2 ~ /^fdatasync\(/) d++
+			else next
+			if (after[pid]) after[pid] = 0
+			else pre++
+		}
+		END { printf "%d %d %d\n", f, d, pre }' "$out/wardd")
 	read -r cf cd < <(fsyncs "$out/client")
 	read -r of od < <(fsyncs "$out/oath")
 	awk -v n="$fsync_logins" -v f="$f" -v d="$d" -v cf="$cf" -v cd="$cd" -v of="$of" \
@@ -214,38 +234,115 @@ count_fsyncs() {
 	}'
 }
 
+# strace_attach PID OUT ARGS...: strace -f ARGS on PID into OUT (its
+# stderr in OUT.err), returned once the kernel names it as PID's tracer;
+# sets SPID, or returns 1 when strace cannot attach here.
+strace_attach() {
+	local pid=$1 out=$2 i
+	shift 2
+	strace -f -qq "$@" -o "$out" -p "$pid" 2>"$out.err" &
+	SPID=$!
+	bench_track "$SPID"
+	for i in $(seq 1 100); do
+		[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$pid/status")" != 0 ] && break
+		running "$SPID" || break
+		sleep 0.05
+	done
+	if ! running "$SPID"; then
+		wait "$SPID" || true
+		echo "skipped: strace cannot attach to wardd here: $(head -1 "$out.err")"
+		return 1
+	fi
+}
+
+# calls FILE: "total top" from strace -c's summary in FILE: all calls, and
+# the ten commonest as name:count
+calls() {
+	awk '$1 ~ /^-+$/ { sep++; next }
+		sep == 1 && NF >= 5 { c = $4; name = $NF; n[name] = c }
+		$NF == "total" { t = $4 }
+		END {
+			for (k in n) print n[k], k
+			print t, "TOTAL"
+		}' "$1" | sort -rn | awk '
+		$2 == "TOTAL" { total = $1; next }
+		{ top = top (i++ < 12 ? sprintf(" %s:%d", $2, $1) : "") }
+		END { printf "%d%s\n", total, top }'
+}
+
+# count_calls DIR SERVICE ROOT LOGINS: system calls per phase (a login is
+# two: auth and account) in wardd and in the login process
+count_calls() {
+	local dir=$1 svc=$2 root=$3 logins=$4 out=$1/strace-calls w c
+	if ! command -v strace >/dev/null; then
+		echo "skipped: strace not installed (contrib/install-deps.sh installs it)"
+		return 0
+	fi
+	mkdir -p "$out"
+	# one untraced login first: the same caches as a timed one
+	"$b" loop "$dir" "$n" "$svc" 2 >/dev/null
+	strace_attach "${wpid[$root]}" "$out/wardd-$svc" -c || return 0
+	bench_fg strace -f -qq -c -o "$out/client-$svc" \
+		"$b" loop "$dir" "$n" "$svc" "$logins" >/dev/null
+	kill -INT "$SPID"
+	wait "$SPID" || true
+	read -r w wtop < <(calls "$out/wardd-$svc")
+	read -r c ctop < <(calls "$out/client-$svc")
+	awk -v n="$logins" -v w="$w" -v c="$c" -v s="$svc" 'BEGIN {
+		printf "%s, %d logins: wardd %.1f calls a phase, the login process %.1f a login" \
+			" (libpam and every module loaded included)\n", s, n, w / (2 * n), c / n }'
+	echo "  wardd, most frequent over $((2 * logins)) phases:$wtop"
+	echo "  login process, over $logins logins:$ctop"
+}
+
 rc=0
 fixture "$disk"
-echo
-echo "-- 1. files on disk ($(df --output=fstype "$disk" | tail -1)), modules loaded per transaction"
-bench_fg "$b" run "$disk" "$n" "$rounds" "$maxsec" || rc=1
-echo
-echo "-- 2. fsync-class calls per login"
-count_fsyncs "$disk"
-echo
-echo "-- 3. whole process: pamtester, one login per process, files on disk"
-if command -v pamtester >/dev/null; then
-	for s in oath1 oathbig ward1 wardbig; do
-		etcpam+=("/etc/pam.d/$prefix-$s")
-		cp "$disk/pam.d/$prefix-$s" "/etc/pam.d/$prefix-$s"
-	done
-	bench_fg "$b" process "$disk" "$n" "$rounds" "$maxsec" "$(command -v pamtester)" "$prefix" || rc=1
-	rm -f "${etcpam[@]}"
-	etcpam=()
-else
-	echo "skipped: pamtester not installed (contrib/install-deps.sh installs it)"
+if part 1; then
+	echo
+	echo "-- 1. files on disk ($(df --output=fstype "$disk" | tail -1)), modules loaded per transaction"
+	bench_fg "$b" run "$disk" "$n" "$rounds" "$maxsec" || rc=1
 fi
-echo
-echo "-- 4. $clients clients at once, files on disk, modules loaded per transaction"
-c=$clients
-if [ $((n / 2)) -lt "$c" ]; then
-	c=$((n / 2))
-	echo "(clients cut to $c: N = $n)"
+if part 2; then
+	echo
+	echo "-- 2. fsync-class calls per login"
+	count_fsyncs "$disk"
 fi
-bench_fg "$b" crowd "$disk" "$n" "$c" "$crowd_rounds" "$maxsec" || rc=1
+if part 3; then
+	echo
+	echo "-- 3. whole process: pamtester, one login per process, files on disk"
+	if command -v pamtester >/dev/null; then
+		for s in oath1 oathbig ward1 wardbig; do
+			etcpam+=("/etc/pam.d/$prefix-$s")
+			cp "$disk/pam.d/$prefix-$s" "/etc/pam.d/$prefix-$s"
+		done
+		bench_fg "$b" process "$disk" "$n" "$rounds" "$maxsec" "$(command -v pamtester)" "$prefix" || rc=1
+		rm -f "${etcpam[@]}"
+		etcpam=()
+	else
+		echo "skipped: pamtester not installed (contrib/install-deps.sh installs it)"
+	fi
+fi
+if part 4; then
+	echo
+	echo "-- 4. $clients clients at once, files on disk, modules loaded per transaction"
+	c=$clients
+	if [ $((n / 2)) -lt "$c" ]; then
+		c=$((n / 2))
+		echo "(clients cut to $c: N = $n)"
+	fi
+	bench_fg "$b" crowd "$disk" "$n" "$c" "$crowd_rounds" "$maxsec" || rc=1
+fi
+if part 6; then
+	echo
+	echo "-- 6. system calls per phase, files on disk"
+	count_calls "$disk" wardbig wbig "$fsync_logins"
+	if [ -n "${wpid[wdir]:-}" ]; then
+		count_calls "$disk" warddir wdir "$fsync_logins"
+	fi
+fi
 wardd_stop_all
 rm -rf "$disk"
-if [ -n "$shm" ]; then
+if [ -n "$shm" ] && part 5; then
 	mkdir "$shm/f"
 	fixture "$shm/f"
 	echo

@@ -48,11 +48,14 @@ PKGS="$PKGS chromium-headless-shell"
 # debhelper and dpkg-dev build them (dpkg-buildpackage), devscripts for
 # debchange and the checks around it, lintian checks them, piuparts
 # installs, upgrades and purges them in a clean chroot that debootstrap
-# makes; the build needs the library headers above (build-essential,
-# pkg-config and the -dev packages of the first line)
+# makes; systemd-container's systemd-nspawn boots a Debian 12 container
+# with systemd as its PID 1, where the units' enable, start, socket
+# activation, restart and stop run for real (tests/packages/systemd.sh);
+# the build needs the library headers above (build-essential, pkg-config
+# and the -dev packages of the first line)
 DEB_PKGS="build-essential pkg-config libpam0g-dev liboath-dev libldap-dev libconfig-dev
 libssl-dev liblmdb-dev libqrencode-dev libsystemd-dev
-debhelper dpkg-dev devscripts lintian piuparts debootstrap"
+debhelper dpkg-dev devscripts lintian piuparts debootstrap systemd-container"
 [ "$deb" -eq 1 ] && PKGS=$DEB_PKGS
 
 missing=""

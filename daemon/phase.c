@@ -1,6 +1,6 @@
 /*
  * phase.c - one login phase (auth, account, session open or close) run by
- * the flow engine (flow.h) in a worker thread, with the conversation
+ * the flow engine (flow.h) in a worker thread (workers.c), with the conversation
  * relayed over the client's connection (wire.h: PHASE, then ASK/REPLY as
  * often as the flow asks, then RESULT); and the transactions kept between
  * the phases of one login.
@@ -62,7 +62,7 @@ struct relay {
 	int overflow;                /* lines left out (said once in the log) */
 };
 
-struct job {
+struct phase_job {
 	struct wardd *d;
 	struct peer peer;
 	struct wire_msg req;
@@ -374,10 +374,9 @@ send_error(int fd, int code, const char *text)
 	wire_msg_wipe(&m);
 }
 
-static void *
-phase_main(void *arg)
+void
+phase_run(struct phase_job *j)
 {
-	struct job *j = arg;
 	struct wardd *d = j->d;
 	struct relay rl = { .d = d, .fd = j->fd };
 	struct flow_conv cv = { &rl, relay_say, relay_ask, relay_setenv };
@@ -457,17 +456,13 @@ done:
 		while (n < 0 && errno == EINTR);
 	}
 	free(j);
-	return NULL;
 }
 
 int
 phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
     unsigned slot)
 {
-	pthread_attr_t attr;
-	pthread_t tid;
-	struct job *j = calloc(1, sizeof(*j));
-	int r;
+	struct phase_job *j = calloc(1, sizeof(*j));
 
 	if (j == NULL)
 		return WARD_ERR_BUSY;
@@ -476,13 +471,7 @@ phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
 	j->req = *req;               /* the buffer moves to the job */
 	j->fd = fd;
 	j->slot = slot;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, WARDD_THREAD_STACK);
-	r = pthread_create(&tid, &attr, phase_main, j);
-	pthread_attr_destroy(&attr);
-	if (r != 0) {
-		ward_log(LOG_ERR, "cannot start a thread for a phase: %s", strerror(r));
+	if (workers_run(j) != 0) {
 		free(j);
 		return WARD_ERR_BUSY;
 	}

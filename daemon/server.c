@@ -20,7 +20,7 @@
  *    memory) pauses accepting for ACCEPT_PAUSE_MS and is logged once, so
  *    the loop neither spins nor floods the log;
  *  - a PHASE request is handed with its connection to a worker thread
- *    (phase.c); the loop leaves that connection alone (no poll, no
+ *    (phase.c, workers.c); the loop leaves that connection alone (no poll, no
  *    deadline, never closed for a root connection) until the worker
  *    writes its slot number to done_fd, and then closes it;
  *  - every audit.head_interval seconds (ward.conf(5); 0: never) the loop
@@ -28,7 +28,8 @@
  *    append only, and a phase waiting for someone to type holds no lock;
  *  - SIGTERM stops accepting, tells the workers (stop_fd: a wait for
  *    someone typing ends at once), lets the requests in flight finish
- *    (each within its deadline), closes idle connections, and returns.
+ *    (each within its deadline), closes idle connections, ends the
+ *    worker threads waiting for a phase (workers_stop), and returns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -268,8 +269,9 @@ free_slot(void)
 	return NULL;
 }
 
-/* Take FD (just accepted) into the table, or close it. */
-static void
+/* Take FD (just accepted) into the table: its slot, or NULL when it was
+ * refused (and closed). */
+static struct conn *
 admit(int fd)
 {
 	struct peer p;
@@ -278,7 +280,7 @@ admit(int fd)
 	if (peer_creds(fd, &p) != 0) {
 		ward_log(LOG_WARNING, "SO_PEERCRED failed on a new connection: closed");
 		close(fd);
-		return;
+		return NULL;
 	}
 	p.key = peer_key(p.uid);
 	if (p.uid != 0 && (nconns - nroot >= WARDD_CONN_MAX - WARDD_ROOT_RESERVE ||
@@ -286,7 +288,7 @@ admit(int fd)
 		ward_log(LOG_DEBUG, "uid %lu pid %ld: too many connections: refused",
 		    (unsigned long)p.uid, (long)p.pid);
 		close(fd);
-		return;
+		return NULL;
 	}
 	if (p.uid == 0 && nconns >= WARDD_CONN_MAX) {
 		struct conn *victim = newest_nonroot();
@@ -295,7 +297,7 @@ admit(int fd)
 			ward_log(LOG_WARNING, "%d root connections at once: pid %ld refused",
 			    WARDD_CONN_MAX, (long)p.pid);
 			close(fd);
-			return;
+			return NULL;
 		}
 		ward_log(LOG_NOTICE, "connection table full: uid %lu pid %ld closed for a "
 		    "root connection", (unsigned long)victim->peer.uid, (long)victim->peer.pid);
@@ -304,7 +306,7 @@ admit(int fd)
 	c = free_slot();     /* there is one: nconns < WARDD_CONN_MAX here */
 	if (c == NULL) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
@@ -314,28 +316,51 @@ admit(int fd)
 	peer_count(p.key, 1);
 	nroot += p.uid == 0;
 	nconns++;
+	return c;
 }
 
+static void serve(struct wardd *d, struct conn *c, int stopping);
+
+/* Accept what waits on LFD (not while stopping), then read each new
+ * connection's request at once: a client sends it right after connecting,
+ * so it is usually there, and the loop spares a turn.  The requests are
+ * read after the accepts, so a client cannot open its next connection
+ * within the same burst (it waits for its answer) while the loop has not
+ * yet seen the last one closed. */
 static void
-accept_some(int lfd)
+accept_some(struct wardd *d, int lfd)
 {
+	struct conn *fresh[ACCEPT_BURST];
+	uint64_t seq[ACCEPT_BURST];
+	size_t nfresh = 0;
+
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *c;
 
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 			    errno == ECONNABORTED)
-				return;
+				break;
 			if (!accept_failing)
 				ward_log(LOG_WARNING, "accept: %s (accepting again every %d ms; "
 				    "said once)", strerror(errno), ACCEPT_PAUSE_MS);
 			accept_failing = 1;
 			wire_deadline(&accept_resume, ACCEPT_PAUSE_MS);
-			return;
+			break;
 		}
 		accept_failing = 0;
-		admit(fd);
+		if ((c = admit(fd)) != NULL) {
+			seq[nfresh] = c->seq;
+			fresh[nfresh++] = c;
+		}
 	}
+	/* a root connection admitted later in the burst may have closed an
+	 * earlier one (admit: the table full), whose slot another may hold
+	 * now: the accept order (seq) tells */
+	for (size_t i = 0; i < nfresh; i++)
+		if (fresh[i]->fd >= 0 && fresh[i]->seq == seq[i])
+			serve(d, fresh[i], 0);
 }
 
 /* Write what is left of C's answer.  0 done, 1 more to write, <0 failed. */
@@ -477,15 +502,19 @@ nbusy(void)
 	return n;
 }
 
-/* Close the connections whose workers are done. */
+/* Close the connections whose workers are done; with DRAIN (the done pipe
+ * is readable) empty the pipe first.  The list is looked at either way, so
+ * a wake-up that was lost costs nothing but a delay. */
 static void
-reap(struct wardd *d)
+reap(struct wardd *d, int drain)
 {
 	unsigned char buf[64];
 	unsigned slots[WARDD_CONN_MAX];
 	size_t n;
 
-	while (read(d->done_fd[0], buf, sizeof(buf)) > 0)
+	/* a short read emptied it; a byte written after that wakes the
+	 * poll again */
+	while (drain && read(d->done_fd[0], buf, sizeof(buf)) == (ssize_t)sizeof(buf))
 		;
 	pthread_mutex_lock(&d->done_lock);
 	n = d->ndone;
@@ -551,8 +580,10 @@ server_run(struct wardd *d, int lfd)
 				if (conns[i].fd >= 0 && !conns[i].busy && conns[i].rd.got == 0 &&
 				    conns[i].out == NULL)
 					conn_close(&conns[i]);
-			if (nconns == 0)
+			if (nconns == 0) {
+				workers_stop();
 				return 0;
+			}
 		} else if (accept_failing && wire_remaining_ms(&accept_resume) > 0) {
 			/* not polled: readable at once again, it would spin */
 			wait_ms = wire_remaining_ms(&accept_resume);
@@ -564,7 +595,7 @@ server_run(struct wardd *d, int lfd)
 		pfd[n].fd = d->done_fd[0];
 		pfd[n].events = POLLIN;
 		pc[n++] = &done_mark;
-		reap(d);            /* a worker whose wake-up was lost */
+		reap(d, 0);         /* a worker whose wake-up was lost */
 		if (nbusy() > 0 && (wait_ms < 0 || wait_ms > WARDD_REAP_MS))
 			wait_ms = WARDD_REAP_MS;
 		for (size_t i = 0; i < WARDD_CONN_MAX; i++) {
@@ -588,8 +619,10 @@ server_run(struct wardd *d, int lfd)
 			pfd[n].events = c->out != NULL ? POLLOUT : POLLIN;
 			pc[n++] = c;
 		}
-		if (stopping && nconns == 0)
+		if (stopping && nconns == 0) {
+			workers_stop();
 			return 0;
+		}
 		if (head_every > 0 && !stopping &&
 		    (wait_ms < 0 || wire_remaining_ms(&next_head) < wait_ms))
 			wait_ms = wire_remaining_ms(&next_head);
@@ -608,11 +641,11 @@ server_run(struct wardd *d, int lfd)
 			if (pfd[i].revents == 0)
 				continue;
 			if (c == NULL) {
-				accept_some(lfd);
+				accept_some(d, lfd);
 				continue;
 			}
 			if (c == &done_mark) {
-				reap(d);
+				reap(d, 1);
 				continue;
 			}
 			if (c->fd < 0 || c->fd != pfd[i].fd)

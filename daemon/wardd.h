@@ -55,6 +55,8 @@
 #define WARDD_TXN_PER_UID 16         /* ... of them per non-root uid */
 #define WARDD_TXN_IDLE_S (15 * 60)   /* a transaction unused this long is gone */
 #define WARDD_THREAD_STACK (1024 * 1024)
+#define WARDD_WORKERS_KEPT 8         /* threads kept waiting for the next phase */
+#define WARDD_WORKER_IDLE_S 60       /* ... each for at most this long */
 #define WARDD_REAP_MS 200            /* the done list looked at, while workers run */
 
 /* Set by the signal handlers (wardd.c), read by the loop (server.c). */
@@ -178,11 +180,23 @@ int answer_phase_admit(struct wardd *d, const struct peer *p, const struct wire_
     struct wire_msg *ans) WARD_WUR;
 
 /* phase.c: run the PHASE request REQ of P on connection FD (the table's
- * SLOT) in a new thread, which takes REQ over (*REQ is left empty) and
- * writes SLOT to D->done_fd when FD is free to close.  0, or
- * WARD_ERR_BUSY when no thread could be started (REQ untouched). */
+ * SLOT) in a worker thread (workers.c), which takes REQ over (*REQ is left
+ * empty) and writes SLOT to D->done_fd when FD is free to close.  0, or
+ * WARD_ERR_BUSY when no thread could take it (REQ untouched). */
 int phase_start(struct wardd *d, const struct peer *p, struct wire_msg *req, int fd,
     unsigned slot) WARD_WUR;
+/* A phase handed to a worker thread (phase.c). */
+struct phase_job;
+/* phase.c: run the phase J in the calling (worker) thread, to its end;
+ * frees J. */
+void phase_run(struct phase_job *j);
+/* workers.c: run phase_run(J) in a waiting worker thread, or a new one.
+ * 0, or WARD_ERR_BUSY (logged) when no thread could be started (J is
+ * still the caller's). */
+int workers_run(struct phase_job *j) WARD_WUR;
+/* workers.c: end the waiting worker threads; returns once every worker
+ * thread has ended (call it when no phase is left). */
+void workers_stop(void);
 /* phase.c: the transaction table (made at start, freed at exit). */
 int phase_txns_init(struct wardd *d) WARD_WUR;
 void phase_txns_free(struct wardd *d);

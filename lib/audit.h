@@ -21,9 +21,10 @@
  *    (disk full, file size limit) is cut back off the file (ftruncate to
  *    the old size), so no torn record stays, and the caller gets
  *    WARD_ERR_AUDIT and must deny.
- *  - Rotation (logrotate create) needs nothing special: the log is opened
- *    for each record, so the next one goes to the new file and chains from
- *    the head's mac.
+ *  - Rotation (logrotate create) needs nothing special: the log is kept
+ *    open between records only while its path still names it (looked at
+ *    before each record, with the checks below made again), so the next
+ *    record goes to the new file and chains from the head's mac.
  *  - The log is opened O_NOFOLLOW|O_APPEND|O_CLOEXEC in a folder that must
  *    be root's and not group/world-writable; the file must be root's, a
  *    regular file with one link; its mode is set to 0600 (0640 group adm

@@ -34,7 +34,12 @@
  * Protocol, for each record (all under the state store's write lock):
  *   1. open the folder (O_DIRECTORY|O_NOFOLLOW; root's, not group/world
  *      writable) and the log in it (O_RDWR|O_APPEND|O_CREAT|O_NOFOLLOW);
- *      fstat: regular, root's, one link; mode set as configured;
+ *      fstat: regular, root's, one link; mode set as configured.  Both
+ *      stay open for the next record, which uses them only after the
+ *      same checks on them again (fstat of each) and an lstat of the path
+ *      that finds the same file there; anything else (rotated, removed,
+ *      replaced, a mode or owner changed) closes them and opens afresh
+ *      (log_ready);
  *   2. compare the file with the head: same file and size -> normal; the
  *      same file longer -> records written but never committed (a crash):
  *      adopt those that verify and chain, leave anything else for verify to
@@ -72,13 +77,25 @@ struct audit_log {
 	struct hmac mac;
 	char host[256];
 	char *buf;           /* AUDIT_LINE_MAX + 2: one record, maybe a leading newline */
+	int dfd, fd;         /* the folder and the log, kept between records; -1: none */
 };
+
+static void
+log_drop(struct audit_log *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	if (l->dfd >= 0)
+		close(l->dfd);
+	l->fd = l->dfd = -1;
+}
 
 void
 audit_log_close(struct audit_log *l)
 {
 	if (l == NULL)
 		return;
+	log_drop(l);
 	audit_hmac_free(&l->mac);
 	if (l->own_st)
 		state_close(l->st);
@@ -105,6 +122,7 @@ audit_log_open(struct audit_log **lp, const struct ward_conf *conf, struct state
 		snprintf(err, errlen, "out of memory");
 		return r;
 	}
+	l->dfd = l->fd = -1;
 	slash = strrchr(conf->audit.path, '/');
 	if (slash == NULL || slash[1] == '\0') {
 		snprintf(err, errlen, "audit.path %s: must be an absolute file path",
@@ -164,15 +182,29 @@ out:
 	return r;
 }
 
-/* Open the folder and the log in it by the rules in audit.h. */
+/* The file described by SB may take records: regular, root's, one link,
+ * the mode (and group) configured.  0, or WARD_ERR_AUDIT with ERR. */
 static int
-log_open(struct audit_log *l, int *fdp, struct stat *sb, char *err, size_t errlen)
+file_ok(const struct audit_log *l, const struct stat *sb, char *err, size_t errlen)
+{
+	if (!S_ISREG(sb->st_mode) || sb->st_uid != 0 || sb->st_nlink != 1) {
+		snprintf(err, errlen, "%s: not a regular root-owned file with one link "
+		    "(uid %u, %lu links; refused)", l->path, (unsigned)sb->st_uid,
+		    (unsigned long)sb->st_nlink);
+		return WARD_ERR_AUDIT;
+	}
+	return 0;
+}
+
+/* Open the folder and the log in it by the rules in audit.h; both are kept
+ * in L (l->dfd, l->fd), which must hold none. */
+static int
+log_open(struct audit_log *l, struct stat *sb, char *err, size_t errlen)
 {
 	mode_t want = l->group_adm ? 0640 : 0600;
 	char terr[512];
 	int dfd, fd = -1, r = WARD_ERR_AUDIT;
 
-	*fdp = -1;
 	dfd = open(l->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0) {
 		snprintf(err, errlen, "%s: cannot open the audit log folder: %s", l->dir,
@@ -194,12 +226,8 @@ log_open(struct audit_log *l, int *fdp, struct stat *sb, char *err, size_t errle
 		snprintf(err, errlen, "%s: cannot stat: %s", l->path, strerror(errno));
 		goto out;
 	}
-	if (!S_ISREG(sb->st_mode) || sb->st_uid != 0 || sb->st_nlink != 1) {
-		snprintf(err, errlen, "%s: not a regular root-owned file with one link "
-		    "(uid %u, %lu links; refused)", l->path, (unsigned)sb->st_uid,
-		    (unsigned long)sb->st_nlink);
+	if (file_ok(l, sb, err, errlen) != 0)
 		goto out;
-	}
 	if ((sb->st_mode & 07777) != want && fchmod(fd, want) != 0) {
 		snprintf(err, errlen, "%s: cannot set mode %04o: %s", l->path, (unsigned)want,
 		    strerror(errno));
@@ -212,14 +240,47 @@ log_open(struct audit_log *l, int *fdp, struct stat *sb, char *err, size_t errle
 	}
 	if (l->fsync && sb->st_size == 0)
 		(void)fsync(dfd);    /* a new file's name survives a power cut */
-	*fdp = fd;
-	fd = -1;
-	r = 0;
+	l->dfd = dfd;
+	l->fd = fd;
+	return 0;
 out:
 	if (fd >= 0)
 		close(fd);
 	close(dfd);
 	return r;
+}
+
+/*
+ * The log, ready for a record: the one kept from the last record when it
+ * still passes every check log_open made (the folder root's and not
+ * group/world-writable, the file regular, root's, one link, with the mode
+ * and group configured) and the path still names it (lstat: same device
+ * and inode, so not rotated, removed or replaced); otherwise opened afresh.
+ * Its fd in *FDP (owned by L), its fstat in SB.  0 or WARD_ERR_AUDIT.
+ */
+static int
+log_ready(struct audit_log *l, int *fdp, struct stat *sb, char *err, size_t errlen)
+{
+	mode_t want = l->group_adm ? 0640 : 0600;
+	struct stat ps;
+	char terr[512];
+
+	*fdp = -1;
+	if (l->fd >= 0) {
+		if (lstat(l->path, &ps) == 0 &&
+		    tfile_check_fd(l->dfd, l->dir, TFILE_DIR_OK, terr, sizeof(terr)) == 0 &&
+		    fstat(l->fd, sb) == 0 && sb->st_dev == ps.st_dev && sb->st_ino == ps.st_ino &&
+		    file_ok(l, sb, terr, sizeof(terr)) == 0 && (sb->st_mode & 07777) == want &&
+		    (!l->group_adm || sb->st_gid == l->adm_gid)) {
+			*fdp = l->fd;
+			return 0;
+		}
+		log_drop(l);
+	}
+	if (log_open(l, sb, err, errlen) != 0)
+		return WARD_ERR_AUDIT;
+	*fdp = l->fd;
+	return 0;
 }
 
 /* Verify one complete line against the chain: 0 when it is the record
@@ -347,7 +408,7 @@ append_locked(void *vctx, struct state_audit_head *h)
 	size_t len, off = 0, total;
 	int fd, need_nl, r = WARD_ERR_AUDIT;
 
-	if ((r = log_open(l, &fd, &sb, a->err, a->errlen)) != 0)
+	if ((r = log_ready(l, &fd, &sb, a->err, a->errlen)) != 0)
 		return r;
 	if (reconcile(l, fd, &sb, h, &need_nl) != 0) {
 		snprintf(a->err, a->errlen, "%s: out of memory adopting uncommitted records",
@@ -401,7 +462,9 @@ append_locked(void *vctx, struct state_audit_head *h)
 	a->ino = (uint64_t)sb.st_ino;
 	r = 0;
 out:
-	close(fd);
+	/* after a failure the next record opens the log afresh */
+	if (r != 0)
+		log_drop(l);
 	return r;
 }
 
@@ -472,22 +535,17 @@ audit_check(struct audit_log *l, char *err, size_t errlen)
 	struct stat sb;
 	int fd, r;
 
-	if ((r = log_open(l, &fd, &sb, err, errlen)) != 0)
+	if ((r = log_ready(l, &fd, &sb, err, errlen)) != 0)
 		return r;
-	r = WARD_ERR_AUDIT;
 	if (fstatvfs(fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < 65536) {
 		snprintf(err, errlen, "%s: the file system is full", l->path);
-		goto out;
+		return WARD_ERR_AUDIT;
 	}
 	if ((r = state_audit_head_get(l->st, &h)) != 0 && r != WARD_ERR_NOTFOUND) {
 		snprintf(err, errlen, "audit head in the state store: %s", ward_strerror(r));
-		r = WARD_ERR_AUDIT;
-		goto out;
+		return WARD_ERR_AUDIT;
 	}
-	r = 0;
-out:
-	close(fd);
-	return r;
+	return 0;
 }
 
 int

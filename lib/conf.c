@@ -146,6 +146,7 @@ static const struct conf_key conf_keys[] = {
 	{ STR("fleet.write_uri", fleet.write_uri, NULL), .required = 1,
 	  .not_list = WRITE_URI_ONE, .check = check_write_uri },
 	{ PATH("fleet.key_file", fleet.key_file, "/etc/ward/fleet.key") },
+	{ PATH("fleet.old_key_file", fleet.old_key_file, NULL) },
 	{ LONG("fleet.offline_mfa_max_age", fleet.offline_mfa_max_age, 0, 30 * 86400, 43200),
 	  .check = check_offline_mfa },
 	{ INT("fleet.offline_max_failures", fleet.offline_max_failures, 1, 100, 3) },

@@ -75,6 +75,7 @@ struct conf_fleet {
 	int enabled;                 /* 0 when the fleet group is absent */
 	char *write_uri;             /* the ONE place MFA changes go; never failed over */
 	char *key_file;              /* seals secrets and recovery hashes; /etc/ward/fleet.key */
+	char *old_key_file;          /* a rotation's other key (fleet rekey), NULL none */
 	long offline_mfa_max_age;    /* default 43200; 0 = no offline MFA */
 	int offline_max_failures;    /* default 3 */
 };

@@ -49,6 +49,7 @@
 #define A_ENROLLED "wardEnrolledAt"
 #define A_REC "wardRecoveryCode"
 #define A_SALT "wardRecoverySalt"
+#define A_KEYID "wardKeyId"
 #define OC_WARD "wardUser"
 
 /* an attribute name where libldap wants a char * it does not change */
@@ -479,6 +480,17 @@ parse_user(struct dir *d, LDAPMessage *e, struct fleet_user *out)
 	memcpy(out->secret_ct, v[0]->bv_val, v[0]->bv_len);
 	out->secret_ct_len = v[0]->bv_len;
 	ldap_value_free_len(v);
+	if ((r = one_value(d, e, A_KEYID, &v)) != 0)
+		goto bad;
+	if (v != NULL) {
+		if (v[0]->bv_len > FLEET_CHAIN_MAX) {
+			r = WARD_ERR_PARSE;
+			goto bad;
+		}
+		memcpy(out->key_chain, v[0]->bv_val, v[0]->bv_len);
+		out->key_chain[v[0]->bv_len] = '\0';
+	}
+	ldap_value_free_len(v);
 	if ((r = one_value(d, e, A_PARAMS, &v)) != 0)
 		goto bad;
 	if (v == NULL || parse_params(v[0]->bv_val, v[0]->bv_len, &out->algorithm,
@@ -506,7 +518,8 @@ read_once(struct fleet *f, struct dir *d, const char *user, const char *filter,
 	const struct conf_directory *c = &f->conf->directory;
 	const char *name_attr = c->name_attr ? c->name_attr : "uid";
 	char *attrs[] = { ATTR(name_attr), ATTR(A_SECRET), ATTR(A_PARAMS), ATTR(A_ENROLLED),
-		ATTR(A_STEP), ATTR(A_FAIL), ATTR(A_LOCK), ATTR(A_SALT), ATTR(A_REC), NULL };
+		ATTR(A_STEP), ATTR(A_FAIL), ATTR(A_LOCK), ATTR(A_SALT), ATTR(A_REC), ATTR(A_KEYID),
+		NULL };
 	LDAPMessage *res = NULL, *e = NULL;
 	int r, nsame = 0;
 
@@ -825,11 +838,12 @@ int
 fleet_enroll(struct fleet *f, const char *dn, const struct fleet_record *rec)
 {
 	char params[40], enrolled[GTIME_LEN], zero[] = "0", oc[] = OC_WARD;
+	char keyid[FLEET_KEYID_LEN + 1], *vkeyid[2] = { keyid, NULL };
 	char *vparams[2] = { params, NULL }, *venrolled[2] = { enrolled, NULL };
 	char *vzero[2] = { zero, NULL }, *voc[2] = { oc, NULL };
 	struct berval sv, saltv, rv[FLEET_MAX_RECOVERY], *vs[2] = { &sv, NULL };
 	struct berval *vsalt[2] = { &saltv, NULL }, *vrec[FLEET_MAX_RECOVERY + 1];
-	LDAPMod m[8], *mods[9];
+	LDAPMod m[9], *mods[10];
 	int r, code = LDAP_OTHER;
 
 	if (dn == NULL || rec == NULL || rec->secret_ct == NULL || rec->algorithm < 0 ||
@@ -838,6 +852,7 @@ fleet_enroll(struct fleet *f, const char *dn, const struct fleet_record *rec)
 	snprintf(params, sizeof(params), "%s %d %d", algo_names[rec->algorithm], rec->digits,
 	    rec->period);
 	gtime(rec->enrolled_at, enrolled);
+	snprintf(keyid, sizeof(keyid), "%s", rec->key_id);
 	sv.bv_val = (char *)rec->secret_ct;
 	sv.bv_len = rec->secret_ct_len;
 	saltv.bv_val = (char *)(uintptr_t)rec->salt;
@@ -860,6 +875,8 @@ fleet_enroll(struct fleet *f, const char *dn, const struct fleet_record *rec)
 		mod_setb(&m[k++], LDAP_MOD_REPLACE, A_REC, rec->nrecovery ? vrec : NULL);
 		mod_set(&m[k++], LDAP_MOD_REPLACE, A_FAIL, vzero);
 		mod_set(&m[k++], LDAP_MOD_REPLACE, A_LOCK, NULL);
+		/* the key that made it (fleet.h, KEYS); none known: no chain */
+		mod_set(&m[k++], LDAP_MOD_REPLACE, A_KEYID, keyid[0] ? vkeyid : NULL);
 		for (int i = 0; i < k; i++)
 			mods[i] = &m[i];
 		mods[k] = NULL;
@@ -921,7 +938,8 @@ fleet_make_record(const struct secret_key *fk, const char *user, const unsigned 
 	rec->digits = digits;
 	rec->period = period;
 	rec->enrolled_at = now;
-	if ((r = secret_seal(fk, user, secret, len, &rec->secret_ct, &rec->secret_ct_len)) != 0 ||
+	if ((r = fleet_key_id(fk, rec->key_id)) != 0 ||
+	    (r = secret_seal(fk, user, secret, len, &rec->secret_ct, &rec->secret_ct_len)) != 0 ||
 	    (r = secret_random(rec->salt, sizeof(rec->salt))) != 0)
 		goto fail;
 	for (size_t i = 0; i < ncodes; i++) {
@@ -983,4 +1001,42 @@ fleet_close(struct fleet *f)
 	dir_close(f->rd);
 	dir_close(f->wr);
 	free(f);
+}
+
+/* ---- for dir_fleet_admin.c (dir_int.h) ----------------------------------- */
+
+struct dir *
+dir_fleet_path(struct fleet *f, int write)
+{
+	return write ? f->wr : f->rd;
+}
+
+const struct ward_conf *
+dir_fleet_conf(const struct fleet *f)
+{
+	return f->conf;
+}
+
+int
+dir_fleet_conn(struct dir *d)
+{
+	return ensure_conn(d);
+}
+
+int
+dir_fleet_modify(struct fleet *f, const char *dn, LDAPMod **mods, char *filter, int *code)
+{
+	int r;
+
+	if (filter != NULL)
+		return asserted(f, dn, filter, mods, NULL, code, NULL, NULL, 0);
+	if ((r = ensure_conn(f->wr)) != 0)
+		return r;
+	return modify(f->wr, dn, mods, NULL, code, NULL);
+}
+
+int
+dir_fleet_write_err(struct fleet *f, const char *dn, const char *what, int code)
+{
+	return write_err(f->wr, dn, what, code);
 }

@@ -94,4 +94,19 @@ int dir_name_is(struct dir *d, LDAPMessage *e, const char *attr, const char *use
 
 /* ---- dir_fleet.c: fleet mode's operations (fleet.h) ----------------------- */
 
+struct fleet;
+struct ward_conf;
+/* The read (WRITE 0) or write path of F, and the settings it was opened
+ * with. */
+struct dir *dir_fleet_path(struct fleet *f, int write);
+const struct ward_conf *dir_fleet_conf(const struct fleet *f);
+/* D connected and bound (its URIs in order, each within timeout_ms). */
+int dir_fleet_conn(struct dir *d);
+/* One modify of DN on the write path, with the assertion FILTER (critical;
+ * NULL: none) and dir_fleet.c's rules (no answer never a success; 52 sent
+ * once more).  0 with *CODE the server's answer, or an outage. */
+int dir_fleet_modify(struct fleet *f, const char *dn, LDAPMod **mods, char *filter, int *code);
+/* A result code other than success as a WARD_ERR_*, logged with WHAT. */
+int dir_fleet_write_err(struct fleet *f, const char *dn, const char *what, int code);
+
 #endif

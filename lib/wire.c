@@ -539,7 +539,9 @@ wire_reader_reset(struct wire_reader *r)
 int
 wire_reader_step(struct wire_reader *r, int fd)
 {
-	for (;;) {	/* only EINTR goes round again */
+	int sock = 1;           /* until recv says FD is no socket */
+
+	for (;;) {	/* EINTR, and the rest of a frame a socket holds, go round */
 		unsigned char *dst;
 		size_t want;
 		ssize_t n;
@@ -562,7 +564,15 @@ wire_reader_step(struct wire_reader *r, int fd)
 			dst = r->frame + r->got;
 			want = r->len - r->got;
 		}
-		n = read(fd, dst, want);
+		/* a socket is read without waiting (MSG_DONTWAIT, whatever the
+		 * fd's mode), so a step reads on while the frame's bytes are
+		 * there; anything else gets one read(2) per step, after the
+		 * caller's poll, so no read waits past its deadline */
+		n = sock ? recv(fd, dst, want, MSG_DONTWAIT) : -1;
+		if (n < 0 && sock && errno == ENOTSOCK) {
+			sock = 0;
+			n = read(fd, dst, want);
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -585,9 +595,10 @@ wire_reader_step(struct wire_reader *r, int fd)
 				return WARD_ERR_NOMEM;
 			memcpy(r->frame, r->hdr, WIRE_HEADER_LEN);
 		}
-		/* one read per call: on a blocking fd the caller polls first,
-		 * so no read waits past its deadline */
-		return r->got >= WIRE_HEADER_LEN && r->got == r->len ? 1 : 0;
+		if (r->got >= WIRE_HEADER_LEN && r->got == r->len)
+			return 1;
+		if (!sock)
+			return 0;
 	}
 }
 

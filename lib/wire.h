@@ -277,9 +277,10 @@ int wire_remaining_ms(const struct timespec *dl) WARD_NONNULL(1);
 
 /*
  * Reading one frame a piece at a time, for an event loop (wardd) and for
- * wire_recv.  wire_reader_step makes one read(2) of FD, after poll said it
- * is readable (never past the end of the frame: a second frame stays in
- * the socket), and returns 1 when the
+ * wire_recv.  wire_reader_step reads FD, after poll said it is readable:
+ * a socket without waiting (recv MSG_DONTWAIT) for as long as the frame's
+ * bytes are there, anything else with one read(2); never past the end of
+ * the frame (a second frame stays in the socket).  It returns 1 when the
  * frame is complete (R->frame, R->len; pass them to wire_decode), 0 when
  * more is needed (EAGAIN, EINTR), WARD_ERR_CLOSED when the peer closed
  * before the first byte, WARD_ERR_PROTO for a bad header or a close

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -762,8 +763,18 @@ policy_load_deployed(const struct policy_files *f, int *from_snap, char *notebuf
 		    (int64_t)time(NULL))) {
 			/* current by its hash only: stamped again now that the
 			 * text's times are clearly older, so later readers need
-			 * not hash it */
-			if (policy_compile(q, f->snapshot, &ts, why, sizeof(why)) != 0)
+			 * not hash it.  Where the snapshot's file system is
+			 * read-only to this process (wardd under wardd.service's
+			 * ProtectSystem=strict) that is no fault: each load
+			 * hashes the text until `wardctl policy compile` stamps it */
+			struct statvfs vs;
+
+			if (statvfs(f->snapshot, &vs) == 0 && (vs.f_flag & ST_RDONLY) != 0)
+				note_add(&note, 0, "policy snapshot %s used after hashing %s "
+				    "(compiled within 2 s of its change; not stamped again on "
+				    "this read-only file system: `wardctl policy compile` "
+				    "does it)", f->snapshot, f->text);
+			else if (policy_compile(q, f->snapshot, &ts, why, sizeof(why)) != 0)
 				note_add(&note, 1, "policy snapshot not stamped again: %s",
 				    why);
 		}

@@ -10,9 +10,10 @@
  * (NULL/ENOMEM, -1/errno, an LMDB or LDAP error code).  Calls made inside
  * libc, libconfig, liblmdb and libldap are not counted.  The Makefile's
  * FAULT_HOOK calls are wrapped only to watch the daemon, never to fail:
- *   pthread_create  marks a login phase's worker thread (phase.c), whose
- *                   calls are the ones counted in FAULT_SCOPE_PHASE, and
- *                   counts the workers started and finished;
+ *   phase_run       marks a login phase (daemon/phase.c, run by a worker
+ *                   thread that daemon/workers.c keeps between phases),
+ *                   whose calls are the ones counted in FAULT_SCOPE_PHASE,
+ *                   and counts the phases started and finished;
  *   core_init       marks a load of ward.conf and the policy (at a reload),
  *                   whose calls are the ones counted in FAULT_SCOPE_LOAD;
  *   syslog          wardd's log lines go, with their priority and the

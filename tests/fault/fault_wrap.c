@@ -29,14 +29,15 @@
  *
  * What is counted.  wardd is long-lived and multi-threaded: the main
  * thread accepts, reads requests and reloads; each login phase runs in a
- * worker thread of its own (daemon/phase.c).  A call counts only when the
- * thread making it is "serving" (a thread-local flag):
- *  - FAULT_SCOPE_PHASE: a worker thread, from its first call to its last
- *    (the pthread_create hook runs it through worker() below).  So the
- *    calls of wardd's start, of its reloads and of reading the next
- *    request never count, and the Nth call of a run is the Nth call of its
- *    phases, whatever wardd did before.  The driver waits after each
- *    phase until every worker has ended (WORKERS_DONE), so no call of one
+ * worker thread (daemon/phase.c's phase_run, in a thread daemon/workers.c
+ * keeps between phases).  A call counts only when the thread making it is
+ * "serving" (a thread-local flag):
+ *  - FAULT_SCOPE_PHASE: a phase, from its first call to its last (the
+ *    phase_run hook below).  So the calls of wardd's start, of its reloads,
+ *    of reading the next request and of a worker thread waiting for its
+ *    next phase never count, and the Nth call of a run is the Nth call of
+ *    its phases, whatever wardd did before.  The driver waits after each
+ *    phase until every phase has ended (WORKERS_DONE), so no call of one
  *    phase is counted (or traced) under the next;
  *  - FAULT_SCOPE_LOAD: core_init, as a reload runs it (the core_init
  *    hook).
@@ -182,24 +183,23 @@ fail_now(const char *name, void *caller)
 
 /* ---- hooks: watching wardd, never failing ---- */
 
-struct tramp {
-	void *(*fn)(void *);
-	void *arg;
-};
+/* A login phase, run by a worker thread (daemon/workers.c): it serves
+ * (FAULT_SCOPE_PHASE) from its first call to its last; then, under ASan,
+ * LeakSanitizer looks for what the phase lost (reported on wardd_fault's
+ * stderr, LEAKED set); then it is counted as done.  Worker threads are
+ * kept between phases, so a phase is counted by this call, not by its
+ * thread. */
+struct phase_job;
+void __real_phase_run(struct phase_job *j);
+void __wrap_phase_run(struct phase_job *j);
 
-/* A worker thread: it serves (FAULT_SCOPE_PHASE) from its first call to
- * its last; then, under ASan, LeakSanitizer looks for what the phase lost
- * (reported on wardd_fault's stderr, LEAKED set); then it is counted as
- * done. */
-static void *
-worker(void *p)
+void
+__wrap_phase_run(struct phase_job *j)
 {
-	struct tramp t = *(struct tramp *)p;
-	void *r;
-
-	free(p);
+	if (fs != NULL)
+		ADD(fs->workers_started, 1);
 	serving = fs != NULL && LOAD(fs->scope) == FAULT_SCOPE_PHASE;
-	r = t.fn(t.arg);
+	__real_phase_run(j);
 	serving = 0;
 #if HAVE_LSAN
 	if (fs != NULL && LOAD(fs->leak_check) && __lsan_do_recoverable_leak_check() != 0)
@@ -207,33 +207,6 @@ worker(void *p)
 #endif
 	if (fs != NULL)
 		ADD(fs->workers_done, 1);
-	return r;
-}
-
-int __real_pthread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *),
-    void *arg);
-int __wrap_pthread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *),
-    void *arg);
-
-int
-__wrap_pthread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *),
-    void *arg)
-{
-	struct tramp *t = __real_malloc(sizeof(*t));
-	int r;
-
-	if (t == NULL)
-		return EAGAIN;
-	t->fn = fn;
-	t->arg = arg;
-	if (fs != NULL)
-		ADD(fs->workers_started, 1);
-	if ((r = __real_pthread_create(tid, attr, worker, t)) != 0) {
-		free(t);
-		if (fs != NULL)
-			ADD(fs->workers_done, 1);
-	}
-	return r;
 }
 
 /* core_init as wardd's reloads (and its start) run it. */

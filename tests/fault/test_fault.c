@@ -1201,10 +1201,10 @@ one_run(struct sweep *w, unsigned long n, const char *only, int short_writes)
 			    "wrapped?");
 		if (rc.decided == 0)
 			violation(w, n, "clean", "no decision was recorded");
-		/* what makes the counting per phase: a worker per phase, seen */
+		/* what makes the counting per phase: each phase seen (phase_run) */
 		if (LOAD(ctl->f.workers_started) - workers != (unsigned long)ctl->ran)
 			violation(w, n, "clean", "%lu phase worker(s) seen for %d phase(s): "
-			    "is pthread_create hooked?", LOAD(ctl->f.workers_started) - workers,
+			    "is phase_run hooked?", LOAD(ctl->f.workers_started) - workers,
 			    ctl->ran);
 	}
 	/* a success is a correct success; a denial is not recorded as one */

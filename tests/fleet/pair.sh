@@ -12,6 +12,10 @@
 #                       shipped, the data on A (B gets A's copy), start the
 #                       four slapds, wait until a write on A is seen on B, C1
 #                       and C2; write DIR/env
+#                       (PAIR_NOCHAIN=c2 in the environment: C2 has no
+#                       chain overlay, so it refers writes instead of
+#                       chaining them: the misconfiguration wardctl fleet
+#                       status names)
 #   pair.sh stop DIR    stop every slapd of DIR (by the pid it wrote, only
 #                       when that process is the slapd of DIR; SIGCONT first,
 #                       in case a test stopped it), wait until each is gone
@@ -197,6 +201,10 @@ EOF
 consumer_config() { # D NODE UPSTREAM_PORT A_PORT REPLPW
 	local d=$1 n=$2 up=$3 ap=$4 pw=$5
 	config_head "$d" "$n" back_mdb back_ldap
+	if [ "${PAIR_NOCHAIN:-}" = "$n" ]; then
+		config_db "$d" "$n" "$up" "$pw" "olcUpdateRef: ldaps://127.0.0.1:$ap/"
+		return
+	fi
 	cat <<EOF
 dn: olcOverlay={0}chain,olcDatabase={-1}frontend,cn=config
 objectClass: olcOverlayConfig
@@ -410,5 +418,5 @@ clean)
 	do_stop "${1:?usage: clean DIR}"
 	rm -rf -- "$1"
 	;;
-*) sed -n '2,33p' "$0" >&2; exit 2 ;;
+*) sed -n '2,37p' "$0" >&2; exit 2 ;;
 esac

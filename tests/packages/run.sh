@@ -7,8 +7,12 @@
 #      apt repository) to a re-versioned copy of them; install, remove and
 #      install again;
 #   3. login.sh in a fresh chroot: install, enable the profile, enrol, log
-#      in with pamtester and oathtool, upgrade, remove, purge.
-# Needs root and the Debian mirror of /etc/apt/sources.list*.  Chroots go
+#      in with pamtester and oathtool, upgrade, remove, purge;
+#   4. systemd.sh in a Debian 12 container booted by systemd-nspawn: the
+#      same with systemd as PID 1 (socket activation, restart on upgrade,
+#      stop on remove) and systemd-analyze security of wardd.service.
+# Needs root, systemd-nspawn and the Debian mirror of
+# /etc/apt/sources.list*.  Chroots and the container's tree go
 # under /var/tmp/ward-pkg-*, inside private mount namespaces, and are
 # removed at the end; the debootstrapped base is kept as
 # /var/tmp/ward-pkg-base.tgz for the next run (delete it to refresh).
@@ -103,4 +107,7 @@ mkdir "$WORK/login"
 tar -C "$WORK/login" -xzf "$BASE"
 unshare -m -u --propagation private "$HERE/login.sh" "$WORK/login" "$OLD" "$NEW" "$VER" \
     "$VER$NEW_SUFFIX"
+
+echo "==== 4. under systemd (systemd-nspawn --boot)"
+"$HERE/systemd.sh" "$WORK" "$BASE" "$OLD" "$NEW" "$VER" "$VER$NEW_SUFFIX"
 echo "check-packages: all passed"

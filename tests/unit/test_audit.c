@@ -1134,6 +1134,69 @@ test_unsafe(void)
 	plog_free(&p);
 }
 
+/* One log handle, kept open between records (audit.h): each record looks
+ * again, so a rotation, a replaced or hard-linked file, a folder opened to
+ * others and a loosened mode are each met at the next record as a fresh
+ * open meets them; the chain runs on across the rotation. */
+static void
+test_kept_open(void)
+{
+	struct audit_log *l;
+	struct audit_verify_result res;
+	struct plog p;
+	struct stat sb;
+	struct audit_event ev = { .event = "auth", .result = "success", .offline = -1 };
+	char err[1024], rot[800], other[800], hard[800], ldir[700];
+	const char *files[2];
+
+	CU_ASSERT_EQUAL_FATAL(plog_init(&p, "kept"), 0);
+	snprintf(rot, sizeof(rot), "%s.1", p.log);
+	snprintf(other, sizeof(other), "%s/elsewhere", p.dir);
+	snprintf(hard, sizeof(hard), "%s/log/hard", p.dir);
+	snprintf(ldir, sizeof(ldir), "%s/log", p.dir);
+	CU_ASSERT_EQUAL_FATAL(audit_log_open(&l, &p.conf, NULL, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(audit_write(l, &ev, err, sizeof(err)), 0);
+	/* rotated: the next record starts the new file */
+	CU_ASSERT_EQUAL(rename(p.log, rot), 0);
+	CU_ASSERT_EQUAL(audit_write(l, &ev, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(stat(p.log, &sb), 0);
+	files[0] = rot;
+	files[1] = p.log;
+	CU_ASSERT_EQUAL(verify(&p, files, 2, NULL, &res), 0);
+	CU_ASSERT_EQUAL(res.records, 2);
+	/* the folder opened to others: refused until it is closed again */
+	chmod(ldir, 0777);
+	CU_ASSERT_EQUAL(audit_write(l, &ev, err, sizeof(err)), WARD_ERR_AUDIT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "writable by group or others"));
+	chmod(ldir, 0750);
+	CU_ASSERT_EQUAL(audit_write(l, &ev, err, sizeof(err)), 0);
+	/* a loosened mode is set back */
+	chmod(p.log, 0644);
+	CU_ASSERT_EQUAL(audit_write(l, &ev, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(stat(p.log, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+	/* a second link to the log: refused */
+	CU_ASSERT_EQUAL(link(p.log, hard), 0);
+	CU_ASSERT_EQUAL(audit_write(l, &ev, err, sizeof(err)), WARD_ERR_AUDIT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "one link"));
+	unlink(hard);
+	/* the log replaced by a symbolic link: refused */
+	CU_ASSERT_EQUAL(tu_write(other, "", 0, 0600), 0);
+	CU_ASSERT_EQUAL(rename(p.log, hard), 0);
+	CU_ASSERT_EQUAL(symlink(other, p.log), 0);
+	CU_ASSERT_EQUAL(audit_write(l, &ev, err, sizeof(err)), WARD_ERR_AUDIT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
+	CU_ASSERT_EQUAL(stat(other, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_size, 0);
+	unlink(p.log);
+	CU_ASSERT_EQUAL(rename(hard, p.log), 0);
+	CU_ASSERT_EQUAL(audit_write(l, &ev, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(verify(&p, files, 2, NULL, &res), 0);
+	CU_ASSERT_EQUAL(res.records, 5);
+	audit_log_close(l);
+	plog_free(&p);
+}
+
 /* ---- wardctl audit ---- */
 
 static char wardctl[1024], cdir[700], cconf[800], cli_log[800], out[1 << 18];
@@ -1697,6 +1760,8 @@ main(void)
 	CU_add_test(s, "strict parser: every bad line named", test_parser_strict);
 	CU_add_test(s, "tamper table: each change detected and named", test_tamper_table);
 	CU_add_test(s, "rotation: chain across files, wrong order, gap", test_rotation);
+	CU_add_test(s, "a log kept open: rotation, replacement and unsafe changes seen",
+	    test_kept_open);
 	CU_add_test(s, "rotated files: every one read, a missing one named", test_rotation_gaps);
 	CU_add_test(s, "rotated files: numeric order, other names ignored",
 	    test_rotation_listing);

@@ -182,6 +182,8 @@ static const struct {
 	  "fleet.key_file: must be an absolute path" },
 	{ FLEET_DIR "fleet = { write_uri = \"ldaps://a\"; offline_max_failures = 0; };\n",
 	  "fleet.offline_max_failures: must be between 1 and 100" },
+	{ FLEET_DIR "fleet = { write_uri = \"ldaps://a\"; old_key_file = \"old.key\"; };\n",
+	  "fleet.old_key_file: must be an absolute path" },
 };
 
 static void
@@ -214,11 +216,12 @@ test_fleet(void)
 
 	CU_ASSERT_EQUAL_FATAL(write_conf(FLEET_DIR "fleet = { write_uri = \"ldaps://w\";\n"
 	    "  key_file = \"/p/fleet.key\"; offline_mfa_max_age = 600;\n"
-	    "  offline_max_failures = 2; };\n", 0644), 0);
+	    "  offline_max_failures = 2; old_key_file = \"/p/fleet.key.old\"; };\n", 0644), 0);
 	CU_ASSERT_EQUAL_FATAL(conf_load(&c, path, err, sizeof(err)), 0);
 	CU_ASSERT_TRUE(c.fleet.enabled);
 	CU_ASSERT_STRING_EQUAL(c.fleet.write_uri, "ldaps://w");
 	CU_ASSERT_STRING_EQUAL(c.fleet.key_file, "/p/fleet.key");
+	CU_ASSERT_STRING_EQUAL(c.fleet.old_key_file, "/p/fleet.key.old");
 	CU_ASSERT_EQUAL(c.fleet.offline_mfa_max_age, 600);
 	CU_ASSERT_EQUAL(c.fleet.offline_max_failures, 2);
 	conf_free(&c);
@@ -227,6 +230,7 @@ test_fleet(void)
 	CU_ASSERT_EQUAL_FATAL(conf_load(&c, path, err, sizeof(err)), 0);
 	CU_ASSERT_TRUE(c.fleet.enabled);
 	CU_ASSERT_STRING_EQUAL(c.fleet.key_file, "/etc/ward/fleet.key");
+	CU_ASSERT_PTR_NULL(c.fleet.old_key_file);
 	CU_ASSERT_EQUAL(c.fleet.offline_mfa_max_age, 43200);
 	CU_ASSERT_EQUAL(c.fleet.offline_max_failures, 3);
 	conf_free(&c);
