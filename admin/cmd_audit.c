@@ -175,6 +175,17 @@ oom:
 #endif
 
 
+size_t
+text_char(const unsigned char *p, size_t len, int *ok)
+{
+	size_t k = ward_utf8_printable(p, len);
+
+	*ok = k != 0;
+	if (k == 0)
+		k = ward_utf8_len(p, len);
+	return k ? k : 1;
+}
+
 void
 tprint(FILE *out, const char *s, int width)
 {
@@ -185,13 +196,13 @@ tprint(FILE *out, const char *s, int width)
 	/* one column a character; a control character (C0, C1, DEL) or a byte
 	 * that is not UTF-8 is shown as '?', never sent to the terminal */
 	for (size_t i = 0; i < len; i += k, n++) {
-		if ((k = ward_utf8_printable(p + i, len - i)) == 0) {
-			k = ward_utf8_len(p + i, len - i);
-			k = k ? k : 1;
-			fputc('?', out);
-		} else {
+		int ok;
+
+		k = text_char(p + i, len - i, &ok);
+		if (ok)
 			fwrite(p + i, 1, k, out);
-		}
+		else
+			fputc('?', out);
 	}
 	for (; n < width; n++)
 		fputc(' ', out);

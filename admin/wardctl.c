@@ -42,7 +42,10 @@ static const char usage_text[] =
     "              [--json|--csv] [FILE...]   select records\n"
     "  audit report [--since T] [--json]    failures, lockouts, denials, break-glass,\n"
     "                                       anomalies\n"
-    "  audit report --fleet DIR --fleet-key FILE [--presence-minutes N] [--json]\n"
+    "  audit report --fleet DIR --fleet-key FILE [--json] [--html FILE]\n"
+    "              [--presence-minutes N] [--offhours-history N]\n"
+    "              [--offhours-role-history N] [--offhours-max N]\n"
+    "              [--breakglass-min N] [--breakglass-factor N]\n"
     "                                       anomalies across every host of a collector\n"
     "  audit export --user U [--csv]        everything about one person (JSON lines)\n"
     "  audit note TEXT...                   add an admin record with TEXT (one line)\n"
@@ -68,7 +71,11 @@ static const struct optdef optdefs[] = {
 	OPT_S("until", until), OPT_S("event", event), OPT_S("result", result),
 	OPT_S("output", output), OPT_F("all", all), OPT_S("older-than", older_than),
 	{ "fleet", offsetof(struct wopts, fleet), 2 }, OPT_S("fleet-key", fleet_key), OPT_S("audit-from", audit_from),
-	OPT_S("presence-minutes", presence_minutes),
+	OPT_S("presence-minutes", presence_minutes), OPT_S("html", html),
+	OPT_S("offhours-history", offhours_history),
+	OPT_S("offhours-role-history", offhours_role_history),
+	OPT_S("offhours-max", offhours_max), OPT_S("breakglass-min", breakglass_min),
+	OPT_S("breakglass-factor", breakglass_factor),
 };
 
 static int

@@ -38,6 +38,13 @@ struct wopts {
 	const char *fleet_key;  /* --fleet-key FILE (the fleet audit key) */
 	const char *audit_from; /* --audit-from FILE (init: derive audit.key from it) */
 	const char *presence_minutes;   /* --presence-minutes N (audit report --fleet) */
+	/* audit report --fleet: the HTML report's file and the rules' thresholds */
+	const char *html;               /* --html FILE */
+	const char *offhours_history;   /* --offhours-history N */
+	const char *offhours_role_history;  /* --offhours-role-history N */
+	const char *offhours_max;       /* --offhours-max N */
+	const char *breakglass_min;     /* --breakglass-min N */
+	const char *breakglass_factor;  /* --breakglass-factor N */
 	char **args;            /* positional words after the command words */
 	int nargs;
 };
@@ -139,6 +146,10 @@ void user_fmt_ts(int64_t t, char *buf, size_t len);
 int cmd_dir(struct wopts *o);
 /* audit report --fleet DIR --fleet-key FILE (fleet_report.c). */
 int audit_report_fleet_cmd(const struct wopts *o);
+/* cmd_audit.c: the length (at least 1) of the character at P (LEN bytes
+ * left); *OK 0 when it must not be shown as it is: a control character
+ * (C0, C1, DEL) or bytes that are not UTF-8. */
+size_t text_char(const unsigned char *p, size_t len, int *ok);
 /* cmd_audit.c: S (NULL: "-") to OUT, terminal-safe (a control byte or a
  * byte that is not UTF-8 shown as '?'), padded to WIDTH columns. */
 void tprint(FILE *out, const char *s, int width);

@@ -39,6 +39,10 @@ PKGS="$PKGS openssh-server openssh-client sudo"
 # child with its own config, port and folders (no service is started: the
 # suite never uses the machine's syslog or /dev/log)
 PKGS="$PKGS rsyslog rsyslog-gnutls"
+# tests/fleet_audit: the HTML fleet report is opened in a real browser
+# (headless Chromium, as nobody, without a network) to show it renders with
+# no console error and fetches nothing
+PKGS="$PKGS chromium-headless-shell"
 
 # --deb: building and testing the Debian packages (docs/PACKAGING.md):
 # debhelper and dpkg-dev build them (dpkg-buildpackage), devscripts for

@@ -135,6 +135,18 @@ int audit_parse_line(const char *line, size_t len, struct audit_record *r,
     char *err, size_t errlen) WARD_WUR;
 void audit_record_free(struct audit_record *r);
 
+/* The most roles a record may name (beyond: a parse error). */
+#define AUDIT_ROLES_MAX 256
+/* audit_parse_line without allocating, for a reader of many records (the
+ * fleet report): the whole line is checked as by audit_parse_line, but
+ * only service, user, event, result, reason, factor and roles are decoded
+ * (the other strings stay NULL; ts_ms, seq and the positions are set), into
+ * BUF (at least LEN + 1 bytes: no string grows when decoded), the roles
+ * listed in ROLES; both stay the caller's, so R must not be given to
+ * audit_record_free.  0 or WARD_ERR_PARSE (R zeroed). */
+int audit_parse_view(const char *line, size_t len, struct audit_record *r, char *buf,
+    char *roles[AUDIT_ROLES_MAX + 1], char *err, size_t errlen) WARD_WUR;
+
 /* Format one record line (with its newline) into BUF for the given seq,
  * prev and key: what audit_write writes.  Returns its length, or 0 when
  * EV lacks event/result or BUF is too small.  For tests and tools. */

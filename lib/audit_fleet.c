@@ -17,12 +17,17 @@
  *    MACs under another host's key is named as that host's (moved, or
  *    forged with that host's key);
  *  - folders are read in name order and each host's files are mapped and
- *    streamed once (audit_verify_keyed); nothing is written.
+ *    streamed once (audit_verify_keyed); nothing is written;
+ *  - hosts are verified by up to VERIFY_THREADS threads at once (one per
+ *    online CPU), each host by one thread with its own HMAC and key, and
+ *    handed to the caller in name order as each is done: the answer is the
+ *    same as one thread's, only sooner.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,8 +109,20 @@ struct fleet {
 	char (*hosts)[NAME_MAX + 1];         /* the folders that are host names, sorted
 	                                      * (fixed-size names: one allocation) */
 	size_t nhosts;
-	const char *cur;                     /* the host being verified */
+	struct audit_fleet_host *res;        /* one per host, filled by the workers */
+	unsigned char *done;                 /* res[i] is complete */
+	size_t next;                         /* the next host a worker takes */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 };
+
+/* The host being verified, for foreign(). */
+struct fhost {
+	struct fleet *fl;
+	const char *cur;
+};
+
+#define VERIFY_THREADS 8
 
 /* Does HOST's key make LINE's MAC hold? */
 static int
@@ -132,7 +149,8 @@ static int
 foreign(void *ctx, const char *line, size_t len, const struct audit_record *r, char *what,
     size_t whatlen)
 {
-	struct fleet *fl = ctx;
+	struct fhost *fh = ctx;
+	struct fleet *fl = fh->fl;
 	char claimed[AUDIT_HOST_MAX + 1];
 
 	(void)len;
@@ -142,24 +160,24 @@ foreign(void *ctx, const char *line, size_t len, const struct audit_record *r, c
 		claimed[r->host_len] = '\0';
 	}
 	/* the host it names first: a record moved from that host's log */
-	if (strcmp(claimed, fl->cur) != 0 && audit_host_valid(claimed) == 0 &&
+	if (strcmp(claimed, fh->cur) != 0 && audit_host_valid(claimed) == 0 &&
 	    macs_under(fl, claimed, line, r)) {
 		snprintf(what, whatlen, "a record of host %s (its seq %llu, under its key) "
-		    "placed in the log of %s", claimed, (unsigned long long)r->seq, fl->cur);
+		    "placed in the log of %s", claimed, (unsigned long long)r->seq, fh->cur);
 		return 1;
 	}
 	for (size_t i = 0; i < fl->nhosts; i++) {
 		const char *o = fl->hosts[i];
 
-		if (strcmp(o, fl->cur) == 0 || strcmp(o, claimed) == 0 ||
+		if (strcmp(o, fh->cur) == 0 || strcmp(o, claimed) == 0 ||
 		    !macs_under(fl, o, line, r))
 			continue;
-		if (strcmp(claimed, fl->cur) == 0)
+		if (strcmp(claimed, fh->cur) == 0)
 			snprintf(what, whatlen, "forged with the key of host %s: the record says "
-			    "host %s, but only %s's key makes its MAC hold", o, fl->cur, o);
+			    "host %s, but only %s's key makes its MAC hold", o, fh->cur, o);
 		else
 			snprintf(what, whatlen, "made with the key of host %s (the record says "
-			    "host \"%.64s\") and placed in the log of %s", o, claimed, fl->cur);
+			    "host \"%.64s\") and placed in the log of %s", o, claimed, fh->cur);
 		return 1;
 	}
 	return 0;
@@ -223,14 +241,14 @@ out:
 static void
 verify_host(struct fleet *fl, struct audit_fleet_host *h)
 {
-	struct audit_vhost vh = { h->host, foreign, fl };
+	struct fhost fh = { fl, h->host };
+	struct audit_vhost vh = { h->host, foreign, &fh };
 	struct audit_fileset set;
 	struct hmac mac = { NULL, NULL };
 	unsigned char k[AUDIT_KEY_LEN];
 	char path[4096];
 
 	memset(&set, 0, sizeof(set));
-	fl->cur = h->host;
 	if (audit_host_valid(h->host) != 0) {
 		h->rc = WARD_ERR_INVAL;
 		snprintf(h->res.message, sizeof(h->res.message), "%s/%s: not a host name "
@@ -256,14 +274,38 @@ out:
 	audit_fileset_free(&set);
 }
 
+/* A worker: verify the next host nobody took, until none is left. */
+static void *
+worker(void *arg)
+{
+	struct fleet *fl = arg;
+
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&fl->mu);
+		i = fl->next < fl->nhosts ? fl->next++ : SIZE_MAX;
+		pthread_mutex_unlock(&fl->mu);
+		if (i == SIZE_MAX)
+			return NULL;
+		verify_host(fl, &fl->res[i]);
+		pthread_mutex_lock(&fl->mu);
+		fl->done[i] = 1;
+		pthread_cond_broadcast(&fl->cv);
+		pthread_mutex_unlock(&fl->mu);
+	}
+}
+
 int
 audit_verify_fleet(const char *dir, const char *fleet_key_file, audit_fleet_fn fn,
     void *ctx, char *err, size_t errlen)
 {
 	struct fleet fl;
 	struct secret_key key;
-	struct audit_fleet_host *h = NULL;
-	int r, any_bad = 0, any_err = 0;
+	pthread_t tid[VERIFY_THREADS];
+	size_t nthreads = 0, want;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int r, any_bad = 0, any_err = 0, sync_made = 0;
 
 	memset(&fl, 0, sizeof(fl));
 	memset(&key, 0, sizeof(key));
@@ -274,29 +316,71 @@ audit_verify_fleet(const char *dir, const char *fleet_key_file, audit_fleet_fn f
 	secret_key_wipe(&key);
 	if ((r = list_hosts(&fl, err, errlen)) != 0)
 		goto out;
-	if ((h = malloc(sizeof(*h))) == NULL) {
+	if ((fl.res = calloc(fl.nhosts ? fl.nhosts : 1, sizeof(*fl.res))) == NULL ||
+	    (fl.done = calloc(fl.nhosts ? fl.nhosts : 1, 1)) == NULL ||
+	    pthread_mutex_init(&fl.mu, NULL) != 0) {
 		snprintf(err, errlen, "out of memory");
 		r = WARD_ERR_NOMEM;
 		goto out;
 	}
+	if (pthread_cond_init(&fl.cv, NULL) != 0) {
+		pthread_mutex_destroy(&fl.mu);
+		snprintf(err, errlen, "out of memory");
+		r = WARD_ERR_NOMEM;
+		goto out;
+	}
+	sync_made = 1;
+	for (size_t i = 0; i < fl.nhosts; i++)
+		snprintf(fl.res[i].host, sizeof(fl.res[i].host), "%s", fl.hosts[i]);
+	want = cpus > 1 ? (size_t)cpus : 1;
+	if (want > VERIFY_THREADS)
+		want = VERIFY_THREADS;
+	if (want > fl.nhosts)
+		want = fl.nhosts;
+	/* a thread that cannot start leaves its share to the others (and to
+	 * this one, below) */
+	while (nthreads < want && pthread_create(&tid[nthreads], NULL, worker, &fl) == 0)
+		nthreads++;
+	r = 0;
 	for (size_t i = 0; i < fl.nhosts; i++) {
-		memset(h, 0, sizeof(*h));
-		snprintf(h->host, sizeof(h->host), "%s", fl.hosts[i]);
-		verify_host(&fl, h);
+		struct audit_fleet_host *h = &fl.res[i];
+		int done;
+
+		pthread_mutex_lock(&fl.mu);
+		while (!fl.done[i] && nthreads > 0)
+			pthread_cond_wait(&fl.cv, &fl.mu);
+		done = fl.done[i];
+		pthread_mutex_unlock(&fl.mu);
+		if (!done)              /* no worker could start: this thread does it */
+			verify_host(&fl, h);
 		if (h->rc == WARD_ERR_CORRUPT)
 			any_bad = 1;
 		else if (h->rc != 0)
 			any_err = 1;
-		if ((r = fn(ctx, h)) != 0)
-			goto out;
+		if (r == 0 && (r = fn(ctx, h)) != 0) {
+			/* the workers stop taking hosts */
+			pthread_mutex_lock(&fl.mu);
+			fl.next = fl.nhosts;
+			pthread_mutex_unlock(&fl.mu);
+			break;
+		}
 	}
+	for (size_t t = 0; t < nthreads; t++)
+		pthread_join(tid[t], NULL);
+	if (r != 0)
+		goto out;
 	/* a tampered host is a definite answer, even when another is unreadable */
 	r = any_bad ? WARD_ERR_CORRUPT : any_err ? WARD_ERR_IO : 0;
 	if (any_err)
 		snprintf(err, errlen, "some hosts could not be read");
 out:
+	if (sync_made) {
+		pthread_cond_destroy(&fl.cv);
+		pthread_mutex_destroy(&fl.mu);
+	}
 	ward_wipe(fl.key, sizeof(fl.key));
 	free(fl.hosts);
-	free(h);
+	free(fl.res);
+	free(fl.done);
 	return r;
 }

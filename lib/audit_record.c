@@ -27,7 +27,7 @@
 
 #include "audit_int.h"
 
-#define ROLES_MAX 256
+#define ROLES_MAX AUDIT_ROLES_MAX
 #define ROLES_BYTES 4096
 #define CUT_MARK "[...]"
 
@@ -364,6 +364,8 @@ struct pc {
 	char *err;
 	size_t errlen;
 	char *tmp;          /* decode scratch (NULL: validate only) */
+	size_t used;        /* view: bytes of TMP the strings so far hold */
+	int view;           /* strings stay in TMP (audit_parse_view) */
 };
 
 static int
@@ -375,12 +377,10 @@ pfail(struct pc *c, const char *field, const char *what)
 	return WARD_ERR_PARSE;
 }
 
-/* The literal L (a field name with its punctuation). */
+/* The literal L, K bytes (a field name with its punctuation). */
 static int
-plit(struct pc *c, const char *l, const char *field)
+plit_n(struct pc *c, const char *l, size_t k, const char *field)
 {
-	size_t k = strlen(l);
-
 	if (c->n - c->i < k || memcmp(c->s + c->i, l, k) != 0) {
 		char what[96];
 
@@ -393,6 +393,8 @@ plit(struct pc *c, const char *l, const char *field)
 	c->i += k;
 	return 0;
 }
+/* (its length known when compiled: the parser's hot path) */
+#define plit(c, l, field) plit_n((c), (l), sizeof(l) - 1, (field))
 
 static int
 pword(struct pc *c, const char *w)
@@ -491,6 +493,8 @@ static int
 pstr(struct pc *c, const char *field, char **out)
 {
 	size_t o = 0;
+	/* where the decoded string goes (NULL: validate only) */
+	char *d = out != NULL && c->tmp != NULL ? c->tmp + c->used : NULL;
 
 	if (out != NULL)
 		*out = NULL;
@@ -502,15 +506,18 @@ pstr(struct pc *c, const char *field, char **out)
 
 		if (c->i >= c->n)
 			return pfail(c, field, "unterminated string");
-		if (c->tmp == NULL) {
-			/* validate only: skip plain ASCII in one go */
+		/* plain ASCII in one go */
+		if (d == NULL) {
 			while (c->i < c->n && plain[c->s[c->i]]) {
 				c->i++;
 				o++;
 			}
-			if (c->i >= c->n)
-				return pfail(c, field, "unterminated string");
+		} else {
+			while (c->i < c->n && plain[c->s[c->i]])
+				d[o++] = (char)c->s[c->i++];
 		}
+		if (c->i >= c->n)
+			return pfail(c, field, "unterminated string");
 		ch = c->s[c->i];
 		if (ch == '"') {
 			c->i++;
@@ -541,8 +548,8 @@ pstr(struct pc *c, const char *field, char **out)
 					return pfail(c, field, "\\u0000 is not allowed");
 				if (cp >= 0xdc80 && cp <= 0xdcff) {
 					/* a byte that was not UTF-8 (surrogateescape) */
-					if (c->tmp != NULL)
-						c->tmp[o] = (char)(cp - 0xdc00);
+					if (d != NULL)
+						d[o] = (char)(cp - 0xdc00);
 					o++;
 					continue;
 				}
@@ -559,15 +566,15 @@ pstr(struct pc *c, const char *field, char **out)
 				c->i--;
 				return pfail(c, field, "unknown escape");
 			}
-			if (c->tmp != NULL)
-				o += put_utf8(cp, c->tmp + o);
+			if (d != NULL)
+				o += put_utf8(cp, d + o);
 			else
 				o += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
 			continue;
 		}
 		if (ch < 0x80) {
-			if (c->tmp != NULL)
-				c->tmp[o] = (char)ch;
+			if (d != NULL)
+				d[o] = (char)ch;
 			o++;
 			c->i++;
 			continue;
@@ -576,16 +583,22 @@ pstr(struct pc *c, const char *field, char **out)
 			size_t k = ward_utf8_len(c->s + c->i, c->n - c->i);
 			if (k == 0)
 				return pfail(c, field, "bytes that are not UTF-8 (must be escaped)");
-			if (c->tmp != NULL)
-				memcpy(c->tmp + o, c->s + c->i, k);
+			if (d != NULL)
+				memcpy(d + o, c->s + c->i, k);
 			o += k;
 			c->i += k;
 		}
 	}
-	if (out != NULL && c->tmp != NULL) {
+	if (d != NULL && c->view) {
+		/* decoded, it is no longer than its quoted form: TMP (LEN + 1
+		 * bytes) holds every string of the line and its NUL */
+		d[o] = '\0';
+		*out = d;
+		c->used += o + 1;
+	} else if (d != NULL) {
 		if ((*out = malloc(o + 1)) == NULL)
 			return pfail(c, field, "out of memory");
-		memcpy(*out, c->tmp, o);
+		memcpy(*out, d, o);
 		(*out)[o] = '\0';
 	}
 	return 0;
@@ -640,11 +653,12 @@ audit_record_free(struct audit_record *r)
  * event_len, detail_at, detail_len and nroles,
  * no strings and no memory (what verify needs, fast).
  */
-int
-audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *err,
-    size_t errlen)
+static int
+parse_record(const char *line, size_t len, struct audit_record *x, int st, char *vbuf,
+    char **vroles, char *err, size_t errlen)
 {
-	struct pc c = { (const unsigned char *)line, len, 0, err, errlen, NULL };
+	struct pc c = { (const unsigned char *)line, len, 0, err, errlen, vbuf, 0,
+		vbuf != NULL };
 	char tsb[25];
 	size_t ts_at;
 	int ret = WARD_ERR_PARSE;
@@ -656,16 +670,20 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 		snprintf(err, errlen, "line longer than %d bytes", AUDIT_LINE_MAX);
 		return WARD_ERR_PARSE;
 	}
-	if (st && (c.tmp = malloc(len + 1)) == NULL) {
+	if (c.view)
+		x->roles = vroles;
+	else if (st && (c.tmp = malloc(len + 1)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return WARD_ERR_NOMEM;
 	}
+/* view: only what a reader of many records looks at is decoded */
 #define S(f) (st ? &x->f : NULL)
+#define SV(f) (st && !c.view ? &x->f : NULL)
 	if (plit(&c, "{\"seq\":", NULL) || pu64(&c, "seq", &x->seq) ||
 	    plit(&c, ",\"ts\":", "ts"))
 		goto out;
 	ts_at = c.i;
-	if (pstr(&c, "ts", S(ts)))
+	if (pstr(&c, "ts", SV(ts)))
 		goto out;
 	/* the time is plain ASCII of fixed width: no escapes in it */
 	if (c.i - ts_at != 26)
@@ -677,7 +695,7 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 	if (plit(&c, ",\"host\":", "host"))
 		goto out;
 	x->host_at = c.i + 1;
-	if (pstr(&c, "host", S(host)))
+	if (pstr(&c, "host", SV(host)))
 		goto out;
 	x->host_len = c.i - 1 - x->host_at;
 	if (plit(&c, ",\"service\":", "service") || pstr_or_null(&c, "service", S(service)) ||
@@ -689,7 +707,7 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 		goto out;
 	x->event_len = c.i - 1 - x->event_at;
 	if (plit(&c, ",\"result\":", "result") || pstr(&c, "result", S(result)) ||
-	    plit(&c, ",\"rule\":", "rule") || pstr_or_null(&c, "rule", S(rule)) ||
+	    plit(&c, ",\"rule\":", "rule") || pstr_or_null(&c, "rule", SV(rule)) ||
 	    plit(&c, ",\"reason\":", "reason") || pstr_or_null(&c, "reason", S(reason)) ||
 	    plit(&c, ",\"roles\":[", "roles"))
 		goto out;
@@ -701,7 +719,7 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 				pfail(&c, "roles", "too many roles");
 				goto out;
 			}
-			if (st && x->nroles % 16 == 0) {
+			if (st && !c.view && x->nroles % 16 == 0) {
 				char **nr = realloc(x->roles, (x->nroles + 16) * sizeof(*nr));
 				if (nr == NULL) {
 					pfail(&c, "roles", "out of memory");
@@ -724,7 +742,7 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 	}
 	if (plit(&c, ",\"factor\":", "factor") || pstr_or_null(&c, "factor", S(factor)) ||
 	    plit(&c, ",\"policy_version\":", "policy_version") ||
-	    pstr_or_null(&c, "policy_version", S(policy_version)) ||
+	    pstr_or_null(&c, "policy_version", SV(policy_version)) ||
 	    plit(&c, ",\"offline\":", "offline"))
 		goto out;
 	if (pword(&c, "true"))
@@ -737,8 +755,8 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 		pfail(&c, "offline", "expected true, false or null");
 		goto out;
 	}
-	if (plit(&c, ",\"rhost\":", "rhost") || pstr_or_null(&c, "rhost", S(rhost)) ||
-	    plit(&c, ",\"tty\":", "tty") || pstr_or_null(&c, "tty", S(tty)) ||
+	if (plit(&c, ",\"rhost\":", "rhost") || pstr_or_null(&c, "rhost", SV(rhost)) ||
+	    plit(&c, ",\"tty\":", "tty") || pstr_or_null(&c, "tty", SV(tty)) ||
 	    plit(&c, ",\"pid\":", "pid") || pu64(&c, "pid", &pid))
 		goto out;
 	if (pid > (uint64_t)INT64_MAX) {
@@ -749,7 +767,7 @@ audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *
 	if (plit(&c, ",\"detail\":", "detail"))
 		goto out;
 	x->detail_at = c.i + 1;
-	if (pstr_or_null(&c, "detail", S(detail)))
+	if (pstr_or_null(&c, "detail", SV(detail)))
 		goto out;
 	/* null: no quotes around it */
 	x->detail_len = line[x->detail_at - 1] == '"' ? c.i - 1 - x->detail_at : 0;
@@ -773,10 +791,32 @@ bad_ts:
 	pfail(&c, "ts", "not a UTC time YYYY-MM-DDTHH:MM:SS.mmmZ");
 out:
 #undef S
+#undef SV
+	if (c.view) {
+		if (ret != 0) {
+			memset(x, 0, sizeof(*x));
+			x->offline = -1;
+		}
+		return ret;
+	}
 	free(c.tmp);
 	if (ret != 0 && st)
 		audit_record_free(x);
 	return ret;
+}
+
+int
+audit_parse(const char *line, size_t len, struct audit_record *x, int st, char *err,
+    size_t errlen)
+{
+	return parse_record(line, len, x, st, NULL, NULL, err, errlen);
+}
+
+int
+audit_parse_view(const char *line, size_t len, struct audit_record *r, char *buf,
+    char *roles[AUDIT_ROLES_MAX + 1], char *err, size_t errlen)
+{
+	return parse_record(line, len, r, 1, buf, roles, err, errlen);
 }
 
 int

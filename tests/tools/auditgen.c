@@ -22,6 +22,17 @@
  *         presence  user drwho logs in on the first host, then 2 minutes
  *                   later on the second ward's first host
  *         silent    the last host writes nothing after half the shift
+ *         offhours  7 hours after the shift, newnurse (no history: role
+ *                   nurse's baseline) logs in on the second host, a minute
+ *                   later icun000 (her own) on the first
+ *         breakglass  user bgfrequent claims break-glass 6 times on the
+ *                   first host, 10 minutes apart; icun001 and icun002
+ *                   once each (peers who do not stand out)
+ *         hostile   a user named <script>alert("x")</script>&' fails on 3
+ *                   hosts within 4 minutes on service ssh"d<b>&amp;, and
+ *                   her code accepted on the first host's service of that
+ *                   name is refused as used 40 s later on the second's
+ *                   (strings an attacker may put in records)
  *   auditgen append CONF N [big]
  *       N records through the real writer (audit_append: the store's head,
  *       the log, the syslog copy when audit.syslog is set, under wardd's
@@ -125,6 +136,9 @@ struct plant {
 	char ubuf[32];
 };
 
+static const char hostile_user[] = "<script>alert(\"x\")</script>&'";
+static const char hostile_service[] = "ssh\"d<b>&amp;";
+
 struct gen {
 	FILE *f;
 	unsigned char k[AUDIT_KEY_LEN];
@@ -218,6 +232,31 @@ shift(const char *dir, const char *keyfile, int nwards, int per, int hours, char
 			    "success", NULL, "totp");
 			np = add_plant(pl, np, per, mid + 127000, "drwho", "gdm-password", "auth",
 			    "success", NULL, "totp");
+		} else if (strcmp(plants[i], "offhours") == 0 && per >= 2) {
+			np = add_plant(pl, np, 1, end + 7 * 3600000LL, "newnurse", "gdm-password",
+			    "auth", "success", NULL, "totp");
+			np = add_plant(pl, np, 0, end + 7 * 3600000LL + 60000, "icun000",
+			    "gdm-password", "auth", "success", NULL, "totp");
+		} else if (strcmp(plants[i], "breakglass") == 0) {
+			for (int k = 0; k < 6; k++)
+				np = add_plant(pl, np, 0, mid + 600000LL * k + 5000, "bgfrequent",
+				    "gdm-password", "breakglass", "granted", "patient crashing",
+				    NULL);
+			np = add_plant(pl, np, 0, mid + 9000, "icun001", "gdm-password",
+			    "breakglass", "granted", "code blue", NULL);
+			np = add_plant(pl, np, 0, mid + 13000, "icun002", "gdm-password",
+			    "breakglass", "granted", "code blue", NULL);
+		} else if (strcmp(plants[i], "hostile") == 0 && nwards >= 2 && per >= 2) {
+			np = add_plant(pl, np, 0, mid + 1000, hostile_user, hostile_service, "auth",
+			    "failure", "wrong", "totp");
+			np = add_plant(pl, np, 1, mid + 111000, hostile_user, hostile_service,
+			    "auth", "failure", "wrong", "totp");
+			np = add_plant(pl, np, per, mid + 231000, hostile_user, hostile_service,
+			    "auth", "failure", "wrong", "totp");
+			np = add_plant(pl, np, 0, mid + 600000, hostile_user, hostile_service,
+			    "auth", "success", NULL, "totp");
+			np = add_plant(pl, np, 1, mid + 640000, hostile_user, hostile_service,
+			    "auth", "failure", "replay", "totp");
 		} else if (strcmp(plants[i], "silent") == 0) {
 			silent = 1;
 		} else {
@@ -306,6 +345,26 @@ shift(const char *dir, const char *keyfile, int nwards, int per, int hours, char
 				goto out;
 			}
 			t += step;
+		}
+		/* plants after the shift's end (not on a silent host) */
+		for (int r = 0; stop == end;) {
+			int64_t pt = INT64_MAX;
+			size_t pi = 0;
+
+			for (size_t i = 0; i < np; i++)
+				if (pl[i].host == h && pl[i].ts < pt) {
+					pt = pl[i].ts;
+					pi = i;
+				}
+			if (pt == INT64_MAX)
+				break;
+			r |= emit(&g, pl[pi].event, pl[pi].result, pl[pi].service, pl[pi].user,
+			    pl[pi].reason, pl[pi].factor, NULL, pl[pi].ts);
+			pl[pi].host = -1;
+			if (r != 0) {
+				fprintf(stderr, "auditgen: %s: cannot write\n", path);
+				goto out;
+			}
 		}
 		ward_wipe(g.k, sizeof(g.k));
 		if (fclose(g.f) != 0) {

@@ -291,6 +291,31 @@ test_hostile_values(void)
 	CU_ASSERT_STRING_EQUAL(r.roles[0], "x\ny");
 	CU_ASSERT_STRING_EQUAL(r.roles[1], "\xc3\x28");
 	audit_record_free(&r);
+	{
+		/* the same without allocating: the strings the fleet report reads,
+		 * decoded into a buffer of exactly the line's length + 1 (heap: ASan
+		 * sees a byte past it), the others left NULL */
+		char *buf = malloc(n), *rv[AUDIT_ROLES_MAX + 1];
+		struct audit_record v;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+		CU_ASSERT_EQUAL_FATAL(audit_parse_view(line, n - 1, &v, buf, rv, err,
+		    sizeof(err)), 0);
+		CU_ASSERT_STRING_EQUAL(v.user, user);
+		CU_ASSERT_STRING_EQUAL(v.reason, reason);
+		CU_ASSERT_STRING_EQUAL(v.event, "auth");
+		CU_ASSERT_STRING_EQUAL(v.result, "failure");
+		CU_ASSERT_EQUAL(v.nroles, 2);
+		CU_ASSERT_STRING_EQUAL(v.roles[0], "x\ny");
+		CU_ASSERT_STRING_EQUAL(v.roles[1], "\xc3\x28");
+		CU_ASSERT_PTR_NULL(v.service);
+		CU_ASSERT_PTR_NULL(v.rhost);
+		CU_ASSERT_PTR_NULL(v.host);
+		CU_ASSERT_PTR_NULL(v.ts);
+		CU_ASSERT_EQUAL(v.seq, 3);
+		CU_ASSERT(v.ts_ms > 0);
+		free(buf);
+	}
 
 	/* an over-long field is cut at a character boundary and marked */
 	memset(big, 'a', sizeof(big) - 1);
@@ -382,6 +407,15 @@ test_parser_strict(void)
 		CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].expect));
 		CU_ASSERT(strncmp(err, "byte ", 5) == 0);
 		audit_record_free(&r);   /* safe after an error */
+		{
+			/* the allocation-free parser refuses it the same way */
+			char vbuf[4200], verr[256], *rv[AUDIT_ROLES_MAX + 1];
+
+			CU_ASSERT_EQUAL(audit_parse_view(bad, strlen(bad), &r, vbuf, rv, verr,
+			    sizeof(verr)), WARD_ERR_PARSE);
+			CU_ASSERT_STRING_EQUAL(verr, err);
+			CU_ASSERT_PTR_NULL(r.user);
+		}
 	}
 	CU_ASSERT_EQUAL(audit_parse_line("", 0, &r, err, sizeof(err)), WARD_ERR_PARSE);
 }
