@@ -730,6 +730,128 @@ out:
 	return rc;
 }
 
+/* ---- query --fleet ---- */
+
+struct fqctx {
+	struct qctx q;
+	uint64_t upto;               /* the host's last verified seq */
+	char (*hosts)[AUDIT_HOST_MAX + 1];
+	uint64_t *uptos;
+	size_t n, cap, left_out;
+};
+
+/* audit_verify_fleet's callback: keep each host that verified; name the
+ * others (left out: their records cannot be trusted) */
+static int
+fq_host(void *vctx, const struct audit_fleet_host *h)
+{
+	struct fqctx *x = vctx;
+
+	if (h->rc != 0) {
+		x->left_out++;
+		fprintf(stderr, "wardctl: LEFT OUT %.64s: %s: ", h->host,
+		    h->rc == WARD_ERR_CORRUPT ? "does not verify" : "cannot be read");
+		tprint(stderr, h->res.message, 0);
+		fputc('\n', stderr);
+		return 0;
+	}
+	if (x->n == x->cap) {
+		size_t ncap = x->cap ? 2 * x->cap : 64;
+		char (*t)[AUDIT_HOST_MAX + 1] = reallocarray(x->hosts, ncap, sizeof(*t));
+		uint64_t *u;
+
+		if (t == NULL)
+			return WARD_ERR_NOMEM;
+		x->hosts = t;
+		if ((u = reallocarray(x->uptos, ncap, sizeof(*u))) == NULL)
+			return WARD_ERR_NOMEM;
+		x->uptos = u;
+		x->cap = ncap;
+	}
+	snprintf(x->hosts[x->n], sizeof(x->hosts[x->n]), "%.*s", AUDIT_HOST_MAX, h->host);
+	x->uptos[x->n++] = h->res.last_seq;
+	return 0;
+}
+
+/* a record appended after the verification is not shown */
+static int
+fq_each(void *vctx, const struct audit_record *r, const char *line, size_t len)
+{
+	struct fqctx *x = vctx;
+
+	if (r->seq > x->upto)
+		return 1;
+	return query_each(&x->q, r, line, len);
+}
+
+/*
+ * wardctl audit query --fleet DIR --fleet-key FILE [filters]: every host's
+ * chain verified first (audit_verify_fleet); the records of the hosts that
+ * verified, up to the last verified seq, filtered as audit query does, host
+ * by host in name order.  Exit 1 when a host was left out.
+ */
+static int
+audit_query_fleet_cmd(const struct wopts *o)
+{
+	struct fqctx x;
+	char err[1024], path[4096];
+	int rc = WEXIT_ERR, r;
+
+	memset(&x, 0, sizeof(x));
+	x.q.o = o;
+	x.q.user = o->user;
+	x.q.csv = o->csv;
+	x.q.json = o->json;
+	if (o->fleet_key == NULL || o->nargs > 1) {
+		fprintf(stderr, "wardctl: audit query --fleet DIR --fleet-key FILE [--user U] "
+		    "[--since T] [--until T] [--event E] [--result R] [--json|--csv] (no files: "
+		    "each host's are DIR/HOST/audit.log*)\n");
+		return WEXIT_ERR;
+	}
+	if (time_opt("since", o->since, &x.q.since, INT64_MIN) != 0 ||
+	    time_opt("until", o->until, &x.q.until, INT64_MAX) != 0)
+		return WEXIT_ERR;
+	r = audit_verify_fleet(o->fleet, o->fleet_key, fq_host, &x, err, sizeof(err));
+	if (r != 0 && r != WARD_ERR_CORRUPT) {
+		fprintf(stderr, "wardctl: audit query --fleet: %s\n", r == WARD_ERR_NOMEM ?
+		    "out of memory" : err);
+		goto out;
+	}
+	if (x.q.csv)
+		csv_header();
+	else if (!x.q.json)
+		text_header();
+	for (size_t i = 0; i < x.n; i++) {
+		struct audit_fileset set;
+
+		memset(&set, 0, sizeof(set));
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s/audit.log", o->fleet,
+		    x.hosts[i]) >= sizeof(path) ||
+		    audit_files(path, &set, err, sizeof(err)) != 0) {
+			fprintf(stderr, "wardctl: audit query --fleet: %s: %s\n", x.hosts[i],
+			    err);
+			audit_fileset_free(&set);
+			goto out;
+		}
+		x.upto = x.uptos[i];
+		r = audit_each((const char *const *)set.v, set.n, fq_each, &x, err, sizeof(err));
+		audit_fileset_free(&set);
+		if (r != 0 && r != 1) {
+			fflush(stdout);
+			fprintf(stderr, "wardctl: %s\n", err);
+			goto out;
+		}
+	}
+	if (!x.q.json && !x.q.csv)
+		printf("%lu record%s from %zu host%s (every chain verified first; %zu left out)\n",
+		    x.q.n, x.q.n == 1 ? "" : "s", x.n, x.n == 1 ? "" : "s", x.left_out);
+	rc = x.left_out > 0 ? WEXIT_NO : WEXIT_OK;
+out:
+	free(x.hosts);
+	free(x.uptos);
+	return rc;
+}
+
 /* ---- note ---- */
 
 #define NOTE_MAX 240
@@ -999,9 +1121,11 @@ cmd_audit(struct wopts *o)
 		return audit_verify_fleet_cmd(o);
 	if (strcmp(sub, "report") == 0 && o->fleet != NULL)
 		return audit_report_fleet_cmd(o);
+	if (strcmp(sub, "query") == 0 && o->fleet != NULL)
+		return audit_query_fleet_cmd(o);
 	if (o->fleet != NULL || o->fleet_key != NULL) {
-		fprintf(stderr, "wardctl: --fleet and --fleet-key are for audit verify and "
-		    "audit report\n");
+		fprintf(stderr, "wardctl: --fleet and --fleet-key are for audit verify, "
+		    "report and query\n");
 		return WEXIT_ERR;
 	}
 	if (wardctl_load_conf(o, &conf) != 0)

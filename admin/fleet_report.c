@@ -54,7 +54,7 @@
 #define BG_PEERS 5                   /* a role this big is its members' peers */
 #define BG_KEEP 16                   /* per-user break-glass records named */
 #define TOP_N 10                     /* bars of the per-host and per-person charts */
-#define NRULES 6
+#define NRULES 7
 #define HOURS_MAX (5 * 366 * 24)     /* the failures-per-hour chart spans at most this */
 
 struct hit {
@@ -69,6 +69,7 @@ struct user {
 	struct hit fail[RING];           /* the last failures, oldest first */
 	size_t nfail;
 	struct hit code;                 /* last accepted TOTP code (ts 0: none) */
+	struct hit code_prev;            /* the one before it (ts 0: none) */
 	char *code_service;
 	struct hit login;                /* last successful login or session (ts 0: none) */
 	struct hit last_auth;            /* last successful authentication (ts 0: none) */
@@ -148,7 +149,8 @@ struct freport {
 };
 
 static const char *const rule_names[NRULES] = { "user-many-hosts", "spray",
-	"replay-elsewhere", "impossible-presence", "off-hours", "breakglass-peers" };
+	"replay-elsewhere", "impossible-presence", "off-hours", "breakglass-peers",
+	"offline-replay" };
 
 /* ---- verification first ---- */
 
@@ -810,11 +812,15 @@ look(struct freport *fr, size_t hi)
 	int login = ok && r->event != NULL && (auth || strcmp(r->event, "session_open") == 0);
 	int bg = r->event != NULL && strcmp(r->event, "breakglass") == 0 &&
 	    r->result != NULL && strcmp(r->result, "granted") == 0;
+	/* fleet mode: a workstation sent back a code it accepted offline and
+	 * found it the directory's watermark already (daemon/core_fleet.c) */
+	int offrep = r->event != NULL && strcmp(r->event, "fleet_sync") == 0 &&
+	    r->result != NULL && strcmp(r->result, "replay_suspected") == 0;
 
 	fr->records++;
 	if (auth && fail && count_failure(fr, &h) != 0)
 		return WARD_ERR_NOMEM;
-	if (r->user == NULL || (!(auth && (ok || fail)) && !login && !bg))
+	if (r->user == NULL || (!(auth && (ok || fail)) && !login && !bg && !offrep))
 		return 0;
 	if ((u = user_of(fr, r->user)) == NULL)
 		return WARD_ERR_NOMEM;
@@ -823,6 +829,25 @@ look(struct freport *fr, size_t hi)
 	    (u->role == NULL || strcmp(u->role->name, r->roles[0]) != 0) &&
 	    (u->role = role_of(fr, r->roles[0])) == NULL)
 		return WARD_ERR_NOMEM;
+	if (offrep) {
+		struct hit v[3];
+		size_t n = 0;
+
+		/* the user's last two accepted codes, where they were, then the
+		 * record that found the step spent elsewhere */
+		if (u->code_prev.ts != 0)
+			v[n++] = u->code_prev;
+		if (u->code.ts != 0)
+			v[n++] = u->code;
+		v[n++] = h;
+		snprintf(what, sizeof(what), "user %s: %s accepted a code offline and, when the "
+		    "directory answered again, found its step already the directory's watermark, "
+		    "set by another workstation (rule: fleet_sync replay_suspected): the same "
+		    "code was probably used twice while the directory was unreachable", u->name,
+		    host);
+		finding(fr, 6, u->name, host, what, v, n);
+		return 0;
+	}
 	if (bg) {
 		fr->breakglass++;
 		if (u->bg < BG_KEEP)
@@ -867,6 +892,7 @@ look(struct freport *fr, size_t hi)
 			return WARD_ERR_NOMEM;
 		free(u->code_service);
 		u->code_service = sv;
+		u->code_prev = u->code;
 		u->code = h;
 	}
 	/* impossible-presence: logins in two wards closer than the rule */

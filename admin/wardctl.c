@@ -40,6 +40,8 @@ static const char usage_text[] =
     "  audit verify [FILE...]               check the MAC chain; name the first bad record\n"    "  audit verify --fleet DIR --fleet-key FILE   every host's chain at a collector\n"
     "  audit query [--user U] [--since T] [--until T] [--event E] [--result R]\n"
     "              [--json|--csv] [FILE...]   select records\n"
+    "  audit query --fleet DIR --fleet-key FILE [filters as above]\n"
+    "                                       select records of every verified host\n"
     "  audit report [--since T] [--json]    failures, lockouts, denials, break-glass,\n"
     "                                       anomalies\n"
     "  audit report --fleet DIR --fleet-key FILE [--json] [--html FILE]\n"

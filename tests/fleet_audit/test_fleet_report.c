@@ -107,7 +107,7 @@ test_normal(void)
 	CU_ASSERT_EQUAL(count(out, "FINDING"), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "24 hosts analysed (0 left out)"));
 	/* every rule was there to fire, the two baselines' too */
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "off-hours 0, breakglass-peers 0\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "off-hours 0, breakglass-peers 0, offline-replay 0\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "user-many-hosts 0, spray 0, replay-elsewhere 0, "
 	    "impossible-presence 0"));
 	if (st != 0)
@@ -202,6 +202,60 @@ test_replay(void)
 		"gdm-password, was tried again 40 s later on icu-ws-02 service sudo", NULL };
 
 	one_plant("replay", "replay-elsewhere", r);
+}
+
+/* fleet mode: a code accepted offline on two workstations, the second of
+ * which found its step already the directory's watermark when it sent it
+ * back (daemon/core_fleet.c) */
+static void
+test_offline_replay(void)
+{
+	static const char *const r[] = { "user offrep: icu-ws-02 accepted a code offline "
+		"and, when the directory answered again, found its step already the "
+		"directory's watermark, set by another workstation",
+		"records: icu-ws-01 seq 298 (2026-11-30T02:58:20Z), icu-ws-02 seq 271 "
+		"(2026-11-30T02:58:22Z), icu-ws-02 seq 275 (2026-11-30T03:00:20Z)", NULL };
+
+	one_plant("offline", "offline-replay", r);
+}
+
+/* audit query --fleet: the records of every verified host that match;
+ * a tampered host is left out, named, exit 1 */
+static void
+test_query(void)
+{
+	char path[1024];
+	int st;
+	char *out;
+
+	make_fleet("query", "offline");
+	out = wardctl("query", "query", "--user offrep", &st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT_EQUAL(count(out, " offrep "), 3);
+	CU_ASSERT_EQUAL(count(out, " icu-ws-01 "), 1);
+	CU_ASSERT_EQUAL(count(out, " icu-ws-02 "), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "3 records from 24 hosts (every chain verified "
+	    "first; 0 left out)"));
+	free(out);
+	out = wardctl("query", "query", "--event fleet_sync --json", &st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT_EQUAL(count(out, "\"event\":\"fleet_sync\""), 1);
+	CU_ASSERT_EQUAL(count(out, "\"result\":\"replay_suspected\""), 1);
+	free(out);
+	/* icu-ws-01's record of offrep edited: that host is left out */
+	snprintf(path, sizeof(path), "%s/query/icu-ws-01/audit.log", top);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("sed -i '0,/\"user\":\"offrep\"/s//\"user\":\"offrex\"/' "
+	    "'%s'", path), 0);
+	out = wardctl("query", "query", "--user offrep 2>&1", &st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_EQUAL(st, 1);
+	CU_ASSERT_EQUAL(count(out, " offrep "), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "LEFT OUT icu-ws-01: does not verify"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "2 records from 23 hosts (every chain verified "
+	    "first; 1 left out)"));
+	free(out);
 }
 
 static void
@@ -310,14 +364,15 @@ test_html(void)
 		{ "id=\"rule-replay-elsewhere\">", "\"replay-elsewhere\":" },
 		{ "id=\"rule-impossible-presence\">", "\"impossible-presence\":" },
 		{ "id=\"rule-off-hours\">", "\"off-hours\":" },
-		{ "id=\"rule-breakglass-peers\">", "\"breakglass-peers\":" } };
+		{ "id=\"rule-breakglass-peers\">", "\"breakglass-peers\":" },
+		{ "id=\"rule-offline-replay\">", "\"offline-replay\":" } };
 	static const char *const outside[] = { "<script", "<link", "<img", "<iframe",
 		"<object", "<embed", "src=", "href=", "url(", "@import", "https:", "javascript:",
 		NULL };
 	char *json, *html;
 	const char *p, *totals;
 
-	make_fleet("hostile", "hostile breakglass");
+	make_fleet("hostile", "hostile breakglass offline");
 	html = html_of("hostile", &json);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(html);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
@@ -497,6 +552,8 @@ main(void)
 	CU_add_test(s, "one user failing on 3 hosts", test_spread);
 	CU_add_test(s, "one host failing for many users", test_spray);
 	CU_add_test(s, "a code replayed on another host", test_replay);
+	CU_add_test(s, "a code accepted offline on two workstations", test_offline_replay);
+	CU_add_test(s, "audit query over every verified host", test_query);
 	CU_add_test(s, "logins in two wards 2 minutes apart", test_presence);
 	CU_add_test(s, "a host that stopped writing is silent", test_silent);
 	CU_add_test(s, "a tampered host is left out and named", test_left_out);

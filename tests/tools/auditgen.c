@@ -21,6 +21,9 @@
  *                   second host's sudo
  *         presence  user drwho logs in on the first host, then 2 minutes
  *                   later on the second ward's first host
+ *         offline   (fleet mode, the directory unreachable) user offrep's
+ *                   code accepted on the first and the second host, whose
+ *                   fleet_sync record 2 minutes later says replay_suspected
  *         silent    the last host writes nothing after half the shift
  *         offhours  7 hours after the shift, newnurse (no history: role
  *                   nurse's baseline) logs in on the second host, a minute
@@ -257,6 +260,13 @@ shift(const char *dir, const char *keyfile, int nwards, int per, int hours, char
 			    "auth", "success", NULL, "totp");
 			np = add_plant(pl, np, 1, mid + 640000, hostile_user, hostile_service,
 			    "auth", "failure", "replay", "totp");
+		} else if (strcmp(plants[i], "offline") == 0 && per >= 2) {
+			np = add_plant(pl, np, 0, mid + 300000, "offrep", "gdm-password", "auth",
+			    "success", NULL, "totp");
+			np = add_plant(pl, np, 1, mid + 302000, "offrep", "gdm-password", "auth",
+			    "success", NULL, "totp");
+			np = add_plant(pl, np, 1, mid + 420000, "offrep", NULL, "fleet_sync",
+			    "replay_suspected", NULL, NULL);
 		} else if (strcmp(plants[i], "silent") == 0) {
 			silent = 1;
 		} else {
