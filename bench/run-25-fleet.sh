@@ -220,17 +220,8 @@ if [ "$traced" -gt 0 ]; then
 		ok=1
 		spids=()
 		for h in local wsc1 wsa; do
-			pid=${wpid[$h]}
-			strace -f -qq -T -yy -o "$d/strace-$h" -p "$pid" 2>"$d/strace-$h.err" &
-			spid=$!
-			spids+=("$spid")
-			bench_track "$spid"
-			for i in $(seq 1 100); do
-				[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$pid/status")" != 0 ] && break
-				running "$spid" || break
-				sleep 0.05
-			done
-			running "$spid" || ok=0
+			strace_attach "${wpid[$h]}" "$d/strace-$h" -T -yy || { ok=0; break; }
+			spids+=("$SPID")
 		done
 		if [ $ok = 1 ]; then
 			bench_fg "$b" fleet "$d" "$users" "$traced" 30 >/dev/null || rc=1
@@ -240,15 +231,12 @@ if [ "$traced" -gt 0 ]; then
 			wait "$spid" || true
 		done
 		if [ $ok = 1 ]; then
-			[ -z "${BENCH_FLEET_KEEP_TRACE:-}" ] || cp "$d/strace-wsc1" "$BENCH_FLEET_KEEP_TRACE"
 			echo "(1) the local wardd:"
 			breakdown "$d/strace-local" "$traced"
 			echo "(2) the wardd on C1:"
 			breakdown "$d/strace-wsc1" "$traced"
 			echo "(3) the wardd on A:"
 			breakdown "$d/strace-wsa" "$traced"
-		else
-			echo "skipped: strace cannot attach to wardd here: $(cat "$d"/strace-*.err | head -1)"
 		fi
 	fi
 fi
