@@ -40,6 +40,15 @@
  *                                   account, distinct users, module loaded per
  *                                   login), a round of pam_ward then one of
  *                                   pam_oath (N users each), ROUNDS of each
+ *   bench_pam fleet DIR U ROUNDS MAXSEC
+ *                                   bench/run-25-fleet.sh's logins: the services
+ *                                   DIR/pam.d/flocal (users lu00.., a wardd
+ *                                   with no directory), fc1 (fleet users
+ *                                   fc00.., a wardd on consumer C1) and fa
+ *                                   (fa00.., a wardd on provider A), U users
+ *                                   each (secrets: `secret` of 100 + i, 200 + i,
+ *                                   300 + i), interleaved round by round;
+ *                                   mfa.window = FLEET_WINDOW in every ward.conf
  *
  * A transaction is pam_start_confdir + pam_authenticate (a valid code typed
  * at the prompt) + pam_acct_mgmt + pam_end, timed as a whole; account-only
@@ -62,6 +71,7 @@
  * warm for all of them alike.
  */
 #include <dlfcn.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <liboath/oath.h>
@@ -1369,6 +1379,140 @@ cmd_crowd(int clients, int rounds, double maxsec)
 	return cc[0].fails ? 1 : 0;
 }
 
+/* ---- fleet: a local login against fleet logins (bench/run-25-fleet.sh) ----
+ *
+ * A code is spent once fleet-wide (the record's watermark only moves
+ * forward), so each user walks through the steps its window accepts, one
+ * login per step, oldest first: with mfa.window = W, a user has about 2W
+ * fresh codes at once and one more every period.  A user whose next step
+ * is past the window is skipped; a case with every user spent ends the
+ * run (never a wait inside the timed part).  The steps used are kept in
+ * DIR/fleet-steps for the next command on the same fixture. */
+#define FLEET_WINDOW 10
+#define FLEET_CASES 3
+#define FLEET_MAXU 64
+
+struct fcase {
+	const char *svc, *label, *prefix;
+	int base;                       /* secret index of user 0 */
+	int64_t last[FLEET_MAXU];       /* step each user last used */
+	int next;                       /* rotation cursor */
+	double *t;
+	size_t n;
+	int fails;
+};
+
+/* The next fresh (user, step) of C, or -1 when all are spent. */
+static int
+fleet_pick(struct fcase *c, int users, int64_t *step)
+{
+	int64_t now = (int64_t)(time(NULL) / STEP);
+
+	for (int k = 0; k < users; k++) {
+		int u = (c->next + k) % users;
+		/* one step of margin at the old end: the step may end while
+		 * the login runs */
+		int64_t s = c->last[u] + 1 > now - FLEET_WINDOW + 1 ? c->last[u] + 1 :
+		    now - FLEET_WINDOW + 1;
+
+		if (s <= now + FLEET_WINDOW) {
+			c->next = (u + 1) % users;
+			*step = s;
+			return u;
+		}
+	}
+	return -1;
+}
+
+static void
+fleet_steps(struct fcase *cs, int save)
+{
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/fleet-steps", dir);
+	if ((f = fopen(path, save ? "w" : "r")) == NULL) {
+		if (save)
+			bench_die(path);
+		return;
+	}
+	for (int i = 0; i < FLEET_CASES; i++)
+		for (int u = 0; u < FLEET_MAXU; u++)
+			if (save)
+				fprintf(f, "%lld\n", (long long)cs[i].last[u]);
+			else if (fscanf(f, "%" SCNd64, &cs[i].last[u]) != 1)
+				cs[i].last[u] = 0;
+	if (fclose(f) != 0 && save)
+		bench_die(path);
+}
+
+static int
+cmd_fleet(int users, int rounds, double maxsec)
+{
+	struct fcase cs[FLEET_CASES] = {
+		{ "flocal", "(1) local user, no directory", "lu", 100, { 0 }, 0, NULL, 0, 0 },
+		{ "fc1", "(2) fleet user, via consumer C1", "fc", 200, { 0 }, 0, NULL, 0, 0 },
+		{ "fa", "(3) fleet user, straight to A", "fa", 300, { 0 }, 0, NULL, 0, 0 },
+	};
+	struct stats st[FLEET_CASES];
+	double t0 = bench_now_us();
+	int r, done = 0;
+
+	if (users < 1 || users > FLEET_MAXU || rounds < 1)
+		return 2;
+	for (int i = 0; i < FLEET_CASES; i++)
+		if ((cs[i].t = calloc((size_t)rounds, sizeof(double))) == NULL)
+			return 2;
+	fleet_steps(cs, 0);
+	for (r = 0; r < rounds && !done; r++) {
+		if (bench_now_us() - t0 > maxsec * 1e6)
+			break;
+		for (int k = 0; k < FLEET_CASES; k++) {
+			struct fcase *c = &cs[(r + k) % FLEET_CASES];
+			char name[16], code[10];
+			int64_t step;
+			int u = fleet_pick(c, users, &step), rc;
+			double us;
+
+			if (u < 0) {
+				done = 1;
+				break;
+			}
+			c->last[u] = step;
+			snprintf(name, sizeof(name), "%s%02d", c->prefix, u);
+			code_for(c->base + u, (time_t)(step * STEP), code);
+			us = login(c->svc, name, code, 1, &rc);
+			if (rc != PAM_SUCCESS || nprompts != 1) {
+				if (c->fails++ < 3)
+					fprintf(stderr, "bench_pam: %s user %s: %s, %d prompt(s) %s\n",
+					    c->label, name, pam_strerror(NULL, rc), nprompts, lastmsg);
+				continue;
+			}
+			c->t[c->n++] = us;
+		}
+	}
+	fleet_steps(cs, 1);
+	printf("%d rounds (%s), %d users a case, mfa.window = %d; ms per login"
+	    " (pam_start_confdir + authenticate + acct_mgmt + pam_end)\n", r,
+	    done ? "fresh codes spent" : r >= rounds ? "all" : "time limit", users, FLEET_WINDOW);
+	printf("  %-34s %6s %8s %8s %8s %6s\n", "case", "n", "p50", "p99", "max", "fails");
+	for (int i = 0; i < FLEET_CASES; i++) {
+		st[i] = stats_of(cs[i].t, cs[i].n);
+		printf("  %-34s %6zu %8.3f %8.3f %8.3f %6d\n", cs[i].label, cs[i].n,
+		    st[i].p50 / 1000, st[i].p99 / 1000, st[i].max / 1000, cs[i].fails);
+	}
+	for (int i = 1; i < FLEET_CASES; i++)
+		printf("  %s - (1): p50 %+.3f ms, p99 %+.3f ms (aim: p50 <= +1.5 ms via a"
+		    " chaining consumer)\n", cs[i].label, (st[i].p50 - st[0].p50) / 1000,
+		    (st[i].p99 - st[0].p99) / 1000);
+	for (int i = 0; i < FLEET_CASES; i++) {
+		if (cs[i].fails > 0 || cs[i].n == 0)
+			done = -1;
+		free(cs[i].t);
+	}
+	return done < 0 ? 1 : 0;
+}
+
 /* ---- main ---- */
 
 static int
@@ -1434,9 +1578,14 @@ main(int argc, char **argv)
 			return 2;
 		return cmd_crowd(atoi(argv[4]), atoi(argv[5]), atof(argv[6]));
 	}
+	if (argc == 6 && strcmp(argv[1], "fleet") == 0) {
+		if (set_fixture(argv[2], "1") != 0)
+			return 2;
+		return cmd_fleet(atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
+	}
 	fprintf(stderr, "usage: bench_pam secret I | prepare DIR N MODULE PREFIX [LDAPENV] |"
 	    " enroll CONF FIRST N [STATEDIR] | loop DIR N SERVICE COUNT [MODULE...] |"
 	    " run DIR N ROUNDS MAXSEC [MODULE...] | process DIR N ROUNDS MAXSEC PAMTESTER PREFIX |"
-	    " crowd DIR N CLIENTS ROUNDS MAXSEC\n");
+	    " crowd DIR N CLIENTS ROUNDS MAXSEC | fleet DIR U ROUNDS MAXSEC\n");
 	return 2;
 }

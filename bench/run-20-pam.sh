@@ -234,27 +234,6 @@ count_fsyncs() {
 	}'
 }
 
-# strace_attach PID OUT ARGS...: strace -f ARGS on PID into OUT (its
-# stderr in OUT.err), returned once the kernel names it as PID's tracer;
-# sets SPID, or returns 1 when strace cannot attach here.
-strace_attach() {
-	local pid=$1 out=$2 i
-	shift 2
-	strace -f -qq "$@" -o "$out" -p "$pid" 2>"$out.err" &
-	SPID=$!
-	bench_track "$SPID"
-	for i in $(seq 1 100); do
-		[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$pid/status")" != 0 ] && break
-		running "$SPID" || break
-		sleep 0.05
-	done
-	if ! running "$SPID"; then
-		wait "$SPID" || true
-		echo "skipped: strace cannot attach to wardd here: $(head -1 "$out.err")"
-		return 1
-	fi
-}
-
 # calls FILE: "total top" from strace -c's summary in FILE: all calls, and
 # the ten commonest as name:count
 calls() {

@@ -16,6 +16,8 @@
 #                               minute of benchmark
 #   bench_jobs_stop             SIGTERM every job bench_fg or the caller
 #                               (bench_track PID) started that still runs
+#   strace_attach PID OUT ARGS  strace -f ARGS attached to PID (a job,
+#                               tracked), returned once it traces; sets SPID
 #
 # The caller's EXIT trap calls bench_jobs_stop then wardd_stop_all (and its
 # INT/TERM/HUP traps exit), so an interrupted benchmark leaves no process
@@ -99,4 +101,25 @@ bench_jobs_stop() {
 		term_wait "$pid"
 	done
 	bench_pids=()
+}
+
+# strace_attach PID OUT ARGS...: strace -f ARGS on PID into OUT (its
+# stderr in OUT.err), returned once the kernel names it as PID's tracer;
+# sets SPID, or returns 1 when strace cannot attach here.
+strace_attach() {
+	local pid=$1 out=$2 i
+	shift 2
+	strace -f -qq "$@" -o "$out" -p "$pid" 2>"$out.err" &
+	SPID=$!
+	bench_track "$SPID"
+	for i in $(seq 1 100); do
+		[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$pid/status")" != 0 ] && break
+		running "$SPID" || break
+		sleep 0.05
+	done
+	if ! running "$SPID"; then
+		wait "$SPID" || true
+		echo "skipped: strace cannot attach to wardd here: $(head -1 "$out.err")"
+		return 1
+	fi
 }
