@@ -470,8 +470,9 @@ test_browser(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	/* what the browser built: the findings, the charts, the hostile name
 	 * as text (the serialiser escapes & < > again), no script element */
-	CU_ASSERT_EQUAL(count(d, "<tr class=\"finding\""), 3);
+	CU_ASSERT_EQUAL(count(d, "<tr class=\"finding\""), 4);
 	CU_ASSERT_PTR_NOT_NULL(strstr(d, "data-rule=\"breakglass-peers\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(d, "data-rule=\"offline-replay\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(d, "user bgfrequent claimed break-glass 6 times"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(d, "<svg id=\"chart-hours\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(d, "<svg id=\"chart-hosts\""));
