@@ -141,8 +141,8 @@ parse_params(const char *s, size_t len, int *algo, int *digits, int *period)
 	return WARD_ERR_PARSE;
 }
 
-static void
-mod_set(LDAPMod *m, int op, const char *type, char **vals)
+void
+dir_fleet_mod_set(LDAPMod *m, int op, const char *type, char **vals)
 {
 	memset(m, 0, sizeof(*m));
 	m->mod_op = op;
@@ -150,8 +150,8 @@ mod_set(LDAPMod *m, int op, const char *type, char **vals)
 	m->mod_values = vals;
 }
 
-static void
-mod_setb(LDAPMod *m, int op, const char *type, struct berval **vals)
+void
+dir_fleet_mod_setb(LDAPMod *m, int op, const char *type, struct berval **vals)
 {
 	memset(m, 0, sizeof(*m));
 	m->mod_op = op | LDAP_MOD_BVALUES;
@@ -657,9 +657,9 @@ fleet_accept(struct fleet *f, const char *dn, int64_t step, int64_t now)
 	gtime(now, nowg);
 	snprintf(filter, sizeof(filter), "(&(!(" A_STEP ">=%s))(!(" A_LOCK ">=%s)))", sstep,
 	    nowg);
-	mod_set(&m[0], LDAP_MOD_REPLACE, A_STEP, vstep);
-	mod_set(&m[1], LDAP_MOD_REPLACE, A_FAIL, vzero);
-	mod_set(&m[2], LDAP_MOD_REPLACE, A_LOCK, NULL);
+	dir_fleet_mod_set(&m[0], LDAP_MOD_REPLACE, A_STEP, vstep);
+	dir_fleet_mod_set(&m[1], LDAP_MOD_REPLACE, A_FAIL, vzero);
+	dir_fleet_mod_set(&m[2], LDAP_MOD_REPLACE, A_LOCK, NULL);
 	if ((r = ensure_conn(f->wr)) != 0 || (r = assertion(f->wr, filter, &ctrl)) != 0)
 		return r;
 	ctrls[0] = ctrl;
@@ -684,7 +684,7 @@ set_lockout(struct fleet *f, const char *dn, int64_t until)
 	int r, code;
 
 	gtime(until, g);
-	mod_set(&m, LDAP_MOD_REPLACE, A_LOCK, v);
+	dir_fleet_mod_set(&m, LDAP_MOD_REPLACE, A_LOCK, v);
 	if ((r = ensure_conn(f->wr)) != 0 ||
 	    (r = modify(f->wr, dn, mods, NULL, &code, NULL)) != 0)
 		return r;
@@ -736,8 +736,8 @@ fleet_fail(struct fleet *f, const char *dn, int64_t now, int max_failures,
 	gtime(now, nowg);
 	/* 1. a lockout that has ended: the count starts afresh at 1 */
 	snprintf(filter, sizeof(filter), "(&(" A_LOCK "<=%s)(!(" A_LOCK ">=%s)))", nowg, nowg);
-	mod_set(&m[0], LDAP_MOD_REPLACE, A_FAIL, vone);
-	mod_set(&m[1], LDAP_MOD_REPLACE, A_LOCK, NULL);
+	dir_fleet_mod_set(&m[0], LDAP_MOD_REPLACE, A_FAIL, vone);
+	dir_fleet_mod_set(&m[1], LDAP_MOD_REPLACE, A_LOCK, NULL);
 	if ((r = asserted(f, dn, filter, mods, NULL, &code, NULL, NULL, 0)) != 0)
 		return r;
 	if (code == LDAP_SUCCESS) {
@@ -751,7 +751,7 @@ fleet_fail(struct fleet *f, const char *dn, int64_t now, int max_failures,
 	snprintf(filter, sizeof(filter), "(!(" A_LOCK ">=%s))", nowg);
 	mods[1] = NULL;
 	for (int tries = 0; tries < 2; tries++) {
-		mod_set(&m[0], LDAP_MOD_INCREMENT, A_FAIL, vone);
+		dir_fleet_mod_set(&m[0], LDAP_MOD_INCREMENT, A_FAIL, vone);
 		r = asserted(f, dn, filter, mods, A_FAIL, &code, &nv, buf, sizeof(buf));
 		if (r != 0)
 			return r;
@@ -768,7 +768,7 @@ fleet_fail(struct fleet *f, const char *dn, int64_t now, int max_failures,
 		if (code != LDAP_NO_SUCH_ATTRIBUTE)
 			return write_err(f->wr, dn, "counting a failure", code);
 		snprintf(filter, sizeof(filter), "(&(!(" A_FAIL "=*))(!(" A_LOCK ">=%s)))", nowg);
-		mod_set(&m[0], LDAP_MOD_ADD, A_FAIL, vone);
+		dir_fleet_mod_set(&m[0], LDAP_MOD_ADD, A_FAIL, vone);
 		if ((r = asserted(f, dn, filter, mods, NULL, &code, NULL, NULL, 0)) != 0)
 			return r;
 		if (code == LDAP_SUCCESS) {
@@ -810,9 +810,9 @@ fleet_recovery_spend(struct fleet *f, const char *dn, const unsigned char hash[F
 	memcpy(h, hash, sizeof(h));
 	gtime(now, nowg);
 	snprintf(filter, sizeof(filter), "(!(" A_LOCK ">=%s))", nowg);
-	mod_setb(&m[0], LDAP_MOD_DELETE, A_REC, vh);
-	mod_set(&m[1], LDAP_MOD_REPLACE, A_FAIL, vzero);
-	mod_set(&m[2], LDAP_MOD_REPLACE, A_LOCK, NULL);
+	dir_fleet_mod_setb(&m[0], LDAP_MOD_DELETE, A_REC, vh);
+	dir_fleet_mod_set(&m[1], LDAP_MOD_REPLACE, A_FAIL, vzero);
+	dir_fleet_mod_set(&m[2], LDAP_MOD_REPLACE, A_LOCK, NULL);
 	r = asserted(f, dn, filter, mods, A_REC, &code, &n, buf, sizeof(buf));
 	ward_wipe(h, sizeof(h));
 	if (r == WARD_ERR_PROTO && code == LDAP_SUCCESS) {
@@ -867,16 +867,16 @@ fleet_enroll(struct fleet *f, const char *dn, const struct fleet_record *rec)
 		int k = 0;
 
 		if (with_oc)
-			mod_set(&m[k++], LDAP_MOD_ADD, "objectClass", voc);
-		mod_setb(&m[k++], LDAP_MOD_REPLACE, A_SECRET, vs);
-		mod_set(&m[k++], LDAP_MOD_REPLACE, A_PARAMS, vparams);
-		mod_set(&m[k++], LDAP_MOD_REPLACE, A_ENROLLED, venrolled);
-		mod_setb(&m[k++], LDAP_MOD_REPLACE, A_SALT, vsalt);
-		mod_setb(&m[k++], LDAP_MOD_REPLACE, A_REC, rec->nrecovery ? vrec : NULL);
-		mod_set(&m[k++], LDAP_MOD_REPLACE, A_FAIL, vzero);
-		mod_set(&m[k++], LDAP_MOD_REPLACE, A_LOCK, NULL);
+			dir_fleet_mod_set(&m[k++], LDAP_MOD_ADD, "objectClass", voc);
+		dir_fleet_mod_setb(&m[k++], LDAP_MOD_REPLACE, A_SECRET, vs);
+		dir_fleet_mod_set(&m[k++], LDAP_MOD_REPLACE, A_PARAMS, vparams);
+		dir_fleet_mod_set(&m[k++], LDAP_MOD_REPLACE, A_ENROLLED, venrolled);
+		dir_fleet_mod_setb(&m[k++], LDAP_MOD_REPLACE, A_SALT, vsalt);
+		dir_fleet_mod_setb(&m[k++], LDAP_MOD_REPLACE, A_REC, rec->nrecovery ? vrec : NULL);
+		dir_fleet_mod_set(&m[k++], LDAP_MOD_REPLACE, A_FAIL, vzero);
+		dir_fleet_mod_set(&m[k++], LDAP_MOD_REPLACE, A_LOCK, NULL);
 		/* the key that made it (fleet.h, KEYS); none known: no chain */
-		mod_set(&m[k++], LDAP_MOD_REPLACE, A_KEYID, keyid[0] ? vkeyid : NULL);
+		dir_fleet_mod_set(&m[k++], LDAP_MOD_REPLACE, A_KEYID, keyid[0] ? vkeyid : NULL);
 		for (int i = 0; i < k; i++)
 			mods[i] = &m[i];
 		mods[k] = NULL;
@@ -899,8 +899,8 @@ fleet_unlock(struct fleet *f, const char *dn)
 
 	if (dn == NULL)
 		return WARD_ERR_INVAL;
-	mod_set(&m[0], LDAP_MOD_REPLACE, A_FAIL, vzero);
-	mod_set(&m[1], LDAP_MOD_REPLACE, A_LOCK, NULL);
+	dir_fleet_mod_set(&m[0], LDAP_MOD_REPLACE, A_FAIL, vzero);
+	dir_fleet_mod_set(&m[1], LDAP_MOD_REPLACE, A_LOCK, NULL);
 	if ((r = ensure_conn(f->wr)) != 0 ||
 	    (r = modify(f->wr, dn, mods, NULL, &code, NULL)) != 0)
 		return r;

@@ -232,24 +232,6 @@ put_eq(FILE *f, const char *attr, const void *val, size_t len)
 
 /* ---- reset and new recovery codes -------------------------------------------- */
 
-static void
-mod_set(LDAPMod *m, int op, const char *type, char **vals)
-{
-	memset(m, 0, sizeof(*m));
-	m->mod_op = op;
-	m->mod_type = ATTR(type);
-	m->mod_values = vals;
-}
-
-static void
-mod_setb(LDAPMod *m, int op, const char *type, struct berval **vals)
-{
-	memset(m, 0, sizeof(*m));
-	m->mod_op = op | LDAP_MOD_BVALUES;
-	m->mod_type = ATTR(type);
-	m->mod_bvalues = vals;
-}
-
 int
 fleet_reset(struct fleet *f, const char *dn)
 {
@@ -263,10 +245,10 @@ fleet_reset(struct fleet *f, const char *dn)
 	if (dn == NULL)
 		return WARD_ERR_INVAL;
 	for (; k < sizeof(gone) / sizeof(gone[0]); k++) {
-		mod_set(&m[k], LDAP_MOD_REPLACE, gone[k], NULL);
+		dir_fleet_mod_set(&m[k], LDAP_MOD_REPLACE, gone[k], NULL);
 		mods[k] = &m[k];
 	}
-	mod_set(&m[k], LDAP_MOD_REPLACE, A_FAIL, vzero);
+	dir_fleet_mod_set(&m[k], LDAP_MOD_REPLACE, A_FAIL, vzero);
 	mods[k] = &m[k];
 	mods[k + 1] = NULL;
 	if ((r = dir_fleet_modify(f, dn, mods, NULL, &code)) != 0)
@@ -305,10 +287,10 @@ fleet_recovery_replace(struct fleet *f, const struct fleet_user *u,
 		vrec[i] = &rv[i];
 	}
 	vrec[rec->nrecovery] = NULL;
-	mod_setb(&m[0], LDAP_MOD_REPLACE, A_SALT, vsalt);
-	mod_setb(&m[1], LDAP_MOD_REPLACE, A_REC, rec->nrecovery ? vrec : NULL);
+	dir_fleet_mod_setb(&m[0], LDAP_MOD_REPLACE, A_SALT, vsalt);
+	dir_fleet_mod_setb(&m[1], LDAP_MOD_REPLACE, A_REC, rec->nrecovery ? vrec : NULL);
 	/* the new set is under the key that opens the secret: one identifier */
-	mod_set(&m[2], LDAP_MOD_REPLACE, A_KEYID, vkeyid);
+	dir_fleet_mod_set(&m[2], LDAP_MOD_REPLACE, A_KEYID, vkeyid);
 	r = dir_fleet_modify(f, u->dn, mods, filter, &code);
 	free(filter);
 	if (r != 0)
@@ -400,7 +382,7 @@ fleet_probe_write(struct fleet *f, const char *dn, struct fleet_probe *p)
 
 	memset(p, 0, sizeof(*p));
 	p->code = p->code_ref = -1;
-	mod_set(&m, LDAP_MOD_REPLACE, "description", vprobe);
+	dir_fleet_mod_set(&m, LDAP_MOD_REPLACE, "description", vprobe);
 	if ((r = dir_fleet_conn(d)) != 0)
 		goto out;
 	if (ldap_create_assertion_control(d->ld, never, 1, &a) != LDAP_SUCCESS) {
@@ -691,7 +673,7 @@ rk_one(struct fleet *f, const struct rk *x, const struct fleet_keyring *old,
 			vrec[i] = &rv[i];
 		}
 		vrec[nrec] = NULL;
-		mod_setb(&m[2], LDAP_MOD_REPLACE, A_REC, vrec);
+		dir_fleet_mod_setb(&m[2], LDAP_MOD_REPLACE, A_REC, vrec);
 		mods[2] = &m[2];
 		*wrapped = 1;
 	}
@@ -699,8 +681,8 @@ rk_one(struct fleet *f, const struct rk *x, const struct fleet_keyring *old,
 		goto out;
 	sv.bv_val = (char *)ct;
 	sv.bv_len = ctlen;
-	mod_setb(&m[0], LDAP_MOD_REPLACE, A_SECRET, vs);
-	mod_set(&m[1], LDAP_MOD_REPLACE, A_KEYID, vchain);
+	dir_fleet_mod_setb(&m[0], LDAP_MOD_REPLACE, A_SECRET, vs);
+	dir_fleet_mod_set(&m[1], LDAP_MOD_REPLACE, A_KEYID, vchain);
 	if ((r = dir_fleet_modify(f, x->dn, mods, filter, &code)) != 0) {
 		out = r;
 		goto out;

@@ -108,5 +108,9 @@ int dir_fleet_conn(struct dir *d);
 int dir_fleet_modify(struct fleet *f, const char *dn, LDAPMod **mods, char *filter, int *code);
 /* A result code other than success as a WARD_ERR_*, logged with WHAT. */
 int dir_fleet_write_err(struct fleet *f, const char *dn, const char *what, int code);
+/* *M as one change: OP (LDAP_MOD_*) of attribute TYPE to the strings VALS,
+ * or (_b) to the binary values VALS; both stay the caller's. */
+void dir_fleet_mod_set(LDAPMod *m, int op, const char *type, char **vals);
+void dir_fleet_mod_setb(LDAPMod *m, int op, const char *type, struct berval **vals);
 
 #endif
