@@ -30,8 +30,14 @@ for t in "$@"; do
 	cat "$out" >>"$all"
 	# CUnit basic interface summary: "tests  N  N  N  N  0"
 	read -r ran failed < <(awk '$1=="tests"{print $3, $5}' "$out" | tail -1)
+	# a suite whose set-up failed ran none of its tests: a failure, whatever
+	# its exit status says ("suites  N  N  n/a  F  0")
+	read -r sfailed < <(awk '$1=="suites"{print $5}' "$out" | tail -1)
 	rm -f "$out"
 	ran=${ran:-0} failed=${failed:-0}
+	if [ "${sfailed:-0}" != 0 ] && [ "$rc" -eq 0 ]; then
+		rc=1
+	fi
 	if [ "$rc" -ne 0 ]; then
 		failed_suites="$failed_suites $name"
 		[ "$failed" -eq 0 ] && failed=1
