@@ -23,10 +23,13 @@ for t in "$@"; do
 	echo "---- $name"
 	out=$(mktemp)
 	# a hung suite is a failure, not a hung CI
+	t0=$SECONDS
 	timeout -k 10 600 "$t" >"$out" 2>&1
 	rc=$?
+	took=$((SECONDS - t0))
 	[ "$rc" -eq 124 ] && echo "$name: timed out after 600 s" >>"$out"
 	cat "$out"
+	echo "($name: $took s)"
 	cat "$out" >>"$all"
 	# CUnit basic interface summary: "tests  N  N  N  N  0"
 	read -r ran failed < <(awk '$1=="tests"{print $3, $5}' "$out" | tail -1)
