@@ -42,8 +42,6 @@ src=${WARD_SRC:-$PWD}
 # shellcheck source=bench/common/wardd.sh
 . "$src/bench/common/wardd.sh"
 b="$WARD_BUILD/bench/bench_pam"
-wardctl="$WARD_BUILD/wardctl"
-module="$WARD_BUILD/pam_ward.so"
 n=${BENCH_PAM_USERS:-10000}
 rounds=${BENCH_PAM_ROUNDS:-300}
 maxsec=${BENCH_PAM_MAXSEC:-45}
@@ -62,10 +60,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "skipped: ${missing[*]} not installed (contrib/install-deps.sh installs them)"
 	exit 0
 fi
-if [ "$(id -u)" != 0 ]; then
-	echo "skipped: needs root (wardd reads a root-owned store; wardctl init)"
-	exit 0
-fi
+bench_need_root
 
 prefix="ward-bench-$$"
 disk=$(mktemp -d /tmp/ward-bench-pam.XXXXXX)

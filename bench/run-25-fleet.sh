@@ -27,18 +27,13 @@ src=${WARD_SRC:-$PWD}
 # shellcheck source=bench/common/wardd.sh
 . "$src/bench/common/wardd.sh"
 b="$WARD_BUILD/bench/bench_pam"
-wardctl="$WARD_BUILD/wardctl"
-module="$WARD_BUILD/pam_ward.so"
 users=${BENCH_FLEET_USERS:-32}
 rounds=${BENCH_FLEET_ROUNDS:-500}
 maxsec=${BENCH_FLEET_MAXSEC:-40}
 traced=${BENCH_FLEET_STRACE:-10}
 window=10       # FLEET_WINDOW in bench/bench_pam.c
 
-if [ "$(id -u)" != 0 ]; then
-	echo "skipped: needs root (wardd reads a root-owned store; wardctl init)"
-	exit 0
-fi
+bench_need_root
 if [ ! -x "${SLAPD:-/usr/sbin/slapd}" ] || ! command -v ldapadd >/dev/null ||
 	! command -v ldapsearch >/dev/null; then
 	echo "skipped: slapd or ldap-utils not installed (contrib/install-deps.sh installs them)"

@@ -27,15 +27,10 @@ src=${WARD_SRC:-$PWD}
 # shellcheck source=bench/common/wardd.sh
 . "$src/bench/common/wardd.sh"
 b="$WARD_BUILD/bench/bench_enum"
-wardctl="$WARD_BUILD/wardctl"
-module="$WARD_BUILD/pam_ward.so"
 rounds=${BENCH_ENUM_ROUNDS:-400}
 maxsec=${BENCH_ENUM_MAXSEC:-40}
 
-if [ "$(id -u)" != 0 ]; then
-	echo "skipped: needs root (wardd reads a root-owned store; wardctl init)"
-	exit 0
-fi
+bench_need_root
 
 dir=$(mktemp -d /tmp/ward-bench-enum.XXXXXX)
 # shellcheck disable=SC2317 # called by the EXIT trap

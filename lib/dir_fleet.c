@@ -159,6 +159,18 @@ dir_fleet_mod_setb(LDAPMod *m, int op, const char *type, struct berval **vals)
 	m->mod_bvalues = vals;
 }
 
+void
+dir_fleet_hash_vals(struct berval *bv, struct berval **vec,
+    const unsigned char (*h)[FLEET_HASH_LEN], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bv[i].bv_val = (char *)(uintptr_t)h[i];
+		bv[i].bv_len = FLEET_HASH_LEN;
+		vec[i] = &bv[i];
+	}
+	vec[n] = NULL;
+}
+
 /* ---- connections and one modify ------------------------------------------ */
 
 /* D connected and bound: the connection it has, else its URIs in order
@@ -857,12 +869,7 @@ fleet_enroll(struct fleet *f, const char *dn, const struct fleet_record *rec)
 	sv.bv_len = rec->secret_ct_len;
 	saltv.bv_val = (char *)(uintptr_t)rec->salt;
 	saltv.bv_len = FLEET_SALT_LEN;
-	for (size_t i = 0; i < rec->nrecovery; i++) {
-		rv[i].bv_val = (char *)(uintptr_t)rec->recovery[i];
-		rv[i].bv_len = FLEET_HASH_LEN;
-		vrec[i] = &rv[i];
-	}
-	vrec[rec->nrecovery] = NULL;
+	dir_fleet_hash_vals(rv, vrec, rec->recovery, rec->nrecovery);
 	for (int with_oc = 0; with_oc < 2; with_oc++) {
 		int k = 0;
 

@@ -281,12 +281,7 @@ fleet_recovery_replace(struct fleet *f, const struct fleet_user *u,
 	snprintf(keyid, sizeof(keyid), "%s", rec->key_id);
 	saltv.bv_val = (char *)(uintptr_t)rec->salt;
 	saltv.bv_len = FLEET_SALT_LEN;
-	for (size_t i = 0; i < rec->nrecovery; i++) {
-		rv[i].bv_val = (char *)(uintptr_t)rec->recovery[i];
-		rv[i].bv_len = FLEET_HASH_LEN;
-		vrec[i] = &rv[i];
-	}
-	vrec[rec->nrecovery] = NULL;
+	dir_fleet_hash_vals(rv, vrec, rec->recovery, rec->nrecovery);
 	dir_fleet_mod_setb(&m[0], LDAP_MOD_REPLACE, A_SALT, vsalt);
 	dir_fleet_mod_setb(&m[1], LDAP_MOD_REPLACE, A_REC, rec->nrecovery ? vrec : NULL);
 	/* the new set is under the key that opens the secret: one identifier */
@@ -668,11 +663,8 @@ rk_one(struct fleet *f, const struct rk *x, const struct fleet_keyring *old,
 			if (fleet_recovery_rewrap(newk, (const unsigned char *)x->rec[i]->bv_val,
 			    h[i]) != 0)
 				goto out;
-			rv[i].bv_val = (char *)h[i];
-			rv[i].bv_len = FLEET_HASH_LEN;
-			vrec[i] = &rv[i];
 		}
-		vrec[nrec] = NULL;
+		dir_fleet_hash_vals(rv, vrec, (const unsigned char (*)[FLEET_HASH_LEN])h, nrec);
 		dir_fleet_mod_setb(&m[2], LDAP_MOD_REPLACE, A_REC, vrec);
 		mods[2] = &m[2];
 		*wrapped = 1;

@@ -14,6 +14,7 @@
 
 #include "dir.h"
 #include "dnset.h"
+#include "fleet.h"
 
 struct dir {
 	const struct conf_directory *c;
@@ -112,5 +113,9 @@ int dir_fleet_write_err(struct fleet *f, const char *dn, const char *what, int c
  * or (_b) to the binary values VALS; both stay the caller's. */
 void dir_fleet_mod_set(LDAPMod *m, int op, const char *type, char **vals);
 void dir_fleet_mod_setb(LDAPMod *m, int op, const char *type, struct berval **vals);
+/* VEC as N binary values, BV[i] pointing at the hash H[i] (FLEET_HASH_LEN
+ * bytes), VEC[N] NULL: the values of wardRecoveryHash. */
+void dir_fleet_hash_vals(struct berval *bv, struct berval **vec,
+    const unsigned char (*h)[FLEET_HASH_LEN], size_t n);
 
 #endif

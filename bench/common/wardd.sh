@@ -18,6 +18,10 @@
 #                               (bench_track PID) started that still runs
 #   strace_attach PID OUT ARGS  strace -f ARGS attached to PID (a job,
 #                               tracked), returned once it traces; sets SPID
+#   bench_need_root             exit 0 with "skipped: ..." unless root
+#
+# Sourcing it also sets $wardctl and $module, the build's wardctl and
+# pam_ward.so.
 #
 # The caller's EXIT trap calls bench_jobs_stop then wardd_stop_all (and its
 # INT/TERM/HUP traps exit), so an interrupted benchmark leaves no process
@@ -28,6 +32,17 @@
 
 wardd_pids=()
 bench_pids=()
+# shellcheck disable=SC2034 # used by the scripts that source this
+wardctl="$WARD_BUILD/wardctl"
+# shellcheck disable=SC2034
+module="$WARD_BUILD/pam_ward.so"
+
+bench_need_root() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "skipped: needs root (wardd reads a root-owned store; wardctl init)"
+		exit 0
+	fi
+}
 
 wardd_start() {
 	local conf=$1 sock=$2 log=$3 pid pdeath=()

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "secret.h"
 #include "testutil.h"
 #include "wire.h"
 
@@ -31,6 +32,24 @@ tu_mkdtemp(const char *prefix)
 		return NULL;
 	}
 	return p;
+}
+
+char *
+tu_fleet_key_dir(const char *prefix, char *key, size_t klen)
+{
+	char err[256];
+	char *dir = tu_mkdtemp(prefix);
+
+	if (dir == NULL)
+		return NULL;
+	snprintf(key, klen, "%s/fleet-audit.key", dir);
+	if (secret_key_create(key, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", key, err);
+		tu_rmtree(dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
 }
 
 void

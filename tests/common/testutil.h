@@ -13,6 +13,9 @@
 char *tu_mkdtemp(const char *prefix);
 /* Remove a tree (rm -rf). */
 void tu_rmtree(const char *path);
+/* A new folder as tu_mkdtemp(PREFIX) holding a fresh 256-bit fleet audit
+ * key "fleet-audit.key", whose path is written to KEY; NULL on failure. */
+char *tu_fleet_key_dir(const char *prefix, char *key, size_t klen);
 /* Write DATA (LEN bytes; LEN (size_t)-1 means strlen) to PATH with MODE,
  * replacing it.  0 on success. */
 int tu_write(const char *path, const void *data, size_t len, mode_t mode);

@@ -49,10 +49,8 @@ static char fleetkey[512];
 static int
 setup(void)
 {
-	if ((top = tu_mkdtemp("ward-fleet")) == NULL)
-		return -1;
-	snprintf(fleetkey, sizeof(fleetkey), "%s/fleet-audit.key", top);
-	return secret_key_create(fleetkey, (char[256]){ 0 }, 256) == 0 ? 0 : -1;
+	top = tu_fleet_key_dir("ward-fleet", fleetkey, sizeof(fleetkey));
+	return top != NULL ? 0 : -1;
 }
 
 static int
