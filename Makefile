@@ -83,7 +83,7 @@ FLEET_AUDIT_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fleet_au
 FLEET_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fleet/test_*.c))
 ALL_TESTS  := $(UNIT_TESTS) $(PAM_TESTS) $(DIR_TESTS) $(DAEMON_TESTS) $(SEC_TESTS) $(FUZZ_REPLAY) $(FAULT_TESTS) $(CLIENT_TESTS) $(FLEET_AUDIT_TESTS) $(FLEET_TESTS)
 
-.PHONY: all deps check check-one check-asan demo bench fuzz install clean help tests \
+.PHONY: all deps check check-one benches check-asan demo bench fuzz install clean help tests \
         deb deb-deps check-packages
 
 SAMPLE     := $(B)/ehr-sample
@@ -204,17 +204,12 @@ check-one: tests
 	  WARD_STAGE_ROOT=$(TEST_STAGE_ROOT) tests/run-suites.sh \
 	  $(if $(SAN),$(filter-out $(ASAN_SKIP),$(ALL_TESTS)),$(ALL_TESTS))
 
+# The stages and their order are in tests/check.sh (the ASan build and the
+# static analysis run beside the first pass's suites, at nice 19).
 check: deps
-	@$(MAKE) --no-print-directory check-one
-	@echo "==== again under ASan+UBSan (build/asan) ===="
-	@$(MAKE) --no-print-directory check-one B=build/asan SAN=1
-	@echo "==== valgrind over the PAM-level tests ($(B), not ASan) ===="
-	@WARD_STAGE_ROOT=$(TEST_STAGE_ROOT) tests/valgrind/run.sh $(abspath $(B))
-	@echo "==== the PAM benchmarks run (briefly; figures not judged) ===="
-	@$(MAKE) --no-print-directory $(BENCHES)
-	@tests/bench-smoke.sh $(abspath $(B))
-	@echo "==== static analysis: cppcheck, clang-tidy, scan-build, gcc -fanalyzer ===="
-	@tests/static/run.sh $(abspath $(B))
+	@MAKE="$(MAKE)" tests/check.sh $(abspath $(B)) $(TEST_STAGE_ROOT)
+
+benches: $(BENCHES)
 
 # demo and bench run make again after deps: on a fresh machine pkg-config
 # (and so PKG_LIBS) only exists once deps has installed it.
