@@ -668,13 +668,18 @@ test_reset(void)
 static void
 test_recovery_codes(void)
 {
-	unsigned char h[FLEET_HASH_LEN];
+	unsigned char h[FLEET_HASH_LEN], salt0[FLEET_SALT_LEN];
 	struct fleet_user u;
 	struct ws w;
 	char newcodes[16][20], b32[80], *out;
 	int n = 0, st;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(alice_secret);
+	CU_ASSERT_EQUAL_FATAL(ws_open(&w, "ws.conf"), 0);
+	CU_ASSERT_EQUAL_FATAL(fleet_read(w.f, "alice", &u), 0);
+	memcpy(salt0, u.recovery_salt, sizeof(salt0));
+	fleet_user_clear(&u);
+	ws_close(&w);
 	out = wardctl("ward.conf", "--json recovery-codes alice", &st);
 	CU_ASSERT_EQUAL_FATAL(st, 0);
 	/* parse_enrol wants a secret: the codes alone */
@@ -688,7 +693,16 @@ test_recovery_codes(void)
 	free(out);
 	CU_ASSERT_EQUAL(n, 10);
 	CU_ASSERT_EQUAL_FATAL(ws_open(&w, "ws.conf"), 0);
-	CU_ASSERT_EQUAL_FATAL(fleet_read(w.f, "alice", &u), 0);
+	/* the new set (its new salt) replicated to C1, within 10 s */
+	for (int i = 0, seen = 0; !seen; i++) {
+		CU_ASSERT_FATAL(i < 100);
+		if (i)
+			usleep(100 * 1000);
+		CU_ASSERT_EQUAL_FATAL(fleet_read(w.f, "alice", &u), 0);
+		seen = u.has_salt && memcmp(u.recovery_salt, salt0, sizeof(salt0)) != 0;
+		if (!seen)
+			fleet_user_clear(&u);
+	}
 	/* an old code is gone; a new one spends once */
 	CU_ASSERT_EQUAL(fleet_recovery_value(&w.ring, "alice", &u, alice_codes[0], h), 0);
 	CU_ASSERT_EQUAL(fleet_recovery_spend(w.f, u.dn, h, time(NULL), NULL), WARD_ERR_BADCODE);
