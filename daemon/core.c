@@ -169,6 +169,7 @@ core_state(struct core *c, struct state **st)
 	}
 	/* what wardd's phase asks (core.h); every caller's store is told */
 	state_defer_recorded_commit(c->st, c->commit_after_answer);
+	state_keep_recorded_pending(c->st, c->commit_after_answer);
 	state_set_recover_window(c->st, c->conf.mfa.window);
 	*st = c->st;
 	return 0;

@@ -47,8 +47,9 @@ struct core {
 	uint64_t gen;                /* which load this is (wardd counts them; 0 in
 	                              * a process that loads once) */
 	/* 1 while a wardd phase that answers before the store's commit holds
-	 * the engine (state_defer_recorded_commit); it commits with
-	 * state_recorded_commit before it lets the engine go */
+	 * the engine (state_defer_recorded_commit, and
+	 * state_keep_recorded_pending: wardd commits what is pending once no
+	 * phase has added to it for a moment) */
 	int commit_after_answer;
 	/* The master key (secrets.key_file) and, in fleet mode, the fleet key
 	 * (fleet.key_file), read once per load through the trusted opener

@@ -255,11 +255,19 @@ static void
 settle(struct relay *rl)
 {
 	struct state *st = rl->g->c.st;
+	long age, idle;
 
 	rl->g->c.commit_after_answer = 0;
 	if (st != NULL) {
 		state_defer_recorded_commit(st, 0);
 		(void)state_recorded_commit(st);
+		/* What is pending (state_keep_recorded_pending) is committed by
+		 * the loop once the engine has been idle a moment (wardd_flush:
+		 * after a login's last phase, or while a person types); here
+		 * when phases have kept the engine busy since
+		 * WARDD_FLUSH_MAX_MS. */
+		if (state_pending(st, &age, &idle) && age >= WARDD_FLUSH_MAX_MS)
+			(void)state_flush_pending(st);
 	}
 }
 

@@ -626,6 +626,13 @@ server_run(struct wardd *d, int lfd)
 		if (head_every > 0 && !stopping &&
 		    (wait_ms < 0 || wire_remaining_ms(&next_head) < wait_ms))
 			wait_ms = wire_remaining_ms(&next_head);
+		{
+			/* the store's pending changes, committed when due */
+			int due = wardd_flush(d);
+
+			if (due >= 0 && (wait_ms < 0 || due < wait_ms))
+				wait_ms = due;
+		}
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (wait_ms % 1000) * 1000000L;
 		k = ppoll(pfd, (nfds_t)n, wait_ms < 0 ? NULL : &ts, &during);

@@ -133,6 +133,23 @@ wardd_gen_put(struct wardd_gen *g)
 }
 
 int
+wardd_flush(struct wardd *d)
+{
+	long age, idle, due = -1;
+
+	if (pthread_mutex_trylock(&d->lock) != 0)
+		return -1;
+	if (state_pending(d->st, &age, &idle)) {
+		if (idle >= WARDD_FLUSH_IDLE_MS || age >= WARDD_FLUSH_MAX_MS)
+			(void)state_flush_pending(d->st);
+		else if ((due = WARDD_FLUSH_IDLE_MS - idle) > WARDD_FLUSH_MAX_MS - age)
+			due = WARDD_FLUSH_MAX_MS - age;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return (int)due;
+}
+
+int
 wardd_head(struct wardd *d, int shutdown)
 {
 	struct wardd_gen *g;

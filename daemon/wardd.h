@@ -58,6 +58,12 @@
 #define WARDD_WORKERS_KEPT 8         /* threads kept waiting for the next phase */
 #define WARDD_WORKER_IDLE_S 60       /* ... each for at most this long */
 #define WARDD_REAP_MS 200            /* the done list looked at, while workers run */
+/* The store's changes kept pending (lib/state.h) are committed once no
+ * phase has added to them for WARDD_FLUSH_IDLE_MS, or when they are
+ * WARDD_FLUSH_MAX_MS old: after a login's last phase, and at most this
+ * often under a crowd.  Meanwhile ward.lock stays held (wardctl waits). */
+#define WARDD_FLUSH_IDLE_MS 3
+#define WARDD_FLUSH_MAX_MS 100
 
 /* Set by the signal handlers (wardd.c), read by the loop (server.c). */
 extern volatile sig_atomic_t wardd_got_hup, wardd_got_term;
@@ -120,6 +126,12 @@ struct wardd_gen *wardd_gen_pin(struct wardd *d);
 void wardd_gen_put(struct wardd_gen *g);
 void wardd_gen_enter(struct wardd *d, struct wardd_gen *g);
 void wardd_gen_leave(struct wardd *d, struct wardd_gen *g);
+
+/* wardd.c, by the loop: commit what is pending in the store when it is due
+ * (WARDD_FLUSH_*), if the engine is free (never waited for: a phase that
+ * holds it wakes the loop when done).  Returns the ms until it is due,
+ * or -1 (nothing pending, or the engine busy). */
+int wardd_flush(struct wardd *d);
 
 /* wardd.c: append a head record (audit.head_interval in ward.conf(5)):
  * event "head", result "success", detail "interval N" or, with SHUTDOWN,

@@ -257,6 +257,8 @@ state_close(struct state *st)
 	if (st == NULL)
 		return;
 	state_held_abort(st);       /* a recorded one is committed */
+	(void)state_flush_pending(st);
+	free(st->held_user);
 	mdb_env_close(st->env);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
@@ -300,7 +302,8 @@ wlock(struct state *st)
 void
 state_wunlock(struct state *st)
 {
-	if (st->wlocked) {
+	/* what is pending is not in the store yet: nobody else may use it */
+	if (st->wlocked && !st->pend) {
 		(void)flock(st->lockfd, LOCK_UN);
 		st->wlocked = 0;
 	}
@@ -321,7 +324,7 @@ state_t_commit_attempt(struct state *st, MDB_txn *txn)
 	rc = mdb_txn_commit(txn);
 	if (st->defer_attempt_meta)
 		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
-	state_wunlock(st);
+	state_txn_end(st, rc == 0);
 	return rc;
 }
 
@@ -345,7 +348,7 @@ held_commit_rc(struct state *st)
 	(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
 	rc = mdb_txn_commit(txn);
 	(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
-	state_wunlock(st);
+	state_txn_end(st, rc == 0);
 	if (rc != 0)
 		ward_log(LOG_ERR, "state store: the commit after an answer failed (%s); the "
 		    "next audit append adopts its record from the log", mdb_strerror(rc));
@@ -396,8 +399,145 @@ state_held_abort(struct state *st)
 	if (st != NULL && st->held != NULL) {
 		mdb_txn_abort(st->held);
 		st->held = NULL;
+		state_txn_end(st, 0);
+	}
+}
+
+/* ---- the commit after the answer, kept pending (state.h) ---- */
+
+static long
+ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000L + (b->tv_nsec - a->tv_nsec) / 1000000L;
+}
+
+static void
+pend_clear(struct state *st)
+{
+	for (size_t i = 0; i < st->npend_acc; i++)
+		free(st->pend_acc[i].user);
+	st->npend_acc = 0;
+	memset(&st->pend_head, 0, sizeof(st->pend_head));
+	st->pend = 0;
+	st->pend_in_txn = 0;
+}
+
+/* What is pending into TXN, in the order it happened: the head (never
+ * back), then each acceptance.  An MDB code. */
+static int
+pend_put(struct state *st, MDB_txn *txn)
+{
+	int r = state_t_pend_head(st, txn);
+
+	for (size_t i = 0; r == 0 && i < st->npend_acc; i++)
+		r = state_t_pend_accept(st, txn, &st->pend_acc[i]);
+	if (r != 0) {
+		ward_log(LOG_ERR, "state store %s: the changes of the last login(s) could not "
+		    "be put in a transaction (%s)", st->dir, ward_strerror(r));
+		return r == WARD_ERR_FULL ? MDB_MAP_FULL : EIO;
+	}
+	st->pend_in_txn = 1;
+	return 0;
+}
+
+void
+state_txn_end(struct state *st, int ok)
+{
+	if (st->pend_in_txn) {
+		st->pend_in_txn = 0;
+		if (ok)
+			pend_clear(st);
+	}
+	state_wunlock(st);
+}
+
+int
+state_pend_keep(struct state *st, MDB_txn *txn, const struct state_audit_head *h,
+    int with_accept)
+{
+	struct state_pend_accept *a = NULL;
+
+	if (with_accept && st->held_user == NULL)
+		return WARD_ERR_INTERNAL;
+	if (with_accept) {
+		if (st->pend_acc == NULL &&
+		    (st->pend_acc = calloc(STATE_PEND_MAX, sizeof(*st->pend_acc))) == NULL)
+			return WARD_ERR_NOMEM;
+		for (size_t i = 0; i < st->npend_acc && a == NULL; i++)
+			if (strcmp(st->pend_acc[i].user, st->held_user) == 0)
+				a = &st->pend_acc[i];
+		if (a == NULL) {
+			if (st->npend_acc == STATE_PEND_MAX)
+				return WARD_ERR_FULL;
+			a = &st->pend_acc[st->npend_acc++];
+			a->user = st->held_user;
+			st->held_user = NULL;
+			a->step = st->held_step;
+			a->used_at = st->held_used_at;
+		} else {
+			if (a->step < st->held_step)
+				a->step = st->held_step;
+			if (a->used_at < st->held_used_at)
+				a->used_at = st->held_used_at;
+		}
+	}
+	st->pend_head = *h;
+	st->pend_head.raise = NULL;
+	st->pend_head.nraise = 0;
+	clock_gettime(CLOCK_MONOTONIC, &st->pend_last);
+	if (!st->pend)
+		st->pend_first = st->pend_last;
+	st->pend = 1;
+	/* its changes are all pending now (earlier ones put in it as well) */
+	st->pend_in_txn = 0;
+	mdb_txn_abort(txn);
+	return 0;
+}
+
+void
+state_keep_recorded_pending(struct state *st, int on)
+{
+	st->keep_pending = on != 0;
+}
+
+int
+state_pending(const struct state *st, long *age_ms, long *idle_ms)
+{
+	struct timespec now;
+
+	if (st == NULL || !st->pend)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	*age_ms = ms_between(&st->pend_first, &now);
+	*idle_ms = ms_between(&st->pend_last, &now);
+	return 1;
+}
+
+int
+state_flush_pending(struct state *st)
+{
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (st == NULL || !st->pend || st->held != NULL)
+		return 0;
+	if ((rc = state_w_begin(st, &txn)) == 0) {
+		/* as the commit after the answer it is: data pages synced, the
+		 * meta page with the next synced commit (state.h) */
+		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
+		rc = mdb_txn_commit(txn);
+		(void)mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
+		state_txn_end(st, rc == 0);
+	}
+	if (rc != 0 && st->pend) {
+		/* the records are in the synced log: the next append adopts them */
+		ward_log(LOG_ERR, "state store %s: the changes of the last login(s) could not "
+		    "be committed (%s); the next audit append adopts their records from the "
+		    "log", st->dir, mdb_strerror(rc));
+		pend_clear(st);
 		state_wunlock(st);
 	}
+	return rc == 0 ? 0 : WARD_ERR_STORE;
 }
 
 /* mdb_txn_begin; a map another process grew (wardctl directory
@@ -423,8 +563,16 @@ state_w_begin(struct state *st, MDB_txn **txn)
 		return rc;
 	if ((rc = wlock(st)) != 0)
 		return rc;
-	if ((rc = txn_begin(st, 0, txn)) != 0)
+	if ((rc = txn_begin(st, 0, txn)) != 0) {
 		state_wunlock(st);
+		return rc;
+	}
+	/* what is pending goes first, in this transaction (state.h) */
+	if (st->pend && (rc = pend_put(st, *txn)) != 0) {
+		mdb_txn_abort(*txn);
+		*txn = NULL;
+		state_wunlock(st);
+	}
 	return rc;
 }
 
@@ -437,6 +585,10 @@ state_r_begin(struct state *st, MDB_txn **txn)
 
 	if (st->held != NULL && (rc = held_commit_rc(st)) != 0)
 		return rc;
+	/* what is pending is read as if committed: put in a write transaction
+	 * that the read ends with an abort (state.h) */
+	if (st->pend)
+		return state_w_begin(st, txn);
 	if ((rc = wlock(st)) != 0)
 		return rc;
 	if ((rc = txn_begin(st, MDB_RDONLY, txn)) != 0)
@@ -450,7 +602,7 @@ state_t_commit(struct state *st, MDB_txn *txn)
 {
 	int rc = mdb_txn_commit(txn);
 
-	state_wunlock(st);
+	state_txn_end(st, rc == 0);
 	return rc;
 }
 
@@ -458,7 +610,7 @@ void
 state_t_abort(struct state *st, MDB_txn *txn)
 {
 	mdb_txn_abort(txn);
-	state_wunlock(st);
+	state_txn_end(st, 0);
 }
 
 /* ---- generic get/put ---- */

@@ -170,6 +170,31 @@ void state_held_abort(struct state *st);
  *    state_close commit such a recorded transaction first (never drop it).
  */
 void state_defer_recorded_commit(struct state *st, int on);
+/*
+ * ON (wardd): such a recorded transaction is not even kept open: what it
+ * changed - the audit head, and for an attempt that only accepted a TOTP
+ * step that user's watermark, failures cleared and time of use - is kept
+ * pending here, the transaction aborted (no write, no sync), and
+ * ward.lock stays held, so no other process uses the store meanwhile.
+ * The next write transaction on ST puts what is pending first, in the
+ * order it happened (a head never goes back), and commits it with its
+ * own; state_flush_pending commits it alone (wardd does, once no login
+ * has added to it for a few milliseconds).  So the logins of one burst
+ * (a login's auth and account phases, many clients at once) share one
+ * store commit, made after their answers.  A crash loses only what the
+ * synced log holds: the next append adopts those records and raises the
+ * watermarks, as above.  At most STATE_PEND_MAX users' acceptances are
+ * pending; one more is committed as before.  state_close flushes.
+ */
+void state_keep_recorded_pending(struct state *st, int on);
+#define STATE_PEND_MAX 64
+/* 1 when something is pending, with how long since the first and the
+ * last change kept (ms); 0 when nothing is. */
+int state_pending(const struct state *st, long *age_ms, long *idle_ms);
+/* Commit what is pending (the data pages synced, as the commit after the
+ * answer); 0, nothing pending, or WARD_ERR_STORE (logged: dropped, and
+ * the next append adopts its records from the log).  Lets ward.lock go. */
+int state_flush_pending(struct state *st);
 /* Commit the transaction state_defer_recorded_commit left open, if any
  * (state_held_commit leaves it).  0: committed, or nothing to commit; a
  * failed commit is logged and is 0 too (its record stands and is adopted). */

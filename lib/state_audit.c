@@ -120,7 +120,7 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 	MDB_txn *txn = NULL;
 	MDB_val key = { 6, (void *)(uintptr_t)"a:head" }, v;
 	unsigned flag;
-	int rc, r, written = 0, may_defer = 1;
+	int rc, r, written = 0, may_defer = 1, from_held = 0, adopted;
 
 	/* an attempt held for this record (state.h): the same transaction,
 	 * its lock already held.  One that did more than accept a TOTP step
@@ -129,6 +129,7 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 	if (st->held != NULL) {
 		txn = st->held;
 		may_defer = st->held_step_only;
+		from_held = 1;
 		st->held = NULL;
 	} else if ((rc = state_w_begin(st, &txn)) != 0) {
 		return state_map_mdb(st, rc);
@@ -147,6 +148,7 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 		written = 1;
 		r = head_encode(&h, b) == 0 ? 0 : WARD_ERR_INTERNAL;
 	}
+	adopted = h.nraise > 0;
 	/* the watermarks of adopted acceptances (state_audit_raise_step) */
 	for (size_t i = 0; r == 0 && i < h.nraise; i++)
 		r = state_t_raise_step(st, txn, h.raise[i].user, h.raise[i].ts_s);
@@ -161,12 +163,17 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 		mdb_txn_abort(txn);
 		if (written && undo != NULL)
 			undo(ctx);	/* still under the lock */
-		state_wunlock(st);
+		state_txn_end(st, 0);
 		return r;
 	}
 	/* committed after the answer (state_defer_recorded_commit): the
 	 * record is in the synced log */
 	if (durable && st->defer_recorded && may_defer) {
+		/* or kept pending (state_keep_recorded_pending): not when this
+		 * append adopted records (rare: committed as it is) */
+		if (st->keep_pending && !adopted &&
+		    state_pend_keep(st, txn, &h, from_held) == 0)
+			return 0;
 		st->held = txn;
 		st->held_recorded = 1;
 		return 0;
@@ -182,6 +189,30 @@ state_audit_append(struct state *st, int durable, state_audit_fn fn,
 	(void)mdb_env_set_flags(st->env, flag, 0);
 	if (rc != 0 && undo != NULL)
 		undo(ctx);
-	state_wunlock(st);
+	state_txn_end(st, rc == 0);
 	return state_commit_rc(st, rc);
+}
+
+int
+state_t_pend_head(struct state *st, MDB_txn *txn)
+{
+	struct state_audit_head cur;
+	unsigned char b[HEAD_V2];
+	MDB_val key = { 6, (void *)(uintptr_t)"a:head" }, v;
+	int rc;
+
+	if (st->pend_head.seq == 0)
+		return 0;
+	rc = mdb_get(txn, st->dbi, &key, &v);
+	if (rc == 0 && head_decode(v.mv_data, v.mv_size, &cur) == 0 &&
+	    cur.seq >= st->pend_head.seq)
+		return 0;                   /* never back */
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return state_map_mdb(st, rc);
+	if (head_encode(&st->pend_head, b) != 0)
+		return WARD_ERR_INTERNAL;
+	v.mv_size = sizeof(b);
+	v.mv_data = b;
+	rc = mdb_put(txn, st->dbi, &key, &v, 0);
+	return rc == 0 ? 0 : state_map_mdb(st, rc);
 }

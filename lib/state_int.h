@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <lmdb.h>
 
@@ -38,7 +39,42 @@ struct state {
 	                              * never drop it (state_defer_recorded_commit) */
 	int defer_recorded;          /* state_defer_recorded_commit */
 	int recover_window;          /* state_set_recover_window */
+	/* the held attempt's acceptance, when held_step_only */
+	char *held_user;
+	int64_t held_step, held_used_at;
+	/* state_keep_recorded_pending: what is pending, not yet in the store */
+	int keep_pending;
+	int pend;                    /* something is pending (ward.lock kept) */
+	int pend_in_txn;             /* ... and put in the write transaction
+	                              * open now (committed with it) */
+	struct state_audit_head pend_head;   /* its raise list unused */
+	struct state_pend_accept *pend_acc;  /* STATE_PEND_MAX of them */
+	size_t npend_acc;
+	struct timespec pend_first, pend_last;   /* CLOCK_MONOTONIC */
 };
+
+/* An acceptance pending (state_keep_recorded_pending): USER's last_step
+ * raised to STEP, failures cleared, last used at USED_AT. */
+struct state_pend_accept {
+	char *user;
+	int64_t step, used_at;
+};
+
+/* Put what is pending into TXN (a write transaction under the lock, just
+ * begun): 0 or WARD_ERR_*.  state_user.c. */
+int state_t_pend_accept(struct state *st, MDB_txn *txn, const struct state_pend_accept *a)
+    WARD_WUR;
+/* state_audit.c: the pending head into TXN unless the store's is as new. */
+int state_t_pend_head(struct state *st, MDB_txn *txn) WARD_WUR;
+/* state.c: keep what the recorded transaction TXN changed (its new head H;
+ * the held acceptance, if any) pending and abort TXN; 0, or
+ * WARD_ERR_FULL when there is no room (TXN untouched: commit it). */
+int state_pend_keep(struct state *st, MDB_txn *txn, const struct state_audit_head *h,
+    int with_accept) WARD_WUR;
+/* state.c: TXN ended (committed when OK; aborted otherwise): what was
+ * pending and put in it is committed (OK) or stays pending; ward.lock is
+ * let go when nothing is pending any more. */
+void state_txn_end(struct state *st, int ok);
 
 /* A watermark to raise, collected while records are adopted. */
 struct state_raise {

@@ -375,6 +375,13 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		 * record can restore (state_audit_raise_step) */
 		st->held_step_only = result == 0 && u.last_step > step_before &&
 		    u.failures == 0;
+		/* what state_keep_recorded_pending keeps of it */
+		free(st->held_user);
+		st->held_user = st->held_step_only ? strdup(user) : NULL;
+		if (st->held_user == NULL)
+			st->held_step_only = 0;
+		st->held_step = u.last_step;
+		st->held_used_at = u.last_used_at;
 		txn = NULL;
 		r = result;
 		goto out;
@@ -438,6 +445,49 @@ state_t_raise_step(struct state *st, MDB_txn *txn, const char *user, int64_t ts_
 		    "treated as used (a login at %lld was recorded but its store commit was "
 		    "lost)", user, (long long)step, (long long)ts_s);
 out:
+	ward_freezero(enc, enclen);
+	state_user_clear(&u);
+	return r;
+}
+
+int
+state_t_pend_accept(struct state *st, MDB_txn *txn, const struct state_pend_accept *a)
+{
+	char k[KEY_MAX + 1];
+	struct state_user u;
+	unsigned char *enc = NULL;
+	size_t klen, enclen = 0;
+	MDB_val key, v;
+	int rc, r;
+
+	if (user_key(a->user, k, &klen) != 0)
+		return 0;
+	key.mv_size = klen;
+	key.mv_data = k;
+	if ((rc = mdb_get(txn, st->dbi, &key, &v)) == MDB_NOTFOUND)
+		return 0;                   /* cannot happen: the lock was kept */
+	if (rc != 0)
+		return state_map_mdb(st, rc);
+	memset(&u, 0, sizeof(u));
+	if ((r = state_user_decode(v.mv_data, v.mv_size, &u)) != 0) {
+		state_user_clear(&u);
+		if (r != WARD_ERR_CORRUPT)
+			return r;               /* stays pending; this transaction fails */
+		ward_log(LOG_ERR, "state store: user '%s': record unreadable; its last "
+		    "acceptance (step %lld) not put", a->user, (long long)a->step);
+		return 0;                   /* every attempt on it fails closed */
+	}
+	if (u.last_step < a->step)
+		u.last_step = a->step;
+	u.failures = 0;
+	if (u.last_used_at < a->used_at)
+		u.last_used_at = a->used_at;
+	if ((r = state_user_encode(&u, &enc, &enclen)) == 0) {
+		v.mv_size = enclen;
+		v.mv_data = enc;
+		if ((rc = mdb_put(txn, st->dbi, &key, &v, 0)) != 0)
+			r = state_map_mdb(st, rc);
+	}
 	ward_freezero(enc, enclen);
 	state_user_clear(&u);
 	return r;

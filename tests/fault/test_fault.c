@@ -1576,6 +1576,11 @@ auth_trace(const char *service, const char *user, char *out, size_t len, int *ld
 	size_t o = 0;
 	int st;
 
+	/* what the login before left pending in the store (lib/state.h,
+	 * state_keep_recorded_pending) is committed by wardd's loop once it
+	 * has been idle WARDD_FLUSH_IDLE_MS: waited out, so that every traced
+	 * phase meets the store alike */
+	usleep(50 * 1000);
 	/* a wrong code: "not enrolled" for all */
 	arm(FAULT_SCOPE_PHASE, 0, NULL, 0, 1);
 	if (client_run(service, user, "000000", 1, &st) != CL_OK || ctl->f.trace_full ||
@@ -1680,7 +1685,7 @@ test_same_work_for_any_user(void)
 		CU_ASSERT_EQUAL(ctl->rc[1], PAM_AUTH_ERR);
 		/* a trace that saw nothing would compare equal to anything */
 		CU_ASSERT_PTR_NOT_NULL(strstr(cur, "sync@1"));
-		CU_ASSERT_PTR_NOT_NULL(strstr(cur, "mdb_txn_commit@1"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(cur, "txn_begin@1"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(cur, "PROMPT@1"));
 		if (d)
 			CU_ASSERT(ldap > 0);

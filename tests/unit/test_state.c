@@ -2,11 +2,13 @@
  * (success, failure count, lockout, expiry, replay), corrupt records,
  * grace, directory cache, audit head, unsafe folders, racing processes. */
 #include <CUnit/Basic.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -355,6 +357,137 @@ test_commit_after_answer(void)
 	state_close(other);
 }
 
+/* What a recorded transaction changed, kept pending
+ * (state_keep_recorded_pending): ward.lock held meanwhile, read and
+ * applied first by the handle's next transaction, committed by a flush or
+ * by the commit of a full list, and never in the store after a crash. */
+static int
+lock_free(const char *hdir)
+{
+	char lp[700];
+	int fd, r;
+
+	snprintf(lp, sizeof(lp), "%s/ward.lock", hdir);
+	if ((fd = open(lp, O_RDWR | O_CLOEXEC)) < 0)
+		return -1;
+	r = flock(fd, LOCK_EX | LOCK_NB);
+	if (r == 0)
+		(void)flock(fd, LOCK_UN);
+	close(fd);
+	return r == 0;
+}
+
+static void
+accept_kept(struct state *st, const char *user, int want)
+{
+	int ok = 0, locked = 0;
+
+	state_hold_next_attempt(st);
+	CU_ASSERT_EQUAL(state_user_attempt(st, user, 1800000000, 5, 900, check_fn, &ok,
+	    &locked), want);
+	if (want == 0)
+		CU_ASSERT_EQUAL(state_audit_append(st, 1, head_ok, NULL, NULL), 0);
+}
+
+static void
+test_kept_pending(void)
+{
+	struct state *st, *other;
+	struct state_user u, got;
+	struct state_audit_head h;
+	long age = -1, idle = -1;
+	char hdir[600], name[32];
+	pid_t pid;
+	int status;
+
+	snprintf(hdir, sizeof(hdir), "%s/pending", dir);
+	CU_ASSERT_EQUAL_FATAL(state_open(&st, hdir, 1), 0);
+	fill_user(&u, 4);
+	CU_ASSERT_EQUAL_FATAL(state_user_put(st, "jo", &u), 0);
+	u.failures = 2;
+	CU_ASSERT_EQUAL_FATAL(state_user_put(st, "kim", &u), 0);
+	state_defer_recorded_commit(st, 1);
+	state_keep_recorded_pending(st, 1);
+	/* an accepted step and its record: pending; no other process may use
+	 * the store until it is committed */
+	accept_kept(st, "jo", 0);
+	CU_ASSERT_EQUAL(state_pending(st, &age, &idle), 1);
+	CU_ASSERT(age >= 0 && idle >= 0);
+	CU_ASSERT_EQUAL(lock_free(hdir), 0);
+	/* this handle reads it, and its next attempt meets the spent step */
+	CU_ASSERT_EQUAL(state_user_get(st, "jo", &got), 0);
+	CU_ASSERT_EQUAL(got.last_step, 100);
+	state_user_clear(&got);
+	accept_kept(st, "jo", WARD_ERR_REPLAY);
+	accept_kept(st, "kim", 0);
+	CU_ASSERT_EQUAL(state_audit_head_get(st, &h), 0);
+	CU_ASSERT_EQUAL(h.seq, 2);
+	CU_ASSERT_EQUAL(state_pending(st, &age, &idle), 1);
+	/* flushed: the lock let go, another handle sees both and the head */
+	CU_ASSERT_EQUAL(state_flush_pending(st), 0);
+	CU_ASSERT_EQUAL(state_pending(st, &age, &idle), 0);
+	CU_ASSERT_EQUAL(lock_free(hdir), 1);
+	CU_ASSERT_EQUAL_FATAL(state_open(&other, hdir, 0), 0);
+	CU_ASSERT_EQUAL(state_user_get(other, "kim", &got), 0);
+	CU_ASSERT_EQUAL(got.last_step, 100);
+	CU_ASSERT_EQUAL(got.failures, 0);
+	state_user_clear(&got);
+	CU_ASSERT_EQUAL(state_audit_head_get(other, &h), 0);
+	CU_ASSERT_EQUAL(h.seq, 2);
+	state_close(other);
+	/* STATE_PEND_MAX users pending; one more commits them all with it */
+	u.failures = 0;
+	for (int i = 0; i <= STATE_PEND_MAX; i++) {
+		snprintf(name, sizeof(name), "p%02d", i);
+		CU_ASSERT_EQUAL_FATAL(state_user_put(st, name, &u), 0);
+	}
+	for (int i = 0; i <= STATE_PEND_MAX; i++) {
+		snprintf(name, sizeof(name), "p%02d", i);
+		accept_kept(st, name, 0);
+		CU_ASSERT_EQUAL(state_recorded_commit(st), 0);   /* as wardd's phase does */
+		CU_ASSERT_EQUAL(state_pending(st, &age, &idle), i < STATE_PEND_MAX);
+	}
+	CU_ASSERT_EQUAL(lock_free(hdir), 1);
+	CU_ASSERT_EQUAL_FATAL(state_open(&other, hdir, 0), 0);
+	for (int i = 0; i <= STATE_PEND_MAX; i++) {
+		snprintf(name, sizeof(name), "p%02d", i);
+		CU_ASSERT_EQUAL(state_user_get(other, name, &got), 0);
+		CU_ASSERT_EQUAL(got.last_step, 100);
+		state_user_clear(&got);
+	}
+	CU_ASSERT_EQUAL(state_audit_head_get(other, &h), 0);
+	CU_ASSERT_EQUAL(h.seq, 3 + STATE_PEND_MAX);
+	state_close(other);
+	/* a process that dies with something pending: the store is whole and
+	 * without it (the synced log has the record; the next append adopts it,
+	 * test_audit) */
+	u.failures = 0;
+	CU_ASSERT_EQUAL_FATAL(state_user_put(st, "lee", &u), 0);
+	state_close(st);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		struct state *c;
+
+		if (state_open(&c, hdir, 0) != 0)
+			_exit(2);
+		state_defer_recorded_commit(c, 1);
+		state_keep_recorded_pending(c, 1);
+		accept_kept(c, "lee", 0);
+		_exit(state_pending(c, &age, &idle) == 1 ? 0 : 3);
+	}
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CU_ASSERT_EQUAL(lock_free(hdir), 1);
+	CU_ASSERT_EQUAL_FATAL(state_open(&other, hdir, 0), 0);
+	CU_ASSERT_EQUAL(state_user_get(other, "lee", &got), 0);
+	CU_ASSERT_EQUAL(got.last_step, -1);
+	state_user_clear(&got);
+	CU_ASSERT_EQUAL(state_audit_head_get(other, &h), 0);
+	CU_ASSERT_EQUAL(h.seq, 3 + STATE_PEND_MAX);
+	state_close(other);
+}
+
 static void
 test_corrupt_records(void)
 {
@@ -650,6 +783,7 @@ main(void)
 	CU_add_test(s, "attempt: failures, lockout, replay, unlock", test_attempt_lockout);
 	CU_add_test(s, "an attempt held for its audit record", test_held_attempt);
 	CU_add_test(s, "the commit after the answer", test_commit_after_answer);
+	CU_add_test(s, "the commit after the answer, kept pending", test_kept_pending);
 	CU_add_test(s, "corrupt records fail closed", test_corrupt_records);
 	CU_add_test(s, "fleet mirror record (version 2)", test_fleet_mirror_codec);
 	CU_add_test(s, "grace, directory cache, audit head", test_grace_cache_head);
