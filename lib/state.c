@@ -37,6 +37,7 @@
 #define LOCK_WAIT_MS 3000
 
 static int wlock(struct state *st);
+static void pend_clear(struct state *st);
 
 /* ---- keys ---- */
 
@@ -258,6 +259,8 @@ state_close(struct state *st)
 		return;
 	state_held_abort(st);       /* a recorded one is committed */
 	(void)state_flush_pending(st);
+	pend_clear(st);             /* (nothing, unless the flush failed) */
+	free(st->pend_acc);
 	free(st->held_user);
 	mdb_env_close(st->env);
 	if (st->lockfd >= 0)
