@@ -467,7 +467,8 @@ state_pend_keep(struct state *st, MDB_txn *txn, const struct state_audit_head *h
 		    (st->pend_acc = calloc(STATE_PEND_MAX, sizeof(*st->pend_acc))) == NULL)
 			return WARD_ERR_NOMEM;
 		for (size_t i = 0; i < st->npend_acc && a == NULL; i++)
-			if (strcmp(st->pend_acc[i].user, st->held_user) == 0)
+			if (st->pend_acc[i].user != NULL &&
+			    strcmp(st->pend_acc[i].user, st->held_user) == 0)
 				a = &st->pend_acc[i];
 		if (a == NULL) {
 			if (st->npend_acc == STATE_PEND_MAX)
