@@ -343,7 +343,9 @@ PAMD
 	run "$wardctl" --config "$admin" init --fleet
 	for ws in ward3-ws ward5-ws; do
 		install -m 0600 "$F/it-admin/etc/fleet.key" "$F/$ws/etc/fleet.key"
-		"$wardctl" --config "$F/$ws/etc/ward.conf" init >/dev/null
+		# on the workstation, under its name: its first records name it
+		unshare --uts sh -c 'hostname "$1"; shift; exec "$@"' sh "$ws" \
+		    "$wardctl" --config "$F/$ws/etc/ward.conf" init >/dev/null
 		unshare --uts sh -c 'hostname "$1"; shift; exec "$@"' sh "$ws" \
 		    "$build/wardd" --config "$F/$ws/etc/ward.conf" --socket "$F/$ws/run/wardd.sock" \
 		    --debug >"$F/$ws/wardd.log" 2>&1 &
