@@ -188,6 +188,25 @@ add_role(const char **roles, size_t *count, size_t max, const char *role)
 }
 
 int
+core_adopt(struct core *c)
+{
+	struct state *st;
+	char err[512];
+	int r;
+
+	if ((r = core_state(c, &st)) != 0)
+		return r;
+	if (c->log == NULL && audit_log_open(&c->log, &c->conf, st, err, sizeof(err)) != 0) {
+		c->log = NULL;
+		ward_log(LOG_ERR, "%s", err);
+		return WARD_ERR_AUDIT;
+	}
+	if ((r = audit_adopt(c->log, err, sizeof(err))) != 0)
+		ward_log(LOG_ERR, "%s", err);
+	return r;
+}
+
+int
 core_map_groups(const struct policy *pol, char *const *dns, size_t n,
     const char **roles, size_t *count, size_t max)
 {

@@ -103,6 +103,10 @@ struct policy *core_load_policy(const struct ward_conf *conf, int compile, int *
 /* The state store of C, opened on first use (read-write).  Returns 0 or
  * WARD_ERR_* (logged with the folder). */
 int core_state(struct core *c, struct state **st) WARD_WUR;
+/* What the audit log holds beyond the store's head (a crash after a record,
+ * before its commit) adopted, with no record of its own (audit_adopt): the
+ * head and the watermarks of the codes it accepted.  0 or WARD_ERR_* (logged). */
+int core_adopt(struct core *c);
 
 /*
  * Roles of USER at NOW: the policy's local `users` assignments, plus, when

@@ -455,6 +455,21 @@ main(int argc, char **argv)
 		shared_free(&d);
 		return 1;
 	}
+	/* what a crash left between a record and its store commit is adopted
+	 * before anyone is answered: a code accepted then is spent */
+	{
+		struct wardd_gen *g;
+
+		pthread_mutex_lock(&d.lock);
+		g = wardd_gen_pin(&d);
+		wardd_gen_enter(&d, g);
+		(void)core_adopt(&g->c);
+		wardd_gen_leave(&d, g);
+		wardd_gen_put(g);
+		/* opened again by the first phase, as before (a PING needs none) */
+		close_handles(&d);
+		pthread_mutex_unlock(&d.lock);
+	}
 	ward_log(LOG_INFO, "wardd %s ready on %s; policy version %s from %s", WARD_VERSION,
 	    activated ? "the socket systemd passed" : d.sock, policy_version(d.gen->c.pol),
 	    d.gen->c.from_snapshot ? d.gen->c.conf.snapshot_file : d.gen->c.conf.policy_file);

@@ -98,6 +98,13 @@ int audit_write(struct audit_log *log, const struct audit_event *ev, char *err,
  * without writing one: for commands that refuse a change they could not
  * record.  0 or WARD_ERR_AUDIT with the reason. */
 int audit_check(struct audit_log *log, char *err, size_t errlen) WARD_WUR;
+/* Adopt, without writing a record, what the log holds beyond the store's
+ * head (a crash between a record and its head commit): the head moves on
+ * and the watermarks of adopted TOTP acceptances are raised, as the next
+ * append would do.  wardd does it at start, before it answers anyone, so
+ * a code accepted just before a crash is never accepted again.  0 or
+ * WARD_ERR_AUDIT (ERR says why). */
+int audit_adopt(struct audit_log *log, char *err, size_t errlen) WARD_WUR;
 /* Wipe the key, close what the log owns.  NULL is fine. */
 void audit_log_close(struct audit_log *log);
 

@@ -333,7 +333,7 @@ adopt_effects(const char *line, size_t len, struct state_audit_head *h)
  */
 static int
 reconcile(struct audit_log *l, int fd, const struct stat *sb,
-    struct state_audit_head *h, int *need_nl)
+    struct state_audit_head *h, int *need_nl, uint64_t *end)
 {
 	int same = h->ino != 0 && h->dev == (uint64_t)sb->st_dev &&
 	    h->ino == (uint64_t)sb->st_ino;
@@ -343,6 +343,7 @@ reconcile(struct audit_log *l, int fd, const struct stat *sb,
 	int r = 0;
 
 	*need_nl = 0;
+	*end = 0;
 	if ((same && size == h->size) || size == 0)
 		return 0;
 	if (pread(fd, &last, 1, (off_t)(size - 1)) == 1 && last != '\n')
@@ -372,6 +373,8 @@ reconcile(struct audit_log *l, int fd, const struct stat *sb,
 		pos = (size_t)(nl - buf) + 1;
 		adopted++;
 	}
+	if (adopted > 0)
+		*end = off + pos;
 	if (adopted > 0)
 		ward_log(LOG_WARNING, "audit: %s: %zu record(s) up to seq %llu were written "
 		    "but not committed (a crash?); the chain goes on from them", l->path,
@@ -406,11 +409,12 @@ append_locked(void *vctx, struct state_audit_head *h)
 	struct stat sb;
 	char mac[AUDIT_MAC_HEX + 1];
 	size_t len, off = 0, total;
+	uint64_t end;
 	int fd, need_nl, r = WARD_ERR_AUDIT;
 
 	if ((r = log_ready(l, &fd, &sb, a->err, a->errlen)) != 0)
 		return r;
-	if (reconcile(l, fd, &sb, h, &need_nl) != 0) {
+	if (reconcile(l, fd, &sb, h, &need_nl, &end) != 0) {
 		snprintf(a->err, a->errlen, "%s: out of memory adopting uncommitted records",
 		    l->path);
 		r = WARD_ERR_NOMEM;
@@ -525,6 +529,41 @@ audit_write(struct audit_log *l, const struct audit_event *ev, char *err, size_t
 		syslog(LOG_AUTHPRIV | syslog_prio(ev), "ward-audit: %.*s", (int)(a.len - 1),
 		    a.line);
 	return 0;
+}
+
+/* audit_adopt's step: 1 and 2 of the protocol, no record; the head moves
+ * to the end of what was adopted. */
+static int
+adopt_locked(void *vctx, struct state_audit_head *h)
+{
+	struct append_ctx *a = vctx;
+	struct stat sb;
+	uint64_t end;
+	int fd, need_nl, r;
+
+	if ((r = log_ready(a->l, &fd, &sb, a->err, a->errlen)) != 0)
+		return r;
+	if (reconcile(a->l, fd, &sb, h, &need_nl, &end) != 0) {
+		snprintf(a->err, a->errlen, "%s: out of memory adopting uncommitted records",
+		    a->l->path);
+		log_drop(a->l);
+		return WARD_ERR_NOMEM;
+	}
+	if (end > 0) {
+		h->dev = (uint64_t)sb.st_dev;
+		h->ino = (uint64_t)sb.st_ino;
+		h->size = end;
+	}
+	return 0;
+}
+
+int
+audit_adopt(struct audit_log *l, char *err, size_t errlen)
+{
+	struct append_ctx a = { l, NULL, err, errlen, 0, NULL, 0, 0, 0, 0 };
+
+	return state_audit_append(l->st, l->fsync, adopt_locked, NULL, &a) == 0 ? 0 :
+	    WARD_ERR_AUDIT;
 }
 
 int

@@ -258,7 +258,10 @@ state_close(struct state *st)
 	if (st == NULL)
 		return;
 	state_held_abort(st);       /* a recorded one is committed */
-	(void)state_flush_pending(st);
+	if (state_flush_pending(st) != 0)
+		ward_log(LOG_ERR, "state store %s: closed with the changes of the last "
+		    "login(s) not committed; the next audit append (wardd's at start) "
+		    "adopts their records from the log", st->dir);
 	pend_clear(st);             /* (nothing, unless the flush failed) */
 	free(st->pend_acc);
 	free(st->held_user);
@@ -422,6 +425,7 @@ pend_clear(struct state *st)
 	st->npend_acc = 0;
 	memset(&st->pend_head, 0, sizeof(st->pend_head));
 	st->pend = 0;
+	st->pend_failing = 0;
 	st->pend_in_txn = 0;
 }
 
@@ -534,12 +538,23 @@ state_flush_pending(struct state *st)
 		state_txn_end(st, rc == 0);
 	}
 	if (rc != 0 && st->pend) {
-		/* the records are in the synced log: the next append adopts them */
-		ward_log(LOG_ERR, "state store %s: the changes of the last login(s) could not "
-		    "be committed (%s); the next audit append adopts their records from the "
-		    "log", st->dir, mdb_strerror(rc));
-		pend_clear(st);
-		state_wunlock(st);
+		/* Kept, with the lock: dropped, a code it spent would be accepted
+		 * again before the next append adopted its record.  Tried again in
+		 * a second (and by every transaction on the handle meanwhile,
+		 * which fails closed while it cannot be put). */
+		if (!st->pend_failing)
+			ward_log(LOG_ERR, "state store %s: the changes of the last login(s) "
+			    "could not be committed (%s); kept, and tried again", st->dir,
+			    mdb_strerror(rc));
+		st->pend_failing = 1;
+		clock_gettime(CLOCK_MONOTONIC, &st->pend_last);
+		st->pend_last.tv_sec += 1;
+		st->pend_first = st->pend_last;
+	}
+	if (rc == 0 && st->pend_failing) {
+		st->pend_failing = 0;
+		ward_log(LOG_NOTICE, "state store %s: the changes kept are committed now",
+		    st->dir);
 	}
 	return rc == 0 ? 0 : WARD_ERR_STORE;
 }

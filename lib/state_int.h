@@ -45,6 +45,7 @@ struct state {
 	/* state_keep_recorded_pending: what is pending, not yet in the store */
 	int keep_pending;
 	int pend;                    /* something is pending (ward.lock kept) */
+	int pend_failing;            /* its last flush failed (said once) */
 	int pend_in_txn;             /* ... and put in the write transaction
 	                              * open now (committed with it) */
 	struct state_audit_head pend_head;   /* its raise list unused */

@@ -310,7 +310,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	size_t enclen = 0;
 	MDB_txn *txn = NULL;
 	MDB_val key, v;
-	int rc, r, result, hold = st->hold_next;
+	int rc, r, result, hold = st->hold_next, lock_reset = 0;
 	int64_t step_before;
 
 	st->hold_next = 0;
@@ -327,6 +327,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 	if (u.locked_until != 0) {          /* an expired lockout starts afresh */
 		u.locked_until = 0;
 		u.failures = 0;
+		lock_reset = 1;
 	}
 	step_before = u.last_step;
 	result = check(ctx, &u, now);
@@ -374,7 +375,7 @@ state_user_attempt(struct state *st, const char *user, int64_t now, int max_fail
 		/* a TOTP step accepted, and nothing else: what an adopted
 		 * record can restore (state_audit_raise_step) */
 		st->held_step_only = result == 0 && u.last_step > step_before &&
-		    u.failures == 0;
+		    u.failures == 0 && !lock_reset;
 		/* what state_keep_recorded_pending keeps of it */
 		free(st->held_user);
 		st->held_user = st->held_step_only ? strdup(user) : NULL;

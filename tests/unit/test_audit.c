@@ -989,6 +989,34 @@ test_adopt_raises_watermark(void)
 	ok.user = "nobody-here";
 	append_uncommitted(&p, &ok, t);
 	CU_ASSERT_EQUAL(plog_fill(&p, 11, 1), 0);
+	/* adopted with no record of its own (audit_adopt: wardd at start,
+	 * before it answers anyone); the chain goes on after it, and a second
+	 * adopt finds nothing */
+	ok.user = "ana";
+	append_uncommitted(&p, &ok, t + 3600000);
+	{
+		struct audit_verify_result res;
+		struct audit_log *l;
+		struct state_audit_head h;
+		char err[512];
+
+		CU_ASSERT_EQUAL_FATAL(state_open(&st, p.state, 0), 0);
+		CU_ASSERT_EQUAL_FATAL(audit_log_open(&l, &p.conf, st, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(audit_adopt(l, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(state_audit_head_get(st, &h), 0);
+		CU_ASSERT_EQUAL(h.seq, 13);
+		CU_ASSERT_EQUAL(audit_adopt(l, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(state_audit_head_get(st, &h), 0);
+		CU_ASSERT_EQUAL(h.seq, 13);
+		audit_log_close(l);
+		state_close(st);
+		CU_ASSERT_EQUAL(last_step_of(&p, "ana"), (1800000015 + 3600) / 30 + 10);
+		CU_ASSERT_EQUAL(plog_fill(&p, 14, 1), 0);
+		CU_ASSERT_EQUAL(verify(&p, NULL, 0, NULL, &res), 0);
+		CU_ASSERT_EQUAL(res.problem, 0);
+		CU_ASSERT_EQUAL(res.last_seq, 14);
+		CU_ASSERT_EQUAL(res.head_seq, 14);
+	}
 	plog_free(&p);
 }
 
