@@ -187,21 +187,32 @@ add_role(const char **roles, size_t *count, size_t max, const char *role)
 	return 0;
 }
 
+/* C's store and audit log, opened when they are not: 0, or an error with
+ * ERR saying why. */
+static int
+core_log(struct core *c, char *err, size_t errlen)
+{
+	struct state *st;
+	int r;
+
+	if ((r = core_state(c, &st)) != 0) {
+		snprintf(err, errlen, "state store %s: %s", c->conf.state_dir, ward_strerror(r));
+		return r;
+	}
+	if (c->log == NULL && (r = audit_log_open(&c->log, &c->conf, st, err, errlen)) != 0)
+		c->log = NULL;
+	return r;
+}
+
 int
 core_adopt(struct core *c)
 {
-	struct state *st;
 	char err[512];
 	int r;
 
-	if ((r = core_state(c, &st)) != 0)
-		return r;
-	if (c->log == NULL && audit_log_open(&c->log, &c->conf, st, err, sizeof(err)) != 0) {
-		c->log = NULL;
-		ward_log(LOG_ERR, "%s", err);
-		return WARD_ERR_AUDIT;
-	}
-	if ((r = audit_adopt(c->log, err, sizeof(err))) != 0)
+	if ((r = core_log(c, err, sizeof(err))) == 0)
+		r = audit_adopt(c->log, err, sizeof(err));
+	if (r != 0)
 		ward_log(LOG_ERR, "%s", err);
 	return r;
 }
@@ -345,7 +356,6 @@ core_record(struct core *c, const struct core_who *w, const char *user,
     const char *service, const struct core_rec *rec, const char *rhost, const char *tty)
 {
 	struct audit_event ev;
-	struct state *st;
 	const char *eff[CORE_MAX_ROLES * 4];
 	char err[512];
 	int r;
@@ -377,13 +387,7 @@ core_record(struct core *c, const struct core_who *w, const char *user,
 	}
 	if (rec->offline)
 		ev.offline = 1;
-	if ((r = core_state(c, &st)) != 0)
-		snprintf(err, sizeof(err), "state store %s: %s", c->conf.state_dir,
-		    ward_strerror(r));
-	else if (c->log == NULL && (r = audit_log_open(&c->log, &c->conf, st, err,
-	    sizeof(err))) != 0)
-		c->log = NULL;
-	else
+	if ((r = core_log(c, err, sizeof(err))) == 0)
 		r = audit_write(c->log, &ev, err, sizeof(err));
 	/* an attempt held for this record (core_verify) that the append did not
 	 * take: committed when the record is written, dropped when it is not

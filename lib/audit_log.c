@@ -400,6 +400,26 @@ struct append_ctx {
 	int undone;          /* the record was taken back out */
 };
 
+/* Steps 1 and 2 of the protocol for A's log: open (or check) it and adopt
+ * what it holds beyond H; *END as reconcile sets it.  0, or the error with
+ * A's message (the log then opens afresh next time). */
+static int
+ready_reconciled(struct append_ctx *a, int *fd, struct stat *sb,
+    struct state_audit_head *h, int *need_nl, uint64_t *end)
+{
+	int r;
+
+	if ((r = log_ready(a->l, fd, sb, a->err, a->errlen)) != 0)
+		return r;
+	if (reconcile(a->l, *fd, sb, h, need_nl, end) != 0) {
+		snprintf(a->err, a->errlen, "%s: out of memory adopting uncommitted records",
+		    a->l->path);
+		log_drop(a->l);
+		return WARD_ERR_NOMEM;
+	}
+	return 0;
+}
+
 static int
 append_locked(void *vctx, struct state_audit_head *h)
 {
@@ -412,14 +432,8 @@ append_locked(void *vctx, struct state_audit_head *h)
 	uint64_t end;
 	int fd, need_nl, r = WARD_ERR_AUDIT;
 
-	if ((r = log_ready(l, &fd, &sb, a->err, a->errlen)) != 0)
+	if ((r = ready_reconciled(a, &fd, &sb, h, &need_nl, &end)) != 0)
 		return r;
-	if (reconcile(l, fd, &sb, h, &need_nl, &end) != 0) {
-		snprintf(a->err, a->errlen, "%s: out of memory adopting uncommitted records",
-		    l->path);
-		r = WARD_ERR_NOMEM;
-		goto out;
-	}
 	r = WARD_ERR_AUDIT;
 	len = audit_format_line(ev, h->seq + 1, h->mac, ev->host ? ev->host : l->host,
 	    ev->ts_ms ? ev->ts_ms : audit_now_ms(), (long long)getpid(), &l->mac, l->buf + 1,
@@ -541,14 +555,8 @@ adopt_locked(void *vctx, struct state_audit_head *h)
 	uint64_t end;
 	int fd, need_nl, r;
 
-	if ((r = log_ready(a->l, &fd, &sb, a->err, a->errlen)) != 0)
+	if ((r = ready_reconciled(a, &fd, &sb, h, &need_nl, &end)) != 0)
 		return r;
-	if (reconcile(a->l, fd, &sb, h, &need_nl, &end) != 0) {
-		snprintf(a->err, a->errlen, "%s: out of memory adopting uncommitted records",
-		    a->l->path);
-		log_drop(a->l);
-		return WARD_ERR_NOMEM;
-	}
 	if (end > 0) {
 		h->dev = (uint64_t)sb.st_dev;
 		h->ino = (uint64_t)sb.st_ino;
